@@ -1,0 +1,355 @@
+"""Data roots: which models exist, their hyperparameters, and where their files are.
+
+Two layouts are read, side by side in one root:
+
+* ours (written by ``python -m backend train`` and ``demo``)::
+
+      embeddings/{model_id}.csv              fingerprints: filename,z0..z{n-1}
+      embeddings/{model_id}_embedding.csv    2-D UMAP: filename,z0,z1
+      models/{model_id}.json                 metadata; its "config" holds the hyperparameters
+      models/{model_id}.pt                   weights
+      images/display_{W}eV/{material}.png    display plots (also assets/images/display_{W}eV)
+      images/train_{W}eV/{material}.png      224x224 training images
+      bands/{material}.npz                   band data (see backend.bands)
+      labels.csv                             optional known labels: material,<label columns>
+
+* the published Heuslerene explorer's (``../shared/data/heuslerene``)::
+
+      fingerprints/{model_id}_.csv, fingerprints/{model_id}_embedding.csv
+      fingerprints/unencoded/unencoded_window{W}eV_width{LW}_embedding.csv
+      images/bands_10width_{W}eV/{material}.png
+
+Model ids follow the study's naming: ``resnet50_latent3_window1eV_steps90_split1.0_width1``
+(split written times ten) and ``unencoded_window1eV_width1``. Hyperparameters come from the
+model's metadata when it has one, else from its id: one parse, here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from backend.cache import memoize, file_signature
+from backend.errors import DataError, UnknownModelError
+
+#: folders (relative to the root) scanned for ``*_embedding.csv`` files
+EMBEDDING_DIRS = ("embeddings", "embeddings/unencoded", "fingerprints", "fingerprints/unencoded")
+#: folders (relative to the root, ``{w}`` = window in eV) where display images are looked for
+DISPLAY_IMAGE_DIRS = ("images/display_{w}eV", "assets/images/display_{w}eV", "images/bands_10width_{w}eV")
+#: folders with the training images of a window
+TRAIN_IMAGE_DIRS = ("images/train_{w}eV", "assets/images/train_{w}eV")
+BAND_DATA_DIRS = ("bands", "assets/bands")
+LABELS_FILE = "labels.csv"
+
+ARCHS = ("resnet18", "resnet50", "unencoded")
+_RESNET_ID = re.compile(
+    r"^(?P<arch>resnet\d+)_latent(?P<latent>\d+)_window(?P<window>\d+(?:\.\d+)?)eV"
+    r"_steps(?P<epochs>\d+)_split(?P<split>\d+(?:\.\d+)?)_width(?P<width>\d+(?:\.\d+)?)(?P<tag>_.*)?$"
+)
+_UNENCODED_ID = re.compile(r"^unencoded_window(?P<window>\d+(?:\.\d+)?)eV_width(?P<width>\d+(?:\.\d+)?)(?P<tag>_.*)?$")
+
+
+def _num(text: str) -> float | int:
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def format_split(split: float) -> str:
+    """The study writes the validation fraction times ten: 0 -> '0', 0.1 -> '1.0', 0.5 -> '5.0'."""
+    return "0" if split == 0 else f"{split * 10:.1f}"
+
+
+def make_model_id(arch: str, latent: int, window: float, epochs: int, split: float,
+                  line_width: float = 1, tag: str = "") -> str:
+    """The id of a trained model, in the study's naming (``tag`` is appended for non-paper runs)."""
+    w = _num(str(window))
+    lw = _num(str(line_width))
+    mid = f"{arch}_latent{latent}_window{w}eV_steps{epochs}_split{format_split(split)}_width{lw}"
+    return f"{mid}_{tag}" if tag else mid
+
+
+def unencoded_model_id(window: float, line_width: float = 1) -> str:
+    return f"unencoded_window{_num(str(window))}eV_width{_num(str(line_width))}"
+
+
+def parse_model_id(model_id: str) -> dict:
+    """Hyperparameters encoded in a model id; ``{}`` when the id is not in the study's naming."""
+    m = _RESNET_ID.match(model_id)
+    if m:
+        return {
+            "arch": m["arch"], "latent": int(m["latent"]), "window": _num(m["window"]),
+            "epochs": int(m["epochs"]), "split": round(float(m["split"]) / 10, 4),
+            "line_width": _num(m["width"]), "tag": (m["tag"] or "").lstrip("_"),
+        }
+    m = _UNENCODED_ID.match(model_id)
+    if m:
+        return {"arch": "unencoded", "latent": None, "window": _num(m["window"]), "epochs": None,
+                "split": None, "line_width": _num(m["width"]), "tag": (m["tag"] or "").lstrip("_")}
+    return {}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One model of a data root: its hyperparameters and files."""
+
+    model_id: str
+    arch: str                      # resnet18 | resnet50 | unencoded | other
+    latent: int | None             # z channels of the 7x7 latent map (fingerprint = 49 * latent)
+    window: float | None           # energy window, +-eV around E_F
+    epochs: int | None
+    split: float | None            # validation fraction, 0..1
+    line_width: float | None       # line width of the training images, pt
+    embedding_path: Path
+    fingerprint_path: Path | None  # None for unencoded models (they cluster their 2-D embedding)
+    meta_path: Path | None = None
+    tag: str = ""
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def is_unencoded(self) -> bool:
+        return self.fingerprint_path is None
+
+    def hyperparameters(self) -> dict:
+        return {"arch": self.arch, "latent": self.latent, "window": self.window, "epochs": self.epochs,
+                "split": self.split, "line_width": self.line_width, "tag": self.tag}
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """The arrays of one model, rows aligned by material.
+
+    ``names``: (n,) material names (file name without extension); ``images``: (n,) image file
+    names as in the CSV; ``X``: (n, d) float64 fingerprints (the 2-D embedding for unencoded
+    models); ``xy``: (n, 2) float64 UMAP coordinates.
+    """
+
+    model_id: str
+    names: np.ndarray
+    images: np.ndarray
+    X: np.ndarray
+    xy: np.ndarray
+
+
+class Catalog:
+    """The models under a data root. Rescans when a scanned folder changes (models appear and
+    disappear while the app runs)."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).expanduser().resolve()
+        if not self.root.is_dir():
+            raise DataError(f"data root {self.root} does not exist or is not a folder")
+        self._scan_key = None
+        self._models: dict[str, ModelInfo] = {}
+
+    # ---- scanning -------------------------------------------------------------------------
+    def _dir_key(self):
+        key = []
+        for rel in EMBEDDING_DIRS + ("models",):
+            d = self.root / rel
+            try:
+                st = d.stat()
+                key.append((rel, st.st_mtime_ns, st.st_ino))
+            except FileNotFoundError:
+                key.append((rel, None, None))
+        return tuple(key)
+
+    @property
+    def models(self) -> dict[str, ModelInfo]:
+        """All models, by id, sorted by id."""
+        key = self._dir_key()
+        if key != self._scan_key:
+            self._models = self._scan()
+            self._scan_key = key
+        return self._models
+
+    def _scan(self) -> dict[str, ModelInfo]:
+        found: dict[str, ModelInfo] = {}
+        for rel in EMBEDDING_DIRS:
+            d = self.root / rel
+            if not d.is_dir():
+                continue
+            for entry in os.scandir(d):
+                name = entry.name
+                if not name.endswith("_embedding.csv") or name.startswith("."):
+                    continue
+                stem = name[: -len("_embedding.csv")]
+                model_id = stem.rstrip("_")
+                if model_id in found:
+                    continue
+                fp = None
+                for cand in (d / f"{stem}_.csv", d / f"{stem}.csv"):
+                    if cand.is_file():
+                        fp = cand
+                        break
+                meta = self.root / "models" / f"{model_id}.json"
+                found[model_id] = _model_info(model_id, Path(entry.path), fp,
+                                              meta if meta.is_file() else None)
+        return dict(sorted(found.items()))
+
+    def get(self, model_id: str) -> ModelInfo:
+        try:
+            return self.models[model_id]
+        except KeyError:
+            raise UnknownModelError(
+                f"unknown model id {model_id!r} under {self.root} "
+                f"({len(self.models)} models; list them with `python -m backend models --data {self.root}`)"
+            ) from None
+
+    def __contains__(self, model_id: str) -> bool:
+        return model_id in self.models
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    # ---- data -----------------------------------------------------------------------------
+    def load(self, model_id: str) -> ModelData:
+        """Fingerprints and embedding of a model, validated and aligned by material name."""
+        info = self.get(model_id)
+        try:
+            emb_sig = file_signature(info.embedding_path)
+            fp_sig = file_signature(info.fingerprint_path) if info.fingerprint_path else None
+        except FileNotFoundError as exc:
+            raise DataError(f"model {model_id!r}: file {exc.filename} has disappeared") from None
+        return _load_model_data(model_id, emb_sig, fp_sig)
+
+    # ---- images and band data ---------------------------------------------------------------
+    def display_image_dir(self, window: float | None) -> Path | None:
+        return _first_dir(self.root, DISPLAY_IMAGE_DIRS, window)
+
+    def train_image_dir(self, window: float | None) -> Path | None:
+        return _first_dir(self.root, TRAIN_IMAGE_DIRS, window)
+
+    def band_data_dir(self) -> Path | None:
+        for rel in BAND_DATA_DIRS:
+            if (self.root / rel).is_dir():
+                return self.root / rel
+        return None
+
+    def labels_path(self) -> Path | None:
+        p = self.root / LABELS_FILE
+        return p if p.is_file() else None
+
+    def resolve_file(self, rel: str) -> Path | None:
+        """``root / rel`` if that is an existing file inside the root (no walking out by ``..`` or
+        links), else None. The app's image route serves only what this returns."""
+        try:
+            path = (self.root / rel).resolve()
+        except (OSError, ValueError):
+            return None
+        if path.is_relative_to(self.root) and path.is_file():
+            return path
+        return None
+
+    def windows(self) -> list[float]:
+        return sorted({m.window for m in self.models.values() if m.window is not None})
+
+    def summary(self) -> pd.DataFrame:
+        """One row per model: id, hyperparameters, file names (for ``models --json`` and tables)."""
+        rows = []
+        for m in self.models.values():
+            row = {"model_id": m.model_id, **m.hyperparameters(),
+                   "fingerprints": str(m.fingerprint_path.relative_to(self.root)) if m.fingerprint_path else None,
+                   "embedding": str(m.embedding_path.relative_to(self.root)),
+                   "metadata": str(m.meta_path.relative_to(self.root)) if m.meta_path else None}
+            rows.append(row)
+        return pd.DataFrame(rows, columns=["model_id", "arch", "latent", "window", "epochs", "split",
+                                           "line_width", "tag", "fingerprints", "embedding", "metadata"])
+
+
+def _first_dir(root: Path, patterns, window) -> Path | None:
+    if window is None:
+        return None
+    for pat in patterns:
+        d = root / pat.format(w=_num(str(window)))
+        if d.is_dir():
+            return d
+    return None
+
+
+def _model_info(model_id: str, emb: Path, fp: Path | None, meta: Path | None) -> ModelInfo:
+    hp = parse_model_id(model_id)
+    extra = {}
+    if meta is not None:
+        try:
+            doc = json.loads(meta.read_text())
+            config = doc.get("config", {}) if isinstance(doc, dict) else {}
+        except (OSError, ValueError):
+            config = {}  # a broken metadata file must not hide the model; the id still tells
+        for key in ("arch", "latent", "window", "epochs", "split", "line_width", "tag"):
+            if config.get(key) is not None:
+                hp[key] = config[key]
+        extra = {k: v for k, v in config.items() if k not in hp}
+    if not hp:
+        hp = {"arch": "unencoded" if fp is None else "other"}
+    if fp is None:
+        hp["arch"] = "unencoded"
+    return ModelInfo(
+        model_id=model_id, arch=hp.get("arch", "other"), latent=hp.get("latent"),
+        window=hp.get("window"), epochs=hp.get("epochs"), split=hp.get("split"),
+        line_width=hp.get("line_width"), embedding_path=emb, fingerprint_path=fp,
+        meta_path=meta, tag=hp.get("tag") or "", extra=extra,
+    )
+
+
+def _read_table(path: Path, kind: str) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"{kind} file {path} is missing") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{kind} file {path} is not a readable CSV: {exc}") from None
+    if "filename" not in df.columns:
+        raise DataError(f"{kind} file {path} has no 'filename' column (columns: {list(df.columns)[:5]}...)")
+    if len(df) == 0:
+        raise DataError(f"{kind} file {path} has no rows")
+    dup = df["filename"][df["filename"].duplicated()]
+    if len(dup):
+        raise DataError(f"{kind} file {path}: duplicate filename {dup.iloc[0]!r} ({len(dup)} duplicates)")
+    values = df.drop(columns="filename")
+    if values.shape[1] == 0:
+        raise DataError(f"{kind} file {path} has no value columns")
+    numeric = values.apply(pd.to_numeric, errors="coerce")
+    bad = numeric.isna() | ~np.isfinite(numeric.to_numpy(dtype=float))
+    if bad.to_numpy().any():
+        r, c = np.argwhere(bad.to_numpy())[0]
+        raise DataError(
+            f"{kind} file {path}: non-numeric or missing value {values.iat[r, c]!r} in column "
+            f"{values.columns[c]!r} of row {r + 2} ({df['filename'].iat[r]}); {int(bad.to_numpy().sum())} bad cells"
+        )
+    out = numeric.astype(float)
+    out.index = df["filename"].astype(str)
+    return out
+
+
+@memoize
+def _load_model_data(model_id: str, emb_sig: tuple, fp_sig: tuple | None) -> ModelData:
+    emb_path = Path(emb_sig[0])
+    emb = _read_table(emb_path, "embedding")
+    if emb.shape[1] < 2:
+        raise DataError(f"embedding file {emb_path} needs two coordinate columns, found {emb.shape[1]}")
+    if fp_sig is None:
+        files = emb.index.to_numpy()
+        X = emb.iloc[:, :2].to_numpy()
+        xy = X
+    else:
+        fp_path = Path(fp_sig[0])
+        fp = _read_table(fp_path, "fingerprint")
+        files = fp.index.to_numpy()
+        missing = fp.index.difference(emb.index)
+        if len(missing):
+            raise DataError(
+                f"embedding file {emb_path} lacks {len(missing)} of the {len(fp)} materials of "
+                f"{fp_path.name}, e.g. {', '.join(map(str, missing[:3]))}"
+            )
+        X = fp.to_numpy()
+        xy = emb.loc[fp.index].iloc[:, :2].to_numpy()
+    names = np.array([os.path.splitext(f)[0] for f in files])
+    for arr in (X, xy):
+        arr.setflags(write=False)
+    return ModelData(model_id=model_id, names=names, images=np.asarray(files), X=X, xy=xy)

@@ -1,0 +1,69 @@
+"""Atomic file writes: a reader (the explorer, another process) never sees a half-written file.
+
+Every writer in the backend goes through these helpers: the content is written to a temporary
+file in the destination folder, flushed to disk, then renamed over the destination, which POSIX
+guarantees to be atomic on one filesystem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``dest``; rename it onto ``dest`` if the block succeeds.
+
+    On any exception (including KeyboardInterrupt) the temporary file is removed and ``dest`` is
+    left as it was.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(dest: str | os.PathLike, data: bytes) -> Path:
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data)
+    return Path(dest)
+
+
+def write_text_atomic(dest: str | os.PathLike, text: str) -> Path:
+    return write_bytes_atomic(dest, text.encode("utf-8"))
+
+
+def write_json_atomic(dest: str | os.PathLike, obj, indent: int = 2) -> Path:
+    return write_text_atomic(dest, json.dumps(obj, indent=indent, sort_keys=False, default=_json_default) + "\n")
+
+
+def write_csv_atomic(dest: str | os.PathLike, frame, **to_csv_kwargs) -> Path:
+    """Write a pandas DataFrame as CSV atomically (``index=False`` unless given)."""
+    to_csv_kwargs.setdefault("index", False)
+    buf = io.StringIO()
+    frame.to_csv(buf, **to_csv_kwargs)
+    return write_text_atomic(dest, buf.getvalue())
+
+
+def _json_default(obj):
+    # numpy scalars and arrays, paths
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
