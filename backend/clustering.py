@@ -1,0 +1,323 @@
+"""Clustering of fingerprints: HDBSCAN, K-Means, GMM, double clustering, noise reclustering.
+
+Arrays in, arrays out (scikit-learn style). Labels are int arrays of shape (n,), ``-1`` = noise.
+
+The distance metric is chosen here, once, by :func:`distance_matrix`, and used by clustering and
+validation alike. Minkowski with p < 1 is applied for real, through a precomputed matrix: the
+published explorer passes ``p=0.2`` to ``hdbscan.HDBSCAN`` without ``metric='minkowski'`` (so it
+clusters with the Euclidean metric), and hdbscan's tree algorithms drop ``p`` even when asked for
+Minkowski.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from backend.cache import memoize
+from backend.errors import ParameterError
+
+ALGORITHMS = ("hdbscan", "kmeans", "gmm")
+SELECTIONS = ("leaf", "eom")
+METRICS = ("euclidean", "minkowski")
+#: the paper's recommended settings (Hart et al., Heuslerene)
+PAPER_MODEL = "resnet50_latent3_window1eV_steps90_split1.0_width1"
+RANDOM_STATE = 0  # K-Means and GMM: same settings, same picture
+
+
+def distance_matrix(X: np.ndarray, metric: str = "minkowski", p: float = 0.2) -> np.ndarray:
+    """Pairwise distances of the rows of ``X`` (n, d) -> (n, n) float64, read-only.
+
+    ``metric='minkowski'`` uses ``(sum_k |x_k - y_k|^p)^(1/p)`` for any p > 0 (not a metric for
+    p < 1, but what the study uses); ``'euclidean'`` is p = 2.
+    """
+    from scipy.spatial.distance import pdist, squareform
+
+    metric, p = _check_metric(metric, p)
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ParameterError(f"X must be a 2-D array (n_samples, n_features), got shape {X.shape}")
+    if metric == "euclidean" or p == 2:
+        condensed = pdist(X, "euclidean")
+    else:
+        condensed = pdist(X, "minkowski", p=p)
+    D = squareform(condensed)
+    D.setflags(write=False)
+    return D
+
+
+def _check_metric(metric: str, p: float | None) -> tuple[str, float]:
+    if metric not in METRICS:
+        raise ParameterError(f"metric must be one of {METRICS}, got {metric!r}")
+    if metric == "euclidean":
+        return metric, 2.0
+    try:
+        p = float(p)
+    except (TypeError, ValueError):
+        raise ParameterError(f"p must be a positive number for the Minkowski metric, got {p!r}") from None
+    if not np.isfinite(p) or p <= 0:
+        raise ParameterError(f"p must be a positive number for the Minkowski metric, got {p!r}")
+    return metric, p
+
+
+@dataclass(frozen=True)
+class ClusterParams:
+    """Every parameter of one clustering view. Defaults: the paper's HDBSCAN settings."""
+
+    algo: str = "hdbscan"
+    min_cluster_size: int = 3
+    min_samples: int = 2
+    selection: str = "leaf"
+    metric: str = "minkowski"
+    p: float = 0.2
+    n_clusters: int = 5                 # K-Means / GMM
+    double_cluster: bool = False        # DBSCAN on the UMAP of the non-noise points
+    dc_eps: float = 0.8
+    dc_min_samples: int = 5
+    recluster_noise: bool = False       # HDBSCAN on the noise points
+    rc_min_cluster_size: int = 3
+    rc_min_samples: int = 5
+
+    def validate(self, n_samples: int | None = None) -> "ClusterParams":
+        """Check every field; return a normalised copy (ints as ints, p as float)."""
+        if self.algo not in ALGORITHMS:
+            raise ParameterError(f"algo must be one of {ALGORITHMS}, got {self.algo!r}")
+        if self.selection not in SELECTIONS:
+            raise ParameterError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
+        metric, p = _check_metric(self.metric, self.p)
+        ints = {}
+        for name, low in (("min_cluster_size", 2), ("min_samples", 1), ("n_clusters", 1),
+                          ("dc_min_samples", 1), ("rc_min_cluster_size", 2), ("rc_min_samples", 1)):
+            value = getattr(self, name)
+            try:
+                ivalue = int(value)
+            except (TypeError, ValueError):
+                raise ParameterError(f"{name} must be an integer >= {low}, got {value!r}") from None
+            if ivalue != value or ivalue < low:
+                raise ParameterError(f"{name} must be an integer >= {low}, got {value!r}")
+            ints[name] = ivalue
+        try:
+            eps = float(self.dc_eps)
+        except (TypeError, ValueError):
+            eps = -1.0
+        if not eps > 0:
+            raise ParameterError(f"dc_eps must be a positive number, got {self.dc_eps!r}")
+        if n_samples is not None:
+            if self.algo == "hdbscan" and ints["min_cluster_size"] > n_samples:
+                raise ParameterError(f"min_cluster_size={ints['min_cluster_size']} exceeds the {n_samples} materials")
+            if self.algo == "hdbscan" and ints["min_samples"] >= n_samples:
+                raise ParameterError(f"min_samples must be below the number of materials ({n_samples})")
+            if self.algo in ("kmeans", "gmm") and ints["n_clusters"] > n_samples:
+                raise ParameterError(f"n_clusters={ints['n_clusters']} exceeds the {n_samples} materials")
+        return dataclasses.replace(self, metric=metric, p=p, dc_eps=eps,
+                                   double_cluster=bool(self.double_cluster),
+                                   recluster_noise=bool(self.recluster_noise), **ints)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def relevant(self) -> dict:
+        """Only the parameters that influence the result (for exports and summaries)."""
+        d = {"algo": self.algo}
+        if self.algo == "hdbscan":
+            d.update(min_cluster_size=self.min_cluster_size, min_samples=self.min_samples,
+                     selection=self.selection, metric=self.metric)
+            if self.metric == "minkowski":
+                d["p"] = self.p
+            if self.recluster_noise:
+                d.update(recluster_noise=True, rc_min_cluster_size=self.rc_min_cluster_size,
+                         rc_min_samples=self.rc_min_samples)
+        else:
+            d["n_clusters"] = self.n_clusters
+        if self.double_cluster:
+            d.update(double_cluster=True, dc_eps=self.dc_eps, dc_min_samples=self.dc_min_samples)
+        return d
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    """``labels`` (n,): final labels (noise -1, reclustered noise gets labels after the others);
+    ``noise`` (n,) bool: noise of the first clustering; ``reclustered`` (n,) bool: noise points
+    that noise reclustering put into a cluster; ``halo`` (n,): DBSCAN labels of the double
+    clustering (-1 where none or off)."""
+
+    labels: np.ndarray
+    noise: np.ndarray
+    reclustered: np.ndarray
+    halo: np.ndarray
+
+    @property
+    def n_clusters(self) -> int:
+        return int(len(np.unique(self.labels[self.labels >= 0])))
+
+    @property
+    def n_noise(self) -> int:
+        return int((self.labels < 0).sum())
+
+    def cluster_sizes(self) -> dict[int, int]:
+        values, counts = np.unique(self.labels[self.labels >= 0], return_counts=True)
+        return {int(v): int(c) for v, c in zip(values, counts)}
+
+
+def cluster_hdbscan(X: np.ndarray, min_cluster_size: int = 3, min_samples: int = 2,
+                    selection: str = "leaf", metric: str = "minkowski", p: float = 0.2,
+                    D: np.ndarray | None = None) -> np.ndarray:
+    """HDBSCAN labels of the rows of ``X`` (n, d). ``D``: the precomputed
+    ``distance_matrix(X, metric, p)`` when the caller has it (Minkowski only)."""
+    import hdbscan
+
+    metric, p = _check_metric(metric, p)
+    kwargs = dict(min_cluster_size=int(min_cluster_size), min_samples=int(min_samples),
+                  cluster_selection_method=selection)
+    if metric == "euclidean":
+        return hdbscan.HDBSCAN(metric="euclidean", **kwargs).fit_predict(np.asarray(X, dtype=np.float64))
+    if D is None:
+        D = distance_matrix(X, metric, p)
+    # hdbscan reads the matrix without writing to it; a read-only array makes sure of that
+    return hdbscan.HDBSCAN(metric="precomputed", **kwargs).fit_predict(D)
+
+
+def cluster_kmeans(X: np.ndarray, n_clusters: int = 5) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=int(n_clusters), n_init=10, random_state=RANDOM_STATE).fit_predict(X)
+
+
+def cluster_gmm(X: np.ndarray, n_clusters: int = 5) -> np.ndarray:
+    from sklearn.mixture import GaussianMixture
+
+    try:
+        gmm = GaussianMixture(n_components=int(n_clusters), covariance_type="full", reg_covar=1e-6,
+                              random_state=RANDOM_STATE).fit(X)
+    except ValueError:
+        # fingerprints with more dimensions than points per component give singular covariances
+        gmm = GaussianMixture(n_components=int(n_clusters), covariance_type="diag", reg_covar=1e-4,
+                              random_state=RANDOM_STATE).fit(X)
+    return gmm.predict(X)
+
+
+def double_cluster(xy: np.ndarray, noise: np.ndarray, eps: float = 0.8, min_samples: int = 5) -> np.ndarray:
+    """DBSCAN on the 2-D embedding of the non-noise points -> halo labels (n,), -1 for noise."""
+    from sklearn.cluster import DBSCAN
+
+    halo = np.full(len(xy), -1, dtype=int)
+    keep = ~noise
+    if keep.sum() >= 1:
+        halo[keep] = DBSCAN(eps=eps, min_samples=int(min_samples)).fit_predict(xy[keep])
+    return halo
+
+
+def recluster_noise(X: np.ndarray, labels: np.ndarray, min_cluster_size: int, min_samples: int,
+                    metric: str, p: float, D: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """HDBSCAN (eom, as the published explorer) on the noise points only.
+
+    Returns the new labels (found clusters numbered after the existing ones) and the mask of
+    noise points that were put into a cluster. Too few noise points: nothing changes.
+    """
+    noise = labels < 0
+    idx = np.flatnonzero(noise)
+    new = labels.copy()
+    moved = np.zeros(len(labels), dtype=bool)
+    if len(idx) < max(int(min_cluster_size), 2):
+        return new, moved
+    ms = min(int(min_samples), len(idx) - 1)
+    sub_D = None
+    if metric == "minkowski" and p != 2:
+        sub_D = (D if D is not None else distance_matrix(X, metric, p))[np.ix_(idx, idx)]
+        sub_D.setflags(write=False)
+    sub = cluster_hdbscan(X[idx], min_cluster_size, ms, "eom", metric, p, D=sub_D)
+    offset = int(labels.max()) + 1 if (labels >= 0).any() else 0
+    found = sub >= 0
+    new[idx[found]] = sub[found] + offset
+    moved[idx[found]] = True
+    return new, moved
+
+
+def cluster(X: np.ndarray, xy: np.ndarray, params: ClusterParams, D: np.ndarray | None = None) -> ClusterResult:
+    """Run the whole clustering view on fingerprints ``X`` (n, d) with embedding ``xy`` (n, 2)."""
+    params = params.validate(len(X))
+    if params.algo == "hdbscan":
+        labels = cluster_hdbscan(X, params.min_cluster_size, params.min_samples, params.selection,
+                                 params.metric, params.p, D=D)
+    elif params.algo == "kmeans":
+        labels = cluster_kmeans(X, params.n_clusters)
+    else:
+        labels = cluster_gmm(X, params.n_clusters)
+    labels = np.asarray(labels, dtype=int)
+    noise = labels < 0
+    moved = np.zeros(len(labels), dtype=bool)
+    if params.recluster_noise and params.algo == "hdbscan":
+        labels, moved = recluster_noise(X, labels, params.rc_min_cluster_size, params.rc_min_samples,
+                                        params.metric, params.p, D=D)
+    halo = (double_cluster(xy, noise, params.dc_eps, params.dc_min_samples) if params.double_cluster
+            else np.full(len(labels), -1, dtype=int))
+    for arr in (labels, noise, moved, halo):
+        arr.setflags(write=False)
+    return ClusterResult(labels=labels, noise=noise, reclustered=moved, halo=halo)
+
+
+# ---- cached, catalog-level entry points (what the app and the CLI call) ------------------------
+
+@memoize
+def _model_distances(catalog_root: str, model_id: str, data_key: tuple, metric: str, p: float) -> np.ndarray:
+    from backend.catalog import Catalog
+
+    return distance_matrix(Catalog(catalog_root).load(model_id).X, metric, p)
+
+
+def model_distances(catalog, model_id: str, metric: str = "minkowski", p: float = 0.2) -> np.ndarray:
+    """The cached distance matrix of a model's fingerprints (keyed by its files' signatures)."""
+    metric, p = _check_metric(metric, p)
+    return _model_distances(str(catalog.root), model_id, _data_key(catalog, model_id), metric, p)
+
+
+def _data_key(catalog, model_id: str) -> tuple:
+    from backend.cache import file_signature
+
+    info = catalog.get(model_id)
+    return (file_signature(info.embedding_path),
+            file_signature(info.fingerprint_path) if info.fingerprint_path else None)
+
+
+@memoize
+def _cluster_model(catalog_root: str, model_id: str, data_key: tuple, params: ClusterParams) -> ClusterResult:
+    from backend.catalog import Catalog
+
+    cat = Catalog(catalog_root)
+    data = cat.load(model_id)
+    D = None
+    if params.algo == "hdbscan" and params.metric == "minkowski" and params.p != 2:
+        D = model_distances(cat, model_id, params.metric, params.p)
+    return cluster(data.X, data.xy, params, D=D)
+
+
+def cluster_model(catalog, model_id: str, params: ClusterParams) -> ClusterResult:
+    """Cluster a catalog model (cached by its files and the parameters). Unencoded models cluster
+    their 2-D embedding, as in the study."""
+    data = catalog.load(model_id)
+    params = params.validate(len(data.names))
+    return _cluster_model(str(catalog.root), model_id, _data_key(catalog, model_id), params)
+
+
+def labels_table(data, result: ClusterResult, params: ClusterParams):
+    """The export table: one row per material with its cluster, noise flag, UMAP x/y, the model id
+    and every clustering parameter that shaped the result (what the page and the CLI write)."""
+    import pandas as pd
+
+    frame = pd.DataFrame({
+        "material": data.names,
+        "cluster": result.labels,
+        "noise": result.labels < 0,
+        "x": data.xy[:, 0],
+        "y": data.xy[:, 1],
+        "model_id": data.model_id,
+    })
+    if params.recluster_noise and params.algo == "hdbscan":
+        frame["reclustered"] = result.reclustered
+    if params.double_cluster:
+        frame["halo"] = result.halo
+    for key, value in params.relevant().items():
+        frame[key] = value
+    return frame

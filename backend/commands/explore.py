@@ -1,0 +1,82 @@
+"""``models`` and ``cluster``: the explorer's computation from the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from backend.clustering import ALGORITHMS, METRICS, SELECTIONS, ClusterParams
+
+
+def add_data_arg(parser) -> None:
+    parser.add_argument("--data", default=os.environ.get("BANDSCAPE_DATA"), required=not os.environ.get("BANDSCAPE_DATA"),
+                        help="data root (or env BANDSCAPE_DATA)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="list the models of a data root with their hyperparameters")
+    add_data_arg(p)
+    p.add_argument("--json", action="store_true", help="print JSON (one object per model)")
+    p.set_defaults(handler=cmd_models)
+
+    defaults = ClusterParams()
+    p = sub.add_parser("cluster", help="cluster one model; print a summary, optionally write the labels CSV")
+    add_data_arg(p)
+    p.add_argument("--model", required=True, help="model id (see `models`)")
+    p.add_argument("--algo", choices=ALGORITHMS, default=defaults.algo)
+    p.add_argument("--min-cluster-size", type=int, default=defaults.min_cluster_size)
+    p.add_argument("--min-samples", type=int, default=defaults.min_samples)
+    p.add_argument("--selection", choices=SELECTIONS, default=defaults.selection)
+    p.add_argument("--metric", choices=METRICS, default=defaults.metric)
+    p.add_argument("--p", type=float, default=defaults.p, help="Minkowski exponent (default 0.2, as the paper)")
+    p.add_argument("--n-clusters", type=int, default=defaults.n_clusters, help="K-Means / GMM")
+    p.add_argument("--double-cluster", action="store_true", help="DBSCAN halos on the UMAP of non-noise points")
+    p.add_argument("--dc-eps", type=float, default=defaults.dc_eps)
+    p.add_argument("--dc-min-samples", type=int, default=defaults.dc_min_samples)
+    p.add_argument("--recluster-noise", action="store_true", help="HDBSCAN on the noise points")
+    p.add_argument("--rc-min-cluster-size", type=int, default=defaults.rc_min_cluster_size)
+    p.add_argument("--rc-min-samples", type=int, default=defaults.rc_min_samples)
+    p.add_argument("--out", help="write the labels CSV here (same columns as the page's export)")
+    p.set_defaults(handler=cmd_cluster)
+
+
+def cmd_models(args) -> int:
+    from backend.catalog import Catalog
+
+    cat = Catalog(args.data)
+    table = cat.summary()
+    if args.json:
+        print(table.to_json(orient="records", indent=1))
+    elif len(table) == 0:
+        print(f"no models under {cat.root} (expected embeddings/*_embedding.csv or fingerprints/*_embedding.csv)")
+        return 1
+    else:
+        print(table[["model_id", "arch", "latent", "window", "epochs", "split", "line_width"]]
+              .to_string(index=False, na_rep="-"))
+        print(f"{len(table)} models under {cat.root}")
+    return 0
+
+
+def cmd_cluster(args) -> int:
+    from backend.catalog import Catalog
+    from backend.clustering import cluster_model, labels_table
+    from backend.fileio import write_csv_atomic
+
+    cat = Catalog(args.data)
+    params = ClusterParams(
+        algo=args.algo, min_cluster_size=args.min_cluster_size, min_samples=args.min_samples,
+        selection=args.selection, metric=args.metric, p=args.p, n_clusters=args.n_clusters,
+        double_cluster=args.double_cluster, dc_eps=args.dc_eps, dc_min_samples=args.dc_min_samples,
+        recluster_noise=args.recluster_noise, rc_min_cluster_size=args.rc_min_cluster_size,
+        rc_min_samples=args.rc_min_samples,
+    )
+    data = cat.load(args.model)
+    result = cluster_model(cat, args.model, params)
+    sizes = sorted(result.cluster_sizes().values(), reverse=True)
+    print(f"{args.model}: {result.n_clusters} clusters, {result.n_noise} noise of {len(data.names)} "
+          f"materials; largest clusters {sizes[:5]}; {json.dumps(params.validate().relevant())}")
+    if args.out:
+        path = write_csv_atomic(args.out, labels_table(data, result, params.validate()))
+        print(f"labels written to {path}", file=sys.stderr)
+    return 0
