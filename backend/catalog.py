@@ -222,6 +222,24 @@ class Catalog:
     def display_image_dir(self, window: float | None) -> Path | None:
         return _first_dir(self.root, DISPLAY_IMAGE_DIRS, window)
 
+    def display_image(self, material: str, window: float) -> Path | bytes | None:
+        """The display plot of a material for a window: its PNG file under the root, else a PNG
+        rendered from its band data (bytes, cached), else None. ``material`` cannot name a file
+        outside the root."""
+        if not material or "/" in material or "\\" in material or material.startswith("."):
+            return None
+        d = self.display_image_dir(window)
+        if d is not None:
+            path = self.resolve_file(str((d / f"{material}.png").relative_to(self.root)))
+            if path is not None:
+                return path
+        band_dir = self.band_data_dir()
+        if band_dir is not None:
+            band_file = self.resolve_file(str((band_dir / f"{material}.npz").relative_to(self.root)))
+            if band_file is not None:
+                return _render_display_png(file_signature(band_file), float(window))
+        return None
+
     def train_image_dir(self, window: float | None) -> Path | None:
         return _first_dir(self.root, TRAIN_IMAGE_DIRS, window)
 
@@ -260,6 +278,13 @@ class Catalog:
             rows.append(row)
         return pd.DataFrame(rows, columns=["model_id", "arch", "latent", "window", "epochs", "split",
                                            "line_width", "tag", "fingerprints", "embedding", "metadata"])
+
+
+@memoize
+def _render_display_png(band_sig: tuple, window: float) -> bytes:
+    from backend.bands import load_band_data, render_display_png
+
+    return render_display_png(load_band_data(band_sig[0]), window)
 
 
 def _first_dir(root: Path, patterns, window) -> Path | None:

@@ -1,0 +1,125 @@
+"""bandscape web app: ``python app.py [--data DIR] [--host H] [--port P]``.
+
+Creates the Dash app (multi-page: explore, evaluate, train), the cache and the file routes, and
+serves it at http://127.0.0.1:8050 by default. With no ``--data`` (and no ``BANDSCAPE_DATA``)
+it opens the project's own demo dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+from flask_caching import Cache
+
+import app_state
+from backend import cache as backend_cache
+from backend.errors import BandscapeError
+
+HERE = Path(__file__).resolve().parent
+
+
+def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
+    """Build the app for a data root (raises BandscapeError when the root has no models)."""
+    root = Path(data_root) if data_root else app_state.default_data_root()
+    app_state.init(root)
+    catalog = app_state.get_catalog()
+    if len(catalog) == 0:
+        hint = ("the demo dataset has not been built yet: run `python -m backend demo`, or"
+                if catalog.root == HERE else "")
+        raise BandscapeError(
+            f"no models found under {catalog.root} (looked for embeddings/*_embedding.csv and "
+            f"fingerprints/*_embedding.csv); {hint} pass a data root: "
+            f"`python app.py --data ../shared/data/heuslerene` (or set BANDSCAPE_DATA)"
+        )
+
+    app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(HERE / "pages"),
+        assets_folder=str(HERE / "assets"),
+        # everything is served by the app itself (offline HPC nodes): bootstrap.css is in assets/
+        serve_locally=True,
+        title="bandscape",
+        suppress_callback_exceptions=True,
+        update_title=None,
+        assets_ignore=r"(images|bands)/.*",
+    )
+    cache = Cache(app.server, config={
+        "CACHE_TYPE": os.environ.get("BANDSCAPE_CACHE_TYPE", "SimpleCache"),
+        "CACHE_THRESHOLD": int(os.environ.get("BANDSCAPE_CACHE_THRESHOLD", "2000")),
+        "CACHE_DEFAULT_TIMEOUT": 0,
+    })
+    backend_cache.configure(cache)
+
+    register_routes(app.server)
+
+    nav = dbc.NavbarSimple(
+        brand="bandscape",
+        brand_href="/",
+        color="dark",
+        dark=True,
+        fluid=True,
+        children=[dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
+                  for page in dash.page_registry.values()],
+        className="mb-2",
+    )
+    app.layout = html.Div([
+        nav,
+        html.Div(f"data: {catalog.root} · {len(catalog)} models", id="data-root-banner",
+                 className="text-muted small px-3"),
+        dash.page_container,
+    ])
+    return app
+
+
+def register_routes(server) -> None:
+    """File routes: images and files of the data root, never anything outside it."""
+    from flask import abort, send_file
+
+    @server.route("/data-file/<path:rel>")
+    def data_file(rel: str):
+        path = app_state.get_catalog().resolve_file(rel)
+        if path is None:
+            abort(404)
+        return send_file(path, max_age=3600)
+
+    @server.route("/material-image/<window>/<material>.png")
+    def material_image(window: str, material: str):
+        try:
+            found = app_state.get_catalog().display_image(material, float(window))
+        except ValueError:
+            abort(404)
+        if found is None:
+            abort(404)
+        if isinstance(found, bytes):
+            return server.response_class(found, mimetype="image/png",
+                                         headers={"Cache-Control": "public, max-age=3600"})
+        return send_file(found, mimetype="image/png", max_age=3600)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="bandscape: explore clusters of band structures")
+    parser.add_argument("--data", default=os.environ.get("BANDSCAPE_DATA"),
+                        help="data root (default: $BANDSCAPE_DATA, else the project's demo dataset)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        app = create_app(args.data)
+    except BandscapeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"bandscape on http://{args.host}:{args.port}  (data: {app_state.get_catalog().root})", flush=True)
+    app.run(host=args.host, port=args.port, debug=args.debug)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

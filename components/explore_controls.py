@@ -1,0 +1,46 @@
+"""Control panels of the explorer: model choice, clustering, advanced options, element filter."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+#: hyperparameter fields of the model choice, in the order they are shown (and matched)
+MODEL_FIELDS = (
+    ("arch", "Architecture"),
+    ("latent", "Latent channels"),
+    ("epochs", "Epochs"),
+    ("split", "Validation split"),
+    ("window", "Window (±eV)"),
+    ("line_width", "Line width"),
+)
+ARCH_LABELS = {"resnet18": "ResNet-18", "resnet50": "ResNet-50", "unencoded": "Unencoded"}
+
+
+def field_id(name: str) -> str:
+    return f"explore-field-{name}"
+
+
+def field_options(models, arch: str, name: str) -> list[dict]:
+    """Values of one hyperparameter among the models of an architecture (those that exist)."""
+    if name == "arch":
+        archs = sorted({m.arch for m in models}, key=lambda a: (a not in ARCH_LABELS, a))
+        return [{"label": ARCH_LABELS.get(a, a), "value": a} for a in archs]
+    values = sorted({getattr(m, name) for m in models if m.arch == arch and getattr(m, name) is not None})
+    return [{"label": _fmt(v, name), "value": v} for v in values]
+
+
+def _fmt(value, name: str) -> str:
+    if name == "latent":
+        return f"{value} (7×7×{value} = {49 * value})"
+    return str(value)
+
+
+def labelled(label: str, control, width: int | None = None) -> html.Div:
+    return html.Div([dbc.Label(label, className="small mb-0"), control], className="mb-2",
+                    style={"minWidth": f"{width}px"} if width else None)
+
+
+def number_input(id_: str, value, min_: float, step="any", width: int = 90) -> dcc.Input:
+    return dcc.Input(id=id_, type="number", value=value, min=min_, step=step, debounce=False,
+                     className="form-control form-control-sm", style={"width": f"{width}px"})

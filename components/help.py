@@ -1,0 +1,47 @@
+"""The explorer's help: what the controls do and the paper's recommended settings."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc
+
+HELP_TEXT = """
+**bandscape** clusters band structures by their autoencoder *fingerprints*: a residual
+convolutional autoencoder turns each 224×224 band-structure image into a 7×7×z map
+(z = 1, 2, 3 latent channels, so 49, 98 or 147 numbers). The fingerprints are clustered here, live,
+and drawn on their 2-D UMAP projection. **Hover** a point to see its band structure; **click** to pin
+it (pin two to compare them).
+
+**Autoencoder model** — pick the architecture (ResNet-18/50, or *Unencoded*: UMAP of the raw
+pixels), latent channels, training epochs, validation split, energy window (±eV around E_F) and
+line width; only combinations that exist are offered. Or search a model by its id.
+
+**Clustering** — *HDBSCAN* (density-based; points in no dense group are *noise*, black):
+*min cluster size*, *min samples*, *leaf* (many small, homogeneous clusters) or *eom* (fewer,
+larger ones), and the distance: *Minkowski* with exponent *p* (p = 0.2, as the paper, really
+applied here through a precomputed distance matrix) or *Euclidean*. *K-Means* and *GMM* take a
+number of clusters and a fixed seed (same settings, same picture). Unencoded models are clustered
+on their 2-D UMAP coordinates.
+
+**Advanced** — *double cluster*: DBSCAN (eps, min samples) on the UMAP of the non-noise points,
+drawn as translucent halos; *recluster noise*: HDBSCAN on the noise points only (reclustered points
+are outlined); *hide* noise or non-noise points.
+
+**Elements** — highlight materials containing *any* (inclusive) or *all* (exclusive) of the chosen
+elements. Where the dataset has labels (`labels.csv`), colour by a label and read the accuracy,
+NMI and ARI of the clustering against it.
+
+**Export** writes the labels with every parameter; the address bar holds the whole view, so a link
+reopens it.
+
+**Recommended settings (the paper)** — ResNet-50, latent 3, 90 epochs, split 0.1, window 1 eV,
+line width 1; HDBSCAN min cluster size 3, min samples 2, *leaf*, Minkowski p = 0.2.
+"""
+
+
+def help_modal(modal_id: str, close_id: str) -> dbc.Modal:
+    return dbc.Modal([
+        dbc.ModalHeader(dbc.ModalTitle("How to use the explorer"), close_button=False),
+        dbc.ModalBody(dcc.Markdown(HELP_TEXT)),
+        dbc.ModalFooter(dbc.Button("Close", id=close_id, color="primary", size="sm")),
+    ], id=modal_id, is_open=False, size="lg", scrollable=True)

@@ -1,0 +1,84 @@
+"""The cluster scatter: one WebGL trace of all materials plus three small overlay traces.
+
+Trace order is fixed so callbacks can patch by index: halos (double clustering), the points,
+outlines of reclustered noise, rings of element-filter matches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+HALO, POINTS, OUTLINE, HIGHLIGHT = range(4)
+NOISE_COLOUR = "#000000"
+PALETTE = tuple(qualitative.Plotly + qualitative.D3 + qualitative.Set3)
+HALO_PALETTE = tuple(qualitative.Pastel1 + qualitative.Pastel2)
+
+
+def label_colours(labels: np.ndarray) -> list[str]:
+    """Stable colours: cluster ``k`` always gets ``PALETTE[k % len]``; noise is black."""
+    pal = np.asarray(PALETTE)
+    labels = np.asarray(labels)
+    out = pal[np.mod(labels, len(pal))]
+    out[labels < 0] = NOISE_COLOUR
+    return out.tolist()
+
+
+def visible_mask(noise: np.ndarray, hide_noise: bool, hide_nonnoise: bool) -> np.ndarray:
+    keep = np.ones(len(noise), dtype=bool)
+    if hide_noise:
+        keep &= ~noise
+    if hide_nonnoise:
+        keep &= noise
+    return keep
+
+
+def _overlay_xy(xy: np.ndarray, mask: np.ndarray) -> dict:
+    return {"x": xy[mask, 0].tolist(), "y": xy[mask, 1].tolist()}
+
+
+def overlay_updates(xy, result, highlight, keep) -> dict:
+    """Data of the three overlay traces, as dicts of trace properties by trace index."""
+    halo = (result.halo >= 0) & keep
+    return {
+        HALO: {**_overlay_xy(xy, halo),
+               "marker.color": [HALO_PALETTE[k % len(HALO_PALETTE)] for k in result.halo[halo]]},
+        OUTLINE: _overlay_xy(xy, result.reclustered & keep),
+        HIGHLIGHT: _overlay_xy(xy, highlight & keep),
+    }
+
+
+def scatter_figure(xy: np.ndarray, names: np.ndarray, result, highlight: np.ndarray,
+                   hide_noise: bool = False, hide_nonnoise: bool = False,
+                   colours: list[str] | None = None, hover_labels=None) -> go.Figure:
+    """The whole figure. ``xy`` (n, 2) UMAP coordinates; ``result`` a ClusterResult;
+    ``highlight`` (n,) bool element-filter matches; ``colours``/``hover_labels`` override the
+    cluster colouring (colour by a known label)."""
+    keep = visible_mask(result.noise, hide_noise, hide_nonnoise)
+    colours = np.asarray(colours if colours is not None else label_colours(result.labels))
+    hover = np.asarray(hover_labels if hover_labels is not None else result.labels)
+    fig = go.Figure()
+    fig.add_trace(go.Scattergl(mode="markers", hoverinfo="skip", showlegend=False, name="halos",
+                               marker=dict(size=24, opacity=0.35, line=dict(width=0))))
+    fig.add_trace(go.Scattergl(
+        x=xy[keep, 0].tolist(), y=xy[keep, 1].tolist(), mode="markers", name="materials",
+        text=names[keep].tolist(), customdata=hover[keep].tolist(),
+        marker=dict(size=8, color=colours[keep].tolist(), line=dict(width=0)),
+        hovertemplate="<b>%{text}</b><br>cluster %{customdata} (-1 = noise)<extra></extra>", showlegend=False,
+    ))
+    fig.add_trace(go.Scattergl(mode="markers", hoverinfo="skip", showlegend=False, name="reclustered",
+                               marker=dict(size=12, color="rgba(0,0,0,0)", line=dict(color="black", width=1.5))))
+    fig.add_trace(go.Scattergl(mode="markers", hoverinfo="skip", showlegend=False, name="matches",
+                               marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(color="gold", width=2.5))))
+    for idx, props in overlay_updates(xy, result, highlight, keep).items():
+        trace = fig.data[idx]
+        trace.x, trace.y = props["x"], props["y"]
+        if "marker.color" in props:
+            trace.marker.color = props["marker.color"]
+    fig.update_layout(
+        margin=dict(l=0, r=0, t=10, b=0), xaxis_visible=False, yaxis_visible=False,
+        plot_bgcolor="white", hovermode="closest", dragmode="pan", uirevision="keep",
+        hoverlabel=dict(bgcolor="white"),
+    )
+    return fig
