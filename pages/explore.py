@@ -44,7 +44,7 @@ HOVER_IMG, HOVER_NAME, PINNED, PIN_PANEL = ("explore-hover-img", "explore-hover-
                                             "explore-pin-panel")
 EXPORT_BTN, DOWNLOAD = "explore-export", "explore-download"
 ADV_COLLAPSE, ADV_BTN = "explore-adv", "explore-adv-btn"
-URL_SINK = "explore-url-sink"
+URL_SINK, NOTES = "explore-url-sink", "explore-notes"
 HELP, HELP_OPEN, HELP_CLOSE, HELP_SEEN = "explore-help", "explore-help-open", "explore-help-close", "explore-help-seen"
 
 # URL query keys -> (component id, parser); one table for reading and writing the URL
@@ -204,7 +204,8 @@ def layout(**query):
         dcc.Download(id=DOWNLOAD),
     ], style={"width": "330px", "flex": "0 0 330px"}, className="pe-2")
     main = html.Div([
-        html.Div([dbc.Alert(n, color="warning", dismissable=True) for n in notes], id=ALERT),
+        html.Div([dbc.Alert(n, color="warning", dismissable=True) for n in notes], id=NOTES),
+        html.Div(id=ALERT),
         html.Div(id=SUMMARY, className="small mb-1"),
         dcc.Loading(dcc.Graph(id=GRAPH, config={"scrollZoom": True, "displaylogo": False},
                               style={"height": "72vh"}, clear_on_unhover=False),
@@ -303,8 +304,13 @@ def update_figure(model_id, algo, mcs, ms, sel, metric, p, k, dc, dc_eps, dc_ms,
                   hide_noise, hide_nonnoise, elements, mode, colour_by, drawn):
     catalog = get_catalog()
     try:
-        if None in (mcs, ms, p, k, dc_eps, dc_ms, rc_mcs, rc_ms):
-            raise BandscapeError("a number field is empty or out of range")
+        numbers = {"min cluster size (>= 2)": mcs, "min samples (>= 1)": ms, "p (> 0)": p,
+                   "number of clusters (>= 1)": k, "double-cluster eps (> 0)": dc_eps,
+                   "double-cluster min samples (>= 1)": dc_ms, "recluster min cluster size (>= 2)": rc_mcs,
+                   "recluster min samples (>= 1)": rc_ms}
+        empty = [name for name, value in numbers.items() if value is None]
+        if empty:
+            raise BandscapeError(f"{', '.join(empty)}: the field is empty or out of range")
         params = _params(algo, mcs, ms, sel, metric, p, k, dc, dc_eps, dc_ms, rc, rc_mcs, rc_ms)
         data = catalog.load(model_id)
         result = cluster_model(catalog, model_id, params)
@@ -413,7 +419,7 @@ clientside_callback(
         const params = new URLSearchParams();
         keys.forEach((k, i) => {
             let v = vals[i];
-            if (v === null || v === undefined) { return; }
+            if (v === null || v === undefined || (typeof v === "number" && isNaN(v))) { return; }
             if (Array.isArray(v)) { if (!v.length) { return; } v = v.join(","); }
             if (v === true) { v = "1"; } else if (v === false) { return; }
             params.set(k, v);

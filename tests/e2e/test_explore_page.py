@@ -1,0 +1,98 @@
+"""The explorer in Debian's chromium on the real data: recluster, hover, share the URL."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from backend.catalog import Catalog
+from backend.clustering import ClusterParams, cluster_model
+from tests.conftest import PAPER_MODEL
+
+POINT_XY = """
+([i]) => {
+    const gd = document.getElementById("explore-graph").querySelector(".js-plotly-plot");
+    const tr = gd._fullData[1], L = gd._fullLayout, s = L._size;
+    const r = gd.getBoundingClientRect();
+    return {x: r.left + s.l + L.xaxis.l2p(tr.x[i]), y: r.top + s.t + L.yaxis.l2p(tr.y[i]), name: tr.text[i]};
+}
+"""
+
+
+def open_explorer(page, url):
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_selector("#explore-summary-text", timeout=60_000)
+    if page.locator("#explore-help-close").is_visible():
+        page.click("#explore-help-close")
+    return errors
+
+
+def summary(page) -> str:
+    return page.locator("#explore-summary-text").inner_text()
+
+
+@pytest.fixture()
+def page(browser):
+    pg = browser.new_page(viewport={"width": 1600, "height": 950})
+    yield pg
+    pg.close()
+
+
+def test_recluster_hover_and_share(page, shared_app, shared_root):
+    errors = open_explorer(page, shared_app + "/")
+    cat = Catalog(shared_root)
+    first = cluster_model(cat, PAPER_MODEL, ClusterParams())
+    assert summary(page).startswith(f"{first.n_clusters} clusters · {first.n_noise} noise")
+
+    # recluster: the figure and summary follow the new parameter
+    after = cluster_model(cat, PAPER_MODEL, ClusterParams(min_cluster_size=6))
+    page.fill("#explore-mcs", "6")
+    page.wait_for_function(
+        "t => document.getElementById('explore-summary-text').innerText.startsWith(t)",
+        arg=f"{after.n_clusters} clusters · {after.n_noise} noise", timeout=30_000)
+    assert "mcs=6" in page.url
+
+    # hover a point: the image of that very material is shown (and loads)
+    for i in (10, 200, 400):
+        pt = page.evaluate(POINT_XY, [i])
+        page.mouse.move(pt["x"], pt["y"])
+        page.wait_for_function("n => document.getElementById('explore-hover-name').innerText === n",
+                               arg=pt["name"], timeout=10_000)
+        src = page.get_attribute("#explore-hover-img", "src")
+        assert src == f"/material-image/1/{pt['name']}.png"
+        page.wait_for_function("() => { const im = document.getElementById('explore-hover-img');"
+                               " return im.complete && im.naturalWidth === 640; }", timeout=10_000)
+
+    # click pins the material
+    page.mouse.click(pt["x"], pt["y"])
+    page.wait_for_selector(f".pinned-name:text('{pt['name']}')", timeout=10_000)
+
+    # the URL reopens the same view
+    shared = page.url
+    page.goto(shared)
+    page.wait_for_selector("#explore-summary-text", timeout=60_000)
+    assert summary(page).startswith(f"{after.n_clusters} clusters")
+    assert page.input_value("#explore-mcs") == "6"
+    assert not [e for e in errors if "favicon" not in e], errors
+
+
+def test_model_switch_by_dropdown_and_bad_url(page, shared_app):
+    errors = open_explorer(page, shared_app + "/?model=resnet99_nope&mcs=abc")
+    alerts = page.locator("#explore-notes").inner_text()
+    assert "unknown model 'resnet99_nope'" in alerts and "mcs='abc'" in alerts
+    # switching the architecture keeps the other choices: resnet18 with latent 3, 90 epochs, 0.1, 1 eV
+    page.click("#explore-field-arch")
+    page.click("text=ResNet-18")
+    page.wait_for_function("() => document.querySelector('#explore-model').innerText.includes('resnet18_latent3_window1eV_steps90_split1.0')",
+                           timeout=30_000)
+    page.wait_for_function("() => location.search.includes('model=resnet18_latent3')", timeout=10_000)
+    # an impossible number is refused with a message, not a stack trace
+    page.fill("#explore-ms", "0")
+    page.wait_for_selector("#explore-alert .alert-danger", timeout=30_000)
+    assert re.search(r"min samples \(>= 1\): the field is empty or out of range", page.locator("#explore-alert").inner_text())
+    assert "&ms=" not in page.url  # an invalid number is not written into the shareable URL
+    assert not [e for e in errors if "favicon" not in e], errors

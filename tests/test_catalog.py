@@ -1,0 +1,123 @@
+"""The data catalog on the real published layout and on ours, and its bad-input messages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backend.catalog import Catalog, make_model_id, parse_model_id, unencoded_model_id
+from backend.errors import DataError, UnknownModelError
+from tests.conftest import PAPER_MODEL
+
+
+def test_catalog_finds_all_published_models(shared_root):
+    cat = Catalog(shared_root)
+    archs = [m.arch for m in cat.models.values()]
+    assert archs.count("resnet18") == 108 and archs.count("resnet50") == 108
+    assert sorted(m.model_id for m in cat.models.values() if m.is_unencoded) == [
+        "unencoded_window1eV_width1", "unencoded_window2eV_width1", "unencoded_window3eV_width1"]
+    grid = {(m.arch, m.latent, m.window, m.epochs, m.split) for m in cat.models.values() if not m.is_unencoded}
+    assert grid == {(a, l, w, e, s) for a in ("resnet18", "resnet50") for l in (1, 2, 3) for w in (1, 2, 3)
+                    for e in (30, 60, 90, 120) for s in (0, 0.1, 0.5)}
+
+
+def test_paper_model_hyperparameters_and_data(shared_root):
+    cat = Catalog(shared_root)
+    m = cat.get(PAPER_MODEL)
+    assert (m.arch, m.latent, m.window, m.epochs, m.split, m.line_width) == ("resnet50", 3, 1, 90, 0.1, 1)
+    data = cat.load(PAPER_MODEL)
+    assert data.X.shape == (546, 147) and data.xy.shape == (546, 2)
+    # rows are matched by filename, not position
+    emb = pd.read_csv(m.embedding_path).set_index("filename")
+    i = 123
+    assert np.allclose(data.xy[i], emb.loc[data.images[i], ["z0", "z1"]].to_numpy())
+    assert data.names[0] == data.images[0].removesuffix(".png")
+
+
+@pytest.mark.parametrize("latent", [1, 2, 3])
+def test_fingerprint_sizes_match_latent(shared_root, latent):
+    cat = Catalog(shared_root)
+    for m in cat.models.values():
+        if m.latent == latent and m.window == latent:  # one window per latent keeps it quick
+            assert cat.load(m.model_id).X.shape == (546, 49 * latent), m.model_id
+
+
+def test_unencoded_clusters_its_embedding(shared_root):
+    data = Catalog(shared_root).load("unencoded_window2eV_width1")
+    assert data.X.shape == (546, 2) and np.array_equal(data.X, data.xy)
+
+
+def test_model_ids_round_trip():
+    mid = make_model_id("resnet18", 3, 1, 2, 0.1, tag="size64")
+    assert mid == "resnet18_latent3_window1eV_steps2_split1.0_width1_size64"
+    hp = parse_model_id(mid)
+    assert (hp["arch"], hp["latent"], hp["window"], hp["epochs"], hp["split"], hp["tag"]) == (
+        "resnet18", 3, 1, 2, 0.1, "size64")
+    assert parse_model_id("resnet50_latent1_window3eV_steps30_split0_width1")["split"] == 0
+    assert parse_model_id("resnet50_latent1_window3eV_steps30_split5.0_width1")["split"] == 0.5
+    assert parse_model_id(unencoded_model_id(2))["arch"] == "unencoded"
+
+
+def _our_root(tmp_path, shared_root, model_id="resnet18_latent1_window1eV_steps5_split0_width1_mine"):
+    src = Catalog(shared_root).get("resnet18_latent1_window1eV_steps30_split0_width1")
+    (tmp_path / "embeddings").mkdir()
+    shutil.copy(src.fingerprint_path, tmp_path / "embeddings" / f"{model_id}.csv")
+    shutil.copy(src.embedding_path, tmp_path / "embeddings" / f"{model_id}_embedding.csv")
+    return model_id
+
+
+def test_our_layout_with_metadata(tmp_path, shared_root):
+    mid = _our_root(tmp_path, shared_root, "custom_model")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "custom_model.json").write_text(json.dumps(
+        {"config": {"arch": "resnet50", "latent": 1, "window": 2, "epochs": 7, "split": 0.1, "image_size": 64}}))
+    m = Catalog(tmp_path).get(mid)
+    assert (m.arch, m.latent, m.window, m.epochs, m.split) == ("resnet50", 1, 2, 7, 0.1)
+    assert m.extra["image_size"] == 64
+    assert Catalog(tmp_path).load(mid).X.shape == (546, 49)
+
+
+def test_models_appear_and_disappear_while_running(tmp_path, shared_root):
+    cat = Catalog(tmp_path)
+    assert len(cat) == 0
+    mid = _our_root(tmp_path, shared_root)
+    assert mid in cat
+    (tmp_path / "embeddings" / f"{mid}.csv").unlink()
+    (tmp_path / "embeddings" / f"{mid}_embedding.csv").unlink()
+    assert mid not in cat
+    with pytest.raises(UnknownModelError, match="unknown model id"):
+        cat.load(mid)
+
+
+@pytest.mark.parametrize("target, corrupt, message", [
+    ("emb", lambda t: t.drop(index=[3, 4]), "lacks 2 of the 546 materials"),
+    ("fp", lambda t: t.assign(z5=t["z5"].astype(object).where(t.index != 7, "abc")), "non-numeric or missing value 'abc'"),
+    ("fp", lambda t: t.assign(z0=t["z0"].where(t.index != 2, np.nan)), "row 4"),
+    ("fp", lambda t: pd.concat([t, t.iloc[[0]]]), "duplicate filename"),
+    ("emb", lambda t: t.drop(columns=["filename"]), "no 'filename' column"),
+])
+def test_bad_files_name_the_file_and_row(tmp_path, shared_root, target, corrupt, message):
+    mid = _our_root(tmp_path, shared_root)
+    path = tmp_path / "embeddings" / (f"{mid}.csv" if target == "fp" else f"{mid}_embedding.csv")
+    corrupt(pd.read_csv(path)).to_csv(path, index=False)
+    with pytest.raises(DataError, match=message) as err:
+        Catalog(tmp_path).load(mid)
+    assert path.name in str(err.value)
+
+
+def test_missing_root_is_named(tmp_path):
+    with pytest.raises(DataError, match=str(tmp_path / "nope")):
+        Catalog(tmp_path / "nope")
+
+
+def test_file_route_cannot_leave_the_root(shared_root):
+    cat = Catalog(shared_root)
+    assert cat.resolve_file("images/bands_10width_1eV/Ac2HgGe.png") is not None
+    assert cat.resolve_file("../heuslerene/README.md") is not None  # still inside
+    assert cat.resolve_file("../../../etc/passwd") is None
+    assert cat.display_image("../README", 1) is None
+    assert cat.display_image("Ac2HgGe", 1).name == "Ac2HgGe.png"
