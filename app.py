@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import dash
@@ -19,6 +21,7 @@ from flask_caching import Cache
 
 import app_state
 from backend import cache as backend_cache
+from backend.clustering import PAPER_MODEL
 from backend.errors import BandscapeError
 
 HERE = Path(__file__).resolve().parent
@@ -58,6 +61,8 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
     backend_cache.configure(cache)
 
     register_routes(app.server)
+    if os.environ.get("BANDSCAPE_PREWARM", "1") != "0":
+        start_prewarm(catalog)
 
     nav = dbc.NavbarSimple(
         brand="bandscape",
@@ -76,6 +81,27 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
         dash.page_container,
     ])
     return app
+
+
+def start_prewarm(catalog) -> threading.Thread:
+    """Cache the paper-metric distance matrices of all models in the background (the default
+    model and its window first), so that switching models does not wait for them."""
+    from backend.clustering import ClusterParams, prewarm_distances
+
+    d = ClusterParams()
+    models = list(catalog.models.values())
+    first = catalog.get(PAPER_MODEL) if PAPER_MODEL in catalog else (models[0] if models else None)
+    order = sorted(models, key=lambda m: (first is None or m.window != first.window, m.arch != getattr(first, "arch", None),
+                                          m.model_id))
+
+    def run():
+        t0 = time.perf_counter()
+        n = prewarm_distances(catalog, [m.model_id for m in order], d.metric, d.p)
+        print(f"bandscape: distance matrices of {n} models cached in {time.perf_counter() - t0:.1f} s", flush=True)
+
+    thread = threading.Thread(target=run, name="bandscape-prewarm", daemon=True)
+    thread.start()
+    return thread
 
 
 def register_routes(server) -> None:

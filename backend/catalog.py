@@ -84,7 +84,7 @@ def parse_model_id(model_id: str) -> dict:
     if m:
         return {
             "arch": m["arch"], "latent": int(m["latent"]), "window": _num(m["window"]),
-            "epochs": int(m["epochs"]), "split": round(float(m["split"]) / 10, 4),
+            "epochs": int(m["epochs"]), "split": _num(str(round(float(m["split"]) / 10, 4))),
             "line_width": _num(m["width"]), "tag": (m["tag"] or "").lstrip("_"),
         }
     m = _UNENCODED_ID.match(model_id)

@@ -25,6 +25,9 @@ METRICS = ("euclidean", "minkowski")
 #: the paper's recommended settings (Hart et al., Heuslerene)
 PAPER_MODEL = "resnet50_latent3_window1eV_steps90_split1.0_width1"
 RANDOM_STATE = 0  # K-Means and GMM: same settings, same picture
+#: above this many materials a full distance matrix (8 n^2 bytes) is refused: use Euclidean,
+#: which HDBSCAN clusters with a space tree instead
+MAX_PRECOMPUTED = 20_000
 
 
 def distance_matrix(X: np.ndarray, metric: str = "minkowski", p: float = 0.2) -> np.ndarray:
@@ -39,6 +42,10 @@ def distance_matrix(X: np.ndarray, metric: str = "minkowski", p: float = 0.2) ->
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ParameterError(f"X must be a 2-D array (n_samples, n_features), got shape {X.shape}")
+    if len(X) > MAX_PRECOMPUTED:
+        raise ParameterError(
+            f"{len(X)} materials are too many for a full Minkowski distance matrix "
+            f"({8 * len(X) ** 2 / 1e9:.0f} GB; limit {MAX_PRECOMPUTED}); use metric='euclidean'")
     if metric == "euclidean" or p == 2:
         condensed = pdist(X, "euclidean")
     else:
@@ -271,6 +278,36 @@ def model_distances(catalog, model_id: str, metric: str = "minkowski", p: float 
     """The cached distance matrix of a model's fingerprints (keyed by its files' signatures)."""
     metric, p = _check_metric(metric, p)
     return _model_distances(str(catalog.root), model_id, _data_key(catalog, model_id), metric, p)
+
+
+def prewarm_distances(catalog, model_ids, metric: str = "minkowski", p: float = 0.2,
+                      budget_bytes: float = 2e9, stop=None, progress=None) -> int:
+    """Compute and cache the distance matrices of ``model_ids`` in order, so that switching to
+    them is instant; stops at ``budget_bytes`` of matrices or when ``stop`` (an Event) is set.
+    Returns how many were cached. Meant for a background thread (scipy releases the GIL)."""
+    metric, p = _check_metric(metric, p)
+    if metric == "euclidean":
+        return 0  # Euclidean HDBSCAN uses a space tree, no matrix to cache
+    used, done = 0.0, 0
+    model_ids = list(model_ids)
+    for i, mid in enumerate(model_ids):
+        if stop is not None and stop.is_set():
+            break
+        try:
+            info = catalog.get(mid)
+            if info.is_unencoded:
+                continue
+            n = len(catalog.load(mid).names)
+            used += 8.0 * n * n
+            if used > budget_bytes or n > MAX_PRECOMPUTED:
+                break
+            model_distances(catalog, mid, metric, p)
+            done += 1
+        except Exception:  # a broken model must not stop the others; the page reports it when opened
+            continue
+        if progress is not None:
+            progress(i + 1, len(model_ids), model=mid)
+    return done
 
 
 def _data_key(catalog, model_id: str) -> tuple:

@@ -27,7 +27,8 @@ def field_options(models, arch: str, name: str) -> list[dict]:
         archs = sorted({m.arch for m in models}, key=lambda a: (a not in ARCH_LABELS, a))
         return [{"label": ARCH_LABELS.get(a, a), "value": a} for a in archs]
     values = sorted({getattr(m, name) for m in models if m.arch == arch and getattr(m, name) is not None})
-    return [{"label": _fmt(v, name), "value": v} for v in values]
+    # native selects carry strings; "None" stands for a field the architecture does not have
+    return [{"label": _fmt(v, name), "value": str(v)} for v in values] or [{"label": "–", "value": "None"}]
 
 
 def _fmt(value, name: str) -> str:

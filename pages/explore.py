@@ -45,6 +45,7 @@ HOVER_IMG, HOVER_NAME, PINNED, PIN_PANEL = ("explore-hover-img", "explore-hover-
 EXPORT_BTN, DOWNLOAD = "explore-export", "explore-download"
 ADV_COLLAPSE, ADV_BTN = "explore-adv", "explore-adv-btn"
 URL_SINK, NOTES = "explore-url-sink", "explore-notes"
+MODEL_LIST = "explore-model-list"
 HELP, HELP_OPEN, HELP_CLOSE, HELP_SEEN = "explore-help", "explore-help-open", "explore-help-close", "explore-help-seen"
 
 # URL query keys -> (component id, parser); one table for reading and writing the URL
@@ -107,18 +108,18 @@ def _model_panel(catalog, model_id: str) -> dbc.Card:
     fields = []
     for name, label in MODEL_FIELDS:
         opts = field_options(models, current.arch, name)
-        value = getattr(current, name)
-        fields.append(labelled(label, dcc.Dropdown(
-            id=field_id(name), options=opts, value=value, clearable=False, searchable=False,
-            disabled=not opts or (name != "arch" and current.arch == "unencoded" and name not in ("window", "line_width")),
-            className="dropdown-sm")))
+        fields.append(labelled(label, dbc.Select(
+            id=field_id(name), options=opts, value=str(getattr(current, name)), size="sm",
+            disabled=not opts or (current.is_unencoded and name in ("latent", "epochs", "split")))))
     return dbc.Card([
         dbc.CardHeader("Autoencoder model"),
         dbc.CardBody([
             *fields,
-            labelled("Search by model id", dcc.Dropdown(
-                id=MODEL, options=[{"label": m, "value": m} for m in catalog.models], value=model_id,
-                clearable=False, searchable=True, optionHeight=40, className="dropdown-sm")),
+            # a native input with a datalist: cheap to render for thousands of model ids
+            labelled("Search by model id", dcc.Input(
+                id=MODEL, value=model_id, list=MODEL_LIST, debounce=True, type="text",
+                className="form-control form-control-sm", spellCheck=False)),
+            html.Datalist(id=MODEL_LIST, children=[html.Option(value=m) for m in catalog.models]),
         ]),
     ], className="mb-2")
 
@@ -253,18 +254,18 @@ def choose_model(*values):
     trigger = dash.ctx.triggered_id
     if trigger != MODEL:
         changed = next(n for n, _ in MODEL_FIELDS if field_id(n) == trigger)
-        pool = [m for m in models if getattr(m, changed) == chosen[changed]]
+        pool = [m for m in models if str(getattr(m, changed)) == chosen[changed]]
         if changed != "arch":
             pool = [m for m in pool if m.arch == chosen["arch"]] or pool
         if not pool:
             raise dash.exceptions.PreventUpdate
         best = max(pool, key=lambda m: sum(w for n, w in _FIELD_PRIORITY.items()
-                                           if n != changed and getattr(m, n) == chosen.get(n)))
+                                           if n != changed and str(getattr(m, n)) == chosen.get(n)))
         model_id = best.model_id
     if model_id not in catalog:
         raise dash.exceptions.PreventUpdate
     current = catalog.get(model_id)
-    vals = [getattr(current, n) for n, _ in MODEL_FIELDS]
+    vals = [str(getattr(current, n)) for n, _ in MODEL_FIELDS]
     opts = [field_options(models, current.arch, n) for n, _ in MODEL_FIELDS]
     disabled = [not o or (current.is_unencoded and n in ("latent", "epochs", "split"))
                 for (n, _), o in zip(MODEL_FIELDS, opts)]
@@ -343,8 +344,7 @@ def update_figure(model_id, algo, mcs, ms, sel, metric, p, k, dc, dc_eps, dc_ms,
                 patch["data"][idx]["marker"]["color"] = props["marker.color"]
         return patch, no_update, summary, None, matches, no_update
     fig = scatter_figure(data.xy, data.names, result, highlight, bool(hide_noise), bool(hide_nonnoise),
-                         colours=colours, hover_labels=hover)
-    fig.update_layout(uirevision=model_id)
+                         colours=colours, hover_labels=hover, uirevision=model_id)
     return fig, key, summary, None, matches, view
 
 

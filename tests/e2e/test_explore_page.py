@@ -85,11 +85,16 @@ def test_model_switch_by_dropdown_and_bad_url(page, shared_app):
     alerts = page.locator("#explore-notes").inner_text()
     assert "unknown model 'resnet99_nope'" in alerts and "mcs='abc'" in alerts
     # switching the architecture keeps the other choices: resnet18 with latent 3, 90 epochs, 0.1, 1 eV
-    page.click("#explore-field-arch")
-    page.click("text=ResNet-18")
-    page.wait_for_function("() => document.querySelector('#explore-model').innerText.includes('resnet18_latent3_window1eV_steps90_split1.0')",
+    page.select_option("#explore-field-arch", "resnet18")
+    page.wait_for_function("() => document.querySelector('#explore-model').value === 'resnet18_latent3_window1eV_steps90_split1.0_width1'",
                            timeout=30_000)
-    page.wait_for_function("() => location.search.includes('model=resnet18_latent3')", timeout=10_000)
+    assert page.input_value("#explore-field-epochs") == "90" and page.input_value("#explore-field-latent") == "3"
+    # the id search box sets every field
+    page.fill("#explore-model", "resnet50_latent1_window2eV_steps30_split0_width1")
+    page.press("#explore-model", "Enter")
+    page.wait_for_function("() => document.querySelector('#explore-field-window').value === '2'", timeout=30_000)
+    assert page.input_value("#explore-field-latent") == "1" and page.input_value("#explore-field-split") == "0"
+    page.wait_for_function("() => location.search.includes('model=resnet50_latent1_window2eV')", timeout=10_000)
     # an impossible number is refused with a message, not a stack trace
     page.fill("#explore-ms", "0")
     page.wait_for_selector("#explore-alert .alert-danger", timeout=30_000)
