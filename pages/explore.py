@@ -46,6 +46,7 @@ EXPORT_BTN, DOWNLOAD = "explore-export", "explore-download"
 ADV_COLLAPSE, ADV_BTN = "explore-adv", "explore-adv-btn"
 URL_SINK, NOTES = "explore-url-sink", "explore-notes"
 MODEL_LIST = "explore-model-list"
+PREFETCH_MAX = 5000  # materials; beyond this, images are fetched on hover only
 HELP, HELP_OPEN, HELP_CLOSE, HELP_SEEN = "explore-help", "explore-help-open", "explore-help-close", "explore-help-seen"
 
 # URL query keys -> (component id, parser); one table for reading and writing the URL
@@ -386,6 +387,34 @@ clientside_callback(
     """ % POINTS,
     Output(HOVER_IMG, "src"), Output(HOVER_NAME, "children"),
     Input(GRAPH, "hoverData"), State(VIEW, "data"),
+    prevent_initial_call=True,
+)
+
+# After a redraw, fetch the model's band images into the browser cache (four at a time), so a
+# hover shows its image without waiting for the server. Skipped for very large datasets.
+clientside_callback(
+    """
+    function(view, fig) {
+        const nu = window.dash_clientside.no_update;
+        if (!view || view.window === null || view.window === undefined || !fig || !fig.data) { return nu; }
+        const names = (fig.data[%d] && fig.data[%d].text) || [];
+        const base = "/material-image/" + view.window + "/";
+        window.bandscapePrefetched = window.bandscapePrefetched || {};
+        if (names.length > %d || window.bandscapePrefetched[base]) { return nu; }
+        window.bandscapePrefetched[base] = true;
+        let i = 0;
+        const next = () => {
+            if (i >= names.length) { return; }
+            const img = new Image();
+            img.onload = img.onerror = next;
+            img.src = base + encodeURIComponent(names[i++]) + ".png";
+        };
+        setTimeout(() => { for (let k = 0; k < 4; k++) { next(); } }, 300);
+        return nu;
+    }
+    """ % (POINTS, POINTS, PREFETCH_MAX),
+    Output(URL_SINK, "data", allow_duplicate=True),
+    Input(VIEW, "data"), State(GRAPH, "figure"),
     prevent_initial_call=True,
 )
 
