@@ -307,7 +307,7 @@ def _model_info(model_id: str, emb: Path, fp: Path | None, meta: Path | None) ->
         except (OSError, ValueError):
             config = {}  # a broken metadata file must not hide the model; the id still tells
         for key in ("arch", "latent", "window", "epochs", "split", "line_width", "tag"):
-            if config.get(key) is not None:
+            if config.get(key) not in (None, ""):
                 hp[key] = config[key]
         extra = {k: v for k, v in config.items() if k not in hp}
     if not hp:

@@ -27,11 +27,14 @@ class TqdmProgress:
     """A progress callback that drives one tqdm bar; ``info`` is shown as the bar's postfix."""
 
     def __init__(self, desc: str = "", unit: str = "it", **tqdm_kwargs):
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(desc=desc, unit=unit, **tqdm_kwargs)
+        self._kwargs = dict(desc=desc, unit=unit, **tqdm_kwargs)
+        self._bar = None  # opened on the first report, so a run refused up front prints no bar
 
     def __call__(self, done: int, total: int, **info: Any) -> None:
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, **self._kwargs)
         if self._bar.total != total:
             self._bar.total = total
         self._bar.n = done
@@ -42,7 +45,8 @@ class TqdmProgress:
         self._bar.refresh()
 
     def close(self) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
     def __enter__(self):
         return self

@@ -1,0 +1,171 @@
+"""Fingerprints, UMAP embeddings, reconstruction grids and the unencoded baseline, written in the
+catalog's layout (``embeddings/``, ``models/``)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from backend.catalog import unencoded_model_id
+from backend.errors import DataError
+from backend.fileio import atomic_path, write_bytes_atomic, write_csv_atomic, write_json_atomic
+
+#: the study's UMAP settings
+UMAP_KWARGS = dict(n_neighbors=10, min_dist=0.1, metric="euclidean", random_state=42)
+
+
+def model_paths(root: str | os.PathLike, model_id: str) -> dict[str, Path]:
+    root = Path(root)
+    return {
+        "weights": root / "models" / f"{model_id}.pt",
+        "metadata": root / "models" / f"{model_id}.json",
+        "recon": root / "models" / f"{model_id}_recon.png",
+        "fingerprints": root / "embeddings" / f"{model_id}.csv",
+        "embedding": root / "embeddings" / f"{model_id}_embedding.csv",
+    }
+
+
+@torch.no_grad()
+def encode_images(model, ink: torch.Tensor, device: torch.device, batch_size: int = 64) -> np.ndarray:
+    """Fingerprints (n, latent * side^2) float32 of ink masks (n, 1, S, S), clean inputs, eval mode."""
+    from backend.autoencoder.training import _to_input
+
+    model.eval()
+    out = []
+    for start in range(0, len(ink), batch_size):
+        z = model.encode(_to_input(ink[start:start + batch_size], device))
+        out.append(z.float().flatten(1).cpu())
+    return torch.cat(out).numpy()
+
+
+def umap_2d(X: np.ndarray) -> np.ndarray:
+    """2-D UMAP of the rows of X with the study's settings (n_neighbors capped for tiny sets)."""
+    import umap
+
+    n = len(X)
+    if n < 4:
+        raise DataError(f"UMAP needs at least 4 materials, got {n}")
+    kwargs = dict(UMAP_KWARGS, n_neighbors=min(UMAP_KWARGS["n_neighbors"], n - 1))
+    if n <= kwargs["n_neighbors"] + 2:
+        kwargs["init"] = "random"  # spectral init needs more points than neighbours
+    return umap.UMAP(n_components=2, **kwargs).fit_transform(np.asarray(X, dtype=np.float32)).astype(np.float64)
+
+
+@torch.no_grad()
+def reconstruction_grid(model, ink: torch.Tensor, device: torch.device, noise_prob: float, seed: int,
+                        n: int = 8) -> np.ndarray:
+    """uint8 image: rows input / noised input / reconstruction for the first ``n`` images."""
+    from backend.autoencoder.noise import localized_noise
+    from backend.autoencoder.training import _to_input
+
+    model.eval()
+    x = _to_input(ink[:n], device)
+    noisy, _ = localized_noise(x, torch.Generator().manual_seed(seed), p=1.0 if noise_prob > 0 else 0.0)
+    rec = torch.sigmoid(model(noisy).float())
+    rows = [x, noisy.clamp(0, 1), rec]
+    tiles = [torch.cat([r[i, 0] for i in range(len(x))], dim=1) for r in rows]
+    grid = torch.cat(tiles, dim=0).cpu().numpy()
+    return (255 - 255 * grid).clip(0, 255).astype(np.uint8)  # lines black on white, as the inputs
+
+
+def _png_bytes(img: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def fingerprint_frame(names, X: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame(np.asarray(X), columns=[f"z{i}" for i in range(np.asarray(X).shape[1])])
+    frame.insert(0, "filename", [f"{n}.png" for n in names])
+    return frame
+
+
+def write_embeddings(root, model_id: str, names, X: np.ndarray | None, xy: np.ndarray) -> None:
+    """Fingerprints (if any) then the embedding, each atomically: the embedding file is what makes
+    a model visible to the catalog, so it comes last."""
+    paths = model_paths(root, model_id)
+    if X is not None:
+        write_csv_atomic(paths["fingerprints"], fingerprint_frame(names, X), float_format="%.7g")
+    write_csv_atomic(paths["embedding"], fingerprint_frame(names, xy), float_format="%.7g")
+
+
+def write_model_outputs(root, model_id: str, model, meta: dict, names, X, xy, grid) -> None:
+    """Weights, metadata, reconstruction grid, fingerprints, embedding; on failure remove what was
+    written by this call, so no partial model stays behind."""
+    paths = model_paths(root, model_id)
+    written = []
+    try:
+        with atomic_path(paths["weights"]) as tmp:
+            torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                        "config": meta["config"]}, tmp)
+        written.append(paths["weights"])
+        write_json_atomic(paths["metadata"], meta)
+        written.append(paths["metadata"])
+        write_bytes_atomic(paths["recon"], _png_bytes(grid))
+        written.append(paths["recon"])
+        written += [paths["fingerprints"], paths["embedding"]]
+        write_embeddings(root, model_id, names, X, xy)
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
+
+
+def load_model(root, model_id: str, device: torch.device | None = None):
+    """The trained Autoencoder of ``model_id`` and its config dict."""
+    from backend.autoencoder.model import Autoencoder
+
+    path = model_paths(root, model_id)["weights"]
+    if not path.is_file():
+        raise DataError(f"no weights for model {model_id}: {path} is missing")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        cfg = state["config"]
+    except Exception as exc:
+        raise DataError(f"{path} is not a bandscape model file: {exc}") from None
+    model = Autoencoder(cfg["arch"], cfg["latent"], cfg["image_size"])
+    model.load_state_dict(state["state_dict"])
+    return model.to(device or torch.device("cpu")), cfg
+
+
+def encode_model(model_id: str, images_dir, out_root, progress=None, device: str = "auto") -> int:
+    """Re-encode a folder of images with a trained model and rewrite its fingerprints and UMAP
+    embedding. Returns the number of materials."""
+    from backend.autoencoder.images import load_image_folder
+    from backend.autoencoder.training import pick_device
+
+    dev = pick_device(device)
+    model, cfg = load_model(out_root, model_id, dev)
+    names, ink = load_image_folder(images_dir, cfg["image_size"])
+    if progress:
+        progress(0, 2, stage="encode")
+    X = encode_images(model, ink, dev, cfg.get("batch_size", 64))
+    if progress:
+        progress(1, 2, stage="umap")
+    write_embeddings(out_root, model_id, names, X, umap_2d(X))
+    meta_path = model_paths(out_root, model_id)["metadata"]
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        meta["encoded_images"] = str(Path(images_dir).resolve())
+        write_json_atomic(meta_path, meta)
+    if progress:
+        progress(2, 2, stage="done")
+    return len(names)
+
+
+def write_unencoded_embedding(images_dir, out_root, window: float, line_width: float = 1, size: int = 224) -> str:
+    """The baseline without autoencoder: UMAP of the flattened training images. Returns its id."""
+    from backend.autoencoder.images import load_image_folder
+
+    names, ink = load_image_folder(images_dir, size)
+    model_id = unencoded_model_id(window, line_width)
+    X = ink.reshape(len(ink), -1).numpy().astype(np.float32)
+    write_embeddings(out_root, model_id, names, None, umap_2d(X))
+    return model_id

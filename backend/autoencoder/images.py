@@ -1,0 +1,160 @@
+"""Training images: 224x224 PNGs of black band lines on white, no axes.
+
+In memory they are one uint8 tensor (n, 1, S, S) of *ink*: 1 where a line is, 0 elsewhere,
+binarised at 0.8 as the study (a pixel is ink when its grey value / 255 < 0.8). Ink as the
+positive class keeps the BCE target sparse and meaningful.
+
+``import_plot`` turns a published matplotlib band plot (labelled axes, red dashed Fermi line, grey
+high-symmetry lines) into such a training image, so the real 546-material set can be trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from backend.errors import DataError
+
+IMAGE_SUFFIXES = (".png",)
+BINARY_THRESHOLD = 0.8
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"image folder {folder} does not exist")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    if not files:
+        raise DataError(f"image folder {folder} has no PNG images")
+    return files
+
+
+def ink_from_grey(grey: np.ndarray) -> np.ndarray:
+    """uint8 grey (H, W), 255 = white -> uint8 ink mask {0, 1}."""
+    return (grey.astype(np.float32) / 255.0 < BINARY_THRESHOLD).astype(np.uint8)
+
+
+def _read_grey(path: Path, size: int) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            im.load()
+            grey = im.convert("L")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"{path} is not a readable image: {exc}") from None
+    if grey.size != (size, size):
+        grey = grey.resize((size, size), Image.Resampling.BOX)
+    return np.asarray(grey)
+
+
+def load_image_folder(folder: str | os.PathLike, size: int = 224) -> tuple[list[str], torch.Tensor]:
+    """Material names (file stems) and their ink masks as one uint8 tensor (n, 1, size, size).
+
+    All images of a folder must share one size (a mixed folder is refused: it is almost always two
+    datasets mixed by mistake); they are resized to ``size`` if needed.
+    """
+    files = list_images(folder)
+    sizes = {}
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                sizes.setdefault(im.size, f)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DataError(f"{f} is not a readable image: {exc}") from None
+    if len(sizes) > 1:
+        (s1, f1), (s2, f2) = list(sizes.items())[:2]
+        raise DataError(f"image folder {folder} mixes image sizes: {f1.name} is {s1[0]}x{s1[1]}, "
+                        f"{f2.name} is {s2[0]}x{s2[1]}")
+    arr = np.stack([ink_from_grey(_read_grey(f, size)) for f in files])[:, None]
+    return [f.stem for f in files], torch.from_numpy(arr)
+
+
+def folder_fingerprint(folder: str | os.PathLike) -> str:
+    """sha256 over the names and contents of a folder's images (recorded with each model)."""
+    h = hashlib.sha256()
+    for f in list_images(folder):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+# ---- import-plots: published matplotlib plots -> training images ------------------------------
+
+def find_axes_frame(rgb: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) pixel rows/columns of the plot frame (the axes' spines): the
+    dark lines spanning most of the image. Raises DataError when there is none."""
+    dark = rgb.astype(np.int32).sum(-1) < 3 * 80
+    h, w = dark.shape
+    cols = np.flatnonzero(dark.sum(0) > 0.5 * h)
+    rows = np.flatnonzero(dark.sum(1) > 0.5 * w)
+    if len(cols) < 2 or len(rows) < 2 or cols[-1] - cols[0] < w // 4 or rows[-1] - rows[0] < h // 4:
+        raise DataError("no axes frame found (expected a matplotlib plot with a box around the axes)")
+    return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
+
+
+def import_plot(path: str | os.PathLike, size: int = 224) -> np.ndarray:
+    """A training image (uint8 (size, size), 0 = line, 255 = white) from a labelled band plot.
+
+    Crops inside the axes frame (dropping ticks, labels and title), keeps only dark unsaturated
+    pixels (the black band lines; the red Fermi line and light-grey high-symmetry lines go), then
+    box-resamples to ``size`` and binarises at 0.8.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            rgb = np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"{path} is not a readable image: {exc}") from None
+    try:
+        top, bottom, left, right = find_axes_frame(rgb)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    inner = rgb[top + 1:bottom, left + 1:right].astype(np.int32)
+    # strip a frame line that is thicker than one pixel
+    grey = inner.mean(-1)
+    saturation = inner.max(-1) - inner.min(-1)
+    keep_line = (saturation < 60) & (grey < 200)   # black/dark grey anti-aliased band lines
+    clean = np.where(keep_line, grey, 255.0).astype(np.uint8)
+    for edge in range(3):  # spines drawn over 2-3 px leave dark border rows/columns: blank them
+        for sl in (np.s_[edge, :], np.s_[-1 - edge, :], np.s_[:, edge], np.s_[:, -1 - edge]):
+            if (clean[sl] < 128).mean() > 0.9:
+                clean[sl] = 255
+    small = np.asarray(Image.fromarray(clean).resize((size, size), Image.Resampling.BOX), dtype=np.float32)
+    return np.where(small / 255.0 < BINARY_THRESHOLD, 0, 255).astype(np.uint8)
+
+
+def _import_one(args) -> tuple[str, str | None]:
+    src, dst, size = args
+    try:
+        img = import_plot(src, size)
+        from backend.fileio import atomic_path
+
+        with atomic_path(dst) as tmp:
+            Image.fromarray(img).save(tmp, format="PNG")
+        return str(src), None
+    except DataError as exc:
+        return str(src), str(exc)
+
+
+def import_plots(plots: str | os.PathLike, out: str | os.PathLike, size: int = 224, jobs: int | None = None,
+                 progress=None) -> dict:
+    """Convert every PNG plot in ``plots`` into a training image in ``out`` (same file name).
+    Returns ``{"written": n, "skipped": {file: reason}}``; a bad file does not stop the others."""
+    files = list_images(plots)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = [(f, out / f.name, size) for f in files]
+    skipped = {}
+    jobs = jobs or min(4, os.cpu_count() or 1)
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for i, (src, err) in enumerate(pool.map(_import_one, tasks, chunksize=16), 1):
+            if err:
+                skipped[src] = err
+            if progress:
+                progress(i, len(tasks), skipped=len(skipped))
+    return {"written": len(tasks) - len(skipped), "skipped": skipped}

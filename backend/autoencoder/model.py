@@ -1,0 +1,135 @@
+"""The study's residual autoencoder: a ResNet trunk whose last stage ends in ``latent`` channels
+at 7x7 (for 224 px input), and a mirrored decoder of residual up-sampling blocks.
+
+The fingerprint of an image is the encoder's output map flattened: 7 x 7 x latent numbers
+(49, 98, 147). Built from torchvision's ResNet blocks, with no pretrained weights.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck
+
+from backend.errors import ParameterError
+
+ARCHS = {
+    # name: (block, blocks per stage)
+    "resnet18": (BasicBlock, (2, 2, 2, 2)),
+    "resnet50": (Bottleneck, (3, 4, 6, 3)),
+}
+LATENTS = (1, 2, 3)
+WIDTHS = (64, 128, 256, 512)  # stage widths of torchvision's ResNets
+DOWNSAMPLING = 32             # stem (2) x max-pool (2) x three strided stages (8)
+
+
+def check_arch(arch: str, latent: int, image_size: int) -> None:
+    if arch not in ARCHS:
+        raise ParameterError(f"arch must be one of {tuple(ARCHS)}, got {arch!r}")
+    if latent not in LATENTS:
+        raise ParameterError(f"latent must be one of {LATENTS}, got {latent!r}")
+    if not isinstance(image_size, int) or image_size < DOWNSAMPLING or image_size % DOWNSAMPLING:
+        raise ParameterError(f"image_size must be a multiple of {DOWNSAMPLING} (>= 32; 224 as the study), got {image_size!r}")
+
+
+class Encoder(nn.Module):
+    """(B, 1, S, S) image -> (B, latent, S/32, S/32) fingerprint map."""
+
+    def __init__(self, arch: str, latent: int):
+        super().__init__()
+        block, layers = ARCHS[arch]
+        self.inplanes = 64
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False),
+            nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
+        )
+        self.stages = nn.Sequential(*[self._stage(block, w, n, stride=1 if i == 0 else 2)
+                                      for i, (w, n) in enumerate(zip(WIDTHS, layers))])
+        self.out_channels = WIDTHS[-1] * block.expansion
+        self.to_latent = nn.Conv2d(self.out_channels, latent, kernel_size=1)
+
+    def _stage(self, block, planes: int, blocks: int, stride: int) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
+                                       nn.BatchNorm2d(planes * block.expansion))
+        mods = [block(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * block.expansion
+        mods += [block(self.inplanes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*mods)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.to_latent(self.stages(self.stem(x)))
+
+
+class UpBlock(nn.Module):
+    """Residual block that doubles the resolution: transposed 3x3 conv + 3x3 conv, with a
+    transposed 1x1 shortcut (the mirror of a strided BasicBlock)."""
+
+    def __init__(self, cin: int, cout: int, upsample: bool = True):
+        super().__init__()
+        stride = 2 if upsample else 1
+        extra = dict(output_padding=1) if upsample else {}
+        self.conv1 = nn.ConvTranspose2d(cin, cout, 3, stride=stride, padding=1, bias=False, **extra)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.shortcut = None
+        if upsample or cin != cout:
+            self.shortcut = nn.Sequential(
+                nn.ConvTranspose2d(cin, cout, 1, stride=stride, bias=False, **extra), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.shortcut is None else self.shortcut(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class Decoder(nn.Module):
+    """(B, latent, S/32, S/32) -> (B, 1, S, S) logits; its stages mirror the encoder's block counts."""
+
+    def __init__(self, arch: str, latent: int):
+        super().__init__()
+        _, layers = ARCHS[arch]
+        # basic-block widths for both depths: a bottleneck-wide (2048-channel) 3x3 decoder would
+        # cost 8x the encoder's parameters for no gain in reconstruction
+        widths = list(reversed(WIDTHS))
+        self.from_latent = nn.Sequential(nn.Conv2d(latent, widths[0], 1, bias=False), nn.BatchNorm2d(widths[0]),
+                                         nn.ReLU(inplace=True))
+        stages = []
+        cin = widths[0]
+        # three strided stages of the encoder -> three up-sampling stages, same block counts reversed
+        for cout, n in zip(widths[1:], reversed(layers[1:])):
+            stages += [UpBlock(cin, cout)] + [UpBlock(cout, cout, upsample=False) for _ in range(n - 1)]
+            cin = cout
+        self.stages = nn.Sequential(*stages)
+        # the stem's max-pool and strided 7x7 conv -> two more up-samplings
+        self.head = nn.Sequential(UpBlock(cin, 64), UpBlock(64, 32), nn.Conv2d(32, 1, 3, padding=1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.from_latent(z)))
+
+
+class Autoencoder(nn.Module):
+    """``encode`` gives the fingerprint map; ``forward`` the reconstruction logits."""
+
+    def __init__(self, arch: str = "resnet18", latent: int = 3, image_size: int = 224):
+        super().__init__()
+        check_arch(arch, latent, image_size)
+        self.arch, self.latent, self.image_size = arch, latent, image_size
+        self.encoder = Encoder(arch, latent)
+        self.decoder = Decoder(arch, latent)
+
+    @property
+    def fingerprint_size(self) -> int:
+        side = self.image_size // DOWNSAMPLING
+        return side * side * self.latent
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))

@@ -1,0 +1,300 @@
+"""One readable training loop for the band-structure autoencoder, its config, and its outputs.
+
+    cfg = TrainConfig(arch="resnet18", latent=3, window=1, epochs=30, split=0.1)
+    result = train_model(cfg, "images/train_1eV", "my_root")
+
+Everything a run needs is in its config, and the config is recorded next to the outputs
+(``models/{id}.json``). Outputs are written only after training succeeded, each atomically, the
+embedding CSV (which makes the model visible to the catalog) last; a failure while writing
+removes what this run wrote. A progress callback raising :class:`backend.progress.Cancelled`
+stops training with nothing written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from backend.autoencoder.images import folder_fingerprint, load_image_folder
+from backend.autoencoder.model import Autoencoder, check_arch
+from backend.autoencoder.noise import localized_noise
+from backend.catalog import make_model_id
+from backend.errors import BandscapeError, ParameterError
+from backend.progress import ProgressFn, null_progress
+
+PAPER_GRID = {
+    "arch": ("resnet18", "resnet50"), "latent": (1, 2, 3), "window": (1, 2, 3),
+    "epochs": (30, 60, 90, 120), "split": (0.0, 0.1, 0.5),
+}
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of one model (defaults: the study's)."""
+
+    arch: str = "resnet18"
+    latent: int = 3
+    window: float = 1
+    epochs: int = 30
+    split: float = 0.1
+    image_size: int = 224
+    seed: int = 0
+    batch_size: int = 64
+    max_lr: float = 1e-3
+    weight_decay: float = 0.01
+    noise_prob: float = 0.5
+    line_width: float = 1
+    device: str = "auto"
+    tag: str = ""
+
+    def validate(self) -> "TrainConfig":
+        check_arch(self.arch, self.latent, self.image_size)
+        for name, low in (("epochs", 1), ("batch_size", 2), ("seed", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ParameterError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not isinstance(self.split, (int, float)) or not 0 <= self.split < 1:
+            raise ParameterError(f"split must be in [0, 1), got {self.split!r}")
+        if not isinstance(self.window, (int, float)) or not self.window > 0:
+            raise ParameterError(f"window must be a positive number of eV, got {self.window!r}")
+        for name in ("max_lr", "line_width"):
+            if not getattr(self, name) > 0:
+                raise ParameterError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if not 0 <= self.weight_decay < 1 or not 0 <= self.noise_prob <= 1:
+            raise ParameterError("weight_decay must be in [0, 1) and noise_prob in [0, 1]")
+        if self.device not in DEVICES:
+            raise ParameterError(f"device must be one of {DEVICES}, got {self.device!r}")
+        if self.tag and not all(c.isalnum() or c in "-." for c in self.tag):
+            raise ParameterError(f"tag may hold letters, digits, '-' and '.', got {self.tag!r}")
+        return self
+
+    @property
+    def model_id(self) -> str:
+        tag = self.tag or (f"size{self.image_size}" if self.image_size != 224 else "")
+        return make_model_id(self.arch, self.latent, self.window, self.epochs, self.split, self.line_width, tag)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainResult:
+    model_id: str
+    paths: dict
+    history: list = field(default_factory=list)
+    wall_time_s: float = 0.0
+    device: str = ""
+
+
+# ---- devices ------------------------------------------------------------------------------------
+
+def pick_device(preference: str = "auto") -> torch.device:
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise ParameterError("device 'cuda' was asked for but no CUDA GPU is available")
+    if preference == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ParameterError("device 'mps' was asked for but Apple MPS is not available")
+    if preference != "auto":
+        return torch.device(preference)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def cpu_has_bf16() -> bool:
+    """True on CPUs with native bf16 matrix instructions (AVX512-BF16, AMX), where bf16 autocast pays."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_bf16():
+        return torch.bfloat16
+    return None
+
+
+def set_seed(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def split_indices(n: int, split: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, validation) indices: a fixed-seed permutation, the first ``round(split*n)`` validate."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_val = int(round(split * n))
+    if split > 0 and n - n_val < 2:
+        raise ParameterError(f"split={split} leaves fewer than 2 of the {n} images for training")
+    return perm[n_val:], perm[:n_val]
+
+
+# ---- the loop -----------------------------------------------------------------------------------
+
+def build_model(cfg: TrainConfig, device: torch.device) -> nn.Module:
+    model = Autoencoder(cfg.arch, cfg.latent, cfg.image_size).to(device)
+    if device.type in ("cuda", "cpu"):
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _batches(idx: torch.Tensor, batch_size: int, generator: torch.Generator | None):
+    order = idx[torch.randperm(len(idx), generator=generator)] if generator is not None else idx
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        if generator is not None and len(chunk) < 2:
+            continue  # BatchNorm needs two samples in training mode
+        yield chunk
+
+
+def _to_input(ink: torch.Tensor, device: torch.device) -> torch.Tensor:
+    x = ink.to(device, non_blocking=True).float()
+    return x.contiguous(memory_format=torch.channels_last) if device.type != "mps" else x
+
+
+def fit(model: nn.Module, ink: torch.Tensor, cfg: TrainConfig, device: torch.device,
+        progress: ProgressFn = null_progress) -> list[dict]:
+    """Train ``model`` on ink masks (n, 1, S, S) uint8; returns the per-epoch history."""
+    train_idx, val_idx = split_indices(len(ink), cfg.split, cfg.seed)
+    steps = max(1, sum(1 for c in range(0, len(train_idx), cfg.batch_size) if len(train_idx[c:c + cfg.batch_size]) >= 2))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.max_lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.max_lr, total_steps=cfg.epochs * steps)
+    loss_fn = nn.BCEWithLogitsLoss()
+    amp = autocast_dtype(device)
+    g_order = torch.Generator().manual_seed(cfg.seed + 1)
+    g_noise = torch.Generator().manual_seed(cfg.seed + 2)
+    history: list[dict] = []
+    t_start = time.perf_counter()
+    for epoch in range(cfg.epochs):
+        model.train()
+        t0, seen, total = time.perf_counter(), 0, 0.0
+        for chunk in _batches(train_idx, cfg.batch_size, g_order):
+            x = _to_input(ink[chunk], device)
+            noisy, _ = localized_noise(x, g_noise, cfg.noise_prob)
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                logits = model(noisy)
+            loss = loss_fn(logits.float(), x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched.last_epoch < sched.total_steps - 1:
+                sched.step()
+            seen += len(chunk)
+            total += loss.item() * len(chunk)
+        elapsed = time.perf_counter() - t0
+        row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "images_per_s": seen / max(elapsed, 1e-9),
+               "val_loss": evaluate_loss(model, ink, val_idx, cfg.batch_size, device) if len(val_idx) else None}
+        history.append(row)
+        done_time = time.perf_counter() - t_start
+        progress(epoch + 1, cfg.epochs, stage="train", train_loss=row["train_loss"],
+                 val_loss=row["val_loss"] if row["val_loss"] is not None else float("nan"),
+                 images_per_s=row["images_per_s"], eta_s=done_time / (epoch + 1) * (cfg.epochs - epoch - 1))
+    return history
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, ink: torch.Tensor, idx: torch.Tensor, batch_size: int,
+                  device: torch.device) -> float:
+    """Mean BCE of clean reconstructions of ``ink[idx]`` (model in eval mode)."""
+    model.eval()
+    loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
+    amp = autocast_dtype(device)
+    total = 0.0
+    for chunk in _batches(idx, batch_size, None):
+        x = _to_input(ink[chunk], device)
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            logits = model(x)
+        total += loss_fn(logits.float(), x).item() / x[0].numel()
+    return total / len(idx)
+
+
+def _clear_cuda_oom(cfg: TrainConfig):
+    return BandscapeError(f"out of GPU memory at batch size {cfg.batch_size}: try --batch-size "
+                          f"{max(2, cfg.batch_size // 2)} (or a smaller --image-size)")
+
+
+def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str | os.PathLike,
+                progress: ProgressFn | None = None, overwrite: bool = False) -> TrainResult:
+    """Train one autoencoder on a folder of training images and write the model, its metadata,
+    fingerprints, UMAP embedding and reconstruction grid under ``out_root`` (see module doc)."""
+    from backend.autoencoder.encoding import encode_images, model_paths, reconstruction_grid, umap_2d, write_model_outputs
+
+    progress = progress or null_progress
+    cfg = cfg.validate()
+    out_root = Path(out_root)
+    paths = model_paths(out_root, cfg.model_id)
+    if not overwrite and (paths["embedding"].exists() or paths["weights"].exists()):
+        raise ParameterError(f"model {cfg.model_id} already exists under {out_root} (pass --overwrite to replace it)")
+    device = pick_device(cfg.device)
+    names, ink = load_image_folder(images_dir, cfg.image_size)
+    if len(names) < 3:
+        raise ParameterError(f"image folder {images_dir} has {len(names)} images; training needs at least 3")
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    set_seed(cfg.seed)
+    t0 = time.perf_counter()
+    model = build_model(cfg, device)
+    try:
+        history = fit(model, ink, cfg, device, progress)
+        progress(cfg.epochs, cfg.epochs, stage="encode")
+        X = encode_images(model, ink, device, cfg.batch_size)
+        progress(cfg.epochs, cfg.epochs, stage="umap")
+        xy = umap_2d(X)
+        grid = reconstruction_grid(model, ink, device, cfg.noise_prob, cfg.seed)
+    except torch.cuda.OutOfMemoryError:
+        raise _clear_cuda_oom(cfg) from None
+    wall = time.perf_counter() - t0
+    meta = {
+        "model_id": cfg.model_id,
+        "config": cfg.as_dict(),
+        "dataset": {"images": str(Path(images_dir).resolve()), "n_images": len(names),
+                    "image_folder_sha256": folder_fingerprint(images_dir),
+                    "n_train": len(names) - int(round(cfg.split * len(names))),
+                    "n_val": int(round(cfg.split * len(names)))},
+        "history": history,
+        "fingerprint_size": int(X.shape[1]),
+        "wall_time_s": round(wall, 3),
+        "device": str(device),
+        "autocast": str(autocast_dtype(device)),
+        "versions": {"torch": torch.__version__, "python": platform.python_version(),
+                     "numpy": np.__version__},
+        "input_encoding": "ink mask: 1 = band line (grey/255 < 0.8), 0 = background",
+        "noise": "random erasing, one box per image, area 0.2-0.3, aspect 0.3-3.3, Gaussian fill, "
+                 f"p={cfg.noise_prob}, inputs only, a fresh box per image",
+    }
+    write_model_outputs(out_root, cfg.model_id, model, meta, names, X, xy, grid)
+    progress(cfg.epochs, cfg.epochs, stage="done")
+    return TrainResult(cfg.model_id, {k: str(v) for k, v in paths.items()}, history, wall, str(device))
+
+
+def paper_grid(**fixed) -> list[TrainConfig]:
+    """The study's 216 configurations (or a sub-grid: fix or restrict any field, e.g.
+    ``window=(1,)``); other TrainConfig fields (image_size, seed...) pass through."""
+    grid = dict(PAPER_GRID)
+    extra = {}
+    for key, value in fixed.items():
+        if key in grid:
+            grid[key] = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+        else:
+            extra[key] = value
+    configs = []
+    for arch in grid["arch"]:
+        for latent in grid["latent"]:
+            for window in grid["window"]:
+                for epochs in grid["epochs"]:
+                    for split in grid["split"]:
+                        configs.append(TrainConfig(arch=arch, latent=latent, window=window, epochs=epochs,
+                                                   split=split, **extra))
+    return configs

@@ -1,0 +1,137 @@
+"""``train``, ``encode``, ``sweep`` and ``import-plots``: the autoencoder from the command line."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def add_train_args(p, grid: bool = False) -> None:
+    """The flags of one training run (shared by ``train``, ``sweep`` and ``jobs submit``)."""
+    from backend.autoencoder.training import DEVICES, TrainConfig
+
+    d = TrainConfig()
+    p.add_argument("--images", required=True, help="folder of training images (224x224 PNG, black lines on white)")
+    p.add_argument("--out", required=True, help="data root to write the model into")
+    if not grid:
+        p.add_argument("--arch", choices=("resnet18", "resnet50"), default=d.arch)
+        p.add_argument("--latent", type=int, choices=(1, 2, 3), default=d.latent)
+        p.add_argument("--epochs", type=int, default=d.epochs)
+        p.add_argument("--split", type=float, default=d.split, help="validation fraction in [0, 1)")
+        p.add_argument("--window", type=float, default=d.window, help="energy window of the images, +-eV")
+    p.add_argument("--image-size", type=int, default=d.image_size, help="pixels (multiple of 32; < 224 for quick CPU runs)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--line-width", type=float, default=d.line_width)
+    p.add_argument("--device", choices=DEVICES, default=d.device)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model of the same id")
+
+
+def config_from_args(args, **override):
+    from backend.autoencoder.training import TrainConfig
+
+    fields = dict(image_size=args.image_size, seed=args.seed, batch_size=args.batch_size,
+                  line_width=args.line_width, device=args.device)
+    for name in ("arch", "latent", "epochs", "split", "window"):
+        if hasattr(args, name):
+            fields[name] = getattr(args, name)
+    fields.update(override)
+    return TrainConfig(**fields).validate()
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train one autoencoder and write its fingerprints and UMAP")
+    add_train_args(p)
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("encode", help="re-encode images with a trained model (fingerprints + UMAP)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--images", required=True)
+    p.add_argument("--out", required=True, help="data root holding models/{id}.pt")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(handler=cmd_encode)
+
+    p = sub.add_parser("sweep", help="train a grid of models (resumable: finished models are skipped)")
+    add_train_args(p, grid=True)
+    p.add_argument("--grid", default="paper", choices=("paper",), help="the study's 216 configurations")
+    p.add_argument("--window", type=float, action="append",
+                   help="restrict to these windows (repeatable); the images are of one window, so usually one")
+    p.add_argument("--arch", action="append", choices=("resnet18", "resnet50"))
+    p.add_argument("--latent", type=int, action="append", choices=(1, 2, 3))
+    p.add_argument("--epochs", type=int, action="append")
+    p.add_argument("--split", type=float, action="append")
+    p.set_defaults(handler=cmd_sweep)
+
+    p = sub.add_parser("import-plots", help="training images from published matplotlib band plots")
+    p.add_argument("--plots", required=True, help="folder of labelled band-structure PNGs")
+    p.add_argument("--out", required=True, help="folder for the 224x224 training images")
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--jobs", type=int, default=None)
+    p.set_defaults(handler=cmd_import_plots)
+
+
+def _bar(desc, unit):
+    from backend.progress import TqdmProgress
+
+    return TqdmProgress(desc=desc, unit=unit)
+
+
+def cmd_train(args) -> int:
+    from backend.autoencoder.training import train_model
+
+    cfg = config_from_args(args)
+    with _bar(cfg.model_id, "epoch") as bar:
+        result = train_model(cfg, args.images, args.out, progress=bar, overwrite=args.overwrite)
+    last = result.history[-1]
+    print(f"{result.model_id}: {len(result.history)} epochs in {result.wall_time_s:.1f} s on {result.device}; "
+          f"train loss {last['train_loss']:.4f}" + (f", val loss {last['val_loss']:.4f}" if last["val_loss"] is not None else ""))
+    print(f"written under {args.out}: {', '.join(sorted(result.paths))}")
+    return 0
+
+
+def cmd_encode(args) -> int:
+    from backend.autoencoder.encoding import encode_model
+
+    with _bar(f"encode {args.model}", "step") as bar:
+        n = encode_model(args.model, args.images, args.out, progress=bar, device=args.device)
+    print(f"{args.model}: {n} materials encoded; fingerprints and embedding rewritten under {args.out}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from backend.autoencoder.encoding import model_paths
+    from backend.autoencoder.training import paper_grid, train_model
+    from backend.progress import Cancelled
+
+    restrict = {k: getattr(args, k) for k in ("arch", "latent", "window", "epochs", "split") if getattr(args, k)}
+    configs = [c.validate() for c in paper_grid(image_size=args.image_size, seed=args.seed, batch_size=args.batch_size,
+                                               line_width=args.line_width, device=args.device, **restrict)]
+    todo = [c for c in configs if args.overwrite or not model_paths(args.out, c.model_id)["embedding"].exists()]
+    print(f"sweep: {len(configs)} configurations, {len(configs) - len(todo)} already done, {len(todo)} to train")
+    total_epochs = sum(c.epochs for c in todo)
+    done_epochs = 0
+    t0 = time.perf_counter()
+    with _bar("sweep", "epoch") as bar:
+        for i, cfg in enumerate(todo, 1):
+            def progress(done, total, **info):
+                bar(done_epochs + done, total_epochs, model=f"{i}/{len(todo)}",
+                    loss=info.get("train_loss", float("nan")))
+            try:
+                train_model(cfg, args.images, args.out, progress=progress, overwrite=args.overwrite)
+            except Cancelled:
+                print("sweep cancelled", file=sys.stderr)
+                return 130
+            done_epochs += cfg.epochs
+    print(f"sweep: {len(todo)} models trained in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def cmd_import_plots(args) -> int:
+    from backend.autoencoder.images import import_plots
+
+    with _bar("import-plots", "image") as bar:
+        report = import_plots(args.plots, args.out, args.image_size, args.jobs, progress=bar)
+    print(f"{report['written']} training images written to {args.out}")
+    for path, reason in report["skipped"].items():
+        print(f"skipped {path}: {reason}")
+    return 0 if report["written"] else 1
