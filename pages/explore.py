@@ -45,6 +45,7 @@ HOVER_IMG, HOVER_NAME, PINNED, PIN_PANEL = ("explore-hover-img", "explore-hover-
 EXPORT_BTN, DOWNLOAD = "explore-export", "explore-download"
 ADV_COLLAPSE, ADV_BTN = "explore-adv", "explore-adv-btn"
 URL_SINK, NOTES = "explore-url-sink", "explore-notes"
+COMPARE = "explore-compare"
 MODEL_LIST = "explore-model-list"
 PREFETCH_MAX = 5000  # materials; beyond this, images are fetched on hover only
 HELP, HELP_OPEN, HELP_CLOSE, HELP_SEEN = "explore-help", "explore-help-open", "explore-help-close", "explore-help-seen"
@@ -219,6 +220,8 @@ def layout(**query):
         html.Div(id=HOVER_NAME, className="fw-bold small mt-1"),
         html.Img(id=HOVER_IMG, alt="", style={"width": "100%", "minHeight": "120px"}),
         html.Hr(),
+        dbc.RadioItems(id=COMPARE, value="overlay", inline=True, className="small",
+                       options=[{"label": "overlay", "value": "overlay"}, {"label": "side by side", "value": "side"}]),
         html.Div(id=PIN_PANEL),
         dcc.Store(id=PINNED, data=[]),
     ], style={"width": "380px", "flex": "0 0 380px"}, className="ps-2")
@@ -468,19 +471,26 @@ clientside_callback(
 
 @callback(
     Output(PINNED, "data"), Output(PIN_PANEL, "children"),
-    Input(GRAPH, "clickData"), State(PINNED, "data"), State(VIEW, "data"),
+    Input(GRAPH, "clickData"), Input(COMPARE, "value"), State(PINNED, "data"), State(VIEW, "data"),
     prevent_initial_call=True,
 )
-def pin_material(click, pinned, view):
+def pin_material(click, mode, pinned, view):
     """Click pins a material; two pinned materials are shown together for comparison."""
-    if not click or not click.get("points") or click["points"][0].get("curveNumber") != POINTS:
+    pinned = list(pinned or [])
+    if dash.ctx.triggered_id == GRAPH:
+        if not click or not click.get("points") or click["points"][0].get("curveNumber") != POINTS:
+            raise dash.exceptions.PreventUpdate
+        name = click["points"][0].get("text")
+        pinned = [p for p in pinned if p != name][-1:] + [name]
+    if not pinned:
         raise dash.exceptions.PreventUpdate
-    name = click["points"][0].get("text")
-    pinned = [p for p in (pinned or []) if p != name][-1:] + [name]
-    return pinned, pinned_panel(pinned, (view or {}).get("window"))
+    try:
+        return pinned, pinned_panel(pinned, (view or {}).get("window"), mode or "overlay")
+    except BandscapeError as exc:
+        return pinned, dbc.Alert(str(exc), color="danger")
 
 
-def pinned_panel(pinned: list[str], window) -> list:
+def pinned_panel(pinned: list[str], window, mode: str = "overlay") -> list:
     """Pinned materials: interactive band viewers where band data exists, else their images."""
     catalog = get_catalog()
     children = [html.Div("Pinned", className="small text-muted")]
@@ -488,7 +498,7 @@ def pinned_panel(pinned: list[str], window) -> list:
     if band_data:
         from components.band_viewer import band_figure
 
-        fig = band_figure(band_data, window, mode="overlay")
+        fig = band_figure(band_data, window, mode=mode)
         children.append(dcc.Graph(id="explore-band-viewer", figure=fig, style={"height": "420px"},
                                   config={"displaylogo": False}))
     else:
