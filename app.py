@@ -8,6 +8,7 @@ it opens the project's own demo dataset.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import threading
@@ -122,11 +123,26 @@ def register_routes(server) -> None:
         except ValueError:
             abort(404)
         if found is None:
-            abort(404)
+            # a picture that says so, rather than a broken image in the hover panel
+            return server.response_class(_missing_image_png(), mimetype="image/png",
+                                         headers={"X-Bandscape-Missing": "1", "Cache-Control": "no-cache"})
         if isinstance(found, bytes):
             return server.response_class(found, mimetype="image/png",
                                          headers={"Cache-Control": "public, max-age=3600"})
         return send_file(found, mimetype="image/png", max_age=3600)
+
+
+@functools.lru_cache(maxsize=1)
+def _missing_image_png() -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (320, 120), "white")
+    ImageDraw.Draw(img).text((20, 50), "no band-structure image for this material", fill=(110, 110, 110))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:

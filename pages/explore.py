@@ -334,7 +334,8 @@ def update_figure(model_id, algo, mcs, ms, sel, metric, p, k, dc, dc_eps, dc_ms,
            "n": int(len(data.names))}
     matches = (f"{int(highlight.sum())} of {len(data.names)} materials match" if elements else "")
     summary = _summary(result, len(data.names), scores)
-    view = {"window": info.window, "model": model_id}
+    # prefetch hover images only where a folder of display plots exists (not rendered on demand)
+    view = {"window": info.window, "model": model_id, "prefetch": catalog.display_image_dir(info.window) is not None}
     if drawn == key and not hide_noise and not hide_nonnoise:
         # same points as on screen: send only colours, hover labels and the small overlays
         patch = Patch()
@@ -399,7 +400,7 @@ clientside_callback(
     """
     function(view, fig) {
         const nu = window.dash_clientside.no_update;
-        if (!view || view.window === null || view.window === undefined || !fig || !fig.data) { return nu; }
+        if (!view || !view.prefetch || view.window === null || view.window === undefined || !fig || !fig.data) { return nu; }
         const names = (fig.data[%d] && fig.data[%d].text) || [];
         const base = "/material-image/" + view.window + "/";
         window.bandscapePrefetched = window.bandscapePrefetched || {};

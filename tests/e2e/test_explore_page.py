@@ -31,6 +31,16 @@ def open_explorer(page, url):
     return errors
 
 
+def hover(page, pt) -> None:
+    """Move onto a point the way a hand does: approach, stop, settle (Plotly throttles hover
+    events, so the last move must come after a pause)."""
+    page.mouse.move(pt["x"] - 25, pt["y"] - 25)
+    page.wait_for_timeout(120)
+    page.mouse.move(pt["x"], pt["y"], steps=4)
+    page.wait_for_timeout(120)
+    page.mouse.move(pt["x"] + 0.5, pt["y"])
+
+
 def summary(page) -> str:
     return page.locator("#explore-summary-text").inner_text()
 
@@ -59,7 +69,7 @@ def test_recluster_hover_and_share(page, shared_app, shared_root):
     # hover a point: the image of that very material is shown (and loads)
     for i in (10, 200, 400):
         pt = page.evaluate(POINT_XY, [i])
-        page.mouse.move(pt["x"], pt["y"])
+        hover(page, pt)
         page.wait_for_function("n => document.getElementById('explore-hover-name').innerText === n",
                                arg=pt["name"], timeout=10_000)
         src = page.get_attribute("#explore-hover-img", "src")
@@ -101,3 +111,43 @@ def test_model_switch_by_dropdown_and_bad_url(page, shared_app):
     assert re.search(r"min samples \(>= 1\): the field is empty or out of range", page.locator("#explore-alert").inner_text())
     assert "&ms=" not in page.url  # an invalid number is not written into the shareable URL
     assert not [e for e in errors if "favicon" not in e], errors
+
+
+FIND_POINT = """
+([name]) => {
+    const gd = document.getElementById("explore-graph").querySelector(".js-plotly-plot");
+    const tr = gd._fullData[1], L = gd._fullLayout, s = L._size;
+    const i = tr.text.indexOf(name);
+    const r = gd.getBoundingClientRect();
+    return {x: r.left + s.l + L.xaxis.l2p(tr.x[i]), y: r.top + s.t + L.yaxis.l2p(tr.y[i]), name: tr.text[i]};
+}
+"""
+
+
+def test_band_data_gives_hover_plot_and_interactive_viewer(page, shared_root, tmp_path):
+    """A root with band data but no display images: hover shows a plot rendered from the band
+    data, a click pins an interactive band structure."""
+    from backend.bands import read_eigenval, read_fermi, save_band_data
+    from tests.e2e.browser import start_app, stop_app
+
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "fingerprints").symlink_to(shared_root / "fingerprints")
+    raw = shared_root / "raw"
+    save_band_data(read_eigenval(raw / "2D_Ac2HgGe_EIGENVAL", read_fermi(raw / "2D_Ac2HgGe_EF")), root)
+    proc, url = start_app(root, env={"BANDSCAPE_PREWARM": "0"})
+    try:
+        errors = open_explorer(page, url + "/")
+        pt = page.evaluate(FIND_POINT, ["Ac2HgGe"])
+        hover(page, pt)
+        page.wait_for_function("() => document.getElementById('explore-hover-name').innerText === 'Ac2HgGe'", timeout=20_000)
+        page.wait_for_function("() => { const im = document.getElementById('explore-hover-img');"
+                               " return im.src.endsWith('/material-image/1/Ac2HgGe.png') && im.complete && im.naturalWidth === 640; }",
+                               timeout=20_000)
+        page.mouse.click(pt["x"], pt["y"])
+        page.wait_for_selector("#explore-band-viewer .js-plotly-plot", timeout=20_000)
+        ticks = page.evaluate("() => [...document.querySelectorAll('#explore-band-viewer .xtick text')].map(t => t.textContent)")
+        assert ticks == ["Γ", "M", "K", "Γ"]
+        assert not [e for e in errors if "favicon" not in e], errors
+    finally:
+        stop_app(proc)
