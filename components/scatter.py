@@ -25,6 +25,17 @@ def label_colours(labels: np.ndarray) -> list[str]:
     return out.tolist()
 
 
+def cluster_marker(labels: np.ndarray) -> dict:
+    """Marker colours as cluster numbers with a stepped colour scale (noise -1 black): a
+    recluster then sends one small integer per point instead of a colour string."""
+    labels = np.asarray(labels, dtype=int)
+    top = max(int(labels.max()), 0)
+    pal = [NOISE_COLOUR] + [PALETTE[k % len(PALETTE)] for k in range(top + 1)]
+    span = len(pal) - 1 or 1
+    scale = [[j / span, c] for j, c in enumerate(pal)] if len(pal) > 1 else [[0, pal[0]], [1, pal[0]]]
+    return {"color": labels.tolist(), "colorscale": scale, "cmin": -1, "cmax": -1 + span, "showscale": False}
+
+
 def visible_mask(noise: np.ndarray, hide_noise: bool, hide_nonnoise: bool) -> np.ndarray:
     keep = np.ones(len(noise), dtype=bool)
     if hide_noise:
@@ -57,8 +68,6 @@ def scatter_figure(xy: np.ndarray, names: np.ndarray, result, highlight: np.ndar
     ``highlight`` (n,) bool element-filter matches; ``colours``/``hover_labels`` override the
     cluster colouring (colour by a known label)."""
     keep = visible_mask(result.noise, hide_noise, hide_nonnoise)
-    colours = np.asarray(colours if colours is not None else label_colours(result.labels))
-    hover = np.asarray(hover_labels if hover_labels is not None else result.labels)
     overlays = overlay_updates(xy, result, highlight, keep)
     traces = [None] * 4
     traces[HALO] = {"type": TRACE_TYPE, "mode": "markers", "hoverinfo": "skip", "showlegend": False, "name": "halos",
@@ -66,10 +75,14 @@ def scatter_figure(xy: np.ndarray, names: np.ndarray, result, highlight: np.ndar
                     "marker": {"size": 24, "opacity": 0.35, "line": {"width": 0},
                                "color": overlays[HALO]["marker.color"]}}
     traces[POINTS] = {"type": TRACE_TYPE, "mode": "markers", "name": "materials", "showlegend": False,
-                      "x": xy[keep, 0].tolist(), "y": xy[keep, 1].tolist(), "text": names[keep].tolist(),
-                      "customdata": hover[keep].tolist(),
-                      "marker": {"size": 8, "color": colours[keep].tolist(), "line": {"width": 0}},
-                      "hovertemplate": "<b>%{text}</b><br>cluster %{customdata} (-1 = noise)<extra></extra>"}
+                      "x": xy[keep, 0].tolist(), "y": xy[keep, 1].tolist(), "text": names[keep].tolist()}
+    if colours is None:
+        traces[POINTS]["marker"] = {"size": 8, "line": {"width": 0}, **cluster_marker(result.labels[keep])}
+        traces[POINTS]["hovertemplate"] = "<b>%{text}</b><br>cluster %{marker.color} (-1 = noise)<extra></extra>"
+    else:
+        traces[POINTS]["marker"] = {"size": 8, "line": {"width": 0}, "color": np.asarray(colours)[keep].tolist()}
+        traces[POINTS]["customdata"] = np.asarray(hover_labels)[keep].tolist()
+        traces[POINTS]["hovertemplate"] = "<b>%{text}</b><br>%{customdata}<extra></extra>"
     traces[OUTLINE] = {"type": TRACE_TYPE, "mode": "markers", "hoverinfo": "skip", "showlegend": False,
                        "name": "reclustered", **overlays[OUTLINE],
                        "marker": {"size": 12, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 1.5}}}

@@ -22,7 +22,7 @@ from backend.errors import BandscapeError
 from components.explore_controls import (MODEL_FIELDS, field_id, field_options, labelled,
                                          number_input)
 from components.help import help_modal
-from components.scatter import HALO, HIGHLIGHT, OUTLINE, POINTS, label_colours, overlay_updates, scatter_figure
+from components.scatter import POINTS, cluster_marker, label_colours, overlay_updates, scatter_figure
 
 dash.register_page(__name__, path="/", name="Explore", title="bandscape · explore", order=0)
 log = logging.getLogger(__name__)
@@ -339,8 +339,11 @@ def update_figure(model_id, algo, mcs, ms, sel, metric, p, k, dc, dc_eps, dc_ms,
     if drawn == key and not hide_noise and not hide_nonnoise:
         # same points as on screen: send only colours, hover labels and the small overlays
         patch = Patch()
-        patch["data"][POINTS]["marker"]["color"] = colours
-        patch["data"][POINTS]["customdata"] = hover
+        if colour_by == "cluster":
+            patch["data"][POINTS]["marker"].update(cluster_marker(result.labels))
+        else:
+            patch["data"][POINTS]["marker"]["color"] = colours
+            patch["data"][POINTS]["customdata"] = hover
         keep = np.ones(len(data.names), dtype=bool)
         for idx, props in overlay_updates(data.xy, result, highlight, keep).items():
             patch["data"][idx]["x"] = props["x"]
@@ -349,14 +352,14 @@ def update_figure(model_id, algo, mcs, ms, sel, metric, p, k, dc, dc_eps, dc_ms,
                 patch["data"][idx]["marker"]["color"] = props["marker.color"]
         return patch, no_update, summary, None, matches, no_update
     fig = scatter_figure(data.xy, data.names, result, highlight, bool(hide_noise), bool(hide_nonnoise),
-                         colours=colours, hover_labels=hover, uirevision=model_id)
+                         colours=None if colour_by == "cluster" else colours, hover_labels=hover, uirevision=model_id)
     return fig, key, summary, None, matches, view
 
 
 def _colouring(catalog, data, result, colour_by: str):
     """Marker colours and hover labels: by cluster, or by a known label with scores vs it."""
     if colour_by == "cluster":
-        return label_colours(result.labels), result.labels.tolist(), None
+        return None, None, None  # cluster colours travel as numbers with a colour scale
     from backend.labels import load_labels
     from backend.validation import external_scores
 
