@@ -21,16 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.catalog import Catalog  # noqa: E402
 from backend.clustering import PAPER_MODEL, ClusterParams, cluster_model  # noqa: E402
-from tests.e2e.browser import launch_browser, start_app, stop_app  # noqa: E402
+from tests.e2e.browser import POINT_XY_JS, launch_browser, start_app, stop_app  # noqa: E402
 
-POINT_XY = """
-([i]) => {
-    const gd = document.getElementById("explore-graph").querySelector(".js-plotly-plot");
-    const tr = gd._fullData[1], L = gd._fullLayout, s = L._size;
-    const r = gd.getBoundingClientRect();
-    return {x: r.left + s.l + L.xaxis.l2p(tr.x[i]), y: r.top + s.t + L.yaxis.l2p(tr.y[i]), name: tr.text[i]};
-}
-"""
 SUMMARY_IS = "t => { const e = document.getElementById('explore-summary-text'); return e && e.innerText.startsWith(t); }"
 
 
@@ -93,7 +85,7 @@ def measure_hovers(page, repeats):
     page.evaluate(HOVER_PROBE)
     times = []
     for i in range(repeats):
-        pt = page.evaluate(POINT_XY, [17 + 41 * i])
+        pt = page.evaluate(POINT_XY_JS, [17 + 41 * i])
         t0 = time.perf_counter()
         page.mouse.move(pt["x"], pt["y"])
         page.wait_for_function(

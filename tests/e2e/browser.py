@@ -57,3 +57,15 @@ def stop_app(proc) -> None:
 
 def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+# Screen position and name of a point of the explorer's scatter: by index, or by material name.
+POINT_XY_JS = """
+([key]) => {
+    const gd = document.getElementById("explore-graph").querySelector(".js-plotly-plot");
+    const tr = gd._fullData[1], L = gd._fullLayout, s = L._size;
+    const i = typeof key === "number" ? key : tr.text.indexOf(key);
+    const r = gd.getBoundingClientRect();
+    return {x: r.left + s.l + L.xaxis.l2p(tr.x[i]), y: r.top + s.t + L.yaxis.l2p(tr.y[i]), name: tr.text[i]};
+}
+"""

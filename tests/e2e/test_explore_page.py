@@ -9,15 +9,8 @@ import pytest
 from backend.catalog import Catalog
 from backend.clustering import ClusterParams, cluster_model
 from tests.conftest import PAPER_MODEL
+from tests.e2e.browser import POINT_XY_JS
 
-POINT_XY = """
-([i]) => {
-    const gd = document.getElementById("explore-graph").querySelector(".js-plotly-plot");
-    const tr = gd._fullData[1], L = gd._fullLayout, s = L._size;
-    const r = gd.getBoundingClientRect();
-    return {x: r.left + s.l + L.xaxis.l2p(tr.x[i]), y: r.top + s.t + L.yaxis.l2p(tr.y[i]), name: tr.text[i]};
-}
-"""
 
 
 def open_explorer(page, url):
@@ -68,7 +61,7 @@ def test_recluster_hover_and_share(page, shared_app, shared_root):
 
     # hover a point: the image of that very material is shown (and loads)
     for i in (10, 200, 400):
-        pt = page.evaluate(POINT_XY, [i])
+        pt = page.evaluate(POINT_XY_JS, [i])
         hover(page, pt)
         page.wait_for_function("n => document.getElementById('explore-hover-name').innerText === n",
                                arg=pt["name"], timeout=10_000)
@@ -113,15 +106,6 @@ def test_model_switch_by_dropdown_and_bad_url(page, shared_app):
     assert not [e for e in errors if "favicon" not in e], errors
 
 
-FIND_POINT = """
-([name]) => {
-    const gd = document.getElementById("explore-graph").querySelector(".js-plotly-plot");
-    const tr = gd._fullData[1], L = gd._fullLayout, s = L._size;
-    const i = tr.text.indexOf(name);
-    const r = gd.getBoundingClientRect();
-    return {x: r.left + s.l + L.xaxis.l2p(tr.x[i]), y: r.top + s.t + L.yaxis.l2p(tr.y[i]), name: tr.text[i]};
-}
-"""
 
 
 def test_band_data_gives_hover_plot_and_interactive_viewer(page, shared_root, tmp_path):
@@ -138,7 +122,7 @@ def test_band_data_gives_hover_plot_and_interactive_viewer(page, shared_root, tm
     proc, url = start_app(root, env={"BANDSCAPE_PREWARM": "0"})
     try:
         errors = open_explorer(page, url + "/")
-        pt = page.evaluate(FIND_POINT, ["Ac2HgGe"])
+        pt = page.evaluate(POINT_XY_JS, ["Ac2HgGe"])
         hover(page, pt)
         page.wait_for_function("() => document.getElementById('explore-hover-name').innerText === 'Ac2HgGe'", timeout=20_000)
         page.wait_for_function("() => { const im = document.getElementById('explore-hover-img');"
