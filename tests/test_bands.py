@@ -162,3 +162,14 @@ def test_preprocess_cli_end_to_end(tmp_path, shared_root):
     cat = Catalog(tmp_path / "root")
     assert cat.display_image("Ac2HgGe", 2).name == "Ac2HgGe.png"
     assert Image.open(cat.train_image_dir(1) / "Ac2HgGe.png").size == (224, 224)
+
+
+def test_labels_from_a_line_mode_kpoints(tmp_path):
+    k = _path(None, [(0, 0, 0), (0.5, 0, 0), (0.5, 0.5, 0), (0, 0, 0)], n=6)
+    _write_eigenval(tmp_path / "EIGENVAL", k, np.zeros((1, len(k), 2)))
+    (tmp_path / "KPOINTS").write_text("k-path\n6\nLine-mode\nreciprocal\n"
+                                      "0 0 0 ! G\n0.5 0 0 ! X\n\n0.5 0 0 ! X\n0.5 0.5 0 ! M\n\n0.5 0.5 0 ! M\n0 0 0 ! G\n")
+    bd = read_eigenval(tmp_path / "EIGENVAL", efermi=0.0)
+    assert bd.material == tmp_path.name and bd.tick_labels == ["Γ", "X", "M", "Γ"]
+    with pytest.raises(DataError, match="4 high-symmetry points .* but 3 labels"):
+        read_eigenval(tmp_path / "EIGENVAL", efermi=0.0, labels=["G", "X", "M"])

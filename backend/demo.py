@@ -1,0 +1,164 @@
+"""The demo dataset: labelled tight-binding band structures of 2-D hexagonal lattices.
+
+Four families along Γ-M-K-Γ of a triangular Bravais lattice (lattice constant 1):
+
+- ``triangular``: one band, E = e0 - 2t Σ_i cos(k·δ_i) (Γ: e0 - 6t, M: e0 + 2t, K: e0 + 3t)
+- ``honeycomb``: two bands e0 ± t|f(k)|, f = Σ_j exp(i k·d_j); a Dirac cone at K (|f(K)| = 0)
+- ``kagome``: three bands; a flat band at e0 + 2t and a Dirac cone at K (at e0 - t)
+- ``dice`` (T3): three bands 0, ±√2 t|f(k)| (+ e0); the flat band runs through the Dirac point
+
+A material is a stack of one to three copies of its family's lattice with random hoppings and
+on-site energies, coupled by weak random hybridisation, with a random Fermi level, so that its
+images have several bands in the window like real band structures. Its family is its label; it also
+gets derived properties: ``metal`` (a band crosses E_F) and ``flat_band`` (a band narrower than
+50 meV within ±1 eV).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backend.bands import BandData
+
+FAMILIES = ("triangular", "honeycomb", "kagome", "dice")
+SQ3 = np.sqrt(3.0)
+A1, A2 = np.array([1.0, 0.0]), np.array([0.5, SQ3 / 2])
+GAMMA, M, K = np.zeros(2), np.array([0.0, 2 * np.pi / SQ3]), np.array([2 * np.pi / 3, 2 * np.pi / SQ3])
+DELTAS = np.array([A1, A2, A2 - A1])                       # triangular nearest neighbours
+D_HONEY = np.array([[0, 1 / SQ3], [0.5, -0.5 / SQ3], [-0.5, -0.5 / SQ3]])  # honeycomb A->B bonds
+
+
+def kpath(n_per_segment: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cartesian k-points Γ-M-K-Γ (segment ends repeated, as VASP's line mode), their path
+    length and the indices of the high-symmetry points."""
+    pts = []
+    for a, b in ((GAMMA, M), (M, K), (K, GAMMA)):
+        t = np.linspace(0, 1, n_per_segment)[:, None]
+        pts.append(a + t * (b - a))
+    k = np.concatenate(pts)
+    step = np.linalg.norm(np.diff(k, axis=0), axis=1)
+    dist = np.concatenate([[0], np.cumsum(step)])
+    corners = np.array([0, n_per_segment - 1, 2 * n_per_segment - 1, 3 * n_per_segment - 1])
+    return k, dist, corners
+
+
+def hamiltonian(family: str, k: np.ndarray, t: float = 1.0, e0: float = 0.0) -> np.ndarray:
+    """Bloch Hamiltonians (nk, n, n) of one family (hopping -t for triangular/kagome, t for the
+    bipartite ones, whose spectra are symmetric)."""
+    nk = len(k)
+    if family == "triangular":
+        e = e0 - 2 * t * np.cos(k @ DELTAS.T).sum(1)
+        return e.reshape(nk, 1, 1).astype(complex)
+    if family in ("honeycomb", "dice"):
+        f = np.exp(1j * (k @ D_HONEY.T)).sum(1)
+        if family == "honeycomb":
+            h = np.zeros((nk, 2, 2), complex)
+            h[:, 0, 1], h[:, 1, 0] = t * f, t * np.conj(f)
+        else:  # hub A bonded to rims B and C
+            h = np.zeros((nk, 3, 3), complex)
+            h[:, 0, 1], h[:, 1, 0] = t * f, t * np.conj(f)
+            h[:, 0, 2], h[:, 2, 0] = t * np.conj(f), t * f
+        return h + e0 * np.eye(h.shape[1])
+    if family == "kagome":
+        h = np.zeros((nk, 3, 3), complex)
+        for (i, j), a in {(0, 1): A1 / 2, (0, 2): A2 / 2, (1, 2): (A2 - A1) / 2}.items():
+            h[:, i, j] = h[:, j, i] = -2 * t * np.cos(k @ a)
+        return h + e0 * np.eye(3)
+    raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+
+
+def bands_of(family: str, k: np.ndarray, t: float = 1.0, e0: float = 0.0) -> np.ndarray:
+    """Band energies (nbands, nk), ascending."""
+    return np.linalg.eigvalsh(hamiltonian(family, k, t, e0)).T
+
+
+def random_material(family: str, rng: np.random.Generator, k: np.ndarray) -> tuple[np.ndarray, float]:
+    """Bands (nbands, nk) of a stack of 1-3 copies of ``family`` with random hoppings (0.3-1.2 eV),
+    on-site energies and weak hybridisation (<= 0.1 eV), and a random Fermi level (eV)."""
+    blocks = [hamiltonian(family, k, t=rng.uniform(0.3, 1.2) * rng.choice([-1, 1]), e0=rng.uniform(-1.5, 1.5))
+              for _ in range(rng.integers(1, 4))]
+    n = sum(b.shape[1] for b in blocks)
+    h = np.zeros((len(k), n, n), complex)
+    i = 0
+    for b in blocks:
+        m = b.shape[1]
+        h[:, i:i + m, i:i + m] = b
+        i += m
+    if len(blocks) > 1:
+        v = rng.normal(0, 0.05, (n, n))  # weak hybridisation of all orbitals
+        v = (v + v.T) / 2
+        np.fill_diagonal(v, 0)
+        h = h + v[None]
+    bands = np.linalg.eigvalsh(h).T
+    efermi = rng.uniform(np.percentile(bands, 20), np.percentile(bands, 80))
+    return bands, float(efermi)
+
+
+def make_material(index: int, family: str, seed: int) -> tuple[BandData, dict]:
+    """One demo material (deterministic in ``seed`` and ``index``) and its labels."""
+    rng = np.random.default_rng([seed, index])
+    k, dist, corners = kpath()
+    bands, ef = random_material(family, rng, k)
+    name = f"{family}_{index:04d}"
+    bd = BandData(material=name, kdist=dist, energies=bands[None], efermi=ef, ticks=dist[corners],
+                  tick_labels=["Γ", "M", "K", "Γ"], source=f"tight-binding demo, seed {seed}", kunits="1/Å")
+    rel = bands - ef
+    metal = bool(((rel.min(1) < 0) & (rel.max(1) > 0)).any())
+    in_window = (rel.max(1) > -1) & (rel.min(1) < 1)
+    flat = bool((((rel.max(1) - rel.min(1)) < 0.05) & in_window).any())
+    return bd, {"material": name, "family": family, "metal": metal, "flat_band": flat}
+
+
+def _write_one(args) -> dict:
+    index, family, seed, root, windows = args
+    from PIL import Image
+
+    from backend.bands import render_training_image, save_band_data
+    from backend.fileio import atomic_path
+
+    bd, labels = make_material(index, family, seed)
+    save_band_data(bd, root / "assets")
+    for w in windows:
+        with atomic_path(root / "assets" / "images" / f"train_{w}eV" / f"{bd.material}.png") as tmp:
+            Image.fromarray(render_training_image(bd, w)).save(tmp, format="PNG", optimize=True)
+    return labels
+
+
+def build_demo(out, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: int = 4, image_size: int = 64,
+               jobs: int | None = None, progress=None) -> dict:
+    """Build the demo into ``out`` (the project root by default): band data and training images
+    under ``assets/`` (display plots are rendered from the band data on demand), ``labels.csv``,
+    the unencoded baselines and one small ResNet-18 (latent 3) per window trained here."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from pathlib import Path
+
+    import pandas as pd
+
+    from backend.autoencoder.encoding import write_unencoded_embedding
+    from backend.autoencoder.training import TrainConfig, train_model
+    from backend.fileio import write_csv_atomic
+
+    out = Path(out)
+    windows = tuple(int(w) for w in windows)
+    tasks = [(i, FAMILIES[i % len(FAMILIES)], seed, out, windows) for i in range(n)]
+    steps = n + 2 * len(windows)
+    rows = []
+    with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        for i, row in enumerate(pool.map(_write_one, tasks, chunksize=16), 1):
+            rows.append(row)
+            if progress:
+                progress(i, steps, stage="materials")
+    write_csv_atomic(out / "labels.csv", pd.DataFrame(rows))
+    models = []
+    for j, w in enumerate(windows):
+        images = out / "assets" / "images" / f"train_{w}eV"
+        models.append(write_unencoded_embedding(images, out, w))
+        if progress:
+            progress(n + 2 * j + 1, steps, stage=f"unencoded {w} eV")
+        cfg = TrainConfig(arch="resnet18", latent=3, window=w, epochs=epochs, split=0.1, image_size=image_size,
+                          seed=seed, batch_size=32)
+        models.append(train_model(cfg, images, out, overwrite=True).model_id)
+        if progress:
+            progress(n + 2 * j + 2, steps, stage=f"model {w} eV")
+    return {"materials": n, "models": models}

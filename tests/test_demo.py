@@ -1,0 +1,77 @@
+"""The tight-binding demo: textbook dispersions, determinism, a tiny build end to end, and the
+external scores against known labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backend.catalog import Catalog
+from backend.demo import FAMILIES, GAMMA, K, M, bands_of, build_demo, kpath, make_material
+from backend.validation import clustering_accuracy, external_scores
+
+HS = np.array([GAMMA, M, K])
+
+
+@pytest.mark.parametrize("t, e0", [(1.0, 0.0), (0.7, 0.3)])
+def test_textbook_dispersions(t, e0):
+    tri = bands_of("triangular", HS, t, e0)[0]
+    assert np.allclose(tri, [e0 - 6 * t, e0 + 2 * t, e0 + 3 * t])
+    honey = bands_of("honeycomb", HS, t, e0)
+    assert np.allclose(honey[:, 0], [e0 - 3 * t, e0 + 3 * t]) and np.allclose(honey[:, 1], [e0 - t, e0 + t])
+    assert np.allclose(honey[:, 2], e0)  # Dirac cone at K
+    kag = bands_of("kagome", HS, t, e0)
+    assert np.allclose(kag[:, 0], e0 + np.array([-4, 2, 2]) * t)
+    assert np.allclose(kag[:, 2], e0 + np.array([-1, -1, 2]) * t)  # Dirac point at K, flat band above
+    k, _, _ = kpath(50)
+    assert np.allclose(bands_of("kagome", k, t, e0)[2], e0 + 2 * t)  # flat everywhere
+    dice = bands_of("dice", k, t, e0)
+    assert np.allclose(dice[1], e0)  # flat band...
+    assert np.allclose(bands_of("dice", HS[2:], t, e0)[:, 0], e0)  # ...through the Dirac point at K
+
+
+def test_materials_are_deterministic_and_labelled():
+    a, la = make_material(7, "kagome", 0)
+    b, lb = make_material(7, "kagome", 0)
+    c, _ = make_material(7, "kagome", 1)
+    assert np.array_equal(a.energies, b.energies) and la == lb
+    assert not np.array_equal(a.energies.shape, c.energies.shape) or not np.allclose(a.energies, c.energies)
+    assert la["family"] == "kagome" and la["material"] == "kagome_0007"
+    assert a.tick_labels == ["Γ", "M", "K", "Γ"] and len(a.ticks) == 4
+
+
+def test_tiny_demo_build(tmp_path):
+    report = build_demo(tmp_path, n=12, seed=3, windows=(1,), epochs=1, image_size=32, jobs=2)
+    assert report["materials"] == 12
+    cat = Catalog(tmp_path)
+    assert set(cat.models) == {"unencoded_window1eV_width1", "resnet18_latent3_window1eV_steps1_split1.0_width1_size32"}
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    assert list(labels.columns) == ["material", "family", "metal", "flat_band"]
+    assert sorted(labels["family"].unique()) == sorted(FAMILIES)
+    data = cat.load("unencoded_window1eV_width1")
+    assert sorted(data.names) == sorted(labels["material"])
+    assert isinstance(cat.display_image("kagome_0002", 1), bytes)  # rendered from band data
+    # same seed, same band files
+    again = tmp_path / "again"
+    build_demo(again, n=12, seed=3, windows=(1,), epochs=1, image_size=32, jobs=2)
+    first = sorted((tmp_path / "assets" / "bands").glob("*.npz"))
+    assert [np.load(f)["energies"].tobytes() for f in first] == \
+        [np.load(again / "assets" / "bands" / f.name)["energies"].tobytes() for f in first]
+
+
+def test_external_scores_on_hand_made_labelings():
+    truth = np.array(["a"] * 4 + ["b"] * 4 + ["c"] * 2)
+    perfect = np.array([0] * 4 + [1] * 4 + [2] * 2)
+    s = external_scores(truth, perfect)
+    assert s["accuracy"] == s["nmi"] == s["ari"] == 1.0
+    permuted = np.array([2] * 4 + [0] * 4 + [1] * 2)
+    assert external_scores(truth, permuted)["accuracy"] == 1.0 and external_scores(truth, permuted)["ari"] == 1.0
+    noise = np.full(10, -1)
+    s = external_scores(truth, noise)
+    assert s["accuracy"] == 0.4 and s["ari"] == 0.0 and np.isnan(s["ari_no_noise"]) and s["noise_fraction"] == 1.0
+    half = perfect.copy()
+    half[[0, 4]] = -1
+    s = external_scores(truth, half)
+    assert s["accuracy_no_noise"] == 1.0 and s["accuracy"] == pytest.approx(0.8)
+    assert clustering_accuracy(["a", "a", "b"], [0, 1, 1]) == pytest.approx(2 / 3)
