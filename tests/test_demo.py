@@ -75,3 +75,18 @@ def test_external_scores_on_hand_made_labelings():
     s = external_scores(truth, half)
     assert s["accuracy_no_noise"] == 1.0 and s["accuracy"] == pytest.approx(0.8)
     assert clustering_accuracy(["a", "a", "b"], [0, 1, 1]) == pytest.approx(2 / 3)
+
+
+def test_committed_demo_is_the_apps_default_and_is_labelled():
+    """The demo in the project root (built by `python -m backend demo`) opens in the catalog, and
+    its labels line up with the materials of every model."""
+    from backend.labels import label_columns, load_labels
+    from tests.conftest import PROJECT
+
+    cat = Catalog(PROJECT)
+    assert {m.window for m in cat.models.values()} == {1, 2, 3} and len(cat) == 6
+    assert label_columns(cat) == ["family", "metal", "flat_band"]
+    for mid in cat.models:
+        data = cat.load(mid)
+        fam = load_labels(cat, "family", data.names)
+        assert len(data.names) == 600 and set(fam) == set(FAMILIES)
