@@ -1,6 +1,6 @@
-"""Process-wide state of the web app: the data root's catalog and the job runner.
+"""Process-wide state of the web app: the data root's catalog.
 
-Pages import :func:`get_catalog` and :func:`get_job_runner` from here instead of from ``app``,
+Pages import :func:`get_catalog` from here instead of from ``app``,
 so that a page can be imported (and tested) without starting the server.
 """
 
@@ -12,7 +12,6 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 _catalog = None
-_runner = None
 _lock = threading.Lock()
 
 
@@ -25,10 +24,9 @@ def init(data_root: str | os.PathLike) -> None:
     """Point the app at a data root (called once by ``app.create_app``)."""
     from backend.catalog import Catalog
 
-    global _catalog, _runner
+    global _catalog
     with _lock:
         _catalog = Catalog(data_root)
-        _runner = None
 
 
 def get_catalog():
@@ -36,14 +34,3 @@ def get_catalog():
     if _catalog is None:
         init(default_data_root())
     return _catalog
-
-
-def get_job_runner():
-    """The job runner of the data root (created on first use; jobs run outside the web process)."""
-    global _runner
-    with _lock:
-        if _runner is None:
-            from backend.jobs import get_runner
-
-            _runner = get_runner(get_catalog().root)
-        return _runner
