@@ -1,12 +1,340 @@
-"""Validation of clusterings. (DBCV, S_Dbw, cross-model AMI and the grid search are the
-[evaluate] issue's; this module so far holds the external scores against known labels.)"""
+"""Validation of clusterings: internal scores (DBCV, S_Dbw), agreement between clusterings (AMI)
+and external scores against known labels (accuracy, NMI, ARI).
+
+Arrays in, floats out. ``labels`` are int arrays of shape (n,) with ``-1`` for noise; ``D`` is
+the (n, n) distance matrix of :func:`backend.clustering.distance_matrix`, so every score uses the
+metric the clustering used.
+
+Values where a score is undefined (documented once, here, and used by the grid search):
+
+* DBCV needs two clusters: fewer gives ``-1.0``, its worst value.
+* S_Dbw needs two groups (noise counts as one): fewer gives ``inf``, its worst value.
+* AMI with noise removed compares only the points that are non-noise in both labelings; with
+  fewer than two such points there is nothing to agree on and it is ``0.0``.
+"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.special import logsumexp
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from backend.errors import ParameterError
+
+#: DBCV of a clustering with fewer than two clusters (undefined; the worst value)
+DBCV_UNDEFINED = -1.0
+#: S_Dbw of a clustering with fewer than two groups (undefined; the worst value)
+SDBW_UNDEFINED = math.inf
+#: S_Dbw's lambda (Tong & Tan 2009; the default of the ``s-dbw`` package)
+TONG_LAMBDA = 0.7
+
+
+def _check_labels(labels, n: int, name: str = "labels") -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        raise ParameterError(f"{name} must have shape ({n},) to match the data, got {labels.shape}")
+    return labels.astype(np.int64, copy=False)
+
+
+def _check_square(D) -> np.ndarray:
+    D = np.asarray(D, dtype=np.float64)
+    if D.ndim != 2 or D.shape[0] != D.shape[1]:
+        raise ParameterError(f"D must be a square distance matrix (n, n), got shape {D.shape}")
+    return D
+
+
+# ---- DBCV ---------------------------------------------------------------------------------------
+
+def all_points_core_distances(log_D: np.ndarray, labels: np.ndarray, dim: int) -> np.ndarray:
+    """DBCV's all-points core distance of every clustered point, (n,) (NaN for noise).
+
+    ``apcd(o) = (sum_{x in C(o), x != o} d(o, x)^-dim / (|C| - 1))^(-1/dim)``, evaluated in log
+    space: with Minkowski p < 1 distances reach 1e10 and ``d^-dim`` (dim = 147) underflows
+    float64, which silently turns the core distances into zeros. Zero distances (duplicates)
+    are left out of the sum, as in ``hdbscan.validity``. ``log_D``: ``log(D)`` (n, n).
+    """
+    n = len(labels)
+    out = np.full(n, np.nan)
+    idx = np.flatnonzero(labels >= 0)  # noise has no core distance: leave its rows out
+    lab = labels[idx]
+    sub = log_D[np.ix_(idx, idx)]
+    same = (lab[:, None] == lab[None, :]) & np.isfinite(sub)
+    np.fill_diagonal(same, False)
+    with np.errstate(invalid="ignore"):
+        terms = np.where(same, -float(dim) * sub, -np.inf)
+    lse = logsumexp(terms, axis=1)
+    size_of = np.bincount(lab)[lab] if len(lab) else lab
+    ok = (size_of > 1) & np.isfinite(lse)
+    core = np.zeros(len(idx))
+    # a singleton cluster, or a point whose cluster mates are all its duplicates: core distance 0
+    core[ok] = np.exp(-(lse[ok] - np.log(size_of[ok] - 1)) / float(dim))
+    out[idx] = core
+    return out
+
+
+def _prim_mst(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum spanning tree of the complete graph with weights ``W`` (m, m), grown from vertex 0
+    (first minimum on ties, like hdbscan's). Returns parent (m,) (-1 for the root) and the
+    weight of each vertex's edge to its parent (m,)."""
+    m = len(W)
+    parent = np.full(m, -1)
+    best = W[0].copy()
+    best_from = np.zeros(m, dtype=np.int64)
+    in_tree = np.zeros(m, dtype=bool)
+    in_tree[0] = True
+    best[0] = np.inf
+    weight = np.zeros(m)
+    for _ in range(m - 1):
+        cand = np.where(in_tree, np.inf, best)
+        v = int(np.argmin(cand))
+        parent[v] = best_from[v]
+        weight[v] = best[v]
+        in_tree[v] = True
+        closer = ~in_tree & (W[v] < best)
+        best[closer] = W[v][closer]
+        best_from[closer] = v
+    return parent, weight
+
+
+def _internal_tree(mrd: np.ndarray) -> tuple[np.ndarray, float]:
+    """Internal vertices of a cluster's MST (degree > 1) and its density sparseness (the largest
+    internal edge); with no internal vertex, vertex 0; with no internal edge, all edges."""
+    m = len(mrd)
+    if m == 1:
+        return np.array([0]), 0.0
+    parent, weight = _prim_mst(mrd)
+    child = np.arange(m)[parent >= 0]
+    par = parent[parent >= 0]
+    w = weight[parent >= 0]
+    degree = np.bincount(np.concatenate([child, par]), minlength=m)
+    internal = np.flatnonzero(degree > 1)
+    if len(internal) == 0:
+        internal = np.array([0])
+    is_int = np.zeros(m, dtype=bool)
+    is_int[internal] = True
+    sel = is_int[child] & is_int[par]
+    sparseness = float(w[sel].max()) if sel.any() else float(w.max())
+    return internal, sparseness
+
+
+def dbcv(D, labels, dim: int, log_D: np.ndarray | None = None, per_cluster: bool = False):
+    """Density-Based Clustering Validation (Moulavi et al., SDM 2014) of ``labels`` under the
+    distances ``D`` (n, n) of points in ``dim`` dimensions; in [-1, 1], higher is better.
+
+    Noise points count in the weights (|C| / n) but belong to no cluster. Scale-invariant, and
+    computed so that it stays so for any distance range (see :func:`all_points_core_distances`).
+    With ``per_cluster=True`` also returns the validity of each cluster (by label, ascending).
+    ``log_D``: ``log(D)`` when the caller has it (the grid search computes it once per model).
+    """
+    D = _check_square(D)
+    labels = _check_labels(labels, len(D))
+    dim = int(dim)
+    if dim < 1:
+        raise ParameterError(f"dim must be the number of features (>= 1), got {dim}")
+    clusters = np.unique(labels[labels >= 0])
+    if len(clusters) < 2:
+        return (DBCV_UNDEFINED, np.array([])) if per_cluster else DBCV_UNDEFINED
+    if log_D is None:
+        with np.errstate(divide="ignore"):
+            log_D = np.log(D)
+    # relabel clusters 0..k-1 so that per-cluster arrays are dense
+    dense = np.full(len(labels), -1)
+    keep = labels >= 0
+    dense[keep] = np.searchsorted(clusters, labels[keep])
+    core = all_points_core_distances(log_D, dense, dim)
+    k = len(clusters)
+    sparseness = np.empty(k)
+    sizes = np.empty(k, dtype=np.int64)
+    internal_points, internal_cluster = [], []
+    for c in range(k):
+        idx = np.flatnonzero(dense == c)
+        sizes[c] = len(idx)
+        sub_core = core[idx]
+        mrd = np.maximum(D[np.ix_(idx, idx)], np.maximum(sub_core[:, None], sub_core[None, :]))
+        internal, sparseness[c] = _internal_tree(mrd)
+        internal_points.append(idx[internal])
+        internal_cluster.append(np.full(len(internal), c))
+    pts = np.concatenate(internal_points)
+    owner = np.concatenate(internal_cluster)          # sorted by cluster, as built
+    starts = np.searchsorted(owner, np.arange(k))
+    mrd = np.maximum(D[np.ix_(pts, pts)], np.maximum(core[pts][:, None], core[pts][None, :]))
+    # minimum over each block (cluster i's internal points x cluster j's)
+    sep = np.minimum.reduceat(np.minimum.reduceat(mrd, starts, axis=0), starts, axis=1)
+    np.fill_diagonal(sep, np.inf)
+    min_sep = sep.min(axis=1)
+    denom = np.maximum(min_sep, sparseness)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        validity = np.where(denom > 0, (min_sep - sparseness) / denom, 0.0)
+    score = float(np.sum(sizes / len(labels) * validity))
+    return (score, validity) if per_cluster else score
+
+
+# ---- S_Dbw --------------------------------------------------------------------------------------
+
+def s_dbw(X, labels, metric: str = "euclidean", p: float = 2.0, lam: float = TONG_LAMBDA) -> float:
+    """S_Dbw (Halkidi & Vazirgiannis 2001, in Tong & Tan's 2009 form) of ``labels`` on the points
+    ``X`` (n, d); >= 0, lower is better. Noise (-1) counts as one more cluster.
+
+    As the ``s-dbw`` package's default (method 'Tong', noise 'comb'): a cluster's centre is its
+    member nearest (under ``metric``/``p``) to its mean; density = members within 1.96 sigma /
+    sqrt(n) of a centre in every coordinate; ``Scat`` weights each cluster's spread by
+    (n - n_i) / n.
+    """
+    from scipy.spatial.distance import cdist
+
+    from backend.clustering import _check_metric
+
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ParameterError(f"X must be a 2-D array (n_samples, n_features), got shape {X.shape}")
+    labels = _check_labels(labels, len(X))
+    metric, p = _check_metric(metric, p)
+    groups, gi = np.unique(labels, return_inverse=True)
+    k = len(groups)
+    n = len(X)
+    if k < 2 or k > n - 1:
+        return SDBW_UNDEFINED
+    order = np.argsort(gi, kind="stable")
+    sizes = np.bincount(gi, minlength=k)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    Xs = X[order]
+    means = np.add.reduceat(Xs, starts, axis=0) / sizes[:, None]
+    spread = np.sqrt(np.maximum(np.add.reduceat(Xs ** 2, starts, axis=0) / sizes[:, None] - means ** 2, 0.0))
+    centres = np.empty_like(means)
+    for g in range(k):
+        members = Xs[starts[g]: starts[g] + sizes[g]]
+        # the spread also directly from the members: the one-pass formula above loses digits
+        spread[g] = members.std(axis=0)
+        d = cdist(members, means[g][None, :], "minkowski", p=p) if p != 2 else \
+            cdist(members, means[g][None, :], "euclidean")
+        centres[g] = members[int(np.argmin(d))]
+
+    def inside(points, centre, half_width):
+        return np.all(np.abs(points[:, None, :] - centre[None, :, :]) <= half_width[None, :, :], axis=2)
+
+    own_hw = 1.96 * spread / np.sqrt(sizes)[:, None]
+    density = np.array([inside(Xs[starts[g]: starts[g] + sizes[g]], centres[g][None], own_hw[g][None]).sum()
+                        for g in range(k)], dtype=np.float64)
+    if (density == 0).sum() > 1:  # cannot happen with member centres; kept for the definition
+        return SDBW_UNDEFINED
+    # centres between each pair (i, j): Tong's mix of the size- and density-weighted midpoints
+    n_i, n_j = sizes[:, None, None].astype(float), sizes[None, :, None].astype(float)
+    c_i, c_j = centres[:, None, :], centres[None, :, :]
+    d_i, d_j = density[:, None, None], density[None, :, None]
+    mid = lam * (c_i * n_j + c_j * n_i) / (n_i + n_j) + (1 - lam) * (c_i * d_i + c_j * d_j) / (d_i + d_j)
+    hw = 1.96 * ((spread[:, None, :] + spread[None, :, :]) / 2) / np.sqrt(n_i + n_j)
+    # points of cluster g inside the box of pair (g, j), for every j; a box is rarely hit, so a
+    # first pass on a few coordinates discards most (point, box) pairs before the full test
+    counts = np.zeros((k, k))
+    few = min(8, X.shape[1])
+    for g in range(k):
+        members = Xs[starts[g]: starts[g] + sizes[g]]
+        ii, jj = np.nonzero(inside(members[:, :few], mid[g][:, :few], hw[g][:, :few]))
+        if len(ii):
+            full = np.all(np.abs(members[ii] - mid[g][jj]) <= hw[g][jj], axis=1)
+            counts[g] = np.bincount(jj[full], minlength=k)
+    pair_density = counts + counts.T
+    ratio = pair_density / np.maximum(density[:, None], density[None, :])
+    np.fill_diagonal(ratio, 0.0)
+    dens_bw = ratio.sum() / (k * (k - 1))
+    total_spread = np.linalg.norm(X.std(axis=0))
+    scat = np.sum((n - sizes) / n * np.linalg.norm(spread, axis=1)) / (total_spread * (k - 1))
+    return float(dens_bw + scat)
+
+
+# ---- AMI ----------------------------------------------------------------------------------------
+
+def _contingency(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ua, ia = np.unique(a, return_inverse=True)
+    ub, ib = np.unique(b, return_inverse=True)
+    return np.bincount(ia * len(ub) + ib, minlength=len(ua) * len(ub)).reshape(len(ua), len(ub))
+
+
+def _entropy_of_counts(counts: np.ndarray) -> float:
+    counts = counts[counts > 0].astype(np.float64)
+    total = counts.sum()
+    return float(-np.sum(counts / total * (np.log(counts) - np.log(total))))
+
+
+def _expected_mi(C: np.ndarray, n: int) -> float:
+    # scikit-learn's compiled kernel, the one adjusted_mutual_info_score calls (private, so the
+    # tests compare this module's AMI with the public function)
+    from sklearn.metrics.cluster._expected_mutual_info_fast import expected_mutual_information
+
+    return float(expected_mutual_information(C, int(n)))
+
+
+def ami_from_contingency(C: np.ndarray) -> float:
+    """Adjusted mutual information (arithmetic normalisation, as scikit-learn's default) of the
+    two labelings whose contingency table is ``C`` (r, c) int."""
+    C = np.asarray(C, dtype=np.int64)
+    C = C[C.sum(axis=1) > 0][:, C.sum(axis=0) > 0]
+    r, c = C.shape
+    if r == c == 1 or r == c == 0:
+        return 1.0
+    if r == 1 or c == 1:
+        return 0.0
+    n = int(C.sum())
+    row, col = C.sum(axis=1), C.sum(axis=0)
+    i, j = np.nonzero(C)
+    nij = C[i, j].astype(np.float64)
+    mi = nij / n * (np.log(nij) - np.log(n)) + nij / n * (np.log(n) + np.log(n) - np.log(row[i] * col[j]))
+    mi = np.where(np.abs(mi) < np.finfo(np.float64).eps, 0.0, mi)
+    mi = max(float(mi.sum()), 0.0)
+    emi = _expected_mi(C, n)
+    h = (_entropy_of_counts(row) + _entropy_of_counts(col)) / 2
+    eps = np.finfo(np.float64).eps
+    den = h - emi
+    den = min(den, -eps) if den < 0 else max(den, eps)
+    num = mi - emi
+    num = min(num, -eps) if num < 0 else max(num, eps)
+    return float(num / den)
+
+
+def ami(labels_a, labels_b, noise: str = "cluster") -> float:
+    """Adjusted mutual information of two clusterings of the same points (n,) each.
+
+    ``noise='cluster'``: noise (-1) is a cluster of its own; ``'remove'``: only the points that
+    are non-noise in both count (0.0 when fewer than two are).
+    """
+    a = np.asarray(labels_a)
+    b = _check_labels(labels_b, len(a), "labels_b")
+    a = _check_labels(a, len(a), "labels_a")
+    if noise == "remove":
+        keep = (a >= 0) & (b >= 0)
+        if keep.sum() < 2:
+            return 0.0
+        a, b = a[keep], b[keep]
+    elif noise != "cluster":
+        raise ParameterError(f"noise must be 'cluster' or 'remove', got {noise!r}")
+    return ami_from_contingency(_contingency(a, b))
+
+
+def pairwise_ami(labelings, noise: str = "cluster") -> np.ndarray:
+    """AMI between every pair of clusterings: ``labelings`` (m, n) -> symmetric (m, m), ones on
+    the diagonal."""
+    L = np.asarray(labelings)
+    m = len(L)
+    out = np.eye(m)
+    for i in range(m):
+        for j in range(i + 1, m):
+            out[i, j] = out[j, i] = ami(L[i], L[j], noise)
+    return out
+
+
+def mean_ami(labelings, noise: str = "cluster") -> np.ndarray:
+    """Each clustering's mean AMI with all the others, (m,); NaN for every one when m < 2."""
+    m = len(labelings)
+    if m < 2:
+        return np.full(m, np.nan)
+    A = pairwise_ami(labelings, noise)
+    return (A.sum(axis=1) - 1.0) / (m - 1)
+
+
+# ---- external scores (known labels) -------------------------------------------------------------
 
 def clustering_accuracy(true_labels, pred_labels) -> float:
     """Fraction of points whose cluster maps to their label under the best one-to-one mapping of

@@ -1,0 +1,66 @@
+"""``evaluate``: the grid search of model selection from the command line."""
+
+from __future__ import annotations
+
+import sys
+
+from backend.clustering import METRICS, SELECTIONS
+from backend.commands.explore import add_data_arg
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "evaluate", help="grid search: DBCV, S_Dbw and mean AMI of every model in every HDBSCAN cell",
+        description="Cluster every chosen model for every (min_samples, min_cluster_size) cell, score "
+                    "each clustering (DBCV, S_Dbw, mean AMI with the other models) and write the tables "
+                    "(CSV) and figures (PNG, self-contained HTML). Results are cached on disk.")
+    add_data_arg(p)
+    p.add_argument("--models", default="", help="filter, e.g. 'window=1' or 'window=1,arch=50' or 'latent=2|3' "
+                                                "(default: every encoded model)")
+    p.add_argument("--min-samples", default="2:10", help="range: 2:10 (inclusive), 2:10:2 or 3,5,8")
+    p.add_argument("--min-cluster-size", default="2:10", help="range, as --min-samples")
+    p.add_argument("--selection", choices=SELECTIONS, default="leaf")
+    p.add_argument("--metric", choices=METRICS, default="minkowski")
+    p.add_argument("--p", type=float, default=0.2, help="Minkowski exponent (default 0.2, as the paper)")
+    p.add_argument("--labels", metavar="COLUMN", help="also score against this column of the root's labels.csv")
+    p.add_argument("--model", help="model whose per-cell grid is drawn (default: the top-ranked)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--cache", default=None, help="cache folder (default $BANDSCAPE_CACHE or ~/.cache/bandscape)")
+    p.add_argument("--no-cache", action="store_true", help="recompute everything")
+    p.add_argument("--out", required=True, help="folder for the tables and figures")
+    p.set_defaults(handler=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    from backend.catalog import Catalog
+    from backend.errors import ParameterError
+    from backend.model_selection import GridSpec, external_table, grid_search, parse_range, select_models
+    from backend.progress import TqdmProgress
+    from backend.report import write_report
+
+    cat = Catalog(args.data)
+    spec = GridSpec(min_samples=parse_range(args.min_samples, "--min-samples"),
+                    min_cluster_size=parse_range(args.min_cluster_size, "--min-cluster-size"),
+                    selection=args.selection, metric=args.metric, p=args.p).validate()
+    if args.jobs is not None and args.jobs < 1:
+        raise ParameterError(f"--jobs must be >= 1, got {args.jobs}")
+    model_ids = select_models(cat, args.models)
+    if args.model and args.model not in model_ids:
+        raise ParameterError(f"--model {args.model!r} is not among the {len(model_ids)} models the filter chose")
+    print(f"{len(model_ids)} models x {len(spec.min_samples) * len(spec.min_cluster_size)} cells, "
+          f"{spec.selection}, {spec.metric}" + (f" p={spec.p:g}" if spec.metric == "minkowski" else ""),
+          file=sys.stderr)
+    with TqdmProgress(desc="evaluate", unit="step") as bar:
+        result = grid_search(cat, model_ids, spec, cache_dir=args.cache, n_jobs=args.jobs, progress=bar,
+                             use_cache=not args.no_cache)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    external = external_table(result, cat, args.labels) if args.labels else None
+    written = write_report(result, args.out, external=external, model_id=args.model)
+    best = result.cells.loc[result.cells.best_dbcv.idxmax()]
+    top = result.ranking.iloc[0]
+    print(f"best DBCV {best.best_dbcv:.4f}: {best.best_dbcv_model} at min_samples={best.min_samples}, "
+          f"min_cluster_size={best.min_cluster_size}")
+    print(f"top-ranked model (most cells won by DBCV): {top.model_id} ({top.cells_won_dbcv} cells)")
+    print(f"{len(written)} files written to {args.out} in {result.timings['total_s']:.1f} s", file=sys.stderr)
+    return 0

@@ -1,0 +1,497 @@
+"""Model selection: the study's nested grid search over models x HDBSCAN parameters.
+
+For every model and every cell (min_samples, min_cluster_size) of the grid, HDBSCAN clusters the
+model's fingerprints under one metric, and each clustering gets its number of clusters and noise
+points, its DBCV and its S_Dbw; then, per cell, every model gets its mean AMI with all the other
+models (noise as a cluster, and noise removed). Per cell the best DBCV and the best mean AMIs name
+their model.
+
+Work is shared where the maths allows: one distance matrix (and its logarithm) per model, one
+mutual-reachability single-linkage tree per (model, min_samples) cut at every min_cluster_size,
+scores computed once per distinct labeling. Models run in parallel (joblib), then cells.
+
+Results are cached on disk per model (key: the fingerprint file's SHA-256, the material order and
+the grid parameters) and for the AMI stage (key: every model's key), so a repeated search only
+hashes files and reads the cache; a changed fingerprint file is recomputed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from backend.errors import ParameterError
+from backend.progress import ProgressFn, null_progress
+
+PAPER_RANGE = tuple(range(2, 11))
+CACHE_VERSION = 1
+#: a model whose distinct fingerprints number fewer than this fraction of its materials has
+#: collapsed (its encoder maps almost everything to a few points; on the shared data one model
+#: has 2 distinct fingerprints for 546 materials): its clusters of duplicates get DBCV = 1 in
+#: every cell, so it is flagged and left out of the cell maxima
+COLLAPSED_FRACTION = 0.1
+#: model fields a filter may name, and the catalog attribute each reads
+FILTER_KEYS = {"arch": "arch", "latent": "latent", "window": "window", "epochs": "epochs", "steps": "epochs",
+               "split": "split", "width": "line_width", "line_width": "line_width", "id": "model_id"}
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """The HDBSCAN grid: every ``min_samples`` x every ``min_cluster_size``, one selection method
+    and one metric (the paper's: 2..10 x 2..10, leaf, Minkowski p = 0.2)."""
+
+    min_samples: tuple = PAPER_RANGE
+    min_cluster_size: tuple = PAPER_RANGE
+    selection: str = "leaf"
+    metric: str = "minkowski"
+    p: float = 0.2
+
+    def validate(self, n_samples: int | None = None) -> "GridSpec":
+        from backend.clustering import SELECTIONS, _check_metric
+
+        metric, p = _check_metric(self.metric, self.p)
+        if self.selection not in SELECTIONS:
+            raise ParameterError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
+        ms = _int_tuple("min_samples", self.min_samples, 1)
+        mcs = _int_tuple("min_cluster_size", self.min_cluster_size, 2)
+        if n_samples is not None:
+            if max(ms) >= n_samples:
+                raise ParameterError(f"min_samples up to {max(ms)} needs more than {n_samples} materials")
+            if max(mcs) > n_samples:
+                raise ParameterError(f"min_cluster_size up to {max(mcs)} exceeds the {n_samples} materials")
+        return dataclasses.replace(self, min_samples=ms, min_cluster_size=mcs, metric=metric, p=p)
+
+    def key(self) -> dict:
+        return {"min_samples": list(self.min_samples), "min_cluster_size": list(self.min_cluster_size),
+                "selection": self.selection, "metric": self.metric, "p": self.p if self.metric == "minkowski" else None}
+
+    def explorer_query(self, model_id: str, min_samples: int, min_cluster_size: int) -> str:
+        """The explorer URL (query part) that opens ``model_id`` clustered as in this cell."""
+        from urllib.parse import urlencode
+
+        q = {"model": model_id, "algo": "hdbscan", "mcs": min_cluster_size, "ms": min_samples,
+             "sel": self.selection, "metric": self.metric}
+        if self.metric == "minkowski":
+            q["p"] = self.p
+        return "/?" + urlencode(q)
+
+
+def _int_tuple(name: str, values, low: int) -> tuple:
+    try:
+        out = tuple(sorted({int(v) for v in values}))
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be integers >= {low}, got {values!r}") from None
+    if not out:
+        raise ParameterError(f"{name}: the range is empty")
+    if out[0] < low:
+        raise ParameterError(f"{name} must be integers >= {low}, got {out[0]}")
+    return out
+
+
+def parse_range(text: str, name: str = "range") -> tuple:
+    """``'2:10'`` (inclusive), ``'2:10:2'``, ``'3,5,8'`` or ``'4'`` -> a tuple of ints."""
+    text = str(text).strip()
+    try:
+        if ":" in text:
+            parts = [int(x) for x in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            step = parts[2] if len(parts) == 3 else 1
+            if step < 1 or parts[1] < parts[0]:
+                raise ValueError
+            return tuple(range(parts[0], parts[1] + 1, step))
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ParameterError(f"{name}: {text!r} is not a range like 2:10, 2:10:2 or 3,5,8") from None
+
+
+def parse_filter(text: str | None) -> dict:
+    """``'window=1,arch=50'`` -> {'window': ['1'], 'arch': ['50']}; ``|`` separates alternatives
+    (``latent=2|3``); ``id=`` takes a glob."""
+    terms: dict[str, list[str]] = {}
+    for term in (text or "").replace(";", ",").split(","):
+        term = term.strip()
+        if not term:
+            continue
+        key, sep, value = term.partition("=")
+        key = key.strip().lower()
+        if not sep or not value.strip():
+            raise ParameterError(f"model filter term {term!r} is not key=value (e.g. window=1,arch=50)")
+        if key not in FILTER_KEYS:
+            raise ParameterError(f"model filter key {key!r} is not one of {sorted(set(FILTER_KEYS))}")
+        terms.setdefault(key, []).extend(v.strip() for v in value.split("|"))
+    return terms
+
+
+def _matches(info, key: str, wanted: list[str]) -> bool:
+    value = getattr(info, FILTER_KEYS[key])
+    for w in wanted:
+        if key == "id":
+            if fnmatch.fnmatch(info.model_id, w):
+                return True
+        elif key == "arch":
+            w = w.lower()
+            if value == w or value == f"resnet{w}":
+                return True
+        elif value is not None:
+            try:
+                if float(value) == float(w):
+                    return True
+            except ValueError:
+                raise ParameterError(f"model filter {key}={w!r}: expected a number") from None
+    return False
+
+
+def select_models(catalog, filter_text: str | None = None) -> list[str]:
+    """The ids of the catalog's models that match ``filter_text`` (see :func:`parse_filter`).
+    Unencoded baselines are left out unless the filter asks for ``arch=unencoded``."""
+    terms = parse_filter(filter_text)
+    wants_unencoded = "unencoded" in [w.lower() for w in terms.get("arch", [])]
+    chosen = []
+    for mid, info in catalog.models.items():
+        if info.is_unencoded and not wants_unencoded:
+            continue
+        if all(_matches(info, k, v) for k, v in terms.items()):
+            chosen.append(mid)
+    if not chosen:
+        windows = sorted({i.window for i in catalog.models.values() if i.window is not None})
+        raise ParameterError(
+            f"model filter {filter_text!r} matches none of the {len(catalog.models)} models under "
+            f"{catalog.root} (windows there: {windows}; keys: arch, latent, window, epochs, split, width, id)")
+    return chosen
+
+
+# ---- per model ----------------------------------------------------------------------------------
+
+def _single_linkage(D: np.ndarray, min_samples: int) -> np.ndarray:
+    """HDBSCAN's single-linkage tree of the mutual-reachability graph of ``D`` for one
+    min_samples (hdbscan's own routine: the tree ``HDBSCAN(metric='precomputed')`` builds)."""
+    from hdbscan.hdbscan_ import _hdbscan_generic
+
+    tree, _ = _hdbscan_generic(np.array(D, dtype=np.float64), min_samples=int(min_samples), alpha=1.0,
+                               metric="precomputed")
+    return tree
+
+
+def _cut(D: np.ndarray, tree: np.ndarray, min_cluster_size: int, selection: str) -> np.ndarray:
+    """HDBSCAN's labels from a single-linkage tree (condense, stabilities, selection)."""
+    from hdbscan.hdbscan_ import _tree_to_labels
+
+    labels = _tree_to_labels(D, tree, int(min_cluster_size), selection, False, False, 0.0, 0)[0]
+    return np.asarray(labels, dtype=np.int64)
+
+
+def evaluate_model(X: np.ndarray, spec: GridSpec) -> dict:
+    """Cluster fingerprints ``X`` (n, d) in every cell of ``spec`` and score each clustering.
+
+    Returns arrays indexed [min_samples, min_cluster_size]: ``labels`` (S, C, n) int16,
+    ``n_clusters``, ``n_noise`` (S, C) int, ``dbcv``, ``s_dbw`` (S, C) float; ``distinct``: how
+    many distinct fingerprints there are (see :data:`COLLAPSED_FRACTION`).
+    """
+    from backend.clustering import distance_matrix
+    from backend.validation import dbcv, s_dbw
+
+    X = np.asarray(X, dtype=np.float64)
+    D = distance_matrix(X, spec.metric, spec.p)
+    with np.errstate(divide="ignore"):
+        log_D = np.log(D)
+    S, C, n = len(spec.min_samples), len(spec.min_cluster_size), len(X)
+    out = {"labels": np.empty((S, C, n), dtype=np.int16), "n_clusters": np.zeros((S, C), dtype=np.int64),
+           "n_noise": np.zeros((S, C), dtype=np.int64), "dbcv": np.zeros((S, C)), "s_dbw": np.zeros((S, C))}
+    out["distinct"] = np.array(len(np.unique(X, axis=0)))
+    seen: dict[bytes, tuple[float, float]] = {}
+    for i, ms in enumerate(spec.min_samples):
+        tree = _single_linkage(D, ms)
+        for j, mcs in enumerate(spec.min_cluster_size):
+            labels = _cut(D, tree, mcs, spec.selection)
+            key = labels.tobytes()
+            if key not in seen:  # neighbouring cells often give the same clustering
+                seen[key] = (dbcv(D, labels, X.shape[1], log_D=log_D), s_dbw(X, labels, spec.metric, spec.p))
+            out["labels"][i, j] = labels
+            out["n_clusters"][i, j] = len(np.unique(labels[labels >= 0]))
+            out["n_noise"][i, j] = int((labels < 0).sum())
+            out["dbcv"][i, j], out["s_dbw"][i, j] = seen[key]
+    return out
+
+
+def _cell_ami(labelings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from backend.validation import mean_ami
+
+    return mean_ami(labelings, "cluster"), mean_ami(labelings, "remove")
+
+
+# ---- cache --------------------------------------------------------------------------------------
+
+def default_cache_dir() -> Path:
+    """``$BANDSCAPE_CACHE``, else ``$XDG_CACHE_HOME/bandscape``, else ``~/.cache/bandscape``."""
+    if os.environ.get("BANDSCAPE_CACHE"):
+        return Path(os.environ["BANDSCAPE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "bandscape"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _load_npz(path: Path) -> dict | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError):  # missing or corrupt: recompute
+        return None
+
+
+def _save_npz(path: Path, arrays: dict) -> None:
+    from backend.fileio import write_bytes_atomic
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+# ---- the search ---------------------------------------------------------------------------------
+
+@dataclass
+class GridResult:
+    """The tables of one search.
+
+    ``per_model``: one row per (model, min_samples, min_cluster_size): n_clusters, n_noise,
+    dbcv, s_dbw, mean_ami, mean_ami_no_noise and the model's hyperparameters.
+    ``cells``: one row per cell: the best DBCV, mean AMI and mean AMI without noise, and the
+    model of each. ``ranking``: one row per model over the whole grid. ``labels``: (m, S, C, n)
+    the clusterings, materials in the order of ``materials``. ``warnings``: what the user should
+    know (e.g. AMI needs two models).
+    """
+
+    spec: GridSpec
+    models: list
+    materials: np.ndarray
+    labels: np.ndarray
+    per_model: pd.DataFrame
+    cells: pd.DataFrame
+    ranking: pd.DataFrame
+    warnings: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+
+    def cell(self, min_samples: int, min_cluster_size: int) -> pd.DataFrame:
+        """The per-model rows of one cell."""
+        t = self.per_model
+        return t[(t.min_samples == min_samples) & (t.min_cluster_size == min_cluster_size)]
+
+    def cell_labels(self, model_id: str, min_samples: int, min_cluster_size: int) -> np.ndarray:
+        i = self.models.index(model_id)
+        return self.labels[i, self.spec.min_samples.index(min_samples),
+                           self.spec.min_cluster_size.index(min_cluster_size)].astype(np.int64)
+
+
+def grid_search(catalog, model_ids, spec: GridSpec | None = None, cache_dir: str | os.PathLike | None = None,
+                n_jobs: int | None = None, progress: ProgressFn | None = None, use_cache: bool = True) -> GridResult:
+    """Run (or read from the cache) the grid search over ``model_ids`` of ``catalog``.
+
+    ``n_jobs``: worker processes (default: all cores); ``progress(done, total, stage=...)`` is
+    called as models and cells finish. Materials are matched by name across models; only the
+    materials every model has take part (a warning says how many were left out).
+    """
+    import time
+
+    from joblib import Parallel, delayed
+
+    progress = progress or null_progress
+    t0 = time.perf_counter()
+    model_ids = list(dict.fromkeys(model_ids))
+    if not model_ids:
+        raise ParameterError("no models to evaluate")
+    warnings: list[str] = []
+    datas = [catalog.load(mid) for mid in model_ids]
+    common = set(datas[0].names)
+    for d in datas[1:]:
+        common &= set(d.names)
+    materials = np.array(sorted(common))
+    if len(materials) < 3:
+        raise ParameterError(f"the models share only {len(materials)} materials; a grid search needs at least 3")
+    left_out = max(len(d.names) for d in datas) - len(materials)
+    if left_out:
+        warnings.append(f"{left_out} materials are missing from some models and were left out")
+    spec = (spec or GridSpec()).validate(len(materials))
+    n_jobs = n_jobs or os.cpu_count() or 1
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    cache = cache / "evaluate"
+    X_of, keys = {}, {}
+    for mid, d in zip(model_ids, datas):
+        info = catalog.get(mid)
+        source = info.fingerprint_path or info.embedding_path
+        order = pd.Index(d.names).get_indexer(materials)
+        X_of[mid] = d.X[order]
+        keys[mid] = _digest({"v": CACHE_VERSION, "file": file_sha256(source), "materials": _digest(materials.tolist()),
+                             "spec": spec.key()})
+    t_hash = time.perf_counter() - t0
+
+    per: dict[str, dict] = {}
+    todo = []
+    for mid in model_ids:
+        hit = _load_npz(cache / f"{mid}-{keys[mid]}.npz") if use_cache else None
+        if hit is not None:
+            per[mid] = hit
+        else:
+            todo.append(mid)
+    total = len(model_ids) + len(spec.min_samples) * len(spec.min_cluster_size)
+    done = len(per)
+    progress(done, total, stage="models")
+    if todo:
+        jobs = Parallel(n_jobs=min(n_jobs, len(todo)), return_as="generator")(
+            delayed(evaluate_model)(X_of[mid], spec) for mid in todo)
+        for mid, res in zip(todo, jobs):
+            per[mid] = res
+            _save_npz(cache / f"{mid}-{keys[mid]}.npz", res)
+            done += 1
+            progress(done, total, stage="models", model=mid)
+    t_models = time.perf_counter() - t0 - t_hash
+
+    S, C, m = len(spec.min_samples), len(spec.min_cluster_size), len(model_ids)
+    labels = np.stack([per[mid]["labels"] for mid in model_ids])  # (m, S, C, n)
+    ami_key = _digest({"v": CACHE_VERSION, "models": [[mid, keys[mid]] for mid in model_ids]})
+    ami_path = cache / f"ami-{ami_key}.npz"
+    hit = _load_npz(ami_path) if use_cache else None
+    if m < 2:
+        warnings.append("AMI compares models: with one model the mean AMI columns are empty (NaN)")
+        ami = np.full((S, C, m), np.nan)
+        ami_nn = np.full((S, C, m), np.nan)
+    elif hit is not None:
+        ami, ami_nn = hit["ami"], hit["ami_no_noise"]
+    else:
+        cells = [(i, j) for i in range(S) for j in range(C)]
+        ami, ami_nn = np.zeros((S, C, m)), np.zeros((S, C, m))
+        chunk = max(1, len(cells) // (4 * n_jobs))
+        groups = [cells[k:k + chunk] for k in range(0, len(cells), chunk)]
+        runs = Parallel(n_jobs=min(n_jobs, len(groups)), return_as="generator")(
+            delayed(_cells_ami)(labels[:, [i for i, _ in g], [j for _, j in g]]) for g in groups)
+        for g, res in zip(groups, runs):
+            for (i, j), (a, b) in zip(g, res):
+                ami[i, j], ami_nn[i, j] = a, b
+            done += len(g)
+            progress(done, total, stage="ami")
+        _save_npz(ami_path, {"ami": ami, "ami_no_noise": ami_nn})
+    progress(total, total, stage="done")
+    t_ami = time.perf_counter() - t0 - t_hash - t_models
+
+    per_model = _per_model_table(catalog, model_ids, spec, per, ami, ami_nn)
+    cells_t = _cells_table(per_model, spec)
+    ranking = _ranking_table(per_model, cells_t)
+    collapsed = sorted(per_model.model_id[per_model.collapsed].unique())
+    if collapsed:
+        warnings.append(f"left out of the cell maxima: {len(collapsed)} collapsed model(s) with fewer than "
+                        f"{COLLAPSED_FRACTION:.0%} distinct fingerprints ({', '.join(collapsed)}); their "
+                        "clusters of identical points score DBCV = 1")
+    if (per_model.n_clusters < 2).all():
+        warnings.append("no clustering in the grid has two clusters: DBCV is -1 (undefined) everywhere")
+    timings = {"hash_s": round(t_hash, 3), "models_s": round(t_models, 3), "ami_s": round(t_ami, 3),
+               "total_s": round(time.perf_counter() - t0, 3), "models_computed": len(todo),
+               "ami_cached": hit is not None}
+    return GridResult(spec, model_ids, materials, labels, per_model, cells_t, ranking, warnings, timings)
+
+
+def _cells_ami(labelings: np.ndarray) -> list:
+    """``labelings`` (m, g, n): the m models' clusterings in g cells -> [(mean AMI, without noise)]."""
+    return [_cell_ami(labelings[:, c].astype(np.int64)) for c in range(labelings.shape[1])]
+
+
+def _per_model_table(catalog, model_ids, spec, per, ami, ami_nn) -> pd.DataFrame:
+    S, C = len(spec.min_samples), len(spec.min_cluster_size)
+    ms_grid, mcs_grid = np.meshgrid(spec.min_samples, spec.min_cluster_size, indexing="ij")
+    frames = []
+    for k, mid in enumerate(model_ids):
+        r = per[mid]
+        info = catalog.get(mid)
+        frames.append(pd.DataFrame({
+            "model_id": mid, "arch": info.arch, "latent": info.latent, "window": info.window,
+            "epochs": info.epochs, "split": info.split,
+            "min_samples": ms_grid.ravel(), "min_cluster_size": mcs_grid.ravel(),
+            "n_clusters": r["n_clusters"].ravel(), "n_noise": r["n_noise"].ravel(),
+            "dbcv": r["dbcv"].ravel(), "s_dbw": r["s_dbw"].ravel(),
+            "mean_ami": ami[:, :, k].ravel(), "mean_ami_no_noise": ami_nn[:, :, k].ravel(),
+            "collapsed": bool(int(r["distinct"]) < COLLAPSED_FRACTION * r["labels"].shape[-1]),
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def cell_label(min_samples: int, min_cluster_size: int) -> str:
+    return f"ms={int(min_samples)}, mcs={int(min_cluster_size)}"
+
+
+def _best(group: pd.DataFrame, column: str) -> tuple:
+    values = group[column]
+    if values.isna().all():
+        return np.nan, ""
+    row = group.loc[values.idxmax()]
+    return float(row[column]), row["model_id"]
+
+
+def _cells_table(per_model: pd.DataFrame, spec: GridSpec) -> pd.DataFrame:
+    rows = []
+    candidates = per_model[~per_model.collapsed] if (~per_model.collapsed).any() else per_model
+    for (ms, mcs), g in candidates.groupby(["min_samples", "min_cluster_size"], sort=True):
+        row = {"min_samples": ms, "min_cluster_size": mcs}
+        for col in ("dbcv", "mean_ami", "mean_ami_no_noise"):
+            row[f"best_{col}"], row[f"best_{col}_model"] = _best(g, col)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _ranking_table(per_model: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """One row per model: its best DBCV and mean AMI over the grid (and where), its averages,
+    and in how many cells it is the best."""
+    rows = []
+    for mid, g in per_model.groupby("model_id", sort=False):
+        best = g.loc[g.dbcv.idxmax()]
+        row = {"model_id": mid, "collapsed": bool(g.collapsed.iloc[0]), "best_dbcv": float(best.dbcv),
+               "best_dbcv_cell": cell_label(best.min_samples, best.min_cluster_size),
+               "mean_dbcv": float(g.dbcv.mean())}
+        for col in ("mean_ami", "mean_ami_no_noise"):
+            if g[col].isna().all():
+                row[f"best_{col}"], row[f"best_{col}_cell"] = np.nan, ""
+            else:
+                b = g.loc[g[col].idxmax()]
+                row[f"best_{col}"], row[f"best_{col}_cell"] = float(b[col]), cell_label(b.min_samples, b.min_cluster_size)
+            row[f"grid_{col}"] = float(g[col].mean())
+        for col in ("dbcv", "mean_ami", "mean_ami_no_noise"):
+            row[f"cells_won_{col}"] = int((cells[f"best_{col}_model"] == mid).sum())
+        rows.append(row)
+    ranking = pd.DataFrame(rows).sort_values(["collapsed", "cells_won_dbcv", "best_dbcv"],
+                                             ascending=[True, False, False], ignore_index=True)
+    ranking.insert(0, "rank", np.arange(1, len(ranking) + 1))
+    return ranking
+
+
+def external_table(result: GridResult, catalog, column: str, min_samples: int | None = None,
+                   min_cluster_size: int | None = None) -> pd.DataFrame:
+    """Accuracy, NMI and ARI (with noise as a cluster and without noise) of every model's
+    clustering against the ``column`` of the data root's labels.csv, in one cell or all."""
+    from backend.labels import load_labels
+    from backend.validation import external_scores
+
+    truth = load_labels(catalog, column, result.materials)
+    rows = []
+    for ms in result.spec.min_samples if min_samples is None else (min_samples,):
+        for mcs in result.spec.min_cluster_size if min_cluster_size is None else (min_cluster_size,):
+            for mid in result.models:
+                scores = external_scores(truth, result.cell_labels(mid, ms, mcs))
+                rows.append({"model_id": mid, "min_samples": ms, "min_cluster_size": mcs, **scores})
+    return pd.DataFrame(rows)
