@@ -495,3 +495,68 @@ def external_table(result: GridResult, catalog, column: str, min_samples: int | 
                 scores = external_scores(truth, result.cell_labels(mid, ms, mcs))
                 rows.append({"model_id": mid, "min_samples": ms, "min_cluster_size": mcs, **scores})
     return pd.DataFrame(rows)
+
+
+class SearchRunner:
+    """Grid searches run in a background thread (the heavy work is in joblib's worker
+    processes), so a web page can start one and poll its progress. A search already running or
+    finished for the same root, models and grid is not started twice; the last few results are
+    kept in memory (the disk cache keeps them all)."""
+
+    def __init__(self, keep: int = 4, cache_dir=None, n_jobs: int | None = None):
+        import threading
+
+        self._lock = threading.Lock()
+        self._runs: dict[str, dict] = {}
+        self.keep = keep
+        self.cache_dir = cache_dir
+        self.n_jobs = n_jobs
+
+    @staticmethod
+    def key(catalog, model_ids, spec: GridSpec) -> str:
+        return _digest({"root": str(catalog.root), "models": list(model_ids), "spec": spec.key()})
+
+    def start(self, catalog, model_ids, spec: GridSpec) -> str:
+        import threading
+
+        spec = spec.validate()
+        key = self.key(catalog, model_ids, spec)
+        with self._lock:
+            run = self._runs.get(key)
+            if run is not None and run["state"] in ("running", "done"):
+                return key
+            run = {"state": "running", "done": 0, "total": 1, "stage": "starting", "error": None, "result": None}
+            self._runs[key] = run
+            self._trim()
+
+        def progress(done, total, **info):
+            run.update(done=done, total=total, stage=info.get("stage", run["stage"]))
+
+        def work():
+            try:
+                run["result"] = grid_search(catalog, model_ids, spec, cache_dir=self.cache_dir,
+                                            n_jobs=self.n_jobs, progress=progress)
+                run["state"] = "done"
+            except Exception as exc:  # shown on the page; a BandscapeError's message is for the user
+                from backend.errors import BandscapeError
+
+                run["error"] = str(exc) if isinstance(exc, BandscapeError) else f"{type(exc).__name__}: {exc}"
+                run["state"] = "failed"
+
+        threading.Thread(target=work, name=f"grid-search-{key[:8]}", daemon=True).start()
+        return key
+
+    def status(self, key: str) -> dict:
+        run = self._runs.get(key)
+        if run is None:
+            return {"state": "unknown", "done": 0, "total": 1, "stage": "", "error": "no such search (restarted?)"}
+        return {k: run[k] for k in ("state", "done", "total", "stage", "error")}
+
+    def result(self, key: str) -> GridResult | None:
+        run = self._runs.get(key)
+        return run["result"] if run else None
+
+    def _trim(self) -> None:
+        finished = [k for k, r in self._runs.items() if r["state"] != "running"]
+        for k in finished[: max(0, len(self._runs) - self.keep)]:
+            del self._runs[k]

@@ -80,7 +80,7 @@ def model_grid_figure(result, model_id: str):
             name=title), row=1, col=k)
         fig.update_xaxes(title_text="min_cluster_size", dtick=1, row=1, col=k)
         fig.update_yaxes(title_text="min_samples" if k == 1 else None, dtick=1, row=1, col=k)
-    fig.update_layout(height=330, margin=dict(l=50, r=20, t=40, b=40), title=dict(text=model_id, font=dict(size=13)))
+    fig.update_layout(height=330, margin=dict(l=50, r=20, t=40, b=40))
     return fig
 
 

@@ -1,0 +1,218 @@
+"""Evaluate: the study's grid search to choose a model and HDBSCAN parameters.
+
+Heat maps of the best DBCV and mean AMI of every (min_samples, min_cluster_size) cell (hover
+names the model), the grid of one model (noise, clusters, DBCV, S_Dbw), and a sortable ranking of
+the models in the chosen cell whose links open that model and cell in the explorer. The search
+runs in the background (:class:`backend.model_selection.SearchRunner`) and its results are cached
+on disk, so revisiting the page is instant.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+
+from app_state import get_catalog
+from backend.errors import BandscapeError
+from backend.labels import label_columns
+from backend.model_selection import GridSpec, SearchRunner, cell_label, external_table, parse_range, select_models
+from backend.report import cell_maxima_figure, model_grid_figure
+from components.evaluate_panels import EXTERNAL_COLUMNS, ranking_rows, ranking_table, search_form
+
+dash.register_page(__name__, path="/evaluate", name="Evaluate", title="bandscape · evaluate", order=1)
+
+# ---- component ids -------------------------------------------------------------------------
+IDS = {name: f"evaluate-{name}" for name in (
+    "models", "model_count", "ms", "mcs", "sel", "metric", "p", "label", "run", "progress", "status")}
+KEY, RESULT, CELL, POLL = "evaluate-key", "evaluate-result", "evaluate-cell", "evaluate-poll"
+ALERT, WARNINGS, CELLS_GRAPH, CELL_INFO = "evaluate-alert", "evaluate-warnings", "evaluate-cells", "evaluate-cell-info"
+MODEL_PICK, MODEL_GRAPH, TABLE, URL_SINK = "evaluate-model", "evaluate-model-grid", "evaluate-table", "evaluate-url-sink"
+
+RUNNER = SearchRunner()
+
+
+def _default_filter(catalog) -> str:
+    """The paper's search (one window) when it compares at least two models, else every model."""
+    from backend.clustering import PAPER_MODEL
+
+    models = [m for m in catalog.models.values() if not m.is_unencoded]
+    paper = catalog.models.get(PAPER_MODEL)
+    window = paper.window if paper else (models[0].window if models else None)
+    if window is not None and sum(m.window == window for m in models) >= 2:
+        return f"window={window:g}"
+    return ""
+
+
+def _spec_from(ms, mcs, sel, metric, p) -> GridSpec:
+    return GridSpec(min_samples=tuple(range(int(ms[0]), int(ms[1]) + 1)),
+                    min_cluster_size=tuple(range(int(mcs[0]), int(mcs[1]) + 1)),
+                    selection=sel, metric=metric, p=p if p not in (None, "") else 0.2).validate()
+
+
+def _start(catalog, filter_text, spec) -> str:
+    return RUNNER.start(catalog, select_models(catalog, filter_text), spec)
+
+
+def layout(**query):
+    catalog = get_catalog()
+    notes = []
+    ranges = {}
+    for key, name, default in (("ms", "min_samples", (2, 10)), ("mcs", "min_cluster_size", (2, 10))):
+        try:
+            r = parse_range(query[key], name) if key in query else default
+            ranges[key] = [min(r), max(r)]
+        except BandscapeError as exc:
+            notes.append(f"URL: {exc}; using {default[0]}:{default[1]}")
+            ranges[key] = list(default)
+    values = {"models": query.get("models", _default_filter(catalog)), "ms": ranges["ms"], "mcs": ranges["mcs"],
+              "sel": query.get("sel", "leaf"), "metric": query.get("metric", "minkowski"),
+              "p": query.get("p", 0.2), "label": query.get("label", "")}
+    labels = label_columns(catalog)
+    if values["label"] not in labels:
+        values["label"] = labels[0] if labels and "label" not in query else ""
+    key = None
+    try:  # start (or find, when cached or running) the search the URL describes
+        key = _start(catalog, values["models"],
+                     _spec_from(values["ms"], values["mcs"], values["sel"], values["metric"], float(values["p"])))
+    except (BandscapeError, ValueError) as exc:
+        notes.append(str(exc))
+    side = html.Div([search_form(IDS, values, labels)], style={"width": "300px", "flex": "0 0 300px"}, className="pe-3")
+    main = html.Div([
+        html.Div([dbc.Alert(n, color="warning", dismissable=True) for n in notes], id=ALERT),
+        html.Div(id=WARNINGS),
+        html.H6("Cell maxima: click a cell to rank the models there", className="mb-0"),
+        dcc.Graph(id=CELLS_GRAPH, config={"displaylogo": False}, style={"height": "360px"}),
+        html.Div(id=CELL_INFO, className="small mb-2"),
+        html.Div([
+            html.H6("One model over the grid", className="me-2 mb-0"),
+            dcc.Dropdown(id=MODEL_PICK, clearable=False, style={"minWidth": "480px", "fontSize": "13px"}),
+        ], className="d-flex align-items-center"),
+        dcc.Graph(id=MODEL_GRAPH, config={"displaylogo": False}, style={"height": "330px"}),
+        html.H6("Models in the chosen cell (sortable; the link opens the explorer)"),
+        ranking_table(TABLE, with_external=bool(labels)),
+    ], style={"flex": "1 1 auto", "minWidth": "0"})
+    return html.Div([
+        dcc.Store(id=KEY, data=key), dcc.Store(id=RESULT), dcc.Store(id=CELL), dcc.Store(id=URL_SINK),
+        dcc.Interval(id=POLL, interval=700, disabled=key is None),
+        html.Div([side, main], className="d-flex"),
+    ], className="px-3")
+
+
+@callback(Output(IDS["model_count"], "children"), Input(IDS["models"], "value"))
+def count_models(filter_text):
+    try:
+        n = len(select_models(get_catalog(), filter_text))
+    except BandscapeError as exc:
+        return html.Span(str(exc), className="text-danger")
+    return f"{n} models match" + (" (AMI needs two)" if n < 2 else "")
+
+
+@callback(
+    Output(KEY, "data"), Output(POLL, "disabled", allow_duplicate=True), Output(ALERT, "children"),
+    Output(URL_SINK, "data"),
+    Input(IDS["run"], "n_clicks"),
+    State(IDS["models"], "value"), State(IDS["ms"], "value"), State(IDS["mcs"], "value"),
+    State(IDS["sel"], "value"), State(IDS["metric"], "value"), State(IDS["p"], "value"),
+    prevent_initial_call=True,
+)
+def run_search(_, filter_text, ms, mcs, sel, metric, p):
+    try:
+        key = _start(get_catalog(), filter_text, _spec_from(ms, mcs, sel, metric, p))
+    except (BandscapeError, ValueError, TypeError) as exc:
+        return no_update, no_update, dbc.Alert(str(exc), color="danger"), no_update
+    query = {"models": filter_text or "", "ms": f"{ms[0]}:{ms[1]}", "mcs": f"{mcs[0]}:{mcs[1]}", "sel": sel,
+             "metric": metric}
+    if metric == "minkowski":
+        query["p"] = p
+    return key, False, [], "?" + urllib.parse.urlencode(query)
+
+
+clientside_callback(
+    "function(q) { if (q) { window.history.replaceState(null, '', window.location.pathname + q); } return ''; }",
+    Output(URL_SINK, "data", allow_duplicate=True), Input(URL_SINK, "data"), prevent_initial_call=True,
+)
+
+
+@callback(
+    Output(IDS["progress"], "value"), Output(IDS["progress"], "label"), Output(IDS["status"], "children"),
+    Output(POLL, "disabled"), Output(RESULT, "data"), Output(WARNINGS, "children"),
+    Input(POLL, "n_intervals"), Input(KEY, "data"),
+)
+def poll(_, key):
+    if key is None:
+        return 0, "", "", True, None, no_update
+    st = RUNNER.status(key)
+    pct = int(100 * st["done"] / max(st["total"], 1))
+    if st["state"] == "running":
+        stage = {"models": "clustering and scoring models", "ami": "comparing models (AMI)"}.get(st["stage"], st["stage"])
+        return pct, f"{pct} %", f"{stage}: {st['done']} of {st['total']} steps", False, no_update, no_update
+    if st["state"] == "done":
+        r = RUNNER.result(key)
+        t = r.timings
+        status = (f"{len(r.models)} models x {len(r.cells)} cells in {t['total_s']:.1f} s"
+                  + (" (from the cache)" if t["models_computed"] == 0 and t["ami_cached"] else ""))
+        warnings = [dbc.Alert(w, color="info", className="py-1 small mb-1") for w in r.warnings]
+        return 100, "done", status, True, key, warnings
+    return 0, "", "", True, None, dbc.Alert(f"grid search failed: {st['error']}", color="danger")
+
+
+@callback(Output(CELL, "data"), Input(CELLS_GRAPH, "clickData"), prevent_initial_call=True)
+def pick_cell(click):
+    if not click or not click.get("points"):
+        return no_update
+    pt = click["points"][0]
+    return [int(pt["y"]), int(pt["x"])]
+
+
+def _selected_cell(r, cell) -> tuple[int, int]:
+    if cell and cell[0] in r.spec.min_samples and cell[1] in r.spec.min_cluster_size:
+        return int(cell[0]), int(cell[1])
+    best = r.cells.loc[r.cells.best_dbcv.idxmax()] if r.cells.best_dbcv.notna().any() else r.cells.iloc[0]
+    return int(best.min_samples), int(best.min_cluster_size)
+
+
+@callback(
+    Output(CELLS_GRAPH, "figure"), Output(CELL_INFO, "children"), Output(TABLE, "data"),
+    Output(MODEL_PICK, "options"), Output(MODEL_PICK, "value"),
+    Input(RESULT, "data"), Input(CELL, "data"), Input(IDS["label"], "value"),
+    State(MODEL_PICK, "value"),
+)
+def render(key, cell, label, picked):
+    r = RUNNER.result(key) if key else None
+    if r is None:
+        return {}, "", [], [], None
+    ms, mcs = _selected_cell(r, cell)
+    link = lambda mid: r.spec.explorer_query(mid, ms, mcs)  # noqa: E731
+    row = r.cells[(r.cells.min_samples == ms) & (r.cells.min_cluster_size == mcs)].iloc[0]
+    info = [html.Span(f"{cell_label(ms, mcs)}: ", className="fw-bold")]
+    for col, name in (("best_dbcv", "best DBCV"), ("best_mean_ami", "best mean AMI"),
+                      ("best_mean_ami_no_noise", "best mean AMI without noise")):
+        if row[f"{col}_model"]:
+            info += [f"{name} {row[col]:.4f} by ", html.A(row[f"{col}_model"], href=link(row[f"{col}_model"])), "; "]
+    table = r.cell(ms, mcs).merge(r.ranking[["model_id", "cells_won_dbcv", "best_dbcv", "best_dbcv_cell"]],
+                                  on="model_id")
+    table = table.sort_values(["collapsed", "dbcv"], ascending=[True, False]).reset_index(drop=True)
+    table.insert(0, "rank", range(1, len(table) + 1))
+    extra = ()
+    if label:
+        try:
+            ext = external_table(r, get_catalog(), label, ms, mcs).drop(columns=["min_samples", "min_cluster_size"])
+            table = table.merge(ext, on="model_id")
+            extra = EXTERNAL_COLUMNS
+        except BandscapeError as exc:
+            info += [html.Span(str(exc), className="text-danger")]
+    options = [{"label": m, "value": m} for m in r.ranking.model_id]
+    value = picked if picked in r.models else row["best_dbcv_model"] or r.models[0]
+    return (cell_maxima_figure(r, selected=(ms, mcs)), info, ranking_rows(table, link, extra), options, value)
+
+
+@callback(Output(MODEL_GRAPH, "figure"), Input(MODEL_PICK, "value"), Input(RESULT, "data"))
+def render_model(model_id, key):
+    r = RUNNER.result(key) if key else None
+    if r is None or model_id not in (r.models if r else []):
+        return {}
+    return model_grid_figure(r, model_id)

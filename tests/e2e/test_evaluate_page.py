@@ -1,0 +1,66 @@
+"""The evaluate page in Debian's chromium: a small grid search on real models, pick a cell, open
+the chosen model and cell in the explorer."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from backend.catalog import Catalog
+from backend.clustering import ClusterParams, cluster_model
+from backend.model_selection import GridSpec, grid_search
+from tests.conftest import PAPER_MODEL
+from tests.e2e.browser import start_app, stop_app
+
+MODELS = (PAPER_MODEL, "resnet18_latent2_window1eV_steps60_split0_width1", "resnet50_latent2_window1eV_steps120_split1.0_width1")
+
+
+@pytest.fixture()
+def small_app(tmp_path, shared_root):
+    d = tmp_path / "root" / "fingerprints"
+    d.mkdir(parents=True)
+    for mid in MODELS:
+        for suffix in ("_.csv", "_embedding.csv"):
+            shutil.copy(shared_root / "fingerprints" / f"{mid}{suffix}", d)
+    proc, url = start_app(tmp_path / "root", env={"BANDSCAPE_CACHE": str(tmp_path / "cache"), "BANDSCAPE_PREWARM": "0"})
+    yield url, tmp_path / "root"
+    stop_app(proc)
+
+
+def test_grid_search_page_ranks_and_opens_the_explorer(browser, small_app, tmp_path):
+    url, root = small_app
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/evaluate?models=window%3D1&ms=2:3&mcs=3:5&metric=minkowski&p=0.2")
+    page.wait_for_function("() => { const e = document.getElementById('evaluate-status');"
+                           " return e && e.innerText.includes('3 models x 6 cells'); }", timeout=120_000)
+    expected = grid_search(Catalog(root), list(MODELS), GridSpec(min_samples=(2, 3), min_cluster_size=(3, 4, 5)),
+                           cache_dir=tmp_path / "check")
+    best = expected.cells.loc[expected.cells.best_dbcv.idxmax()]
+    info = page.locator("#evaluate-cell-info")
+    info.get_by_text(f"ms={best.min_samples}, mcs={best.min_cluster_size}").wait_for(timeout=30_000)
+    assert best.best_dbcv_model in info.inner_text()
+    assert page.locator("#evaluate-table tbody tr").count() == 1 + 1 + 3  # header, filter row, 3 models
+
+    # click another cell of the DBCV heat map: the page ranks the models of that cell
+    target = (3, 5) if (best.min_samples, best.min_cluster_size) != (3, 5) else (2, 3)
+    box = page.locator("#evaluate-cells .xy").first.bounding_box()
+    ms_i, mcs_i = (2, 3).index(target[0]), (3, 4, 5).index(target[1])
+    page.mouse.click(box["x"] + box["width"] * (mcs_i + 0.5) / 3, box["y"] + box["height"] * (1 - (ms_i + 0.5) / 2))
+    info.get_by_text(f"ms={target[0]}, mcs={target[1]}").wait_for(timeout=30_000)
+    cell = expected.cell(*target).set_index("model_id")
+    first_row = page.locator("#evaluate-table tbody tr").nth(2).inner_text()
+    assert cell.dbcv.idxmax() in first_row
+
+    # its link opens the explorer on that model, clustered as in the cell
+    page.locator("#evaluate-table a", has_text=PAPER_MODEL).click()
+    page.wait_for_selector("#explore-summary-text", timeout=60_000)
+    want = cluster_model(Catalog(root), PAPER_MODEL, ClusterParams(min_cluster_size=target[1], min_samples=target[0]))
+    page.wait_for_function("t => { const e = document.getElementById('explore-summary-text');"
+                           " return e && e.innerText.startsWith(t); }",
+                           arg=f"{want.n_clusters} clusters · {want.n_noise} noise", timeout=30_000)
+    assert f"ms={target[0]}" in page.url and f"mcs={target[1]}" in page.url
+    assert not errors
+    page.close()
