@@ -31,8 +31,9 @@ def small_app(tmp_path, shared_root):
 def test_grid_search_page_ranks_and_opens_the_explorer(browser, small_app, tmp_path):
     url, root = small_app
     page = browser.new_page(viewport={"width": 1500, "height": 1000})
-    errors = []
+    errors, requests = [], []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
     page.goto(url + "/evaluate?models=window%3D1&ms=2:3&mcs=3:5&metric=minkowski&p=0.2")
     page.wait_for_function("() => { const e = document.getElementById('evaluate-status');"
                            " return e && e.innerText.includes('3 models x 6 cells'); }", timeout=120_000)
@@ -63,4 +64,8 @@ def test_grid_search_page_ranks_and_opens_the_explorer(browser, small_app, tmp_p
                            arg=f"{want.n_clusters} clusters · {want.n_noise} noise", timeout=30_000)
     assert f"ms={target[0]}" in page.url and f"mcs={target[1]}" in page.url
     assert not errors
+    # everything from the app itself, and plotly.js as our partial bundle, not the 4.8 MB full one
+    assert requests and all(r.startswith(url) for r in requests)
+    assert any("plotly-bandscape.min.js" in r for r in requests)
+    assert not any("plotly.min.js" in r for r in requests)
     page.close()
