@@ -182,8 +182,30 @@ def cluster_hdbscan(X: np.ndarray, min_cluster_size: int = 3, min_samples: int =
         return hdbscan.HDBSCAN(metric="euclidean", **kwargs).fit_predict(np.asarray(X, dtype=np.float64))
     if D is None:
         D = distance_matrix(X, metric, p)
-    # hdbscan reads the matrix without writing to it; a read-only array makes sure of that
-    return hdbscan.HDBSCAN(metric="precomputed", **kwargs).fit_predict(D)
+    return hdbscan_labels(D, single_linkage_tree(D, min_samples), min_cluster_size, selection)
+
+
+def single_linkage_tree(D: np.ndarray, min_samples: int) -> np.ndarray:
+    """HDBSCAN's single-linkage tree of the mutual-reachability graph of the distance matrix
+    ``D`` (n, n) for one ``min_samples``: (n - 1, 4) merges. hdbscan's own routine, the one
+    ``HDBSCAN(metric='precomputed')`` runs; kept apart so that one tree serves every
+    min_cluster_size (the explorer's slider, the grid search's rows)."""
+    from hdbscan.hdbscan_ import _hdbscan_generic
+
+    # it writes into the matrix it is given: hand it a copy
+    tree, _ = _hdbscan_generic(np.array(D, dtype=np.float64), min_samples=int(min_samples), alpha=1.0,
+                               metric="precomputed")
+    tree.setflags(write=False)
+    return tree
+
+
+def hdbscan_labels(D: np.ndarray, tree: np.ndarray, min_cluster_size: int, selection: str = "leaf") -> np.ndarray:
+    """HDBSCAN's labels (n,) from a single-linkage tree: condense at ``min_cluster_size``,
+    select clusters by ``selection`` ('leaf' or 'eom'); the same labels as ``fit_predict``."""
+    from hdbscan.hdbscan_ import _tree_to_labels
+
+    labels = _tree_to_labels(D, np.array(tree), int(min_cluster_size), selection, False, False, 0.0, 0)[0]
+    return np.asarray(labels, dtype=np.int64)
 
 
 def cluster_kmeans(X: np.ndarray, n_clusters: int = 5) -> np.ndarray:
@@ -242,17 +264,23 @@ def recluster_noise(X: np.ndarray, labels: np.ndarray, min_cluster_size: int, mi
     return new, moved
 
 
-def cluster(X: np.ndarray, xy: np.ndarray, params: ClusterParams, D: np.ndarray | None = None) -> ClusterResult:
-    """Run the whole clustering view on fingerprints ``X`` (n, d) with embedding ``xy`` (n, 2)."""
-    params = params.validate(len(X))
+def _first_clustering(X: np.ndarray, params: ClusterParams, D: np.ndarray | None) -> np.ndarray:
     if params.algo == "hdbscan":
-        labels = cluster_hdbscan(X, params.min_cluster_size, params.min_samples, params.selection,
-                                 params.metric, params.p, D=D)
-    elif params.algo == "kmeans":
-        labels = cluster_kmeans(X, params.n_clusters)
-    else:
-        labels = cluster_gmm(X, params.n_clusters)
-    labels = np.asarray(labels, dtype=int)
+        return cluster_hdbscan(X, params.min_cluster_size, params.min_samples, params.selection,
+                               params.metric, params.p, D=D)
+    if params.algo == "kmeans":
+        return cluster_kmeans(X, params.n_clusters)
+    return cluster_gmm(X, params.n_clusters)
+
+
+def cluster(X: np.ndarray, xy: np.ndarray, params: ClusterParams, D: np.ndarray | None = None,
+            labels: np.ndarray | None = None) -> ClusterResult:
+    """Run the whole clustering view on fingerprints ``X`` (n, d) with embedding ``xy`` (n, 2).
+    ``labels``: the first clustering when the caller already has it (from a cached tree)."""
+    params = params.validate(len(X))
+    if labels is None:
+        labels = _first_clustering(X, params, D)
+    labels = np.array(labels, dtype=int)
     noise = labels < 0
     moved = np.zeros(len(labels), dtype=bool)
     if params.recluster_noise and params.algo == "hdbscan":
@@ -319,15 +347,25 @@ def _data_key(catalog, model_id: str) -> tuple:
 
 
 @memoize
+def _model_tree(catalog_root: str, model_id: str, data_key: tuple, metric: str, p: float, min_samples: int) -> np.ndarray:
+    from backend.catalog import Catalog
+
+    return single_linkage_tree(model_distances(Catalog(catalog_root), model_id, metric, p), min_samples)
+
+
+@memoize
 def _cluster_model(catalog_root: str, model_id: str, data_key: tuple, params: ClusterParams) -> ClusterResult:
     from backend.catalog import Catalog
 
     cat = Catalog(catalog_root)
     data = cat.load(model_id)
-    D = None
     if params.algo == "hdbscan" and params.metric == "minkowski" and params.p != 2:
         D = model_distances(cat, model_id, params.metric, params.p)
-    return cluster(data.X, data.xy, params, D=D)
+        # the tree depends on min_samples only: moving min_cluster_size re-cuts a cached tree
+        tree = _model_tree(catalog_root, model_id, data_key, params.metric, params.p, params.min_samples)
+        labels = hdbscan_labels(D, tree, params.min_cluster_size, params.selection)
+        return cluster(data.X, data.xy, params, D=D, labels=labels)
+    return cluster(data.X, data.xy, params)
 
 
 def cluster_model(catalog, model_id: str, params: ClusterParams) -> ClusterResult:

@@ -172,24 +172,6 @@ def select_models(catalog, filter_text: str | None = None) -> list[str]:
 
 # ---- per model ----------------------------------------------------------------------------------
 
-def _single_linkage(D: np.ndarray, min_samples: int) -> np.ndarray:
-    """HDBSCAN's single-linkage tree of the mutual-reachability graph of ``D`` for one
-    min_samples (hdbscan's own routine: the tree ``HDBSCAN(metric='precomputed')`` builds)."""
-    from hdbscan.hdbscan_ import _hdbscan_generic
-
-    tree, _ = _hdbscan_generic(np.array(D, dtype=np.float64), min_samples=int(min_samples), alpha=1.0,
-                               metric="precomputed")
-    return tree
-
-
-def _cut(D: np.ndarray, tree: np.ndarray, min_cluster_size: int, selection: str) -> np.ndarray:
-    """HDBSCAN's labels from a single-linkage tree (condense, stabilities, selection)."""
-    from hdbscan.hdbscan_ import _tree_to_labels
-
-    labels = _tree_to_labels(D, tree, int(min_cluster_size), selection, False, False, 0.0, 0)[0]
-    return np.asarray(labels, dtype=np.int64)
-
-
 def evaluate_model(X: np.ndarray, spec: GridSpec) -> dict:
     """Cluster fingerprints ``X`` (n, d) in every cell of ``spec`` and score each clustering.
 
@@ -197,7 +179,7 @@ def evaluate_model(X: np.ndarray, spec: GridSpec) -> dict:
     ``n_clusters``, ``n_noise`` (S, C) int, ``dbcv``, ``s_dbw`` (S, C) float; ``distinct``: how
     many distinct fingerprints there are (see :data:`COLLAPSED_FRACTION`).
     """
-    from backend.clustering import distance_matrix
+    from backend.clustering import distance_matrix, hdbscan_labels, single_linkage_tree
     from backend.validation import dbcv, s_dbw
 
     X = np.asarray(X, dtype=np.float64)
@@ -210,9 +192,9 @@ def evaluate_model(X: np.ndarray, spec: GridSpec) -> dict:
     out["distinct"] = np.array(len(np.unique(X, axis=0)))
     seen: dict[bytes, tuple[float, float]] = {}
     for i, ms in enumerate(spec.min_samples):
-        tree = _single_linkage(D, ms)
+        tree = single_linkage_tree(D, ms)
         for j, mcs in enumerate(spec.min_cluster_size):
-            labels = _cut(D, tree, mcs, spec.selection)
+            labels = hdbscan_labels(D, tree, mcs, spec.selection)
             key = labels.tobytes()
             if key not in seen:  # neighbouring cells often give the same clustering
                 seen[key] = (dbcv(D, labels, X.shape[1], log_D=log_D), s_dbw(X, labels, spec.metric, spec.p))
