@@ -23,6 +23,9 @@ from backend.catalog import Catalog  # noqa: E402
 from backend.clustering import PAPER_MODEL, ClusterParams, cluster_model  # noqa: E402
 from tests.e2e.browser import POINT_XY_JS, launch_browser, start_app, stop_app  # noqa: E402
 
+# the materials' trace has its points (SVG or WebGL): the map is on screen
+POINTS_DRAWN_JS = ("() => { const g = document.querySelector('#explore-graph .js-plotly-plot');"
+                   " return !!(g && g._fullData && g._fullData[1] && g._fullData[1].x && g._fullData[1].x.length); }")
 SUMMARY_IS = "t => { const e = document.getElementById('explore-summary-text'); return e && e.innerText.startsWith(t); }"
 
 
@@ -36,7 +39,7 @@ def open_page(browser, url):
     t0 = time.perf_counter()
     page.goto(url)
     page.wait_for_selector("#explore-summary-text", timeout=120_000)
-    page.wait_for_selector("#explore-graph .gl-container canvas, #explore-graph .scatterlayer", timeout=60_000)
+    page.wait_for_function(POINTS_DRAWN_JS, timeout=60_000, polling="raf")
     first = time.perf_counter() - t0
     if page.locator("#explore-help-close").is_visible():
         page.click("#explore-help-close")
