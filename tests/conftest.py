@@ -15,3 +15,16 @@ def shared_root() -> Path:
     if not (SHARED / "fingerprints").is_dir():
         pytest.fail(f"the shared Heuslerene dataset is missing at {SHARED}")
     return SHARED
+
+
+def copy_models(shared_root: Path, root: Path, model_ids) -> Path:
+    """A data root at ``root`` with copies of some published models' files (so a test may
+    change them); returns ``root``."""
+    import shutil
+
+    d = root / "fingerprints"
+    d.mkdir(parents=True, exist_ok=True)
+    for mid in model_ids:
+        for suffix in ("_.csv", "_embedding.csv"):
+            shutil.copy(shared_root / "fingerprints" / f"{mid}{suffix}", d)
+    return root

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +12,7 @@ from backend.clustering import cluster_hdbscan
 from backend.errors import ParameterError
 from backend.model_selection import GridSpec, grid_search, parse_range, select_models
 from backend.validation import ami
-from tests.conftest import PAPER_MODEL
+from tests.conftest import PAPER_MODEL, copy_models
 
 MODELS = (PAPER_MODEL, "resnet18_latent2_window1eV_steps60_split0_width1",
           "resnet50_latent1_window1eV_steps30_split5.0_width1")  # the last one has collapsed
@@ -24,12 +22,7 @@ SPEC = GridSpec(min_samples=(2, 3), min_cluster_size=(3, 4, 6))
 @pytest.fixture()
 def root(tmp_path, shared_root):
     """A data root with copies of three models' files (so a test may change one)."""
-    d = tmp_path / "root" / "fingerprints"
-    d.mkdir(parents=True)
-    for mid in MODELS:
-        for suffix in ("_.csv", "_embedding.csv"):
-            shutil.copy(shared_root / "fingerprints" / f"{mid}{suffix}", d)
-    return tmp_path / "root"
+    return copy_models(shared_root, tmp_path / "root", MODELS)
 
 
 def test_select_models_filters(shared_root):

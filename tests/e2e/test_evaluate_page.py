@@ -3,14 +3,12 @@ the chosen model and cell in the explorer."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from backend.catalog import Catalog
 from backend.clustering import ClusterParams, cluster_model
 from backend.model_selection import GridSpec, grid_search
-from tests.conftest import PAPER_MODEL
+from tests.conftest import PAPER_MODEL, copy_models
 from tests.e2e.browser import start_app, stop_app
 
 MODELS = (PAPER_MODEL, "resnet18_latent2_window1eV_steps60_split0_width1", "resnet50_latent2_window1eV_steps120_split1.0_width1")
@@ -18,11 +16,7 @@ MODELS = (PAPER_MODEL, "resnet18_latent2_window1eV_steps60_split0_width1", "resn
 
 @pytest.fixture()
 def small_app(tmp_path, shared_root):
-    d = tmp_path / "root" / "fingerprints"
-    d.mkdir(parents=True)
-    for mid in MODELS:
-        for suffix in ("_.csv", "_embedding.csv"):
-            shutil.copy(shared_root / "fingerprints" / f"{mid}{suffix}", d)
+    copy_models(shared_root, tmp_path / "root", MODELS)
     proc, url = start_app(tmp_path / "root", env={"BANDSCAPE_CACHE": str(tmp_path / "cache"), "BANDSCAPE_PREWARM": "0"})
     yield url, tmp_path / "root"
     stop_app(proc)
