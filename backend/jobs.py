@@ -284,7 +284,7 @@ def submit_jobs(store: JobStore, configs: Iterable[TrainConfig], images: str | o
         active = {r["model_id"]: r for r in records if r.get("state") in ACTIVE}
         done = {r["model_id"]: r for r in records if r.get("state") == "done"}
         now = time.time()
-        for cfg in configs:
+        for i, cfg in enumerate(configs):
             mid = cfg.model_id
             exists = model_exists(store.root, mid)
             if mid in active:
@@ -298,7 +298,7 @@ def submit_jobs(store: JobStore, configs: Iterable[TrainConfig], images: str | o
             rec = {
                 "job_id": job_id, "model_id": mid, "state": "queued", "executor": executor,
                 "config": cfg.as_dict(), "images": stored_images, "n_images": n_images,
-                "overwrite": bool(overwrite), "created_at": now, "started_at": None, "finished_at": None,
+                "overwrite": bool(overwrite), "created_at": now + i * 1e-6, "started_at": None, "finished_at": None,
                 "heartbeat_at": None, "worker": None, "cancel_requested": False,
                 "estimate_s": round(estimate_seconds(cfg, n_images), 1),
                 "progress": {"stage": "queued", "epoch": 0, "epochs": cfg.epochs},
@@ -497,6 +497,8 @@ def _job_process_main(root: str, job_id: str) -> None:
         raise _Interrupted()
 
     signal.signal(signal.SIGTERM, on_term)
+    # Ctrl-C in a terminal reaches the whole process group: the runner decides (SIGTERM), not the job
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         execute_job(store, job_id)
     finally:
@@ -655,6 +657,11 @@ class LocalRunner(JobRunner):
                 on_poll(rec)
             return rec["state"]
         finally:
+            if proc.is_alive():  # leaving abnormally (Ctrl-C in `jobs worker`): the job goes back to the queue
+                proc.terminate()
+                proc.join(self.grace_s)
+                if proc.is_alive():
+                    proc.kill()
             self.current, self._proc = None, None
 
 
@@ -772,7 +779,7 @@ def format_progress(rec: dict) -> str:
     p = rec.get("progress") or {}
     state = rec.get("state")
     if state == "queued":
-        return f"queued (≈ {format_duration(rec.get('estimate_s'))} on this CPU)"
+        return f"waiting; ≈ {format_duration(rec.get('estimate_s'))} of training on this CPU"
     if state == "failed":
         return f"failed: {rec.get('error') or 'see the log'}"
     if state == "cancelled":
