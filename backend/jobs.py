@@ -51,7 +51,7 @@ from typing import Callable, Iterable
 
 from backend.autoencoder.config import TrainConfig
 from backend.catalog import model_paths
-from backend.errors import BandscapeError, ParameterError
+from backend.errors import BandscapeError, DataError, ParameterError
 from backend.fileio import write_json_atomic
 from backend.progress import Cancelled
 
@@ -126,8 +126,12 @@ class JobStore:
     def lock(self):
         """Exclusive across processes and threads (each call opens its own file description);
         not re-entrant."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".lock", "a+") as fh:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fh = open(self.dir / ".lock", "a+")
+        except OSError as exc:
+            raise DataError(f"cannot write job records under {self.dir}: {exc.strerror or exc}") from None
+        with fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
@@ -207,6 +211,8 @@ class JobStore:
 
     def claim_next(self, executor: str, worker: dict) -> dict | None:
         """Mark the oldest queued job of ``executor`` running for ``worker``; None if none."""
+        if not self.dir.is_dir():  # nothing was ever submitted (and a read-only root stays untouched)
+            return None
         with self.lock():
             queued = [r for r in self.all() if r.get("state") == "queued" and r.get("executor") == executor]
             if not queued:
