@@ -428,6 +428,12 @@ class _Heartbeat(threading.Thread):
                 self.store.update(self.job_id, only_if=("running",), heartbeat_at=time.time())
 
 
+def _requeued(rec: dict) -> dict:
+    """The fields of a job put back in the queue, to run again from the start."""
+    return dict(state="queued", started_at=None, heartbeat_at=None, worker=None, history=[], batch_losses=[],
+                progress={"stage": "queued", "epoch": 0, "epochs": rec["config"]["epochs"]})
+
+
 def execute_job(store: JobStore, job_id: str) -> str:
     """Train a job already marked running; record its outcome. Returns the final state."""
     rec = store.load(job_id)
@@ -456,9 +462,7 @@ def execute_job(store: JobStore, job_id: str) -> str:
         if isinstance(exc, _Interrupted) and not store.load(job_id).get("cancel_requested"):
             # the runner is stopping (app shut down): back in the queue, to run again from the start
             progress._log("interrupted: the runner stopped; the job is queued again")
-            store.update(job_id, state="queued", started_at=None, heartbeat_at=None, worker=None,
-                         progress={"stage": "queued", "epoch": 0, "epochs": rec["config"]["epochs"]},
-                         history=[], batch_losses=[])
+            store.update(job_id, **_requeued(rec))
             return "queued"
         progress._log("cancelled; no model written")
         store.update(job_id, state="cancelled", finished_at=time.time())
@@ -613,9 +617,7 @@ class LocalRunner(JobRunner):
             if rec.get("cancel_requested"):
                 self.store.update(rec["job_id"], only_if=("running",), state="cancelled", finished_at=time.time())
             else:
-                self.store.update(rec["job_id"], only_if=("running",), state="queued", started_at=None,
-                                  heartbeat_at=None, worker=None, history=[], batch_losses=[],
-                                  progress={"stage": "queued", "epoch": 0, "epochs": rec["config"]["epochs"]})
+                self.store.update(rec["job_id"], only_if=("running",), **_requeued(rec))
                 requeued.append(rec["job_id"])
         return requeued
 
@@ -656,6 +658,8 @@ class LocalRunner(JobRunner):
                 remove_partial_outputs(self.root, rec["model_id"], rec.get("started_at"))
                 if rec.get("cancel_requested"):
                     rec = self.store.update(job_id, state="cancelled", finished_at=time.time())
+                elif self._stopping.is_set():  # stopped before it could requeue itself
+                    rec = self.store.update(job_id, **_requeued(rec))
                 else:
                     rec = self.store.update(job_id, state="failed", finished_at=time.time(),
                                             error=_exit_reason(proc.exitcode))
