@@ -794,6 +794,8 @@ def format_progress(rec: dict) -> str:
         return f"failed: {rec.get('error') or 'see the log'}"
     if state == "cancelled":
         return "cancelled"
+    if state == "running" and p.get("stage") in (None, "queued"):
+        return "starting (loading the images, building the model)"
     parts = [f"epoch {p.get('epoch', 0)}/{p.get('epochs', '?')}"]
     if state == "running" and p.get("stage") == "batch" and p.get("batches"):
         parts[0] += f" (batch {p.get('batch')}/{p.get('batches')})"

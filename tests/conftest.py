@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 PROJECT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("BANDSCAPE_SHARED", PROJECT.parent / "shared" / "data" / "heuslerene"))
 PAPER_MODEL = "resnet50_latent3_window1eV_steps90_split1.0_width1"
+DEMO_IMAGES = PROJECT / "assets" / "images" / "train_1eV"
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +17,12 @@ def shared_root() -> Path:
     if not (SHARED / "fingerprints").is_dir():
         pytest.fail(f"the shared Heuslerene dataset is missing at {SHARED}")
     return SHARED
+
+
+def copy_demo_images(dest: Path, n: int = 12) -> Path:
+    """``n`` of the committed demo images, spread over the four lattice families."""
+    dest.mkdir(parents=True, exist_ok=True)
+    files = sorted(DEMO_IMAGES.glob("*.png"))
+    for f in files[:: max(1, len(files) // n)][:n]:
+        shutil.copy(f, dest / f.name)
+    return dest

@@ -18,20 +18,10 @@ from backend.autoencoder.config import TrainConfig
 from backend.catalog import Catalog, model_paths
 from backend.errors import ParameterError
 from backend.jobs import JobStore, LocalRunner, make_runner
+from tests.conftest import PROJECT, copy_demo_images
 
-PROJECT = Path(__file__).resolve().parent.parent
-DEMO_IMAGES = PROJECT / "assets" / "images" / "train_1eV"
 TINY = dict(arch="resnet18", latent=1, epochs=2, split=0.25, image_size=64, batch_size=4)
 LONG = dict(TINY, epochs=400)  # long enough to be cancelled mid-training (~0.1 s an epoch here)
-
-
-def copy_demo_images(dest: Path, n: int = 12) -> Path:
-    """``n`` of the committed demo images, spread over the four lattice families."""
-    dest.mkdir(parents=True, exist_ok=True)
-    files = sorted(DEMO_IMAGES.glob("*.png"))
-    for f in files[:: max(1, len(files) // n)][:n]:
-        shutil.copy(f, dest / f.name)
-    return dest
 
 
 @pytest.fixture(scope="module")
