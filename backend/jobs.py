@@ -34,6 +34,7 @@ import atexit
 import contextlib
 import fcntl
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -54,6 +55,8 @@ from backend.catalog import model_paths
 from backend.errors import BandscapeError, DataError, ParameterError
 from backend.fileio import write_json_atomic
 from backend.progress import Cancelled
+
+log = logging.getLogger(__name__)
 
 JOBS_DIR = "jobs"
 STATES = ("queued", "running", "done", "failed", "cancelled")
@@ -624,14 +627,23 @@ class LocalRunner(JobRunner):
     def serve(self, until: Callable[[], bool] | None = None, on_poll: Callable[[dict], None] | None = None) -> None:
         """Run queued jobs until stopped, or until ``until()`` is true when the queue is empty."""
         while not self._stopping.is_set():
-            rec = self.store.claim_next("local", _worker_info(runner_pid=os.getpid()))
-            if rec is None:
-                if until is not None and until():
-                    return
-                self._wake.wait(self.poll_s)
-                self._wake.clear()
+            try:
+                rec = self.store.claim_next("local", _worker_info(runner_pid=os.getpid()))
+                if rec is not None:
+                    log.info("job %s (%s) started", rec["job_id"], rec["model_id"])
+                    final = self.run_claimed(rec, on_poll)
+                    log.info("job %s (%s) %s", rec["job_id"], rec["model_id"], final)
+                    continue
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception:  # an unreadable record or a full disk must not end the queue for good
+                log.exception("job runner of %s: error; retrying", self.root)
+                self._stopping.wait(5.0)
                 continue
-            self.run_claimed(rec, on_poll)
+            if until is not None and until():
+                return
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
 
     def run_claimed(self, rec: dict, on_poll: Callable[[dict], None] | None = None) -> str:
         job_id = rec["job_id"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, callback, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from app_state import get_catalog, get_job_runner
 from backend.autoencoder.config import PAPER_GRID, TrainConfig, paper_grid
@@ -41,6 +41,7 @@ DETAIL_HEAD, DETAIL_CARD, LOSS, RECON, LOG = ("train-detail-head", "train-detail
 CANCEL = "train-cancel"
 SEEN = "train-seen"  # what the detail panel shows (job id + record time), to skip unchanged polls
 TABLE_SEEN = "train-table-seen"
+URL_SINK = "train-url-sink"
 
 FORM_FIELDS = ("arch", "latent", "epochs", "split", "window", "image_size", "seed")
 
@@ -101,6 +102,7 @@ def layout(job: str | None = None, **_):
         dcc.Store(id=SELECTED, data=job),
         dcc.Store(id=SEEN),
         dcc.Store(id=TABLE_SEEN),
+        dcc.Store(id=URL_SINK),
         html.Div([side, main], className="d-flex"),
     ], className="px-3")
 
@@ -305,3 +307,19 @@ def cancel(n, job_id):
     text = (f"Cancelling {rec['model_id']}: it stops at its next progress report, and no model is kept."
             if rec["state"] == "running" else f"Job {job_id} is {rec['state']}.")
     return dbc.Alert(text, color="warning", className="small", dismissable=True)
+
+
+# The selected job lives in the address (/train?job=ID): a reload or a shared link shows it again.
+clientside_callback(
+    """
+    function(job) {
+        const url = window.location.pathname + (job ? "?job=" + encodeURIComponent(job) : "");
+        if (window.location.pathname.endsWith("/train") && url !== window.location.pathname + window.location.search) {
+            window.history.replaceState(window.history.state, "", url);
+        }
+        return window.dash_clientside.no_update;
+    }
+    """,
+    Output(URL_SINK, "data"), Input(SELECTED, "data"),
+    prevent_initial_call=True,
+)

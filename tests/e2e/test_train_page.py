@@ -83,7 +83,13 @@ def test_train_a_model_and_open_it_in_the_explorer(page, train_app):
     page.wait_for_function("() => (document.getElementById('train-submit-result')?.innerText || '')"
                            ".includes('already submitted')", timeout=10_000)
 
+    # the selected job is in the address: a reload shows the same job
+    assert "job=" in page.url
+    page.reload()
+    page.wait_for_selector(f"{row}.table-active[data-state='done']", timeout=30_000)
+
     # the new model is in the explorer, without a restart
+    page.wait_for_selector("#train-open-explorer", timeout=10_000)
     page.click("#train-open-explorer")
     page.wait_for_url(f"**/?{urllib.parse.urlencode({'model': TINY.model_id})}*", timeout=10_000)
     page.wait_for_selector("#explore-summary-text", timeout=60_000)
