@@ -97,6 +97,10 @@ def new_job_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
+def _fmt(x) -> str:
+    return "nan" if x is None else f"{x:.4f}"
+
+
 def _finite(x):
     """JSON has no NaN: a missing loss (no validation split) is written as null."""
     return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
@@ -340,6 +344,12 @@ def _worker_info(**extra) -> dict:
     return {"host": socket.gethostname(), "pid": os.getpid(), **extra}
 
 
+def started_training(rec: dict) -> bool:
+    """Whether a job got as far as training (before that it wrote nothing, so it has nothing to
+    clean up, and files of the same model id are someone else's)."""
+    return (rec.get("progress") or {}).get("stage") not in (None, "queued")
+
+
 def remove_partial_outputs(root: str | os.PathLike, model_id: str, since: float | None) -> list[Path]:
     """Remove a model's files written at or after ``since`` (a job's start): what a killed job may
     have left. Older files (a model being overwritten) are kept."""
@@ -392,8 +402,8 @@ class JobProgress:
             p.update(train_loss=row["train_loss"], val_loss=row["val_loss"], images_per_s=row["images_per_s"],
                      batch=p.get("batches", 0))
             fraction = done / max(total, 1)
-            self._log(f"epoch {done}/{total}: train loss {row['train_loss']:.4f}"
-                      + (f", val loss {row['val_loss']:.4f}" if row["val_loss"] is not None else "")
+            self._log(f"epoch {done}/{total}: train loss {_fmt(row['train_loss'])}"
+                      + (f", val loss {_fmt(row['val_loss'])}" if row["val_loss"] is not None else "")
                       + (f", {row['images_per_s']:.1f} images/s" if row["images_per_s"] else ""))
         else:  # encode, umap, done: training is over
             fraction = 1.0
@@ -461,7 +471,8 @@ def execute_job(store: JobStore, job_id: str) -> str:
         progress._log(f"done in {result.wall_time_s:.1f} s on {result.device}")
         return "done"
     except (Cancelled, _Interrupted) as exc:
-        remove_partial_outputs(store.root, model_id, started)
+        if progress.progress:
+            remove_partial_outputs(store.root, model_id, started)
         if isinstance(exc, _Interrupted) and not store.load(job_id).get("cancel_requested"):
             # the runner is stopping (app shut down): back in the queue, to run again from the start
             progress._log("interrupted: the runner stopped; the job is queued again")
@@ -472,7 +483,8 @@ def execute_job(store: JobStore, job_id: str) -> str:
         return "cancelled"
     except BaseException as exc:
         log.write(traceback.format_exc())
-        remove_partial_outputs(store.root, model_id, started)
+        if progress.progress:  # a run refused up front ("already exists") wrote nothing
+            remove_partial_outputs(store.root, model_id, started)
         message = str(exc) if isinstance(exc, BandscapeError) else f"{type(exc).__name__}: {exc}"
         store.update(job_id, state="failed", finished_at=time.time(), error=message or type(exc).__name__)
         if not isinstance(exc, Exception):
@@ -616,7 +628,8 @@ class LocalRunner(JobRunner):
             runner_alive = w.get("runner_pid") != os.getpid() and _alive(w.get("runner_pid"))
             if fresh and (_alive(w.get("job_pid")) or runner_alive):
                 continue  # another runner's, or orphaned but alive: it will record its own end
-            remove_partial_outputs(self.root, rec["model_id"], rec.get("started_at"))
+            if started_training(rec):
+                remove_partial_outputs(self.root, rec["model_id"], rec.get("started_at"))
             if rec.get("cancel_requested"):
                 self.store.update(rec["job_id"], only_if=("running",), state="cancelled", finished_at=time.time())
             else:
@@ -667,7 +680,8 @@ class LocalRunner(JobRunner):
                         proc.kill()
             rec = self.store.load(job_id)
             if rec["state"] == "running":  # the process died without recording its end
-                remove_partial_outputs(self.root, rec["model_id"], rec.get("started_at"))
+                if started_training(rec):
+                    remove_partial_outputs(self.root, rec["model_id"], rec.get("started_at"))
                 if rec.get("cancel_requested"):
                     rec = self.store.update(job_id, state="cancelled", finished_at=time.time())
                 elif self._stopping.is_set():  # stopped before it could requeue itself
@@ -719,7 +733,8 @@ def reap_lost_jobs(store: JobStore) -> list[str]:
             if store.update(rec["job_id"], only_if=("running",), state="failed", finished_at=now,
                             error=f"the worker on {host} stopped reporting for {STALE_S:.0f} s "
                                   f"(crashed or stopped); submit the job again") is not None:
-                remove_partial_outputs(store.root, rec["model_id"], rec.get("started_at"))
+                if started_training(rec):
+                    remove_partial_outputs(store.root, rec["model_id"], rec.get("started_at"))
                 lost.append(rec["job_id"])
     return lost
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -105,7 +106,7 @@ def test_local_runner_queues_trains_and_cancels(tmp_path, images):
     runner = LocalRunner(tmp_path, poll_s=0.2).start()
     store = runner.store
     try:
-        a, b = runner.submit([TrainConfig(**TINY), TrainConfig(**LONG)], images)
+        a, b, c = runner.submit([TrainConfig(**TINY), TrainConfig(**LONG), TrainConfig(**{**LONG, "latent": 2})], images)
         wait_for(lambda: state(store, a.job_id) == "running", 30, "the first job to start")
         assert state(store, b.job_id) == "queued"  # one job at a time: the second waits
         wait_for(lambda: state(store, a.job_id) in ("done", "failed"), 150, "the first job to finish")
@@ -129,6 +130,16 @@ def test_local_runner_queues_trains_and_cancels(tmp_path, images):
         assert model_files(tmp_path, b.model_id) == [] and leftovers(tmp_path) == []
         assert "cancel" in store.log_tail(b.job_id)
         assert b.model_id not in Catalog(tmp_path)
+
+        # a job whose process dies (here: killed as by the out-of-memory killer) fails, leaving no model
+        wait_for(lambda: (r := store.load(c.job_id))["state"] == "running" and r["progress"].get("epoch", 0) >= 2,
+                 60, "the third job to train")
+        os.kill(store.load(c.job_id)["worker"]["job_pid"], signal.SIGKILL)
+        wait_for(lambda: state(store, c.job_id) != "running", 30, "the runner to notice")
+        rec = store.load(c.job_id)
+        assert rec["state"] == "failed" and "SIGKILL" in rec["error"]
+        assert model_files(tmp_path, c.model_id) == [] and leftovers(tmp_path) == []
+        assert "epoch 2/400" in store.log_tail(c.job_id)  # the log of the failure, for the page
     finally:
         runner.stop()
 
@@ -305,3 +316,15 @@ runner.stop()
     # stopping the app put the running job back in the queue, with nothing written
     assert state(JobStore(root), json.loads(next((root / "jobs").glob("*.json")).read_text())["job_id"]) == "queued"
     assert not (root / "models").exists() or list((root / "models").iterdir()) == []
+
+
+def test_estimate_uses_the_measured_cpu_throughput():
+    from backend.jobs import estimate_seconds, format_duration
+
+    r18 = TrainConfig(arch="resnet18", epochs=30, split=0.0)
+    # 546 images x 30 epochs at 6.2 images/s, plus encoding and UMAP
+    assert 546 * 30 / 6.2 < estimate_seconds(r18, 546) < 546 * 30 / 6.2 + 60
+    assert estimate_seconds(TrainConfig(arch="resnet50", epochs=30, split=0.0), 546) > 2 * estimate_seconds(r18, 546)
+    small = TrainConfig(arch="resnet18", epochs=30, split=0.0, image_size=112)
+    assert estimate_seconds(small, 546) < estimate_seconds(r18, 546) / 3.5  # a quarter of the pixels
+    assert format_duration(3725) == "1 h 02 min" and format_duration(42) == "42 s"
