@@ -174,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     # running job back in the queue (it resumes at the next start)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     runner = app_state.get_job_runner()
+    if args.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
+        runner.stop()  # the debug reloader's watcher process serves nothing; its child runs the jobs
     print(f"bandscape on http://{args.host}:{args.port}  (data: {app_state.get_catalog().root}; "
           f"training jobs: {runner.kind})", flush=True)
     app.run(host=args.host, port=args.port, debug=args.debug)
