@@ -1,8 +1,8 @@
 """bandscape web app: ``python app.py [--data DIR] [--host H] [--port P]``.
 
-Creates the Dash app (multi-page: explore, evaluate, train), the cache and the file routes, and
-serves it at http://127.0.0.1:8050 by default. With no ``--data`` (and no ``BANDSCAPE_DATA``)
-it opens the project's own demo dataset.
+Creates the Dash app (multi-page: explore, evaluate, train), the cache, the file routes and the
+training-job runner, and serves it at http://127.0.0.1:8050 by default. With no ``--data`` (and
+no ``BANDSCAPE_DATA``) it opens the project's own demo dataset.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import signal
 import sys
 import threading
 import time
@@ -62,6 +63,7 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
     backend_cache.configure(cache)
 
     register_routes(app.server)
+    app_state.set_job_runner(start_job_runner(catalog.root))
     if os.environ.get("BANDSCAPE_PREWARM", "1") != "0":
         start_prewarm(catalog)
 
@@ -82,6 +84,16 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
         dash.page_container,
     ])
     return app
+
+
+def start_job_runner(root: Path):
+    """The training-job runner of the data root: Celery workers when ``REDIS_URL`` is set, else a
+    local queue whose jobs run one at a time in their own (spawned) processes. Never in this
+    process: the web server must not import torch or initialise CUDA."""
+    from backend.jobs import make_runner
+
+    runner = make_runner(root)
+    return runner.start()
 
 
 def start_prewarm(catalog) -> threading.Thread:
@@ -158,7 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     except BandscapeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"bandscape on http://{args.host}:{args.port}  (data: {app_state.get_catalog().root})", flush=True)
+    # a plain `kill` stops the server through the normal exit path, so the job runner can put a
+    # running job back in the queue (it resumes at the next start)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    runner = app_state.get_job_runner()
+    if args.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
+        runner.stop()  # the debug reloader's watcher process serves nothing; its child runs the jobs
+    print(f"bandscape on http://{args.host}:{args.port}  (data: {app_state.get_catalog().root}; "
+          f"training jobs: {runner.kind})", flush=True)
     app.run(host=args.host, port=args.port, debug=args.debug)
     return 0
 

@@ -1,6 +1,6 @@
-"""Process-wide state of the web app: the data root's catalog.
+"""Process-wide state of the web app: the data root's catalog and the job runner.
 
-Pages import :func:`get_catalog` from here instead of from ``app``,
+Pages import :func:`get_catalog` and :func:`get_job_runner` from here instead of from ``app``,
 so that a page can be imported (and tested) without starting the server.
 """
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 _catalog = None
+_runner = None
 _lock = threading.Lock()
 
 
@@ -24,9 +25,12 @@ def init(data_root: str | os.PathLike) -> None:
     """Point the app at a data root (called once by ``app.create_app``)."""
     from backend.catalog import Catalog
 
-    global _catalog
+    global _catalog, _runner
     with _lock:
         _catalog = Catalog(data_root)
+        if _runner is not None and _runner.root != _catalog.root:
+            _runner.stop()
+            _runner = None
 
 
 def get_catalog():
@@ -34,3 +38,23 @@ def get_catalog():
     if _catalog is None:
         init(default_data_root())
     return _catalog
+
+
+def set_job_runner(runner) -> None:
+    """Install the job runner ``app.create_app`` made (jobs never run in the web process)."""
+    global _runner
+    with _lock:
+        _runner = runner
+
+
+def get_job_runner():
+    """The :class:`backend.jobs.JobRunner` of the data root: the app's, else one made on first use
+    (local, or Celery when ``REDIS_URL`` is set) and started."""
+    global _runner
+    catalog = get_catalog()
+    with _lock:
+        if _runner is None:
+            from backend.jobs import make_runner
+
+            _runner = make_runner(catalog.root).start()
+        return _runner

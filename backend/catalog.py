@@ -94,6 +94,19 @@ def parse_model_id(model_id: str) -> dict:
     return {}
 
 
+def model_paths(root: str | os.PathLike, model_id: str) -> dict[str, Path]:
+    """The files ``train`` writes for a model under a data root (ours layout); the embedding, written
+    last, is what makes the model visible."""
+    root = Path(root)
+    return {
+        "weights": root / "models" / f"{model_id}.pt",
+        "metadata": root / "models" / f"{model_id}.json",
+        "recon": root / "models" / f"{model_id}_recon.png",
+        "fingerprints": root / "embeddings" / f"{model_id}.csv",
+        "embedding": root / "embeddings" / f"{model_id}_embedding.csv",
+    }
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """One model of a data root: its hyperparameters and files."""
@@ -242,6 +255,21 @@ class Catalog:
 
     def train_image_dir(self, window: float | None) -> Path | None:
         return _first_dir(self.root, TRAIN_IMAGE_DIRS, window)
+
+    def train_image_dirs(self) -> dict[float, Path]:
+        """The training-image folder of every window that has one (window in eV -> folder)."""
+        found: dict[float, Path] = {}
+        for pat in TRAIN_IMAGE_DIRS:
+            head, tail = pat.split("{w}")
+            for d in sorted((self.root / head).parent.glob(Path(head).name + "*" + tail)):
+                w = d.name[len(Path(head).name):-len(tail)] if tail else d.name[len(Path(head).name):]
+                try:
+                    window = _num(w)
+                except ValueError:
+                    continue
+                if d.is_dir() and window > 0:
+                    found.setdefault(window, d)
+        return dict(sorted(found.items()))
 
     def band_data_dir(self) -> Path | None:
         for rel in BAND_DATA_DIRS:

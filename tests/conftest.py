@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 PROJECT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("BANDSCAPE_SHARED", PROJECT.parent / "shared" / "data" / "heuslerene"))
 PAPER_MODEL = "resnet50_latent3_window1eV_steps90_split1.0_width1"
+DEMO_IMAGES = PROJECT / "assets" / "images" / "train_1eV"
 
 
 @pytest.fixture(scope="session")
@@ -20,11 +22,18 @@ def shared_root() -> Path:
 def copy_models(shared_root: Path, root: Path, model_ids) -> Path:
     """A data root at ``root`` with copies of some published models' files (so a test may
     change them); returns ``root``."""
-    import shutil
-
     d = root / "fingerprints"
     d.mkdir(parents=True, exist_ok=True)
     for mid in model_ids:
         for suffix in ("_.csv", "_embedding.csv"):
             shutil.copy(shared_root / "fingerprints" / f"{mid}{suffix}", d)
     return root
+
+
+def copy_demo_images(dest: Path, n: int = 12) -> Path:
+    """``n`` of the committed demo images, spread over the four lattice families."""
+    dest.mkdir(parents=True, exist_ok=True)
+    files = sorted(DEMO_IMAGES.glob("*.png"))
+    for f in files[:: max(1, len(files) // n)][:n]:
+        shutil.copy(f, dest / f.name)
+    return dest

@@ -13,23 +13,12 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from backend.catalog import unencoded_model_id
+from backend.catalog import model_paths, unencoded_model_id  # noqa: F401 (model_paths re-exported)
 from backend.errors import DataError
 from backend.fileio import atomic_path, write_bytes_atomic, write_csv_atomic, write_json_atomic
 
 #: the study's UMAP settings
 UMAP_KWARGS = dict(n_neighbors=10, min_dist=0.1, metric="euclidean", random_state=42)
-
-
-def model_paths(root: str | os.PathLike, model_id: str) -> dict[str, Path]:
-    root = Path(root)
-    return {
-        "weights": root / "models" / f"{model_id}.pt",
-        "metadata": root / "models" / f"{model_id}.json",
-        "recon": root / "models" / f"{model_id}_recon.png",
-        "fingerprints": root / "embeddings" / f"{model_id}.csv",
-        "embedding": root / "embeddings" / f"{model_id}_embedding.csv",
-    }
 
 
 @torch.no_grad()

@@ -11,25 +11,14 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from backend.errors import ParameterError
+from backend.autoencoder.config import DOWNSAMPLING, LATENTS, check_arch  # noqa: F401 (bounds in one place)
 
 ARCHS = {
     # name: (block, blocks per stage)
     "resnet18": (BasicBlock, (2, 2, 2, 2)),
     "resnet50": (Bottleneck, (3, 4, 6, 3)),
 }
-LATENTS = (1, 2, 3)
 WIDTHS = (64, 128, 256, 512)  # stage widths of torchvision's ResNets
-DOWNSAMPLING = 32             # stem (2) x max-pool (2) x three strided stages (8)
-
-
-def check_arch(arch: str, latent: int, image_size: int) -> None:
-    if arch not in ARCHS:
-        raise ParameterError(f"arch must be one of {tuple(ARCHS)}, got {arch!r}")
-    if latent not in LATENTS:
-        raise ParameterError(f"latent must be one of {LATENTS}, got {latent!r}")
-    if not isinstance(image_size, int) or image_size < DOWNSAMPLING or image_size % DOWNSAMPLING:
-        raise ParameterError(f"image_size must be a multiple of {DOWNSAMPLING} (>= 32; 224 as the study), got {image_size!r}")
 
 
 class Encoder(nn.Module):

@@ -12,7 +12,6 @@ stops training with nothing written.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 import time
@@ -23,68 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
+# the config lives in a torch-free module (the web app validates jobs without importing torch)
+from backend.autoencoder.config import DEVICES, PAPER_GRID, TrainConfig, paper_grid  # noqa: F401
 from backend.autoencoder.images import folder_fingerprint, load_image_folder
-from backend.autoencoder.model import Autoencoder, check_arch
+from backend.autoencoder.model import Autoencoder
 from backend.autoencoder.noise import localized_noise
-from backend.catalog import make_model_id
 from backend.errors import BandscapeError, ParameterError
 from backend.progress import ProgressFn, null_progress
-
-PAPER_GRID = {
-    "arch": ("resnet18", "resnet50"), "latent": (1, 2, 3), "window": (1, 2, 3),
-    "epochs": (30, 60, 90, 120), "split": (0.0, 0.1, 0.5),
-}
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-@dataclass
-class TrainConfig:
-    """Hyperparameters of one model (defaults: the study's)."""
-
-    arch: str = "resnet18"
-    latent: int = 3
-    window: float = 1
-    epochs: int = 30
-    split: float = 0.1
-    image_size: int = 224
-    seed: int = 0
-    batch_size: int = 64
-    max_lr: float = 1e-3
-    weight_decay: float = 0.01
-    noise_prob: float = 0.5
-    line_width: float = 1
-    device: str = "auto"
-    tag: str = ""
-
-    def validate(self) -> "TrainConfig":
-        check_arch(self.arch, self.latent, self.image_size)
-        for name, low in (("epochs", 1), ("batch_size", 2), ("seed", 0)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ParameterError(f"{name} must be an integer >= {low}, got {value!r}")
-        if not isinstance(self.split, (int, float)) or not 0 <= self.split < 1:
-            raise ParameterError(f"split must be in [0, 1), got {self.split!r}")
-        if not isinstance(self.window, (int, float)) or not self.window > 0:
-            raise ParameterError(f"window must be a positive number of eV, got {self.window!r}")
-        for name in ("max_lr", "line_width"):
-            if not getattr(self, name) > 0:
-                raise ParameterError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if not 0 <= self.weight_decay < 1 or not 0 <= self.noise_prob <= 1:
-            raise ParameterError("weight_decay must be in [0, 1) and noise_prob in [0, 1]")
-        if self.device not in DEVICES:
-            raise ParameterError(f"device must be one of {DEVICES}, got {self.device!r}")
-        if self.tag and not all(c.isalnum() or c in "-." for c in self.tag):
-            raise ParameterError(f"tag may hold letters, digits, '-' and '.', got {self.tag!r}")
-        return self
-
-    @property
-    def model_id(self) -> str:
-        tag = self.tag or (f"size{self.image_size}" if self.image_size != 224 else "")
-        return make_model_id(self.arch, self.latent, self.window, self.epochs, self.split, self.line_width, tag)
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 @dataclass
 class TrainResult:
@@ -193,7 +137,12 @@ def _to_input(ink: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 def fit(model: nn.Module, ink: torch.Tensor, cfg: TrainConfig, device: torch.device,
         progress: ProgressFn = null_progress) -> list[dict]:
-    """Train ``model`` on ink masks (n, 1, S, S) uint8; returns the per-epoch history."""
+    """Train ``model`` on ink masks (n, 1, S, S) uint8; returns the per-epoch history.
+
+    Reports ``progress(epochs_done, epochs, stage="batch", batch=, batches=, batch_loss=,
+    images_per_s=)`` after every batch and ``stage="train"`` with the epoch's train/val loss,
+    images/s and ETA after every epoch.
+    """
     train_idx, val_idx = split_indices(len(ink), cfg.split, cfg.seed)
     steps = max(1, sum(1 for c in range(0, len(train_idx), cfg.batch_size) if len(train_idx[c:c + cfg.batch_size]) >= 2))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.max_lr, weight_decay=cfg.weight_decay)
@@ -208,7 +157,7 @@ def fit(model: nn.Module, ink: torch.Tensor, cfg: TrainConfig, device: torch.dev
     for epoch in range(cfg.epochs):
         model.train()
         t0, seen, total = time.perf_counter(), 0, 0.0
-        for chunk in _batches(train_idx, cfg.batch_size, g_order):
+        for batch, chunk in enumerate(_batches(train_idx, cfg.batch_size, g_order), 1):
             x = _to_input(ink[chunk], device)
             noisy, _ = localized_noise(x, g_noise, cfg.noise_prob)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
@@ -220,7 +169,11 @@ def fit(model: nn.Module, ink: torch.Tensor, cfg: TrainConfig, device: torch.dev
             if sched.last_epoch < sched.total_steps - 1:
                 sched.step()
             seen += len(chunk)
-            total += loss.item() * len(chunk)
+            batch_loss = loss.item()
+            total += batch_loss * len(chunk)
+            # between epochs too: a CPU epoch can take minutes, and a job's cancel is checked here
+            progress(epoch, cfg.epochs, stage="batch", batch=batch, batches=steps, batch_loss=batch_loss,
+                     images_per_s=seen / max(time.perf_counter() - t0, 1e-9))
         elapsed = time.perf_counter() - t0
         row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "images_per_s": seen / max(elapsed, 1e-9),
                "val_loss": evaluate_loss(model, ink, val_idx, cfg.batch_size, device) if len(val_idx) else None}
@@ -306,24 +259,3 @@ def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str |
     write_model_outputs(out_root, cfg.model_id, model, meta, names, X, xy, grid)
     progress(cfg.epochs, cfg.epochs, stage="done")
     return TrainResult(cfg.model_id, {k: str(v) for k, v in paths.items()}, history, wall, str(device))
-
-
-def paper_grid(**fixed) -> list[TrainConfig]:
-    """The study's 216 configurations (or a sub-grid: fix or restrict any field, e.g.
-    ``window=(1,)``); other TrainConfig fields (image_size, seed...) pass through."""
-    grid = dict(PAPER_GRID)
-    extra = {}
-    for key, value in fixed.items():
-        if key in grid:
-            grid[key] = tuple(value) if isinstance(value, (list, tuple)) else (value,)
-        else:
-            extra[key] = value
-    configs = []
-    for arch in grid["arch"]:
-        for latent in grid["latent"]:
-            for window in grid["window"]:
-                for epochs in grid["epochs"]:
-                    for split in grid["split"]:
-                        configs.append(TrainConfig(arch=arch, latent=latent, window=window, epochs=epochs,
-                                                   split=split, **extra))
-    return configs

@@ -8,7 +8,7 @@ import time
 
 def add_train_args(p, grid: bool = False) -> None:
     """The flags of one training run (shared by ``train``, ``sweep`` and ``jobs submit``)."""
-    from backend.autoencoder.training import DEVICES, TrainConfig
+    from backend.autoencoder.config import DEVICES, TrainConfig
 
     d = TrainConfig()
     p.add_argument("--images", required=True, help="folder of training images (224x224 PNG, black lines on white)")
@@ -28,7 +28,7 @@ def add_train_args(p, grid: bool = False) -> None:
 
 
 def config_from_args(args, **override):
-    from backend.autoencoder.training import TrainConfig
+    from backend.autoencoder.config import TrainConfig
 
     fields = dict(image_size=args.image_size, seed=args.seed, batch_size=args.batch_size,
                   line_width=args.line_width, device=args.device)
@@ -115,7 +115,7 @@ def cmd_sweep(args) -> int:
         for i, cfg in enumerate(todo, 1):
             def progress(done, total, **info):
                 bar(done_epochs + done, total_epochs, model=f"{i}/{len(todo)}",
-                    loss=info.get("train_loss", float("nan")))
+                    loss=info.get("train_loss", info.get("batch_loss", float("nan"))))
             try:
                 train_model(cfg, args.images, args.out, progress=progress, overwrite=args.overwrite)
             except Cancelled:

@@ -1,0 +1,219 @@
+"""``jobs submit|list|cancel|log|worker``: training jobs from the command line (see :mod:`backend.jobs`).
+
+Where a submitted job runs: with ``REDIS_URL`` set, on the Celery workers; otherwise it waits in
+``<root>/jobs/`` for a local runner: an app serving that data root, ``jobs worker`` in another
+terminal, or ``submit --wait``, which runs the local queue in the foreground until its jobs end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from backend.commands.train import add_train_args, config_from_args
+
+_WINDOW_IN_NAME = re.compile(r"train_(\d+(?:\.\d+)?)eV$")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("jobs", help="queue training jobs, list and cancel them, run a local worker")
+    jsub = p.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+
+    s = jsub.add_parser("submit", help="queue one model (the flags of `train`) or a grid (--grid paper)",
+                        description="Queue training jobs; prints one line per model: job id, model id, what "
+                                    "happened. Without --grid each hyperparameter flag is given at most once "
+                                    "(one model); with --grid paper they restrict the study's 216-model grid "
+                                    "(repeatable).")
+    add_train_args(s, grid=True)
+    s.add_argument("--arch", action="append", choices=("resnet18", "resnet50"))
+    s.add_argument("--latent", type=int, action="append", choices=(1, 2, 3))
+    s.add_argument("--epochs", type=int, action="append")
+    s.add_argument("--split", type=float, action="append", help="validation fraction in [0, 1)")
+    s.add_argument("--window", type=float, action="append",
+                   help="energy window of the images, +-eV (default: from a folder named train_{W}eV, else 1)")
+    s.add_argument("--grid", choices=("paper",), help="the study's grid, restricted by the flags above")
+    s.add_argument("--wait", action="store_true",
+                   help="run the local queue in the foreground (or follow the Celery workers) until these jobs end")
+    s.set_defaults(handler=cmd_submit)
+
+    s = jsub.add_parser("list", help="one line per job: id, model id, state, progress")
+    s.add_argument("--out", required=True, help="data root")
+    s.add_argument("--json", action="store_true", help="the records as JSON")
+    s.set_defaults(handler=cmd_list)
+
+    s = jsub.add_parser("cancel", help="cancel a queued or running job (no model is kept)")
+    s.add_argument("job_id")
+    s.add_argument("--out", required=True, help="data root")
+    s.set_defaults(handler=cmd_cancel)
+
+    s = jsub.add_parser("log", help="the end of a job's log")
+    s.add_argument("job_id")
+    s.add_argument("--out", required=True, help="data root")
+    s.add_argument("--lines", type=int, default=40)
+    s.set_defaults(handler=cmd_log)
+
+    s = jsub.add_parser("worker", help="run the data root's local queue in the foreground, one job at a time")
+    s.add_argument("--out", required=True, help="data root")
+    s.add_argument("--once", action="store_true", help="exit when the queue is empty")
+    s.set_defaults(handler=cmd_worker)
+
+
+def _one(args, name: str, default):
+    from backend.errors import ParameterError
+
+    values = getattr(args, name)
+    if not values:
+        return default
+    if len(values) > 1:
+        raise ParameterError(f"--{name} given {len(values)} times: give it once for one model, "
+                             f"or add --grid paper to train a sub-grid")
+    return values[0]
+
+
+def _window_from_folder(images: str) -> float | None:
+    m = _WINDOW_IN_NAME.search(Path(images).resolve().name)
+    return float(m.group(1)) if m else None
+
+
+def _configs(args) -> list:
+    from backend.autoencoder.config import TrainConfig, paper_grid
+
+    window = args.window or ([_window_from_folder(args.images)] if _window_from_folder(args.images) else None)
+    if args.grid:
+        restrict = {k: getattr(args, k) for k in ("arch", "latent", "epochs", "split") if getattr(args, k)}
+        if window:
+            restrict["window"] = window
+        return [c.validate() for c in paper_grid(image_size=args.image_size, seed=args.seed, batch_size=args.batch_size,
+                                                 line_width=args.line_width, device=args.device, **restrict)]
+    d = TrainConfig()
+    args.window = window
+    return [config_from_args(args, **{name: _one(args, name, getattr(d, name))
+                                      for name in ("arch", "latent", "epochs", "split", "window")})]
+
+
+def cmd_submit(args) -> int:
+    from backend.jobs import FINAL, _redact, format_duration, make_runner
+
+    runner = make_runner(args.out)
+    subs = runner.submit(_configs(args), args.images, overwrite=args.overwrite)
+    total = 0.0
+    for s in subs:
+        if s.status == "queued":
+            rec = runner.store.load(s.job_id)
+            total += rec.get("estimate_s") or 0
+            print(f"{s.job_id}  {s.model_id}  queued")
+        elif s.status == "duplicate":
+            state = runner.store.load(s.job_id)["state"]
+            print(f"{s.job_id}  {s.model_id}  already {state} (not queued again)")
+        else:
+            print(f"-  {s.model_id}  exists under {runner.root} (not retrained; --overwrite to replace it)")
+    new = [s.job_id for s in subs if s.status == "queued"]
+    if new:
+        where = (f"sent to the Celery workers (broker {_redact(runner.broker_url)})" if runner.kind == "celery"
+                 else f"queued under {runner.store.dir}")
+        print(f"{len(new)} job(s) {where}; ≈ {format_duration(total)} of training on this machine's CPU",
+              file=sys.stderr)
+    if not args.wait:
+        if new and runner.kind == "local":
+            print(f"they run in an app serving this data root (python app.py --data {runner.root}), or: "
+                  f"python -m backend jobs worker --out {runner.root}  (or submit with --wait)", file=sys.stderr)
+        return 0
+    wanted = [s.job_id for s in subs if s.job_id]
+    watcher = _Watcher()
+    if runner.kind == "local":
+        runner.recover()
+        runner.serve(until=lambda: True, on_poll=watcher.update)
+    while True:
+        records = [runner.store.load(j) for j in wanted]
+        for rec in records:
+            watcher.update(rec)
+        if all(r["state"] in FINAL for r in records):
+            break
+        time.sleep(1.0)
+    watcher.close()
+    return 0 if all(r["state"] == "done" for r in records) else 1
+
+
+class _Watcher:
+    """One tqdm bar per running job, a summary line when it ends."""
+
+    def __init__(self):
+        self.bars, self.reported = {}, set()
+
+    def update(self, rec: dict) -> None:
+        from backend.jobs import FINAL, format_progress
+        from backend.progress import TqdmProgress
+
+        job_id, p = rec["job_id"], rec.get("progress") or {}
+        if rec["state"] == "running" and job_id not in self.reported:
+            bar = self.bars.setdefault(job_id, TqdmProgress(desc=rec["model_id"], unit="epoch"))
+            info = {k: p[k] for k in ("train_loss", "val_loss", "images_per_s") if p.get(k) is not None}
+            bar(p.get("epoch", 0), p.get("epochs", 1), **info)
+        elif rec["state"] in FINAL and job_id not in self.reported:
+            self.reported.add(job_id)
+            bar = self.bars.pop(job_id, None)
+            if bar is not None:
+                bar.close()
+            print(f"{job_id}  {rec['model_id']}  {rec['state']}: {format_progress(rec)}")
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def cmd_list(args) -> int:
+    from backend.jobs import JobRunner, format_progress
+
+    records = JobRunner(args.out).jobs()
+    if args.json:
+        print(json.dumps(records, indent=2))
+        return 0
+    if not records:
+        print(f"no jobs under {Path(args.out).resolve() / 'jobs'}")
+    for rec in records:
+        print(f"{rec['job_id']}  {rec['model_id']}  {rec['state']}  {format_progress(rec)}")
+    return 0
+
+
+def cmd_cancel(args) -> int:
+    from backend.jobs import JobStore, request_cancel
+
+    rec = request_cancel(JobStore(args.out), args.job_id)
+    if rec["state"] == "running":
+        print(f"{rec['job_id']}: cancel requested; the worker stops at its next progress report, keeping no model")
+    else:
+        print(f"{rec['job_id']}: {rec['state']}")
+    return 0
+
+
+def cmd_log(args) -> int:
+    from backend.jobs import JobStore
+
+    store = JobStore(args.out)
+    store.load(args.job_id)  # an unknown id is an error, not an empty log
+    print(store.log_tail(args.job_id, args.lines))
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from backend.jobs import LocalRunner
+
+    runner = LocalRunner(args.out)
+    requeued = runner.recover()
+    if requeued:
+        print(f"queued again (their process was gone): {', '.join(requeued)}", file=sys.stderr)
+    print(f"bandscape worker (pid {os.getpid()}): running the local jobs of {runner.root} one at a time"
+          + ("" if args.once else "; Ctrl-C to stop (a running job goes back to the queue)"), file=sys.stderr)
+    watcher = _Watcher()
+    try:
+        runner.serve(until=(lambda: True) if args.once else None, on_poll=watcher.update)
+    except KeyboardInterrupt:
+        runner.stop()
+        raise
+    finally:
+        watcher.close()
+    return 0

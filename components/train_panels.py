@@ -1,0 +1,199 @@
+"""Layout pieces of the Train page: the job form, the jobs table, a job's detail and loss curve.
+
+Functions here only build components and figures from plain values and job records (dicts, as
+:mod:`backend.jobs` writes them); the page holds the callbacks.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+
+import dash_bootstrap_components as dbc
+import plotly.graph_objects as go
+from dash import dcc, html
+
+from backend.jobs import format_duration, format_progress
+from components.explore_controls import ARCH_LABELS, labelled
+
+# ids of read-only pieces (no callback reads them; tests and users' scripts find them)
+PROGRESS_LINE, OPEN_EXPLORER, RECON_IMG, LOG_TAIL = ("train-detail-progress", "train-open-explorer",
+                                                    "train-recon-img", "train-log-tail")
+STATE_COLOURS = {"queued": "secondary", "running": "primary", "done": "success", "failed": "danger",
+                 "cancelled": "warning"}
+IMAGE_SIZES = (32, 64, 96, 128, 160, 192, 224, 256)
+
+
+def state_badge(state: str) -> dbc.Badge:
+    return dbc.Badge(state, color=STATE_COLOURS.get(state, "light"), className="job-state")
+
+
+def folder_options(folders: dict, counts: dict) -> list[dict]:
+    """``folders``: window -> folder relative to the root; ``counts``: folder -> number of images."""
+    return [{"label": f"{rel}  ({counts.get(rel, 0)} images, ±{w} eV)", "value": rel} for w, rel in folders.items()]
+
+
+def job_form(ids: dict, folders: list[dict], default_folder: str | None, defaults) -> dbc.Card:
+    """One model: image folder, architecture, latent, epochs, split, window, image size, seed.
+    ``ids`` maps field names to component ids; ``defaults`` is a TrainConfig."""
+    def num(name, value, min_, step, width=90):
+        return dcc.Input(id=ids[name], type="number", value=value, min=min_, step=step, debounce=False,
+                         className="form-control form-control-sm", style={"width": f"{width}px"})
+
+    return dbc.Card([
+        dbc.CardHeader("Train a model"),
+        dbc.CardBody([
+            labelled("Image folder", dbc.Select(id=ids["folder"], options=folders, value=default_folder, size="sm",
+                                                disabled=not folders)),
+            html.Div([
+                labelled("Architecture", dbc.Select(
+                    id=ids["arch"], value=defaults.arch, size="sm",
+                    options=[{"label": ARCH_LABELS[a], "value": a} for a in ("resnet18", "resnet50")]), 130),
+                labelled("Latent channels", dbc.Select(
+                    id=ids["latent"], value=str(defaults.latent), size="sm",
+                    options=[{"label": f"{z} (7×7×{z})", "value": str(z)} for z in (1, 2, 3)]), 120),
+            ], className="d-flex gap-2"),
+            html.Div([
+                labelled("Epochs", num("epochs", defaults.epochs, 1, 1, 80)),
+                labelled("Validation split", num("split", defaults.split, 0, "any", 90)),
+                labelled("Window (±eV)", num("window", defaults.window, 0, "any", 80)),
+            ], className="d-flex gap-2"),
+            html.Div([
+                labelled("Image size (px)", dbc.Select(
+                    id=ids["image_size"], value=str(defaults.image_size), size="sm",
+                    options=[{"label": f"{s}" + (" (the study)" if s == 224 else ""), "value": str(s)}
+                             for s in IMAGE_SIZES]), 130),
+                labelled("Seed", num("seed", defaults.seed, 0, 1, 80)),
+            ], className="d-flex gap-2"),
+            html.Div([
+                dbc.Button("Train this model", id=ids["submit"], color="primary", size="sm", disabled=not folders),
+                html.Span(id=ids["estimate"], className="small text-muted ms-2"),
+            ], className="d-flex align-items-center"),
+        ]),
+    ], className="mb-2")
+
+
+def grid_form(ids: dict, grid: dict) -> dbc.Card:
+    """The study's grid (or a sub-grid) at the form's folder, window, image size and seed."""
+    def multi(name, values, fmt=str):
+        return dcc.Dropdown(id=ids[name], options=[{"label": fmt(v), "value": v} for v in values],
+                            value=list(values), multi=True, clearable=True, className="small")
+
+    return dbc.Card([
+        dbc.CardHeader("Train a grid"),
+        dbc.CardBody([
+            html.Div("The study's 216 models are 2 architectures × 3 latents × 3 windows × 4 epochs × "
+                     "3 splits; here at the folder's window, the image size and seed above.",
+                     className="small text-muted mb-2"),
+            labelled("Architectures", multi("arch", grid["arch"], lambda a: ARCH_LABELS.get(a, a))),
+            labelled("Latent channels", multi("latent", grid["latent"])),
+            labelled("Epochs", multi("epochs", grid["epochs"])),
+            labelled("Validation splits", multi("split", grid["split"])),
+            html.Div(id=ids["count"], className="small mb-2"),
+            dbc.Button("Submit grid", id=ids["submit"], color="secondary", size="sm"),
+        ]),
+    ], className="mb-2")
+
+
+def jobs_table(records: list[dict], selected: str | None, row_type: str) -> html.Div:
+    """Newest first; a row is clickable (pattern id ``{"type": row_type, "index": job_id}``)."""
+    if not records:
+        return html.Div("No training jobs yet.", className="text-muted small")
+    rows = []
+    for rec in reversed(records):
+        p = rec.get("progress") or {}
+        fraction = p.get("fraction") or (1.0 if rec["state"] == "done" else 0.0)
+        bar = dbc.Progress(value=round(100 * fraction), style={"height": "6px"},
+                           color=STATE_COLOURS.get(rec["state"], "secondary"),
+                           striped=rec["state"] == "running", animated=rec["state"] == "running")
+        rows.append(html.Tr([
+            html.Td(html.Code(rec["model_id"], className="small")),
+            html.Td(state_badge(rec["state"])),
+            html.Td([html.Div(format_progress(rec), className="small job-progress"), bar], style={"minWidth": "260px"}),
+            html.Td(time.strftime("%m-%d %H:%M", time.localtime(rec.get("created_at") or 0)), className="small text-muted"),
+        ], id={"type": row_type, "index": rec["job_id"]}, n_clicks=0,
+            className="job-row" + (" table-active" if rec["job_id"] == selected else ""),
+            style={"cursor": "pointer"}, **{"data-job": rec["job_id"], "data-state": rec["state"]}))
+    return dbc.Table([
+        html.Thead(html.Tr([html.Th("Model"), html.Th("State"), html.Th("Progress"), html.Th("Submitted")])),
+        html.Tbody(rows),
+    ], hover=True, size="sm", className="mb-0")
+
+
+def job_header(rec: dict, explorer_href: str) -> list:
+    """Title, state, progress line, and for a finished job the link to the explorer."""
+    cfg = rec.get("config", {})
+    worker = rec.get("worker") or {}
+    facts = [f"job {rec['job_id']}", f"{rec.get('n_images', '?')} images from {rec.get('images')}",
+             f"image size {cfg.get('image_size')}", f"seed {cfg.get('seed')}", f"runs on {rec.get('executor')}"]
+    if worker.get("host"):
+        facts.append(f"worker {worker['host']}")
+    if rec.get("result"):
+        facts.append(f"device {rec['result'].get('device')}")
+    out = [
+        html.Div([html.Code(rec["model_id"], className="me-2"), state_badge(rec["state"])], className="mb-1"),
+        html.Div(" · ".join(facts), className="small text-muted mb-1"),
+        html.Div(format_progress(rec), id=PROGRESS_LINE, className="small mb-1"),
+    ]
+    if rec["state"] == "queued":
+        out.append(html.Div(f"estimated {format_duration(rec.get('estimate_s'))} of training on this CPU "
+                            f"(ResNet-18 6.2, ResNet-50 2.8 images/s at 224 px)", className="small text-muted"))
+    if rec["state"] == "done":
+        out.append(dbc.Button("Open in explorer", id=OPEN_EXPLORER, href=explorer_href, color="success",
+                              size="sm", className="mt-1"))
+    if rec["state"] == "failed" and rec.get("error"):
+        out.append(dbc.Alert(rec["error"], color="danger", className="small py-1 mt-1 mb-0"))
+    return out
+
+
+def explorer_href(model_id: str) -> str:
+    return "/?" + urllib.parse.urlencode({"model": model_id})
+
+
+def loss_figure(rec: dict | None) -> go.Figure:
+    """Per-batch training loss (thin), per-epoch train and validation loss, against epochs."""
+    fig = go.Figure()
+    if rec:
+        batches = [b for b in rec.get("batch_losses") or [] if b[1] is not None]
+        if batches:
+            fig.add_trace(go.Scatter(x=[b[0] for b in batches], y=[b[1] for b in batches], mode="lines",
+                                     name="batch", line={"width": 1, "color": "rgba(31,119,180,0.35)"}))
+        hist = rec.get("history") or []
+        if hist:
+            fig.add_trace(go.Scatter(x=[h["epoch"] for h in hist], y=[h["train_loss"] for h in hist],
+                                     mode="lines+markers", name="train", line={"color": "#1f77b4"}))
+            val = [h for h in hist if h.get("val_loss") is not None]
+            if val:
+                fig.add_trace(go.Scatter(x=[h["epoch"] for h in val], y=[h["val_loss"] for h in val],
+                                         mode="lines+markers", name="validation", line={"color": "#d62728"}))
+    epochs = (rec or {}).get("config", {}).get("epochs") or 1
+    fig.update_layout(
+        margin={"l": 50, "r": 10, "t": 10, "b": 40}, height=260, template="plotly_white",
+        xaxis={"title": "epoch", "range": [0, epochs]}, yaxis={"title": "BCE loss", "rangemode": "tozero"},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        uirevision=(rec or {}).get("job_id"),
+    )
+    if not fig.data:
+        fig.add_annotation(text="the loss curve appears after the first batch", showarrow=False,
+                           xref="paper", yref="paper", x=0.5, y=0.5, font={"color": "#888"})
+    return fig
+
+
+def recon_panel(rec: dict) -> list:
+    """The reconstruction grid of a finished model (input / noised input / reconstruction)."""
+    if rec.get("state") != "done":
+        return []
+    src = f"/data-file/models/{urllib.parse.quote(rec['model_id'])}_recon.png?v={int(rec.get('finished_at') or 0)}"
+    return [html.Div("Reconstructions (rows: input, noised input, reconstruction)", className="small text-muted"),
+            html.Img(src=src, id=RECON_IMG, alt=f"reconstructions of {rec['model_id']}",
+                     style={"maxWidth": "100%", "imageRendering": "pixelated"})]
+
+
+def log_panel(rec: dict, tail: str) -> list:
+    """The end of the log, open for failed jobs, folded away otherwise."""
+    if not tail:
+        return []
+    return [html.Details([html.Summary("Log (last lines)", className="small"),
+                          html.Pre(tail, className="small bg-light p-2 mb-0", id=LOG_TAIL,
+                                   style={"maxHeight": "300px", "overflow": "auto", "whiteSpace": "pre-wrap"})],
+                         open=rec.get("state") == "failed")]
