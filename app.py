@@ -77,12 +77,16 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
                   for page in dash.page_registry.values()],
         className="mb-2",
     )
-    app.layout = html.Div([
-        nav,
-        html.Div(f"data: {catalog.root} · {len(catalog)} models", id="data-root-banner",
-                 className="text-muted small px-3"),
-        dash.page_container,
-    ])
+    def shell():
+        # a function, so that each page load counts the models as they are now (new ones appear)
+        return html.Div([
+            nav,
+            html.Div(f"data: {catalog.root} · {len(catalog)} models", id="data-root-banner",
+                     className="text-muted small px-3"),
+            dash.page_container,
+        ])
+
+    app.layout = shell
     return app
 
 

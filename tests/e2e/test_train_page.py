@@ -95,4 +95,5 @@ def test_train_a_model_and_open_it_in_the_explorer(page, train_app):
     page.wait_for_selector("#explore-summary-text", timeout=60_000)
     assert page.input_value("#explore-model") == TINY.model_id
     assert "12 materials" in page.inner_text("#explore-summary")
+    assert page.inner_text("#data-root-banner").endswith("· 2 models")  # was 1 before the job
     assert errors == []
