@@ -19,6 +19,7 @@ from pathlib import Path
 import dash
 import dash_bootstrap_components as dbc
 from dash import html
+from flask import request
 from flask_caching import Cache
 
 import app_state
@@ -65,7 +66,7 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
     register_routes(app.server)
     app_state.set_job_runner(start_job_runner(catalog.root))
     if os.environ.get("BANDSCAPE_PREWARM", "1") != "0":
-        start_prewarm(catalog)
+        start_prewarm(catalog, app.server)
 
     nav = dbc.NavbarSimple(
         brand="bandscape",
@@ -100,10 +101,36 @@ def start_job_runner(root: Path):
     return runner.start()
 
 
-def start_prewarm(catalog) -> threading.Thread:
+def warm_up(catalog) -> None:
+    """What the first page needs, computed while the server is already listening: the default
+    model's data, distances and clustering, and the element list (imports pymatgen)."""
+    from backend.clustering import ClusterParams, cluster_model, default_model
+    from backend.elements import elements_present
+
+    try:
+        model_id = default_model(catalog)
+        elements_present(catalog.load(model_id).names)
+        cluster_model(catalog, model_id, ClusterParams())
+    except Exception:  # the page reports whatever is wrong with the data when it is opened
+        pass
+
+
+def start_prewarm(catalog, server=None, settle_s: float = 2.0, wait_s: float = 15.0) -> threading.Thread:
     """Cache the paper-metric distance matrices of all models in the background (the default
-    model and its window first), so that switching models does not wait for them."""
+    model and its window first), so that switching models does not wait for them. It starts
+    ``settle_s`` after the first page has been served (or after ``wait_s`` if no one comes), so
+    that it does not compete with the first render, and runs at the lowest CPU priority."""
     from backend.clustering import ClusterParams, prewarm_distances
+
+    first_page = threading.Event()
+    if server is not None:
+        @server.after_request
+        def _note_first_page(response):
+            if not first_page.is_set() and request.path == "/_dash-update-component":
+                first_page.set()
+            return response
+    else:
+        first_page.set()
 
     d = ClusterParams()
     models = list(catalog.models.values())
@@ -112,6 +139,15 @@ def start_prewarm(catalog) -> threading.Thread:
                                           m.model_id))
 
     def run():
+        warm_up(catalog)
+        if first_page.wait(timeout=wait_s):
+            time.sleep(settle_s)
+        # the lowest CPU priority for this thread alone (Linux: a thread id is a process id to
+        # setpriority), so that page requests are served first while the matrices are computed
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except (AttributeError, OSError):
+            pass
         t0 = time.perf_counter()
         n = prewarm_distances(catalog, [m.model_id for m in order], d.metric, d.p)
         print(f"bandscape: distance matrices of {n} models cached in {time.perf_counter() - t0:.1f} s", flush=True)

@@ -30,6 +30,16 @@ RANDOM_STATE = 0  # K-Means and GMM: same settings, same picture
 MAX_PRECOMPUTED = 20_000
 
 
+def default_model(catalog) -> str:
+    """The model a view opens with: the paper's when the root has it, else the last trained one
+    (else the last model)."""
+    models = catalog.models
+    if PAPER_MODEL in models:
+        return PAPER_MODEL
+    trained = [m for m in models.values() if not m.is_unencoded]
+    return (trained or list(models.values()))[-1].model_id
+
+
 def distance_matrix(X: np.ndarray, metric: str = "minkowski", p: float = 0.2) -> np.ndarray:
     """Pairwise distances of the rows of ``X`` (n, d) -> (n, n) float64, read-only.
 

@@ -16,7 +16,7 @@ import numpy as np
 from dash import Input, Output, Patch, State, callback, clientside_callback, dcc, html, no_update
 
 from app_state import get_catalog
-from backend.clustering import ClusterParams, cluster_model, labels_table
+from backend.clustering import ClusterParams, cluster_model, default_model, labels_table
 from backend.elements import element_mask, elements_present
 from backend.errors import BandscapeError
 from components.explore_controls import (MODEL_FIELDS, field_id, field_options, labelled,
@@ -44,7 +44,7 @@ HOVER_IMG, HOVER_NAME, PINNED, PIN_PANEL = ("explore-hover-img", "explore-hover-
                                             "explore-pin-panel")
 EXPORT_BTN, DOWNLOAD = "explore-export", "explore-download"
 ADV_COLLAPSE, ADV_BTN = "explore-adv", "explore-adv-btn"
-URL_SINK, NOTES = "explore-url-sink", "explore-notes"
+URL_SINK, NOTES, PREFETCH_SINK = "explore-url-sink", "explore-notes", "explore-prefetch-sink"
 COMPARE = "explore-compare"
 MODEL_LIST = "explore-model-list"
 PREFETCH_MAX = 5000  # materials; beyond this, images are fetched on hover only
@@ -61,21 +61,11 @@ STATE_INPUTS = [MODEL, ALGO, MCS, MS, SEL, METRIC, P, K, DC, DC_EPS, DC_MS, RC, 
                 HIDE_NOISE, HIDE_NONNOISE, ELEMENTS, ELEMENT_MODE, COLOUR_BY]
 
 
-def _default_model(catalog) -> str:
-    from backend.clustering import PAPER_MODEL
-
-    models = catalog.models
-    if PAPER_MODEL in models:
-        return PAPER_MODEL
-    trained = [m for m in models.values() if not m.is_unencoded]
-    return (trained or list(models.values()))[-1].model_id
-
-
 def _parse_query(query: dict, catalog) -> tuple[dict, list[str]]:
     """Initial control values from the URL (invalid entries fall back to defaults, with a note)."""
     notes = []
     v = {
-        MODEL: _default_model(catalog), ALGO: DEFAULTS.algo, MCS: DEFAULTS.min_cluster_size,
+        MODEL: default_model(catalog), ALGO: DEFAULTS.algo, MCS: DEFAULTS.min_cluster_size,
         MS: DEFAULTS.min_samples, SEL: DEFAULTS.selection, METRIC: DEFAULTS.metric, P: DEFAULTS.p,
         K: DEFAULTS.n_clusters, DC: False, DC_EPS: DEFAULTS.dc_eps, DC_MS: DEFAULTS.dc_min_samples,
         RC: False, RC_MCS: DEFAULTS.rc_min_cluster_size, RC_MS: DEFAULTS.rc_min_samples,
@@ -99,8 +89,8 @@ def _parse_query(query: dict, catalog) -> tuple[dict, list[str]]:
         except ValueError:
             notes.append(f"URL parameter {key}={raw!r} is not valid; using the default")
     if v[MODEL] not in catalog:
-        notes.append(f"unknown model {v[MODEL]!r} in the URL; showing {_default_model(catalog)}")
-        v[MODEL] = _default_model(catalog)
+        notes.append(f"unknown model {v[MODEL]!r} in the URL; showing {default_model(catalog)}")
+        v[MODEL] = default_model(catalog)
     return v, notes
 
 
@@ -163,25 +153,25 @@ def _cluster_panel(v: dict) -> dbc.Card:
     ], className="mb-2")
 
 
-def _filter_panel(catalog, model_id: str, v: dict) -> dbc.Card:
+def _filter_panel(catalog, model_id: str, v: dict, matches=None) -> dbc.Card:
     names = catalog.load(model_id).names
     present = elements_present(names)
     label_cols = _label_columns(catalog)
     # always present (callbacks take its value); shown only when the dataset has labels
     colour = html.Div(labelled("Colour by", dbc.Select(
-        id=COLOUR_BY, value=v[COLOUR_BY] if v[COLOUR_BY] in label_cols else "cluster", size="sm",
+        id=COLOUR_BY, value=v[COLOUR_BY], size="sm",
         options=[{"label": "cluster", "value": "cluster"}] + [{"label": f"label: {c}", "value": c} for c in label_cols])),
         style=None if label_cols else {"display": "none"})
     return dbc.Card([
         dbc.CardHeader("Elements and labels"),
         dbc.CardBody([
-            dcc.Dropdown(id=ELEMENTS, options=present, value=[e for e in v[ELEMENTS] if e in present], multi=True,
+            dcc.Dropdown(id=ELEMENTS, options=present, value=v[ELEMENTS], multi=True,
                          placeholder="Filter by element…" if present else "no chemical formulas in this dataset",
                          disabled=not present),
             dbc.RadioItems(id=ELEMENT_MODE, value=v[ELEMENT_MODE], inline=True, className="small",
                            options=[{"label": "any selected (inclusive)", "value": "inclusive"},
                                     {"label": "all selected (exclusive)", "value": "exclusive"}]),
-            html.Div(id=MATCHES, className="small text-muted mb-2"),
+            html.Div(matches, id=MATCHES, className="small text-muted mb-2"),
             colour,
         ]),
     ], className="mb-2")
@@ -193,13 +183,27 @@ def _label_columns(catalog) -> list[str]:
     return label_columns(catalog)
 
 
+def _fit_to_data(v: dict, catalog) -> dict:
+    """Drop URL choices the model's data cannot take (elements it lacks, unknown label columns),
+    so that the first figure is drawn for exactly the values the controls show."""
+    present = set(elements_present(catalog.load(v[MODEL]).names))
+    return {**v, ELEMENTS: [e for e in v[ELEMENTS] if e in present],
+            COLOUR_BY: v[COLOUR_BY] if v[COLOUR_BY] in _label_columns(catalog) else "cluster"}
+
+
 def layout(**query):
     catalog = get_catalog()
     v, notes = _parse_query(query, catalog)
+    try:
+        v = _fit_to_data(v, catalog)
+    except BandscapeError:
+        pass  # the figure's alert says what is wrong with the model's data
+    fig, drawn, summary, alert, matches, view = render_view(*[v[c] for c in STATE_INPUTS], None)
+    first = lambda x, default: default if x is no_update else x  # noqa: E731
     side = html.Div([
         _model_panel(catalog, v[MODEL]),
         _cluster_panel(v),
-        _filter_panel(catalog, v[MODEL], v),
+        _filter_panel(catalog, v[MODEL], v, first(matches, None)),
         html.Div([
             dbc.Button("Export labels (CSV)", id=EXPORT_BTN, size="sm", color="secondary", className="me-2"),
             dbc.Button("Help", id=HELP_OPEN, size="sm", color="info", outline=True),
@@ -208,9 +212,9 @@ def layout(**query):
     ], style={"width": "330px", "flex": "0 0 330px"}, className="pe-2")
     main = html.Div([
         html.Div([dbc.Alert(n, color="warning", dismissable=True) for n in notes], id=NOTES),
-        html.Div(id=ALERT),
-        html.Div(id=SUMMARY, className="small mb-1"),
-        dcc.Loading(dcc.Graph(id=GRAPH, config={"scrollZoom": True, "displaylogo": False},
+        html.Div(first(alert, None), id=ALERT),
+        html.Div(first(summary, None), id=SUMMARY, className="small mb-1"),
+        dcc.Loading(dcc.Graph(id=GRAPH, figure=first(fig, {}), config={"scrollZoom": True, "displaylogo": False},
                               style={"height": "72vh"}, clear_on_unhover=False),
                     delay_show=400, type="dot"),
     ], style={"flex": "1 1 auto", "minWidth": "0"})
@@ -226,9 +230,10 @@ def layout(**query):
         dcc.Store(id=PINNED, data=[]),
     ], style={"width": "380px", "flex": "0 0 380px"}, className="ps-2")
     return html.Div([
-        dcc.Store(id=DRAWN, data=None),
-        dcc.Store(id=VIEW, data=None),
+        dcc.Store(id=DRAWN, data=first(drawn, None)),
+        dcc.Store(id=VIEW, data=first(view, None)),
         dcc.Store(id=URL_SINK),
+        dcc.Store(id=PREFETCH_SINK),
         dcc.Store(id=HELP_SEEN, storage_type="local"),
         help_modal(HELP, HELP_CLOSE),
         html.Div([side, main, viewer], className="d-flex"),
@@ -304,9 +309,17 @@ def _summary(result, n: int, scores: dict | None) -> list:
     Output(MATCHES, "children"), Output(VIEW, "data"),
     [Input(c, "value") for c in STATE_INPUTS],
     State(DRAWN, "data"),
+    # the first figure comes with the page (see layout): one round trip less before the map shows
+    prevent_initial_call=True,
 )
-def update_figure(model_id, algo, mcs, ms, sel, metric, p, k, dc, dc_eps, dc_ms, rc, rc_mcs, rc_ms,
-                  hide_noise, hide_nonnoise, elements, mode, colour_by, drawn):
+def update_figure(*values):
+    return render_view(*values)
+
+
+def render_view(model_id, algo, mcs, ms, sel, metric, p, k, dc, dc_eps, dc_ms, rc, rc_mcs, rc_ms,
+                hide_noise, hide_nonnoise, elements, mode, colour_by, drawn):
+    """The figure (or a Patch of it when the same points are on screen), the drawn-view key, the
+    summary, an alert, the element-match count and the view info, for these control values."""
     catalog = get_catalog()
     try:
         numbers = {"min cluster size (>= 2)": mcs, "min samples (>= 1)": ms, "p (> 0)": p,
@@ -420,9 +433,8 @@ clientside_callback(
         return nu;
     }
     """ % (POINTS, POINTS, PREFETCH_MAX),
-    Output(URL_SINK, "data", allow_duplicate=True),
+    Output(PREFETCH_SINK, "data"),
     Input(VIEW, "data"), State(GRAPH, "figure"),
-    prevent_initial_call=True,
 )
 
 clientside_callback(
