@@ -204,7 +204,8 @@ def estimates(folder, arch, latent, epochs, split, window, image_size, seed, g_a
     basis = (f"CPU estimate from ResNet-18 {CPU_IMAGES_PER_S['resnet18']} and ResNet-50 "
              f"{CPU_IMAGES_PER_S['resnet50']} images/s at 224 px")
     try:
-        one = f"≈ {format_duration(estimate_seconds(form_config(arch, latent, epochs, split, window, image_size, seed), n))}"
+        one = (f"≈ {format_duration(estimate_seconds(form_config(arch, latent, epochs, split, window, image_size, seed), n))}"
+               if n else "no training images to estimate from")
     except ParameterError as exc:
         one = str(exc)
     try:
@@ -212,8 +213,8 @@ def estimates(folder, arch, latent, epochs, split, window, image_size, seed, g_a
     except ParameterError as exc:
         return one, html.Span(str(exc), className="text-danger"), "Submit grid", True
     total = sum(estimate_seconds(c, n) for c in configs)
-    count = html.Span([html.B(f"{len(configs)} models"), f" · ≈ {format_duration(total)} in all ({basis}; {n} images)"],
-                      id="train-grid-summary")
+    timing = f" · ≈ {format_duration(total)} in all ({basis}; {n} images)" if n else " · no training images"
+    count = html.Span([html.B(f"{len(configs)} models"), timing], id="train-grid-summary")
     return one, count, f"Submit grid ({len(configs)})", not configs
 
 
