@@ -77,7 +77,7 @@ def layout(**query):
     key = None
     try:  # start (or find, when cached or running) the search the URL describes
         key = _start(catalog, values["models"],
-                     _spec_from(values["ms"], values["mcs"], values["sel"], values["metric"], float(values["p"])))
+                     _spec_from(values["ms"], values["mcs"], values["sel"], values["metric"], values["p"]))
     except (BandscapeError, ValueError) as exc:
         notes.append(str(exc))
     side = html.Div([search_form(IDS, values, labels)], style={"width": "300px", "flex": "0 0 300px"}, className="pe-3")

@@ -63,3 +63,14 @@ def test_grid_search_page_ranks_and_opens_the_explorer(browser, small_app, tmp_p
     assert any("plotly-bandscape.min.js" in r for r in requests)
     assert not any("plotly.min.js" in r for r in requests)
     page.close()
+
+
+def test_bad_url_parameters_are_named(browser, small_app):
+    url, _ = small_app
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    page.goto(url + "/evaluate?models=window%3D9&ms=abc&p=x")
+    page.wait_for_selector("#evaluate-alert .alert", timeout=60_000)
+    text = page.inner_text("#evaluate-alert")
+    assert "min_samples: 'abc' is not a range" in text
+    assert "p must be a positive number for the Minkowski metric, got 'x'" in text
+    page.close()
