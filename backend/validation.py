@@ -56,22 +56,20 @@ def all_points_core_distances(log_D: np.ndarray, labels: np.ndarray, dim: int) -
     float64, which silently turns the core distances into zeros. Zero distances (duplicates)
     are left out of the sum, as in ``hdbscan.validity``. ``log_D``: ``log(D)`` (n, n).
     """
-    n = len(labels)
-    out = np.full(n, np.nan)
-    idx = np.flatnonzero(labels >= 0)  # noise has no core distance: leave its rows out
-    lab = labels[idx]
-    sub = log_D[np.ix_(idx, idx)]
-    same = (lab[:, None] == lab[None, :]) & np.isfinite(sub)
-    np.fill_diagonal(same, False)
-    with np.errstate(invalid="ignore"):
-        terms = np.where(same, -float(dim) * sub, -np.inf)
-    lse = logsumexp(terms, axis=1)
-    size_of = np.bincount(lab)[lab] if len(lab) else lab
-    ok = (size_of > 1) & np.isfinite(lse)
-    core = np.zeros(len(idx))
-    # a singleton cluster, or a point whose cluster mates are all its duplicates: core distance 0
-    core[ok] = np.exp(-(lse[ok] - np.log(size_of[ok] - 1)) / float(dim))
-    out[idx] = core
+    out = np.full(len(labels), np.nan)
+    # cluster by cluster: the work is the sum of the squared cluster sizes, not n^2
+    for c in np.unique(labels[labels >= 0]):
+        idx = np.flatnonzero(labels == c)
+        sub = log_D[np.ix_(idx, idx)]
+        ok = np.isfinite(sub)
+        np.fill_diagonal(ok, False)
+        with np.errstate(invalid="ignore"):
+            lse = logsumexp(np.where(ok, -float(dim) * sub, -np.inf), axis=1)
+        core = np.zeros(len(idx))
+        # a singleton cluster, or a point whose cluster mates are all its duplicates: 0
+        good = np.isfinite(lse) & (len(idx) > 1)
+        core[good] = np.exp(-(lse[good] - np.log(len(idx) - 1)) / float(dim))
+        out[idx] = core
     return out
 
 
@@ -160,9 +158,14 @@ def dbcv(D, labels, dim: int, log_D: np.ndarray | None = None, per_cluster: bool
     pts = np.concatenate(internal_points)
     owner = np.concatenate(internal_cluster)          # sorted by cluster, as built
     starts = np.searchsorted(owner, np.arange(k))
-    mrd = np.maximum(D[np.ix_(pts, pts)], np.maximum(core[pts][:, None], core[pts][None, :]))
-    # minimum over each block (cluster i's internal points x cluster j's)
-    sep = np.minimum.reduceat(np.minimum.reduceat(mrd, starts, axis=0), starts, axis=1)
+    # density separation: the smallest mutual reachability between cluster i's internal points
+    # and cluster j's, a block row at a time (memory: one cluster's internal points x all)
+    sep = np.empty((k, k))
+    core_pts = core[pts]
+    for c in range(k):
+        rows = internal_points[c]
+        mrd = np.maximum(D[np.ix_(rows, pts)], np.maximum(core[rows][:, None], core_pts[None, :]))
+        sep[c] = np.minimum.reduceat(mrd.min(axis=0), starts)
     np.fill_diagonal(sep, np.inf)
     min_sep = sep.min(axis=1)
     denom = np.maximum(min_sep, sparseness)
@@ -220,21 +223,21 @@ def s_dbw(X, labels, metric: str = "euclidean", p: float = 2.0, lam: float = TON
                         for g in range(k)], dtype=np.float64)
     if (density == 0).sum() > 1:  # cannot happen with member centres; kept for the definition
         return SDBW_UNDEFINED
-    # centres between each pair (i, j): Tong's mix of the size- and density-weighted midpoints
-    n_i, n_j = sizes[:, None, None].astype(float), sizes[None, :, None].astype(float)
-    c_i, c_j = centres[:, None, :], centres[None, :, :]
-    d_i, d_j = density[:, None, None], density[None, :, None]
-    mid = lam * (c_i * n_j + c_j * n_i) / (n_i + n_j) + (1 - lam) * (c_i * d_i + c_j * d_j) / (d_i + d_j)
-    hw = 1.96 * ((spread[:, None, :] + spread[None, :, :]) / 2) / np.sqrt(n_i + n_j)
-    # points of cluster g inside the box of pair (g, j), for every j; a box is rarely hit, so a
-    # first pass on a few coordinates discards most (point, box) pairs before the full test
+    # points of cluster g inside the box of pair (g, j), for every j, row by row (memory k x d).
+    # The box is centred on Tong's mix of the size- and density-weighted midpoints of the two
+    # centres; a box is rarely hit, so a first pass on a few coordinates discards most pairs.
     counts = np.zeros((k, k))
     few = min(8, X.shape[1])
+    n_j, d_j = sizes[:, None].astype(float), density[:, None]
     for g in range(k):
+        n_i, d_i, c_i = float(sizes[g]), density[g], centres[g][None, :]
+        mid = (lam * (c_i * n_j + centres * n_i) / (n_i + n_j)
+               + (1 - lam) * (c_i * d_i + centres * d_j) / (d_i + d_j))
+        hw = 1.96 * ((spread[g][None, :] + spread) / 2) / np.sqrt(n_i + n_j)
         members = Xs[starts[g]: starts[g] + sizes[g]]
-        ii, jj = np.nonzero(inside(members[:, :few], mid[g][:, :few], hw[g][:, :few]))
+        ii, jj = np.nonzero(inside(members[:, :few], mid[:, :few], hw[:, :few]))
         if len(ii):
-            full = np.all(np.abs(members[ii] - mid[g][jj]) <= hw[g][jj], axis=1)
+            full = np.all(np.abs(members[ii] - mid[jj]) <= hw[jj], axis=1)
             counts[g] = np.bincount(jj[full], minlength=k)
     pair_density = counts + counts.T
     ratio = pair_density / np.maximum(density[:, None], density[None, :])
