@@ -193,6 +193,7 @@ def render(key, cell, label, picked):
                       ("best_mean_ami_no_noise", "best mean AMI without noise")):
         if row[f"{col}_model"]:
             info += [f"{name} {row[col]:.4f} by ", html.A(row[f"{col}_model"], href=link(row[f"{col}_model"])), "; "]
+    info += _paper_model_ranks(r.cell(ms, mcs))
     table = r.cell(ms, mcs).merge(r.ranking[["model_id", "cells_won_dbcv", "best_dbcv", "best_dbcv_cell"]],
                                   on="model_id")
     table = table.sort_values(["collapsed", "dbcv"], ascending=[True, False]).reset_index(drop=True)
@@ -208,6 +209,21 @@ def render(key, cell, label, picked):
     options = [{"label": m, "value": m} for m in r.ranking.model_id]
     value = picked if picked in r.models else row["best_dbcv_model"] or r.models[0]
     return (cell_maxima_figure(r, selected=(ms, mcs)), info, ranking_rows(table, link, extra), options, value)
+
+
+def _paper_model_ranks(cell: pd.DataFrame) -> list:
+    """Where the study's chosen model stands in this cell (when it is among the models)."""
+    from backend.clustering import PAPER_MODEL
+
+    live = cell[~cell.collapsed]
+    if PAPER_MODEL not in set(live.model_id):
+        return []
+    row = live.set_index("model_id").loc[PAPER_MODEL]
+    ranks = []
+    for col, name in (("dbcv", "DBCV"), ("mean_ami", "mean AMI"), ("mean_ami_no_noise", "mean AMI without noise")):
+        if pd.notna(row[col]):
+            ranks.append(f"{int((live[col] > row[col]).sum()) + 1} by {name} ({row[col]:.4f})")
+    return [html.Br(), f"The paper's model ({PAPER_MODEL}) here, of {len(live)}: " + ", ".join(ranks) + "."]
 
 
 @callback(Output(MODEL_GRAPH, "figure"), Input(MODEL_PICK, "value"), Input(RESULT, "data"))

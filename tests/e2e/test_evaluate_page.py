@@ -37,6 +37,9 @@ def test_grid_search_page_ranks_and_opens_the_explorer(browser, small_app, tmp_p
     info = page.locator("#evaluate-cell-info")
     info.get_by_text(f"ms={best.min_samples}, mcs={best.min_cluster_size}").wait_for(timeout=30_000)
     assert best.best_dbcv_model in info.inner_text()
+    cell = expected.cell(int(best.min_samples), int(best.min_cluster_size)).set_index("model_id")
+    rank = int((cell.dbcv > cell.loc[PAPER_MODEL, "dbcv"]).sum()) + 1
+    assert f"The paper's model ({PAPER_MODEL}) here, of 3: {rank} by DBCV" in info.inner_text()
     assert page.locator("#evaluate-table tbody tr").count() == 1 + 1 + 3  # header, filter row, 3 models
 
     # click another cell of the DBCV heat map: the page ranks the models of that cell
