@@ -47,6 +47,12 @@ def test_hdbscan_minkowski_equals_library_on_precomputed(cat, paper):
     ref = hdbscan.HDBSCAN(metric="precomputed", min_cluster_size=4, min_samples=3,
                           cluster_selection_method="eom").fit_predict(D)
     assert np.array_equal(r.labels, ref)
+    # one cached tree per min_samples, cut at each min_cluster_size: the library's labels each time
+    for mcs in (3, 5, 8):
+        r = cluster_model(cat, PAPER_MODEL, ClusterParams(min_cluster_size=mcs, min_samples=3, selection="leaf"))
+        ref = hdbscan.HDBSCAN(metric="precomputed", min_cluster_size=mcs, min_samples=3,
+                              cluster_selection_method="leaf").fit_predict(D)
+        assert np.array_equal(r.labels, ref), mcs
 
 
 def test_minkowski_p02_differs_from_euclidean_on_paper_model(cat):
