@@ -39,6 +39,8 @@ CACHE_VERSION = 1
 #: has 2 distinct fingerprints for 546 materials): its clusters of duplicates get DBCV = 1 in
 #: every cell, so it is flagged and left out of the cell maxima
 COLLAPSED_FRACTION = 0.1
+#: a clustering takes part in the cell maxima only with at least this many clusters
+MIN_CLUSTERS = 2
 #: model fields a filter may name, and the catalog attribute each reads
 FILTER_KEYS = {"arch": "arch", "latent": "latent", "window": "window", "epochs": "epochs", "steps": "epochs",
                "split": "split", "width": "line_width", "line_width": "line_width", "id": "model_id"}
@@ -427,13 +429,19 @@ def _best(group: pd.DataFrame, column: str) -> tuple:
 
 
 def _cells_table(per_model: pd.DataFrame, spec: GridSpec) -> pd.DataFrame:
+    """Per cell, the best DBCV and mean AMIs among the clusterings that can be chosen: from
+    models that have not collapsed, with at least two clusters (below, DBCV is undefined, and
+    two all-noise clusterings agree perfectly: AMI 1). NaN and no model where none qualifies."""
     rows = []
-    candidates = per_model[~per_model.collapsed] if (~per_model.collapsed).any() else per_model
-    for (ms, mcs), g in candidates.groupby(["min_samples", "min_cluster_size"], sort=True):
-        row = {"min_samples": ms, "min_cluster_size": mcs}
-        for col in ("dbcv", "mean_ami", "mean_ami_no_noise"):
-            row[f"best_{col}"], row[f"best_{col}_model"] = _best(g, col)
-        rows.append(row)
+    candidates = per_model[~per_model.collapsed & (per_model.n_clusters >= MIN_CLUSTERS)]
+    groups = dict(list(candidates.groupby(["min_samples", "min_cluster_size"], sort=True)))
+    for ms in spec.min_samples:
+        for mcs in spec.min_cluster_size:
+            row = {"min_samples": ms, "min_cluster_size": mcs}
+            g = groups.get((ms, mcs))
+            for col in ("dbcv", "mean_ami", "mean_ami_no_noise"):
+                row[f"best_{col}"], row[f"best_{col}_model"] = _best(g, col) if g is not None else (np.nan, "")
+            rows.append(row)
     return pd.DataFrame(rows)
 
 

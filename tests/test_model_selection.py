@@ -107,3 +107,15 @@ def test_cli_evaluate_writes_tables_and_figures(root, tmp_path, capsys):
     assert "cdn" not in (out / "cells.html").read_text()[:2000].lower()
     assert main(["evaluate", "--data", str(root), "--models", "window=2", "--out", str(out)]) == 2
     assert "matches none" in capsys.readouterr().err
+
+
+def test_cells_without_two_clusters_name_no_model(root, tmp_path):
+    """Clusterings of fewer than two clusters cannot be chosen: DBCV is -1 and all-noise
+    clusterings agree perfectly (AMI 1), but no cell maximum names them."""
+    cat = Catalog(root)
+    r = grid_search(cat, list(MODELS[:2]), GridSpec(min_samples=(2,), min_cluster_size=(300,)), cache_dir=tmp_path / "c")
+    assert (r.per_model.n_clusters < 2).all() and (r.per_model.dbcv == -1).all()
+    assert np.allclose(r.per_model.mean_ami, 1.0)  # two trivial labelings agree
+    cell = r.cells.iloc[0]
+    assert np.isnan(cell.best_dbcv) and np.isnan(cell.best_mean_ami) and cell.best_mean_ami_model == ""
+    assert any("two clusters" in w for w in r.warnings)

@@ -57,10 +57,13 @@ def cmd_evaluate(args) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     external = external_table(result, cat, args.labels) if args.labels else None
     written = write_report(result, args.out, external=external, model_id=args.model)
-    best = result.cells.loc[result.cells.best_dbcv.idxmax()]
+    if result.cells.best_dbcv.notna().any():
+        best = result.cells.loc[result.cells.best_dbcv.idxmax()]
+        print(f"best DBCV {best.best_dbcv:.4f}: {best.best_dbcv_model} at min_samples={best.min_samples}, "
+              f"min_cluster_size={best.min_cluster_size}")
+    else:
+        print("no cell has a clustering with two or more clusters: nothing to choose (see cells.csv)")
     top = result.ranking.iloc[0]
-    print(f"best DBCV {best.best_dbcv:.4f}: {best.best_dbcv_model} at min_samples={best.min_samples}, "
-          f"min_cluster_size={best.min_cluster_size}")
     print(f"top-ranked model (most cells won by DBCV): {top.model_id} ({top.cells_won_dbcv} cells)")
     print(f"{len(written)} files written to {args.out} in {result.timings['total_s']:.1f} s", file=sys.stderr)
     return 0
