@@ -27,7 +27,8 @@ dash.register_page(__name__, path="/evaluate", name="Evaluate", title="bandscape
 
 # ---- component ids -------------------------------------------------------------------------
 IDS = {name: f"evaluate-{name}" for name in (
-    "models", "model_count", "ms", "mcs", "sel", "metric", "p", "label", "run", "progress", "status")}
+    "models", "model_count", "ms", "mcs", "sel", "metric", "p", "label", "run", "progress", "status",
+    "download-btn", "download")}
 KEY, RESULT, CELL, POLL = "evaluate-key", "evaluate-result", "evaluate-cell", "evaluate-poll"
 ALERT, WARNINGS, CELLS_GRAPH, CELL_INFO = "evaluate-alert", "evaluate-warnings", "evaluate-cells", "evaluate-cell-info"
 MODEL_PICK, MODEL_GRAPH, TABLE, URL_SINK = "evaluate-model", "evaluate-model-grid", "evaluate-table", "evaluate-url-sink"
@@ -232,3 +233,20 @@ def render_model(model_id, key):
     if r is None or model_id not in (r.models if r else []):
         return {}
     return model_grid_figure(r, model_id)
+
+
+@callback(Output(IDS["download"], "data"), Input(IDS["download-btn"], "n_clicks"), State(RESULT, "data"),
+          prevent_initial_call=True)
+def download_tables(_, key):
+    """The search's tables as the CLI writes them, in one zip."""
+    import io
+    import zipfile
+
+    r = RUNNER.result(key) if key else None
+    if r is None:
+        return no_update
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, frame in (("per_model.csv", r.per_model), ("cells.csv", r.cells), ("ranking.csv", r.ranking)):
+            z.writestr(name, frame.to_csv(index=False))
+    return dcc.send_bytes(buf.getvalue(), f"bandscape-evaluate-{key[:8]}.zip")

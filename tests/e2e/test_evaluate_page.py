@@ -42,6 +42,14 @@ def test_grid_search_page_ranks_and_opens_the_explorer(browser, small_app, tmp_p
     assert f"The paper's model ({PAPER_MODEL}) here, of 3: {rank} by DBCV" in info.inner_text()
     assert page.locator("#evaluate-table tbody tr").count() == 1 + 1 + 3  # header, filter row, 3 models
 
+    # the tables download as the CLI writes them
+    with page.expect_download() as dl:
+        page.click("#evaluate-download-btn")
+    import zipfile
+    with zipfile.ZipFile(dl.value.path()) as z:
+        assert sorted(z.namelist()) == ["cells.csv", "per_model.csv", "ranking.csv"]
+        assert len(z.read("per_model.csv").decode().strip().splitlines()) == 1 + 3 * 6
+
     # click another cell of the DBCV heat map: the page ranks the models of that cell
     target = (3, 5) if (best.min_samples, best.min_cluster_size) != (3, 5) else (2, 3)
     box = page.locator("#evaluate-cells .xy").first.bounding_box()
