@@ -33,7 +33,7 @@ from backend.errors import ParameterError
 from backend.progress import ProgressFn, null_progress
 
 PAPER_RANGE = tuple(range(2, 11))
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 #: a model whose distinct fingerprints number fewer than this fraction of its materials has
 #: collapsed (its encoder maps almost everything to a few points; on the shared data one model
 #: has 2 distinct fingerprints for 546 materials): its clusters of duplicates get DBCV = 1 in
@@ -207,12 +207,6 @@ def evaluate_model(X: np.ndarray, spec: GridSpec) -> dict:
     return out
 
 
-def _cell_ami(labelings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from backend.validation import mean_ami
-
-    return mean_ami(labelings, "cluster"), mean_ami(labelings, "remove")
-
-
 # ---- cache --------------------------------------------------------------------------------------
 
 def default_cache_dir() -> Path:
@@ -319,12 +313,13 @@ def grid_search(catalog, model_ids, spec: GridSpec | None = None, cache_dir: str
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     cache = cache / "evaluate"
     X_of, keys = {}, {}
+    materials_key = _digest(materials.tolist())
     for mid, d in zip(model_ids, datas):
         info = catalog.get(mid)
         source = info.fingerprint_path or info.embedding_path
         order = pd.Index(d.names).get_indexer(materials)
         X_of[mid] = d.X[order]
-        keys[mid] = _digest({"v": CACHE_VERSION, "file": file_sha256(source), "materials": _digest(materials.tolist()),
+        keys[mid] = _digest({"v": CACHE_VERSION, "file": file_sha256(source), "materials": materials_key,
                              "spec": spec.key()})
     t_hash = time.perf_counter() - t0
 
@@ -394,7 +389,10 @@ def grid_search(catalog, model_ids, spec: GridSpec | None = None, cache_dir: str
 
 def _cells_ami(labelings: np.ndarray) -> list:
     """``labelings`` (m, g, n): the m models' clusterings in g cells -> [(mean AMI, without noise)]."""
-    return [_cell_ami(labelings[:, c].astype(np.int64)) for c in range(labelings.shape[1])]
+    from backend.validation import mean_ami
+
+    cells = (labelings[:, c].astype(np.int64) for c in range(labelings.shape[1]))
+    return [(mean_ami(L, "cluster"), mean_ami(L, "remove")) for L in cells]
 
 
 def _per_model_table(catalog, model_ids, spec, per, ami, ami_nn) -> pd.DataFrame:

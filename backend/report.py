@@ -84,7 +84,7 @@ def model_grid_figure(result, model_id: str):
     return fig
 
 
-def _png(result, path: Path, panels, frame: pd.DataFrame, title: str, models_col: bool) -> None:
+def _png(result, path: Path, panels, frame: pd.DataFrame, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,9 +128,9 @@ def write_report(result, out_dir: str | os.PathLike, external: pd.DataFrame | No
     spec = result.spec
     subtitle = (f"{len(result.models)} models, {spec.selection}, {spec.metric}"
                 + (f" p={spec.p:g}" if spec.metric == "minkowski" else ""))
-    _png(result, out / "cells.png", CELL_PANELS, result.cells, f"cell maxima: {subtitle}", True)
+    _png(result, out / "cells.png", CELL_PANELS, result.cells, f"cell maxima: {subtitle}")
     rows = result.per_model[result.per_model.model_id == model_id]
-    _png(result, out / "model_grid.png", MODEL_PANELS, rows, model_id, False)
+    _png(result, out / "model_grid.png", MODEL_PANELS, rows, model_id)
     written += [out / "cells.png", out / "model_grid.png"]
     # self-contained HTML (plotly.js inlined): opens offline
     for name, fig in (("cells.html", cell_maxima_figure(result)), ("model_grid.html", model_grid_figure(result, model_id))):

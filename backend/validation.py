@@ -204,15 +204,13 @@ def s_dbw(X, labels, metric: str = "euclidean", p: float = 2.0, lam: float = TON
     sizes = np.bincount(gi, minlength=k)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     Xs = X[order]
-    means = np.add.reduceat(Xs, starts, axis=0) / sizes[:, None]
-    spread = np.sqrt(np.maximum(np.add.reduceat(Xs ** 2, starts, axis=0) / sizes[:, None] - means ** 2, 0.0))
-    centres = np.empty_like(means)
+    spread = np.empty((k, X.shape[1]))
+    centres = np.empty((k, X.shape[1]))
     for g in range(k):
         members = Xs[starts[g]: starts[g] + sizes[g]]
-        # the spread also directly from the members: the one-pass formula above loses digits
         spread[g] = members.std(axis=0)
-        d = cdist(members, means[g][None, :], "minkowski", p=p) if p != 2 else \
-            cdist(members, means[g][None, :], "euclidean")
+        mean = members.mean(axis=0)[None, :]
+        d = cdist(members, mean, "minkowski", p=p) if p != 2 else cdist(members, mean, "euclidean")
         centres[g] = members[int(np.argmin(d))]
 
     def inside(points, centre, half_width):

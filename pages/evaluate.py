@@ -51,7 +51,7 @@ def _default_filter(catalog) -> str:
 def _spec_from(ms, mcs, sel, metric, p) -> GridSpec:
     return GridSpec(min_samples=tuple(range(int(ms[0]), int(ms[1]) + 1)),
                     min_cluster_size=tuple(range(int(mcs[0]), int(mcs[1]) + 1)),
-                    selection=sel, metric=metric, p=p if p not in (None, "") else 0.2).validate()
+                    selection=sel, metric=metric, p=p if p not in (None, "") else GridSpec.p).validate()
 
 
 def _start(catalog, filter_text, spec) -> str:
