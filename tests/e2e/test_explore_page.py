@@ -9,7 +9,7 @@ import pytest
 from backend.catalog import Catalog
 from backend.clustering import ClusterParams, cluster_model
 from tests.conftest import PAPER_MODEL
-from tests.e2e.browser import POINT_XY_JS
+from tests.e2e.browser import POINT_PIXEL_JS
 
 
 
@@ -25,13 +25,9 @@ def open_explorer(page, url):
 
 
 def hover(page, pt) -> None:
-    """Move onto a point the way a hand does: approach, stop, settle (Plotly throttles hover
-    events, so the last move must come after a pause)."""
+    """Move onto a point the way a hand does: approach, then onto it."""
     page.mouse.move(pt["x"] - 25, pt["y"] - 25)
-    page.wait_for_timeout(120)
     page.mouse.move(pt["x"], pt["y"], steps=4)
-    page.wait_for_timeout(120)
-    page.mouse.move(pt["x"] + 0.5, pt["y"])
 
 
 def summary(page) -> str:
@@ -61,7 +57,7 @@ def test_recluster_hover_and_share(page, shared_app, shared_root):
 
     # hover a point: the image of that very material is shown (and loads)
     for i in (10, 200, 400):
-        pt = page.evaluate(POINT_XY_JS, [i])
+        pt = page.evaluate(POINT_PIXEL_JS, [i])
         hover(page, pt)
         page.wait_for_function("n => document.getElementById('explore-hover-name').innerText === n",
                                arg=pt["name"], timeout=10_000)
@@ -122,7 +118,7 @@ def test_band_data_gives_hover_plot_and_interactive_viewer(page, shared_root, tm
     proc, url = start_app(root, env={"BANDSCAPE_PREWARM": "0"})
     try:
         errors = open_explorer(page, url + "/")
-        pt = page.evaluate(POINT_XY_JS, ["Ac2HgGe"])
+        pt = page.evaluate(POINT_PIXEL_JS, ["Ac2HgGe"])
         hover(page, pt)
         page.wait_for_function("() => document.getElementById('explore-hover-name').innerText === 'Ac2HgGe'", timeout=20_000)
         page.wait_for_function("() => { const im = document.getElementById('explore-hover-img');"
