@@ -11,7 +11,7 @@
     "use strict";
     const nu = () => window.dash_clientside.no_update;
     // what pages/explore.py says once (ids, trace index) and what the server says per model
-    const st = {cfg: null, view: null, index: null, shown: -1, down: null, prefetched: {}};
+    const st = {cfg: null, view: null, index: null, shown: -1, down: null, prefetched: {}, rev: 0};
 
     function plotDiv() {
         const host = st.cfg && document.getElementById(st.cfg.graph);
@@ -30,7 +30,7 @@
         const L = gd._fullLayout;
         if (!tr || !L || !L.xaxis || !L.yaxis || !tr.x) { return null; }
         const xa = L.xaxis, ya = L.yaxis;
-        const key = [tr, xa._m, xa._b, ya._m, ya._b, xa._offset, ya._offset, xa._length, ya._length];
+        const key = [tr, st.rev, xa._m, xa._b, ya._m, ya._b, xa._offset, ya._offset, xa._length, ya._length];
         const old = st.index;
         if (old && old.key.every((v, i) => v === key[i])) { return old; }
         const radius = L.hoverdistance > 0 ? L.hoverdistance : 20;
@@ -177,7 +177,65 @@
         if (window.requestIdleCallback) { window.requestIdleCallback(start, {timeout: 2000}); } else { setTimeout(start, 300); }
     }
 
+    const TYPED = {u1: Uint8Array, i1: Int8Array, u2: Uint16Array, i2: Int16Array, u4: Uint32Array, i4: Int32Array,
+                   f4: Float32Array, f8: Float64Array};
+
+    /* plotly.js's typed-array spec ({dtype, bdata: base64}) as a typed array; other values as
+     * they are. */
+    function decode(v) {
+        if (!v || typeof v !== "object" || typeof v.bdata !== "string") { return v; }
+        const bin = atob(v.bdata), bytes = new Uint8Array(bin.length);
+        for (let i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
+        return new TYPED[v.dtype](bytes.buffer);
+    }
+
+    /* New colour codes, cluster labels and opacities of the points trace, applied in place.
+     * The values go where Plotly keeps them (the figure's trace, the full trace and the points'
+     * calcdata: `mc` colour value, `mo` opacity), so that any later redraw by Plotly (a zoom, a
+     * pan, a new figure) draws the same; the SVG points are then recoloured directly, which
+     * skips Plotly's whole-figure redraw (its colour-scale lookup per point dominates a
+     * recluster). A WebGL map takes the public Plotly.restyle. */
+    function applyStyle(gd, P, style, cfg) {
+        const vals = {color: decode(style["marker.color"]), customdata: decode(style.customdata),
+                      opacity: decode(style["marker.opacity"])};
+        const tr = gd._fullData[P], user = gd.data[P], cd = gd.calcdata && gd.calcdata[P];
+        const group = Array.from(gd.querySelectorAll(".scatterlayer g.trace"))
+            .find(g => g.__data__ && g.__data__[0] && g.__data__[0].trace && g.__data__[0].trace.index === P);
+        if (tr.type !== "scatter" || !cd || !group) {
+            return window.Plotly.restyle(gd, {"marker.color": [vals.color], customdata: [vals.customdata],
+                                              "marker.opacity": [vals.opacity]}, [P]);
+        }
+        for (const t of [user, tr]) {
+            t.marker.color = vals.color;
+            t.marker.opacity = vals.opacity;
+            t.customdata = vals.customdata;
+        }
+        const perPoint = isArrayLike(vals.opacity);
+        for (const d of cd) {
+            d.mc = vals.color[d.i];
+            d.mo = perPoint ? vals.opacity[d.i] : undefined;
+        }
+        // colour code 0 is noise, code j is palette[j - 1] (components/scatter.py's colour scale)
+        const colours = [cfg.noise, ...cfg.palette];
+        group.querySelectorAll("path.point").forEach(el => {
+            const d = el.__data__;
+            el.style.fill = colours[d.mc];
+            el.style.opacity = perPoint ? String(d.mo) : String(vals.opacity);
+        });
+        return null;
+    }
+
     const fns = {
+        /* The server's new per-point style for the map on screen (a recluster, a filter). */
+        restyle: function (style, cfg) {
+            const gd = plotDiv();
+            if (!style || !gd || !gd._fullData || !gd._fullData[cfg.points]) { return nu(); }
+            applyStyle(gd, cfg.points, style, cfg);
+            st.rev += 1;  // the hover's index drops hidden points
+            st.shown = -1;
+            return nu();
+        },
+
         /* VIEW (model, window, prefetch) changed: hover from now on for this view. */
         hoverView: function (view, cfg, fig) {
             st.cfg = cfg;

@@ -43,15 +43,6 @@ def typed_array(values, dtype: str) -> dict:
     return {"dtype": dtype, "bdata": base64.b64encode(arr.tobytes()).decode("ascii")}
 
 
-def label_colours(labels: np.ndarray) -> list[str]:
-    """Stable colours: cluster ``k`` always gets ``PALETTE[k % len]``; noise is black."""
-    pal = np.asarray(PALETTE)
-    labels = np.asarray(labels)
-    out = pal[np.mod(labels, len(pal))]
-    out[labels < 0] = NOISE_COLOUR
-    return out.tolist()
-
-
 def colour_codes(labels: np.ndarray) -> np.ndarray:
     """Marker colour values for the fixed colour scale: 0 for noise, ``1 + k % len(PALETTE)``
     for cluster ``k`` (uint8: small non-negative numbers, whose base64 has almost no ``/``, a
@@ -112,20 +103,16 @@ def _xy(xy: np.ndarray, mask: np.ndarray | None = None) -> dict:
     return {"x": typed_array(sel[:, 0], "f4"), "y": typed_array(sel[:, 1], "f4")}
 
 
-def view_updates(xy, result, highlight, keep, label_codes=None, positions: bool = False) -> dict:
-    """Everything a recluster or filter changes (and with ``positions``, a model switch), as
-    ``{trace index: {property path: value}}``: apply it to a figure or a Patch."""
-    out = overlay_updates(xy, result, highlight, keep)
-    out[POINTS] = point_style(result, keep, label_codes)
-    if positions:
-        out[POINTS].update(_xy(xy))
-    return out
+def positions(xy: np.ndarray) -> dict:
+    """``x``/``y`` of the points trace (what a model switch changes), as float32 typed arrays."""
+    return _xy(xy)
 
 
 def scatter_figure(xy: np.ndarray, names, updates: dict, label_names=None, uirevision=None) -> dict:
     """The whole figure, as a plain dict (building ``go.Figure`` objects costs tens of ms of
     validation per redraw). ``xy`` (n, 2) UMAP coordinates; ``names`` (n,) material names;
-    ``updates`` from :func:`view_updates` with ``positions=True``; ``label_names`` the classes
+    ``updates`` ``{trace index: {property path: value}}``: the overlays
+    (:func:`overlay_updates`) and, for the points, :func:`point_style` and :func:`positions`; ``label_names`` the classes
     of a known label when the colours are that label's codes (shown on hover)."""
     kind = trace_type(len(xy))
     traces = [

@@ -10,6 +10,7 @@ The view (:class:`backend.explorer_view.ExplorerView`) is the URL's query string
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import urllib.parse
 
@@ -27,8 +28,8 @@ from backend.explorer_view import CLUSTER_FIELDS, URL_FORMAT, ExplorerView
 from components.explore_controls import (MODEL_FIELDS, field_id, field_options, labelled,
                                          number_input)
 from components.help import help_modal
-from components.scatter import (NOISE_COLOUR, PALETTE, POINTS, label_colours, scatter_figure, trace_type, view_updates,
-                                visible_mask)
+from components.scatter import (NOISE_COLOUR, PALETTE, POINTS, overlay_updates, point_style, positions,
+                                scatter_figure, trace_type, visible_mask)
 
 dash.register_page(__name__, path="/", name="Explore", title="bandscape · explore", order=0)
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ HIDE_NOISE, HIDE_NONNOISE = "explore-hide-noise", "explore-hide-nonnoise"
 ELEMENTS, ELEMENT_MODE, MATCHES = "explore-elements", "explore-element-mode", "explore-matches"
 COLOUR_BY, SCORES = "explore-colour-by", "explore-scores"
 SIZES, SIZES_BOX, SIZES_SINK = "explore-sizes", "explore-sizes-box", "explore-sizes-sink"
+STYLE, STYLE_SINK = "explore-style", "explore-style-sink"
 GRAPH, SUMMARY, ALERT, DRAWN, VIEW = ("explore-graph", "explore-summary", "explore-alert",
                                       "explore-drawn", "explore-view")
 HOVER_IMG, HOVER_NAME, HOVER_TIP, CLICKED = ("explore-hover-img", "explore-hover-name", "explore-hover-tip",
@@ -242,6 +244,8 @@ def layout(**query):
         dcc.Store(id=SIZES, data=first("sizes", None)),
         dcc.Store(id=MODEL_LIST_SINK),
         dcc.Store(id=SIZES_SINK),
+        dcc.Store(id=STYLE),
+        dcc.Store(id=STYLE_SINK),
         dcc.Store(id=HOVER_CONFIG, data={"graph": GRAPH, "img": HOVER_IMG, "name": HOVER_NAME, "tip": HOVER_TIP,
                                          "click": CLICKED, "points": POINTS, "prefetch_max": PREFETCH_MAX,
                                          "sizes_box": SIZES_BOX, "palette": list(PALETTE), "noise": NOISE_COLOUR,
@@ -307,7 +311,7 @@ def _summary(result, n: int) -> tuple[html.Span, dict]:
 
 
 _OUTPUTS = dict(figure=Output(GRAPH, "figure"), drawn=Output(DRAWN, "data"), summary=Output(SUMMARY, "children"),
-                sizes=Output(SIZES, "data"), scores=Output(SCORES, "children"),
+                sizes=Output(SIZES, "data"), scores=Output(SCORES, "children"), style=Output(STYLE, "data"),
                 alert=Output(ALERT, "children"), matches=Output(MATCHES, "children"), view=Output(VIEW, "data"))
 
 
@@ -348,7 +352,10 @@ def render_view(v: ExplorerView, drawn: dict | None) -> dict:
 
     n = len(data.names)
     keep = visible_mask(result.noise, v.hide_noise, v.hide_nonnoise)
-    key = {"model": v.model, "names": _names_key(data.names), "colour": v.colour_by, "type": trace_type(n)}
+    overlays = overlay_updates(data.xy, result, highlight, keep)
+    style = point_style(result, keep, label_codes)
+    key = {"model": v.model, "names": _names_key(data.names), "colour": v.colour_by, "type": trace_type(n),
+           "overlays": {str(idx): _digest(props) for idx, props in overlays.items()}}
     meta = {"label": None if v.colour_by == "cluster" else v.colour_by, "point_labels": point_labels}
     info = catalog.get(v.model)
     head, sizes = _summary(result, n)
@@ -361,22 +368,28 @@ def render_view(v: ExplorerView, drawn: dict | None) -> dict:
         drawn=key,
     )
     same_points = bool(drawn) and all(drawn.get(k) == key[k] for k in ("names", "type"))
-    updates = view_updates(data.xy, result, highlight, keep, label_codes, positions=drawn is None
-                           or drawn.get("model") != v.model)
     if not same_points:
-        out["figure"] = scatter_figure(data.xy, data.names, updates, uirevision=v.model)
+        out["figure"] = scatter_figure(data.xy, data.names, {**overlays, POINTS: {**style, **positions(data.xy)}},
+                                       uirevision=v.model)
         out["figure"]["data"][POINTS]["meta"] = meta
     else:
         # the same materials on screen: send only what changed, as typed arrays
-        patch = Patch()
-        for idx, props in updates.items():
-            for path, value in props.items():
-                _set(patch["data"][idx], path, value)
-        if drawn.get("colour") != v.colour_by:
-            patch["data"][POINTS]["meta"] = meta
+        patch, points = Patch(), {}
+        changed = [idx for idx in overlays if drawn.get("overlays", {}).get(str(idx)) != key["overlays"][str(idx)]]
+        for idx in changed:
+            _assign(patch["data"][idx], overlays[idx])
         if drawn.get("model") != v.model:
+            points.update(positions(data.xy))
+        if drawn.get("colour") != v.colour_by:
+            points["meta"] = meta
+        if points:
+            # the points trace changes anyway: its colours go with it
+            _assign(patch["data"][POINTS], {**points, **style})
             patch["layout"]["uirevision"] = v.model
-        out["figure"] = patch
+        else:
+            # colours, cluster labels and visibility only: recoloured in place in the browser
+            out["style"] = style
+        out["figure"] = patch if changed or points else no_update
     if drawn is None or drawn.get("model") != v.model:
         # prefetch hover images only where a folder of display plots exists (not rendered on demand)
         out["view"] = {"window": info.window, "model": v.model,
@@ -384,11 +397,18 @@ def render_view(v: ExplorerView, drawn: dict | None) -> dict:
     return out
 
 
-def _set(node, path: str, value) -> None:
-    *parents, leaf = path.split(".")
-    for part in parents:
-        node = node[part]
-    node[leaf] = value
+def _digest(props: dict) -> str:
+    return hashlib.blake2b(json.dumps(props, sort_keys=True).encode(), digest_size=8).hexdigest()
+
+
+def _assign(node, props: dict) -> None:
+    """Set properties given by dotted paths (``marker.color``) on a Patch location."""
+    for path, value in props.items():
+        *parents, leaf = path.split(".")
+        target = node
+        for part in parents:
+            target = target[part]
+        target[leaf] = value
 
 
 def _colouring(catalog, data, result, colour_by: str):
@@ -414,6 +434,13 @@ clientside_callback(
     ClientsideFunction("explore", "hoverView"),
     Output(HOVER_SINK, "data"),  # nothing is written: the function installs the hover
     Input(VIEW, "data"), State(HOVER_CONFIG, "data"), State(GRAPH, "figure"),
+)
+
+clientside_callback(
+    ClientsideFunction("explore", "restyle"),
+    Output(STYLE_SINK, "data"),  # nothing is written: the function recolours the map in place
+    Input(STYLE, "data"), State(HOVER_CONFIG, "data"),
+    prevent_initial_call=True,
 )
 
 clientside_callback(

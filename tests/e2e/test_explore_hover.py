@@ -168,3 +168,55 @@ def test_hidden_points_are_not_hovered(page, demo):
     cursors = pos[result.noise][:20] + 1.0  # right next to hidden points
     named = check_hovers(page, list(names[shown]), pos[shown], g, cursors, cat.get(model).window, labels=result.labels[shown])
     assert named >= 5
+
+
+# computed fill and opacity of every drawn point of the materials' trace, by point index
+POINT_STYLES_JS = """
+() => {
+    const gd = document.querySelector('#explore-graph .js-plotly-plot');
+    const group = Array.from(gd.querySelectorAll('.scatterlayer g.trace')).find(g => g.__data__[0].trace.index === 1);
+    const out = {};
+    group.querySelectorAll('path.point').forEach(el => {
+        const cs = getComputedStyle(el);
+        out[el.__data__.i] = [cs.fill, Number(cs.opacity)];
+    });
+    return out;
+}
+"""
+
+
+def _rgb(colour: str) -> str:
+    from plotly.colors import hex_to_rgb, unlabel_rgb
+
+    r, g, b = hex_to_rgb(colour) if colour.startswith("#") else unlabel_rgb(colour)
+    return f"rgb({int(r)}, {int(g)}, {int(b)})"
+
+
+def test_recolour_in_place_draws_what_plotly_draws(page, demo):
+    """A recluster and hiding noise recolour the map in place: every point has the colour of
+    its new cluster (PALETTE[k % len], noise black) and hidden points are transparent, exactly
+    as Plotly draws the same figure from scratch."""
+    from components.scatter import NOISE_COLOUR, PALETTE
+
+    url, cat, model, data = demo
+    open_map(page, url)
+    result = cluster_model(cat, model, ClusterParams(min_cluster_size=5))
+    page.fill("#explore-mcs", "5")
+    page.wait_for_function("t => document.getElementById('explore-summary-text').innerText.startsWith(t)",
+                           arg=f"{result.n_clusters} clusters · {result.n_noise} noise", timeout=30_000)
+    page.click("#explore-adv-btn")
+    page.click("#explore-hide-noise")
+    page.wait_for_function("() => document.querySelector('#explore-graph .js-plotly-plot')._fullData[1]"
+                           ".marker.opacity.length > 0", timeout=30_000)
+    page.wait_for_timeout(300)
+    in_place = page.evaluate(POINT_STYLES_JS)
+    assert len(in_place) == len(data.names)
+    for i, label in enumerate(result.labels):
+        fill, opacity = in_place[str(i)]
+        assert fill == _rgb(NOISE_COLOUR if label < 0 else PALETTE[label % len(PALETTE)]), (i, label, fill)
+        assert opacity == (0 if label < 0 else 1), (i, label, opacity)
+    # Plotly's own drawing of the same figure (recomputed from its data)
+    page.evaluate("() => Plotly.redraw(document.querySelector('#explore-graph .js-plotly-plot'))")
+    page.wait_for_timeout(300)
+    assert page.evaluate(POINT_STYLES_JS) == in_place
+    assert not page.errors, page.errors
