@@ -71,17 +71,21 @@
         return best;
     }
 
-    /* The point under a mouse event: [index, trace] or null. */
-    function pointAt(e, dragging) {
+    /* The point under a mouse event ({i: its index, idx: the index it was found in, rect: the
+     * plot's box}), or null: off the plot area, on the mode bar, or while Plotly drags (a pan
+     * or a zoom box; a click's release comes after Plotly's drag handling ended). */
+    function pointAt(e, duringDrag) {
         const gd = plotDiv();
-        if (!gd || dragging || !gd.contains(e.target) || e.target.closest(".modebar")) { return null; }
+        if (!gd || (duringDrag && gd._dragging) || !gd.contains(e.target) || e.target.closest(".modebar")) {
+            return null;
+        }
         const idx = currentIndex(gd);
         if (!idx) { return null; }
         const rect = gd.getBoundingClientRect(), x = e.clientX - rect.left, y = e.clientY - rect.top;
         const b = idx.box;
         if (x < b[0] || x > b[1] || y < b[2] || y > b[3]) { return null; }
         const i = nearest(idx, x, y);
-        return i < 0 ? null : {i, idx, gd, rect};
+        return i < 0 ? null : {i, idx, rect};
     }
 
     function imageUrl(name) {
@@ -129,7 +133,7 @@
 
     function onMove(e) {
         if (!st.cfg || !st.view) { return; }
-        const hit = pointAt(e, (plotDiv() || {})._dragging);
+        const hit = pointAt(e, true);
         if (hit) { show(hit); } else { hideTip(); }
     }
 
@@ -157,7 +161,7 @@
         document.addEventListener("mousemove", onMove, {capture: true, passive: true});
         document.addEventListener("mousedown", onDown, {capture: true, passive: true});
         document.addEventListener("click", onClick, {capture: true, passive: true});
-        document.addEventListener("mouseleave", hideTip, {passive: true});
+        document.documentElement.addEventListener("mouseleave", hideTip, {passive: true});
     }
 
     /* Fetch the model's band images into the browser cache (four at a time) once the page is
@@ -166,12 +170,17 @@
         const base = "/material-image/" + st.view.window + "/";
         if (!st.view.prefetch || names.length > st.cfg.prefetch_max || st.prefetched[base]) { return; }
         st.prefetched[base] = true;
+        // the loaded images stay referenced (up to prefetch_keep, this window's only), which
+        // keeps them in the page's memory cache: a hover then loads its image without asking
+        // the HTTP cache
+        st.images = [];
         let i = 0;
         const next = () => {
             if (i >= names.length) { return; }
             const img = new Image();
             img.onload = img.onerror = next;
             img.src = base + encodeURIComponent(names[i++]) + ".png";
+            if (st.images.length < st.cfg.prefetch_keep) { st.images.push(img); }
         };
         const start = () => { for (let k = 0; k < 4; k++) { next(); } };
         if (window.requestIdleCallback) { window.requestIdleCallback(start, {timeout: 2000}); } else { setTimeout(start, 300); }

@@ -59,6 +59,7 @@ HOVER_CONFIG, HOVER_SINK = "explore-hover-config", "explore-hover-sink"
 COMPARE = "explore-compare"
 MODEL_LIST, MODEL_IDS, MODEL_LIST_SINK = "explore-model-list", "explore-model-ids", "explore-model-list-sink"
 PREFETCH_MAX = 5000  # materials; beyond this, images are fetched on hover only
+PREFETCH_KEEP = 1500  # prefetched images held in the page's memory (~70 KB each), the rest in the HTTP cache
 HELP, HELP_OPEN, HELP_CLOSE, HELP_SEEN = "explore-help", "explore-help-open", "explore-help-close", "explore-help-seen"
 
 #: the control of each view field (backend/explorer_view.py names the fields and their URL keys)
@@ -248,6 +249,7 @@ def layout(**query):
         dcc.Store(id=STYLE_SINK),
         dcc.Store(id=HOVER_CONFIG, data={"graph": GRAPH, "img": HOVER_IMG, "name": HOVER_NAME, "tip": HOVER_TIP,
                                          "click": CLICKED, "points": POINTS, "prefetch_max": PREFETCH_MAX,
+                                         "prefetch_keep": PREFETCH_KEEP,
                                          "sizes_box": SIZES_BOX, "palette": list(PALETTE), "noise": NOISE_COLOUR,
                                          "model_list": MODEL_LIST}),
         dcc.Store(id=HOVER_SINK),
