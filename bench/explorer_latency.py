@@ -158,11 +158,10 @@ def open_page(browser, url):
     page.wait_for_function("() => window.bsFirstDrawn !== undefined", timeout=120_000, polling=50)
     first = page.evaluate("() => window.bsFirstDrawn") / 1000
     page.wait_for_selector("#explore-summary-text", timeout=60_000)
-    # the help opens by itself on a first visit (after the map is drawn): close it
-    page.wait_for_timeout(700)
-    if page.locator("#explore-help-close").is_visible():
-        page.click("#explore-help-close")
-        page.wait_for_selector("#explore-help", state="hidden")
+    # the help opens by itself on a first visit (bandscape: once the map is drawn): close it
+    page.wait_for_selector("#explore-help", state="visible", timeout=30_000)
+    page.click("#explore-help-close")
+    page.wait_for_selector("#explore-help", state="hidden")
     return page, first
 
 

@@ -55,7 +55,7 @@ PINNED, PIN_PANEL = "explore-pinned", "explore-pin-panel"
 EXPORT_BTN, DOWNLOAD = "explore-export", "explore-download"
 ADV_COLLAPSE, ADV_BTN = "explore-adv", "explore-adv-btn"
 URL_SINK, URL_FORMAT_STORE, NOTES = "explore-url-sink", "explore-url-format", "explore-notes"
-HOVER_CONFIG, HOVER_SINK = "explore-hover-config", "explore-hover-sink"
+CLIENT_CONFIG, HOVER_SINK = "explore-client-config", "explore-hover-sink"
 COMPARE = "explore-compare"
 MODEL_LIST, MODEL_IDS, MODEL_LIST_SINK = "explore-model-list", "explore-model-ids", "explore-model-list-sink"
 PREFETCH_MAX = 5000  # materials; beyond this, images are fetched on hover only
@@ -96,14 +96,10 @@ def _initial_view(query: dict, catalog) -> tuple[ExplorerView, list[str]]:
 
 
 def _model_panel(catalog, model_id: str) -> dbc.Card:
-    models = list(catalog.models.values())
-    current = catalog.get(model_id)
-    fields = []
-    for name, label in MODEL_FIELDS:
-        opts = field_options(models, current.arch, name)
-        fields.append(labelled(label, dbc.Select(
-            id=field_id(name), options=opts, value=str(getattr(current, name)), size="sm",
-            disabled=not opts or (current.is_unencoded and name in ("latent", "epochs", "split")))))
+    f = _model_fields(catalog, model_id)
+    fields = [labelled(label, dbc.Select(id=field_id(name), options=f["options"][name], value=f["value"][name],
+                                         size="sm", disabled=f["disabled"][name]))
+              for name, label in MODEL_FIELDS]
     return dbc.Card([
         dbc.CardHeader("Autoencoder model"),
         dbc.CardBody([
@@ -243,18 +239,15 @@ def layout(**query):
         dcc.Store(id=DRAWN, data=first("drawn", None)),
         dcc.Store(id=VIEW, data=first("view", None)),
         dcc.Store(id=SIZES, data=first("sizes", None)),
-        dcc.Store(id=MODEL_LIST_SINK),
-        dcc.Store(id=SIZES_SINK),
         dcc.Store(id=STYLE),
-        dcc.Store(id=STYLE_SINK),
-        dcc.Store(id=HOVER_CONFIG, data={"graph": GRAPH, "img": HOVER_IMG, "name": HOVER_NAME, "tip": HOVER_TIP,
-                                         "click": CLICKED, "points": POINTS, "prefetch_max": PREFETCH_MAX,
-                                         "prefetch_keep": PREFETCH_KEEP,
-                                         "sizes_box": SIZES_BOX, "palette": list(PALETTE), "noise": NOISE_COLOUR,
-                                         "model_list": MODEL_LIST}),
-        dcc.Store(id=HOVER_SINK),
+        # what assets/explore.js needs to know once: ids, the points' trace, the colours
+        dcc.Store(id=CLIENT_CONFIG, data={
+            "graph": GRAPH, "img": HOVER_IMG, "name": HOVER_NAME, "tip": HOVER_TIP, "click": CLICKED,
+            "points": POINTS, "prefetch_max": PREFETCH_MAX, "prefetch_keep": PREFETCH_KEEP, "sizes_box": SIZES_BOX,
+            "palette": list(PALETTE), "noise": NOISE_COLOUR, "model_list": MODEL_LIST}),
         dcc.Store(id=URL_FORMAT_STORE, data={CONTROLS[name]: list(spec) for name, spec in URL_FORMAT.items()}),
-        dcc.Store(id=URL_SINK),
+        # outputs of the clientside functions that act on the page rather than return a value
+        *[dcc.Store(id=sink) for sink in (HOVER_SINK, MODEL_LIST_SINK, SIZES_SINK, STYLE_SINK, URL_SINK)],
         dcc.Store(id=HELP_SEEN, storage_type="local"),
         help_modal(HELP, HELP_CLOSE),
         html.Div([side, main, viewer], className="d-flex"),
@@ -264,41 +257,33 @@ def layout(**query):
 # ---- model choice -------------------------------------------------------------------------
 
 _FIELD_PRIORITY = {"arch": 6, "latent": 5, "window": 4, "epochs": 3, "split": 2, "line_width": 1}
+_FIELD_OUTPUTS = {prop: {n: Output(field_id(n), prop) for n, _ in MODEL_FIELDS}
+                  for prop in ("value", "options", "disabled")}
 
 
-@callback(
-    output=dict(values={n: Output(field_id(n), "value") for n, _ in MODEL_FIELDS},
-                options={n: Output(field_id(n), "options") for n, _ in MODEL_FIELDS},
-                disabled={n: Output(field_id(n), "disabled") for n, _ in MODEL_FIELDS},
-                model=Output(MODEL, "value")),
-    inputs=dict(chosen={n: Input(field_id(n), "value") for n, _ in MODEL_FIELDS}, model_id=Input(MODEL, "value")),
-    prevent_initial_call=True,
-)
-def choose_model(chosen: dict, model_id: str):
-    """Keep the hyperparameter dropdowns and the model id in step: a changed field picks the
-    existing model that keeps most of the other choices; a searched id sets every field."""
-    catalog = get_catalog()
+def _model_fields(catalog, model_id: str) -> dict:
+    """The hyperparameter dropdowns for a model: ``{"value"|"options"|"disabled": {field: …}}``
+    (only values that exist among the models of its architecture)."""
     models = list(catalog.models.values())
-    trigger = dash.ctx.triggered_id
-    if trigger != MODEL:
-        changed = next(n for n, _ in MODEL_FIELDS if field_id(n) == trigger)
-        pool = [m for m in models if str(getattr(m, changed)) == chosen[changed]]
-        if changed != "arch":
-            pool = [m for m in pool if m.arch == chosen["arch"]] or pool
-        if not pool:
-            raise dash.exceptions.PreventUpdate
-        best = max(pool, key=lambda m: sum(w for n, w in _FIELD_PRIORITY.items()
-                                           if n != changed and str(getattr(m, n)) == chosen.get(n)))
-        model_id = best.model_id
-    if model_id not in catalog:
-        raise dash.exceptions.PreventUpdate
     current = catalog.get(model_id)
     options = {n: field_options(models, current.arch, n) for n, _ in MODEL_FIELDS}
-    return {"values": {n: str(getattr(current, n)) for n, _ in MODEL_FIELDS},
+    return {"value": {n: str(getattr(current, n)) for n, _ in MODEL_FIELDS},
             "options": options,
             "disabled": {n: not o or (current.is_unencoded and n in ("latent", "epochs", "split"))
-                         for n, o in options.items()},
-            "model": model_id}
+                         for n, o in options.items()}}
+
+
+def _model_for_field(catalog, chosen: dict, changed: str) -> str:
+    """The existing model with the changed field's new value that keeps most of the other
+    choices (same architecture first)."""
+    models = list(catalog.models.values())
+    pool = [m for m in models if str(getattr(m, changed)) == chosen[changed]]
+    if changed != "arch":
+        pool = [m for m in pool if m.arch == chosen["arch"]] or pool
+    if not pool:
+        raise dash.exceptions.PreventUpdate
+    return max(pool, key=lambda m: sum(w for n, w in _FIELD_PRIORITY.items()
+                                       if n != changed and str(getattr(m, n)) == chosen.get(n))).model_id
 
 
 # ---- the figure ---------------------------------------------------------------------------
@@ -318,14 +303,29 @@ _OUTPUTS = dict(figure=Output(GRAPH, "figure"), drawn=Output(DRAWN, "data"), sum
 
 
 @callback(
-    output=_OUTPUTS,
-    inputs=dict(controls=_controls(Input)),
+    output=dict(view=_OUTPUTS, fields=_FIELD_OUTPUTS, model=Output(MODEL, "value")),
+    inputs=dict(controls=_controls(Input), chosen={n: Input(field_id(n), "value") for n, _ in MODEL_FIELDS}),
     state=dict(drawn=State(DRAWN, "data")),
     # the first figure comes with the page (see layout): one round trip less before the map shows
     prevent_initial_call=True,
 )
-def update_figure(controls: dict, drawn):
-    return render_view(ExplorerView.from_values(controls), drawn)
+def update_view(controls: dict, chosen: dict, drawn):
+    """The view follows its controls. A changed hyperparameter field first picks the model
+    (:func:`_model_for_field`), and a new model, by field or by id, sets every field: one
+    callback, so that a model switch is one round trip."""
+    catalog = get_catalog()
+    trigger = dash.ctx.triggered_id
+    changed = next((n for n, _ in MODEL_FIELDS if field_id(n) == trigger), None)
+    fields = {prop: dict.fromkeys(outputs, no_update) for prop, outputs in _FIELD_OUTPUTS.items()}
+    model = no_update
+    if changed is not None:
+        model = _model_for_field(catalog, chosen, changed)
+        if model == controls["model"]:
+            raise dash.exceptions.PreventUpdate
+        controls = {**controls, "model": model}
+    if (changed is not None or trigger == MODEL) and controls["model"] in catalog:
+        fields = _model_fields(catalog, controls["model"])
+    return {"view": render_view(ExplorerView.from_values(controls), drawn), "fields": fields, "model": model}
 
 
 def _names_key(names) -> str:
@@ -435,26 +435,26 @@ def _colouring(catalog, data, result, colour_by: str):
 clientside_callback(
     ClientsideFunction("explore", "hoverView"),
     Output(HOVER_SINK, "data"),  # nothing is written: the function installs the hover
-    Input(VIEW, "data"), State(HOVER_CONFIG, "data"), State(GRAPH, "figure"),
+    Input(VIEW, "data"), State(CLIENT_CONFIG, "data"), State(GRAPH, "figure"),
 )
 
 clientside_callback(
     ClientsideFunction("explore", "restyle"),
     Output(STYLE_SINK, "data"),  # nothing is written: the function recolours the map in place
-    Input(STYLE, "data"), State(HOVER_CONFIG, "data"),
+    Input(STYLE, "data"), State(CLIENT_CONFIG, "data"),
     prevent_initial_call=True,
 )
 
 clientside_callback(
     ClientsideFunction("explore", "sizes"),
     Output(SIZES_SINK, "data"),  # nothing is written: the function draws the badges
-    Input(SIZES, "data"), State(HOVER_CONFIG, "data"),
+    Input(SIZES, "data"), State(CLIENT_CONFIG, "data"),
 )
 
 clientside_callback(
     ClientsideFunction("explore", "modelList"),
     Output(MODEL_LIST_SINK, "data"),
-    Input(MODEL_IDS, "data"), State(HOVER_CONFIG, "data"),
+    Input(MODEL_IDS, "data"), State(CLIENT_CONFIG, "data"),
 )
 
 clientside_callback(

@@ -19,8 +19,10 @@ def open_explorer(page, url):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
     page.wait_for_selector("#explore-summary-text", timeout=60_000)
-    if page.locator("#explore-help-close").is_visible():
-        page.click("#explore-help-close")
+    # the help opens by itself on a first visit, once the map is drawn
+    page.wait_for_selector("#explore-help", state="visible", timeout=30_000)
+    page.click("#explore-help-close")
+    page.wait_for_selector("#explore-help", state="hidden")
     return errors
 
 
