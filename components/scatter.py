@@ -108,18 +108,19 @@ def positions(xy: np.ndarray) -> dict:
     return _xy(xy)
 
 
-def scatter_figure(xy: np.ndarray, names, updates: dict, label_names=None, uirevision=None) -> dict:
+def scatter_figure(xy: np.ndarray, names, updates: dict, meta: dict | None = None, uirevision=None) -> dict:
     """The whole figure, as a plain dict (building ``go.Figure`` objects costs tens of ms of
     validation per redraw). ``xy`` (n, 2) UMAP coordinates; ``names`` (n,) material names;
     ``updates`` ``{trace index: {property path: value}}``: the overlays
-    (:func:`overlay_updates`) and, for the points, :func:`point_style` and :func:`positions`; ``label_names`` the classes
-    of a known label when the colours are that label's codes (shown on hover)."""
+    (:func:`overlay_updates`) and, for the points, :func:`point_style` and :func:`positions`;
+    ``meta`` what the hover shows besides the cluster (``{"label": column, "point_labels": [...]}``
+    when the colours are a known label's)."""
     kind = trace_type(len(xy))
     traces = [
         {"type": kind, "mode": "markers", "hoverinfo": "skip", "showlegend": False, "name": "halos",
          "marker": {"size": 24, "opacity": 0.35, "line": {"width": 0}}},
         {"type": kind, "mode": "markers", "name": "materials", "showlegend": False, "hoverinfo": "none",
-         "text": list(names), "meta": {"label_names": list(label_names) if label_names is not None else None},
+         "text": list(names), "meta": meta or {},
          "marker": {"size": MARKER_SIZE, "line": {"width": 0}, **_colour_scale()}},
         {"type": kind, "mode": "markers", "hoverinfo": "skip", "showlegend": False, "name": "reclustered",
          "marker": {"size": 12, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 1.5}}},

@@ -372,8 +372,7 @@ def render_view(v: ExplorerView, drawn: dict | None) -> dict:
     same_points = bool(drawn) and all(drawn.get(k) == key[k] for k in ("names", "type"))
     if not same_points:
         out["figure"] = scatter_figure(data.xy, data.names, {**overlays, POINTS: {**style, **positions(data.xy)}},
-                                       uirevision=v.model)
-        out["figure"]["data"][POINTS]["meta"] = meta
+                                       meta=meta, uirevision=v.model)
     else:
         # the same materials on screen: send only what changed, as typed arrays
         patch, points = Patch(), {}
