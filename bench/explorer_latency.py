@@ -127,7 +127,7 @@ def main() -> int:
                      if not m.is_unencoded and m.window == 1 and m.model_id != PAPER_MODEL][: args.repeats]
     from playwright.sync_api import sync_playwright
 
-    out = {"bench": "explorer_latency", "data": str(cat.root), "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+    out = {"bench": "explorer_latency", "data": args.data, "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
     with sync_playwright() as pw:
         browser = launch_browser(pw)
         # 1) cold: no prewarm, nothing cached
