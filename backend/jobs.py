@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from backend.autoencoder.config import TrainConfig
-from backend.catalog import model_paths
+from backend.catalog import model_paths, path_in_root, resolve_in_root
 from backend.errors import BandscapeError, DataError, ParameterError
 from backend.fileio import write_json_atomic
 from backend.progress import Cancelled
@@ -275,8 +275,7 @@ def _check_images(root: Path, images: str | os.PathLike) -> tuple[Path, str]:
         raise ParameterError(f"images: folder {folder} does not exist")
     if count_images(folder) < 3:
         raise ParameterError(f"images: folder {folder} has {count_images(folder)} PNG images; training needs at least 3")
-    stored = str(folder.relative_to(root)) if folder.is_relative_to(root) else str(folder)
-    return folder, stored
+    return folder, path_in_root(root, folder)
 
 
 def submit_jobs(store: JobStore, configs: Iterable[TrainConfig], images: str | os.PathLike,
@@ -461,8 +460,7 @@ def execute_job(store: JobStore, job_id: str) -> str:
         from backend.autoencoder.training import train_model  # torch: in the worker only
 
         progress.t_train = time.perf_counter()
-        images = Path(rec["images"])
-        images = images if images.is_absolute() else store.root / images
+        images = resolve_in_root(store.root, rec["images"])
         result = train_model(TrainConfig(**rec["config"]), images, store.root, progress=progress,
                              overwrite=rec.get("overwrite", False))
         store.update(job_id, state="done", finished_at=time.time(),

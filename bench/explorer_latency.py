@@ -246,7 +246,7 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     app_dir = Path(args.app_dir).resolve() if args.app_dir else None
-    out = {"bench": "explorer_latency", "data": str(cat.root), "app": str(app_dir or Path(__file__).resolve().parents[1]),
+    out = {"bench": "explorer_latency", "data": args.data, "app": args.app_dir or "this checkout",
            "machine": f"{platform.machine()}, {os.cpu_count()} cores", "load_1min": round(os.getloadavg()[0], 2)}
     with sync_playwright() as pw:
         browser = launch_browser(pw)
