@@ -241,6 +241,7 @@ def main() -> int:
     ap.add_argument("--app-dir", default=None, help="run the app of this bandscape checkout (default: this one)")
     args = ap.parse_args()
     cat = Catalog(args.data)
+    data_root = cat.root  # absolute: the app may run from another checkout (--app-dir)
     switch_models = [m.model_id for m in cat.models.values()
                      if not m.is_unencoded and m.window == 1 and m.model_id != PAPER_MODEL][: args.repeats]
     from playwright.sync_api import sync_playwright
@@ -251,7 +252,7 @@ def main() -> int:
     with sync_playwright() as pw:
         browser = launch_browser(pw)
         # 1) cold: no prewarm, nothing cached
-        proc, url = start_app(args.data, env={"BANDSCAPE_PREWARM": "0"}, project=app_dir)
+        proc, url = start_app(data_root, env={"BANDSCAPE_PREWARM": "0"}, project=app_dir)
         try:
             page, first_cold = open_page(browser, url + "/")
             out["first_render_cold_ms"] = round(1000 * first_cold, 1)
@@ -260,7 +261,7 @@ def main() -> int:
         finally:
             stop_app(proc)
         # 2) the app as users run it: distance matrices prewarmed in the background
-        proc, url = start_app(args.data, project=app_dir)
+        proc, url = start_app(data_root, project=app_dir)
         log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bandscape-app-{url.rsplit(':', 1)[1]}.log"
         try:
             deadline = time.time() + 600
