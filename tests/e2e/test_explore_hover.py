@@ -220,3 +220,48 @@ def test_recolour_in_place_draws_what_plotly_draws(page, demo):
     page.wait_for_timeout(300)
     assert page.evaluate(POINT_STYLES_JS) == in_place
     assert not page.errors, page.errors
+
+
+def test_webgl_map_above_the_svg_limit(page, demo, tmp_path):
+    """Above SVG_MAX_POINTS the map is WebGL: the hover still names the nearest material, and a
+    recluster (Plotly's restyle there) shows the new clusters."""
+    import pandas as pd
+
+    from components.scatter import SVG_MAX_POINTS
+
+    _, cat, model, data = demo
+    info = cat.get(model)
+    copies = SVG_MAX_POINTS // len(data.names) + 1
+    root = tmp_path / "big"
+    (root / "embeddings").mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    names = [f"{n}_{k}" for k in range(copies) for n in data.names]
+    span = np.ptp(data.xy, axis=0) * 1.1
+    xy = np.vstack([data.xy + span * [k % 3, k // 3] for k in range(copies)])
+    X = np.vstack([data.X + rng.normal(0, 1e-3, data.X.shape) for _ in range(copies)])
+    pd.DataFrame(xy, columns=["z0", "z1"]).assign(filename=[f"{n}.png" for n in names])[
+        ["filename", "z0", "z1"]].to_csv(root / "embeddings" / info.embedding_path.name, index=False)
+    pd.DataFrame(X, columns=[f"z{i}" for i in range(X.shape[1])]).assign(filename=[f"{n}.png" for n in names])[
+        ["filename"] + [f"z{i}" for i in range(X.shape[1])]].to_csv(root / "embeddings" / info.fingerprint_path.name,
+                                                                    index=False)
+    big = Catalog(root)
+    proc, url = start_app(root, env={"BANDSCAPE_PREWARM": "0"})
+    try:
+        open_map(page, url, "?metric=euclidean")
+        assert page.evaluate("() => document.querySelector('#explore-graph .js-plotly-plot')._fullData[1].type") \
+            == "scattergl"
+        bd = big.load(model)
+        names = [str(n) for n in bd.names]
+        pos, g = screen_positions(page, bd.xy)
+        rng = np.random.default_rng(4)
+        assert check_hovers(page, names, pos, g, cursor_positions(rng, pos, g, 16), info.window) >= 8
+        result = cluster_model(big, model, ClusterParams(metric="euclidean", min_cluster_size=6))
+        page.fill("#explore-mcs", "6")
+        page.wait_for_function("t => document.getElementById('explore-summary-text').innerText.startsWith(t)",
+                               arg=f"{result.n_clusters} clusters · {result.n_noise} noise", timeout=60_000)
+        page.wait_for_timeout(500)
+        assert check_hovers(page, names, pos, g, cursor_positions(rng, pos, g, 16), info.window,
+                            labels=result.labels) >= 8
+        assert not page.errors, page.errors
+    finally:
+        stop_app(proc)
