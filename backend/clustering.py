@@ -443,3 +443,19 @@ def labels_table(data, result: ClusterResult, params: ClusterParams):
     for key, value in params.relevant().items():
         frame[key] = value
     return frame
+
+
+def selection_table(data, result: ClusterResult, names):
+    """The export of a selection: material, cluster (-1 noise), UMAP x/y and the model id of
+    the materials ``names`` (in that order)."""
+    import pandas as pd
+
+    names = [str(n) for n in (names or [])]
+    if not names:
+        raise ParameterError("nothing is selected: draw a box or lasso on the map, or click a cluster")
+    idx = pd.Index(data.names).get_indexer(names)
+    if (idx < 0).any():
+        missing = [n for n, i in zip(names, idx) if i < 0]
+        raise ParameterError(f"{len(missing)} selected materials are not in model {data.model_id}, e.g. {missing[0]!r}")
+    return pd.DataFrame({"material": data.names[idx], "cluster": result.labels[idx], "x": data.xy[idx, 0],
+                         "y": data.xy[idx, 1], "model_id": data.model_id})

@@ -13,7 +13,7 @@ from backend.catalog import Catalog
 from backend.clustering import ClusterParams, cluster_model, default_model
 from backend.explorer_view import URL_FORMAT, ExplorerView, explorer_url
 from backend.model_selection import GridSpec
-from components.scatter import (NOISE_COLOUR, PALETTE, POINTS, colour_codes, overlay_updates, point_style,
+from components.scatter import (NOISE_COLOUR, PALETTE, POINTS, SCALE_COLOURS, colour_codes, overlay_updates, point_style,
                                 positions, scatter_figure, visible_mask)
 from tests.conftest import PROJECT
 
@@ -73,6 +73,7 @@ def test_point_style_encodes_clusters_labels_and_hidden_points(demo):
     colourscale = scatter_figure(data.xy, data.names, {POINTS: {**style, **positions(data.xy)}})[
         "data"][POINTS]["marker"]["colorscale"]
     stops = [c for _, c in colourscale]
+    assert stops == list(SCALE_COLOURS)
     for label, code in zip(result.labels, codes):
         assert stops[code] == (NOISE_COLOUR if label < 0 else PALETTE[label % len(PALETTE)])
     np.testing.assert_array_equal(decode(style["customdata"]).astype(int) - 1, result.labels)
