@@ -292,7 +292,7 @@
         paint(gd, st.cfg.points, colourCodes(st.base));
         const names = indices.map(i => String(tr.text[i]));
         window.dash_clientside.set_props(st.cfg.selection, {data: names.length ? names : null});
-        renderGallery(indices.length ? null : source);
+        renderGallery(indices.length || source === "clear" ? null : source);
     }
 
     function textKey(tr) {
