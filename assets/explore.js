@@ -428,7 +428,7 @@
         const noImages = st.view.window === null || st.view.window === undefined;
         const cards = shown.map(i => {
             const name = String(tr.text[i]);
-            const img = el("img", {loading: "lazy", alt: name, decoding: "async"});
+            const img = el("img", {alt: name, decoding: "async"});
             if (!noImages) { img.src = imageUrl(name); }
             return el("figure", {className: "explore-thumb", title: "click to pin " + name}, [
                 img, el("figcaption", {}, [el("b", {textContent: name}), el("br"), pointInfo(tr, i)])]);

@@ -84,6 +84,9 @@ SUBSET_N, SUBSET_BTN, SUBSET_EXPORT, SUBSET_REPORT = ("explore-subset-n", "explo
                                                       "explore-subset-report")
 SUBSET_NAMES, DOWNLOAD_SUBSET = "explore-subset-names", "explore-download-subset"
 CARDS_BTN, CARDS_COLLAPSE, CARDS = "explore-cards-btn", "explore-cards-collapse", "explore-cards"
+# what the server callbacks of the neighbours and the cards listen to: set in the browser only
+# when there is something to show (a recluster or a model switch asks the server nothing more)
+NB_TRIGGER, CARDS_TRIGGER = "explore-nb-trigger", "explore-cards-trigger"
 
 #: the control of each view field (backend/explorer_view.py names the fields and their URL keys)
 CONTROLS = {
@@ -292,6 +295,8 @@ def layout(**query):
         dcc.Store(id=SELECTION, data=list(v.selected) or None),
         dcc.Store(id=SELECT_NAMES, data=list(v.selected) or None),
         dcc.Store(id=SUBSET_NAMES),
+        dcc.Store(id=NB_TRIGGER),
+        dcc.Store(id=CARDS_TRIGGER),
         # outputs of the clientside functions that act on the page rather than return a value
         *[dcc.Store(id=sink) for sink in (HOVER_SINK, MODEL_LIST_SINK, SIZES_SINK, STYLE_SINK, URL_SINK, TOOL_SINK,
                                           SELECT_SINK)],
@@ -689,13 +694,21 @@ def export_selection(_, names, controls: dict):
             "message": None}
 
 
-@callback(
-    output=dict(panel=Output(NB_PANEL, "children"), figure=Output(GRAPH, "figure", allow_duplicate=True)),
-    inputs=dict(pinned=Input(PINNED, "data"), k=Input(NB_K, "value"), view=Input(VIEW, "data")),
-    state=dict(controls=_controls(State, ("model", *CLUSTER_FIELDS))),
+clientside_callback(
+    """(pinned, k, view) => (pinned && pinned.length) ? Date.now() : window.dash_clientside.no_update""",
+    Output(NB_TRIGGER, "data"), Input(PINNED, "data"), Input(NB_K, "value"), Input(VIEW, "data"),
     prevent_initial_call=True,
 )
-def show_neighbours(pinned, k, view, controls: dict):
+
+
+@callback(
+    output=dict(panel=Output(NB_PANEL, "children"), figure=Output(GRAPH, "figure", allow_duplicate=True)),
+    inputs=dict(_=Input(NB_TRIGGER, "data")),
+    state=dict(pinned=State(PINNED, "data"), k=State(NB_K, "value"),
+               controls=_controls(State, ("model", *CLUSTER_FIELDS))),
+    prevent_initial_call=True,
+)
+def show_neighbours(_, pinned, k, controls: dict):
     """The last pinned material's k nearest materials in fingerprint space (the clustering's
     metric): thumbnails and distances beside the map, lines to them on it."""
     from backend.neighbours import model_neighbours
@@ -766,18 +779,23 @@ clientside_callback(
 )
 
 
+clientside_callback(
+    """(isOpen, drawn) => isOpen ? Date.now() : window.dash_clientside.no_update""",
+    Output(CARDS_TRIGGER, "data"), Input(CARDS_COLLAPSE, "is_open"), Input(DRAWN, "data"),
+    prevent_initial_call=True,
+)
+
+
 @callback(
     Output(CARDS, "children"),
-    inputs=dict(is_open=Input(CARDS_COLLAPSE, "is_open"), _=Input(DRAWN, "data")),
+    inputs=dict(_=Input(CARDS_TRIGGER, "data")),
     state=dict(controls=_controls(State, ("model", "colour_by", *CLUSTER_FIELDS))),
     prevent_initial_call=True,
 )
-def show_cluster_cards(is_open, _, controls: dict):
+def show_cluster_cards(_, controls: dict):
     """Per cluster: size, medoid's band structure, over-represented elements, label mix."""
     from backend.cluster_cards import model_cluster_cards
 
-    if not is_open:
-        raise dash.exceptions.PreventUpdate
     catalog = get_catalog()
     v = ExplorerView.from_values(controls)
     cols = _label_columns(catalog)

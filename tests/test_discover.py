@@ -197,6 +197,20 @@ def test_subset_bad_input_and_few(cat, dataset, data):
     assert full.indices[:4].tolist() == [1, 6, 3, 5] and full.coverage == 1.0
 
 
+def test_selection_table(cat, dataset, data):
+    from backend.clustering import selection_table
+
+    result = cluster_model(cat, dataset.model, ClusterParams())
+    names = [data.names[5], data.names[2]]
+    table = selection_table(data, result, names)
+    assert list(table.material) == names and list(table.cluster) == [result.labels[5], result.labels[2]]
+    assert np.allclose(table[["x", "y"]], data.xy[[5, 2]])
+    with pytest.raises(ParameterError, match="nothing is selected"):
+        selection_table(data, result, [])
+    with pytest.raises(ParameterError, match="not in model"):
+        selection_table(data, result, ["nope"])
+
+
 # ---- command line ----------------------------------------------------------------------------
 
 def test_cli_neighbours_consensus_subset(tmp_path, cat, dataset, data):

@@ -219,3 +219,63 @@ def test_consensus_colouring_and_subset(page, demo):
     card.click()
     wait_count(page, f"{int((result.labels == k).sum())} selected")
     assert not [e for e in page.errors if "favicon" not in e], page.errors
+
+
+def done_when_flow(page, url, root, screenshot=None) -> dict:
+    """The issue's "done when", in the browser on the published data: lasso a region, see its
+    band structures, pin one, see its ten neighbours, colour by the consensus of the 72 one-eV
+    models, export a 50-material representative subset. ``screenshot``: where to save a picture
+    of the page once the consensus colouring shows (docs/discover.png)."""
+    cat = Catalog(root)
+    model = default_model(cat)
+    data = cat.load(model)
+    open_map(page, url)
+    page.click("#explore-tool label:has-text('lasso select')")
+    pos, g = screen_positions(page, data.xy)
+    cx, cy, w, h = g["left"] + g["width"] * 0.45, g["top"] + g["height"] * 0.5, g["width"], g["height"]
+    lasso(page, [(cx - 0.12 * w, cy - 0.12 * h), (cx + 0.1 * w, cy - 0.16 * h), (cx + 0.14 * w, cy + 0.1 * h),
+                 (cx - 0.08 * w, cy + 0.15 * h), (cx - 0.12 * w, cy - 0.12 * h)])
+    page.wait_for_selector("#explore-gallery .explore-thumb img", timeout=20_000)
+    selected = int(page.evaluate(GALLERY_COUNT).split()[0])
+    thumb = page.locator("#explore-gallery .explore-thumb").nth(0)
+    name = thumb.get_attribute("data-pin")
+    thumb.click()
+    page.wait_for_selector(f".pinned-name:text('{name}'), #explore-band-viewer .gtitle:text('{name}')", timeout=20_000)
+    page.wait_for_selector("#explore-neighbours .explore-neighbour", timeout=20_000)
+    shown = page.locator("#explore-neighbours .explore-neighbour").evaluate_all("els => els.map(e => e.dataset.pin)")
+    assert shown == list(model_neighbours(cat, model, name, 10, "minkowski", 0.2).material)
+
+    ids = select_models(cat, "window=1")
+    page.select_option("#explore-colour-by", "consensus")
+    page.wait_for_selector("#explore-consensus-summary", timeout=180_000)
+    cons = model_consensus(cat, ids, ClusterParams())
+    text = page.inner_text("#explore-consensus-summary")
+    assert text.startswith(f"{cons.counts()['stable']} of {len(data.names)} materials stable")
+    assert f"consensus of {len(ids)} models (window=1)" in text
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.mouse.move(5, 5)
+    page.wait_for_timeout(800)
+    if screenshot:
+        page.screenshot(path=str(screenshot))
+
+    page.fill("#explore-subset-n", "50")
+    page.click("#explore-subset-choose")
+    page.wait_for_selector("#explore-subset-coverage", timeout=60_000)
+    wait_count(page, "50 selected")
+    with page.expect_download() as dl:
+        page.click("#explore-subset-export")
+    subset = pd.read_csv(dl.value.path())
+    assert len(subset) == 50 and subset.material.is_unique
+    return {"selected": selected, "pinned": name, "models": len(ids), "subset": len(subset),
+            "coverage": page.inner_text("#explore-subset-coverage")}
+
+
+@pytest.mark.shared_data
+def test_done_when_on_the_published_data(page, shared_root, tmp_path):
+    proc, url = start_app(shared_root, env={"BANDSCAPE_PREWARM": "0", "BANDSCAPE_CACHE": str(tmp_path)})
+    try:
+        out = done_when_flow(page, url, shared_root)
+        assert out["models"] == 72 and out["selected"] > 0
+        assert not [e for e in page.errors if "favicon" not in e], page.errors
+    finally:
+        stop_app(proc)
