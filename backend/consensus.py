@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,15 +172,23 @@ def _cache_path(catalog, model_ids, params, cache_dir) -> Path:
     return Path(cache_dir or default_cache_dir()) / "consensus" / f"{key}.npz"
 
 
-def model_labelings(catalog, model_ids, params) -> tuple[np.ndarray, np.ndarray]:
+def model_labelings(catalog, model_ids, params, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Every model's clustering (exactly as the explorer shows it: ``cluster_model``, from the
     clustering module's cached matrices and trees) of the materials all of them have:
-    (materials (n,), labels (m, n)), materials in the first model's order."""
-    from backend.clustering import cluster_model
+    (materials (n,), labels (m, n)), materials in the first model's order. ``workers``: threads
+    for the models' data and distance matrices (default: one per core)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from backend.clustering import cluster_model, clustering_metric, model_distances
 
     params = params.validate()
     model_ids = list(model_ids)
-    names = [catalog.load(mid).names for mid in model_ids]
+    # the distance matrices are the cost (NumPy's power of n^2 d / 2 numbers, which releases the
+    # GIL): computed (and cached for the explorer) on every core
+    with ThreadPoolExecutor(max(1, min(workers or os.cpu_count() or 1, len(model_ids)))) as pool:
+        names = [d.names for d in pool.map(catalog.load, model_ids)]
+        if params.metric == "minkowski" and params.p != 2:
+            list(pool.map(lambda mid: model_distances(catalog, mid, *clustering_metric(params)), model_ids))
     common = set(names[0])
     for nm in names[1:]:
         common &= set(nm)

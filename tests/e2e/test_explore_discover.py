@@ -229,12 +229,21 @@ def done_when_flow(page, url, root, screenshot=None) -> dict:
     cat = Catalog(root)
     model = default_model(cat)
     data = cat.load(model)
+    ids = select_models(cat, "window=1")
+    cons = model_consensus(cat, ids, ClusterParams())
     open_map(page, url)
     page.click("#explore-tool label:has-text('lasso select')")
     pos, g = screen_positions(page, data.xy)
-    cx, cy, w, h = g["left"] + g["width"] * 0.45, g["top"] + g["height"] * 0.5, g["width"], g["height"]
-    lasso(page, [(cx - 0.12 * w, cy - 0.12 * h), (cx + 0.1 * w, cy - 0.16 * h), (cx + 0.14 * w, cy + 0.1 * h),
-                 (cx - 0.08 * w, cy + 0.15 * h), (cx - 0.12 * w, cy - 0.12 * h)])
+    # a region rich in consensus clusters: of windows a quarter of the plot wide and high, the
+    # one holding the most consensus-cluster members; the lasso is the octagon inscribed in it
+    clustered = pos[pd.Index(data.names).get_indexer(cons.materials[cons.labels >= 0])]
+    dx, dy = g["width"] / 8, g["height"] / 8
+    centres = [(g["left"] + fx * g["width"], g["top"] + fy * g["height"])
+               for fx in np.linspace(0.15, 0.85, 15) for fy in np.linspace(0.2, 0.85, 14)]
+    xm, ym = max(centres, key=lambda c: int(((np.abs(clustered[:, 0] - c[0]) < dx)
+                                                & (np.abs(clustered[:, 1] - c[1]) < dy)).sum()))
+    octagon = [(xm + dx * np.cos(a), ym + dy * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 9)]
+    lasso(page, octagon)
     page.wait_for_selector("#explore-gallery .explore-thumb img", timeout=20_000)
     selected = int(page.evaluate(GALLERY_COUNT).split()[0])
     thumb = page.locator("#explore-gallery .explore-thumb").nth(0)
@@ -245,10 +254,8 @@ def done_when_flow(page, url, root, screenshot=None) -> dict:
     shown = page.locator("#explore-neighbours .explore-neighbour").evaluate_all("els => els.map(e => e.dataset.pin)")
     assert shown == list(model_neighbours(cat, model, name, 10, "minkowski", 0.2).material)
 
-    ids = select_models(cat, "window=1")
     page.select_option("#explore-colour-by", "consensus")
     page.wait_for_selector("#explore-consensus-summary", timeout=180_000)
-    cons = model_consensus(cat, ids, ClusterParams())
     text = page.inner_text("#explore-consensus-summary")
     assert text.startswith(f"{cons.counts()['stable']} of {len(data.names)} materials stable")
     assert f"consensus of {len(ids)} models (window=1)" in text
