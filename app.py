@@ -42,6 +42,15 @@ from backend.errors import BandscapeError  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("bandscape")
+#: a material's band-structure image (a display plot, or one drawn from its band data)
+MATERIAL_IMAGE_ROUTE = "/material-image/<window>/<material>.png"
+
+
+def material_image_path(window: float, material: str) -> str:
+    """The URL path of :data:`MATERIAL_IMAGE_ROUTE` for one material (window as the page writes it)."""
+    from urllib.parse import quote
+
+    return f"/material-image/{window:g}/{quote(material, safe='')}.png"
 
 
 def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
@@ -99,6 +108,11 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
         ])
 
     app.layout = shell
+    # Dash sets itself up on its first request (component paths, pages), and a threaded server
+    # may answer a second request before that first one has finished: "... is not a registered
+    # library". So the first request is made here, before any browser's.
+    with app.server.test_client() as client:
+        client.get("/")
     return app
 
 
@@ -199,7 +213,7 @@ def register_routes(server) -> None:
             abort(404)
         return send_file(path, max_age=3600)
 
-    @server.route("/material-image/<window>/<material>.png")
+    @server.route(MATERIAL_IMAGE_ROUTE)
     def material_image(window: str, material: str):
         try:
             found = app_state.get_catalog().display_image(material, float(window))

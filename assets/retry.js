@@ -1,6 +1,7 @@
-// A callback request that dies with its web worker (a worker killed or restarted mid-request:
-// the connection drops, or the proxy answers 502/503/504) is sent again, up to twice: callbacks
-// are pure (or, like starting a search, idempotent), and another worker answers.
+// A request that dies with its web worker (a worker killed or restarted mid-request: the
+// connection drops, or a proxy answers 502/503/504) is sent again, and another worker answers:
+// callbacks up to twice (they are pure or, like starting a search, idempotent), and a band image
+// that failed to load once.
 (function () {
     if (window.bandscapeRetry) { return; }
     window.bandscapeRetry = true;
@@ -22,4 +23,16 @@
         });
         return attempt(RETRIES);
     };
+})();
+
+(function () {
+    // images fail silently: try a failed band image once more (capture: error events do not bubble)
+    document.addEventListener("error", function (event) {
+        const img = event.target;
+        if (!img || img.tagName !== "IMG" || !img.src || img.src.indexOf("/material-image/") < 0) { return; }
+        if (img.dataset.bandscapeRetried === img.src) { return; }
+        const src = img.src;
+        img.dataset.bandscapeRetried = src;
+        setTimeout(function () { if (img.src === src) { img.src = ""; img.src = src; } }, 300);
+    }, true);
 })();

@@ -281,7 +281,6 @@ def memoize_mapped(fn):
 
     from backend.fileio import file_lock, write_npy_atomic
 
-    locks = _KeyLocks()
     folder = f"{fn.__module__}.{fn.__qualname__}"
 
     def path_of(key: str) -> Path:
@@ -294,26 +293,18 @@ def memoize_mapped(fn):
             return None
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        key = _key(fn, args, kwargs)
-        hit = _arrays.get(key)
-        if hit is not None:
-            return hit
-        with locks(key):
-            hit = _arrays.get(key)
-            if hit is None:
-                path = path_of(key)
+    def mapped(*args, **kwargs):
+        path = path_of(_key(fn, args, kwargs))
+        hit = open_mapped(path)
+        if hit is None:
+            with file_lock(path.with_suffix(".lock")):  # another process may be writing it
                 hit = open_mapped(path)
                 if hit is None:
-                    with file_lock(path.with_suffix(".lock")):  # another process may be writing it
-                        hit = open_mapped(path)
-                        if hit is None:
-                            write_npy_atomic(path, fn(*args, **kwargs))
-                            hit = open_mapped(path)
-                _arrays.set(key, hit)
-        locks.done(key)
+                    write_npy_atomic(path, fn(*args, **kwargs))
+                    hit = open_mapped(path)
         return hit
 
+    wrapper = _memoizer(array_store)(mapped)  # the maps themselves: in the process's store
     wrapper.uncached = fn
     wrapper.cached_path = lambda *args, **kwargs: path_of(_key(fn, args, kwargs))
     return wrapper
