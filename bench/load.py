@@ -72,35 +72,41 @@ def _path(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def record(url: str, switch_to: str) -> Recording:
-    """Drive the explorer in chromium once and keep its requests."""
-    from playwright.sync_api import sync_playwright
+def record(url: str, switch_to: str, browser=None) -> Recording:
+    """Drive the explorer in chromium once (in ``browser``, a Playwright browser, or one started
+    here) and keep its requests."""
+    if browser is None:
+        from playwright.sync_api import sync_playwright
 
-    from tests.e2e.browser import launch_browser
+        from tests.e2e.browser import launch_browser
 
+        with sync_playwright() as pw:
+            own = launch_browser(pw)
+            try:
+                return record(url, switch_to, own)
+            finally:
+                own.close()
     rec = Recording()
     log: list = []
-    with sync_playwright() as pw:
-        browser = launch_browser(pw)
-        page = browser.new_page(viewport={"width": 1600, "height": 950})
-        page.on("request", lambda r: log.append(r))
-        page.goto(url + "/")
-        page.wait_for_selector("#explore-summary-text", timeout=120_000)
-        page.wait_for_timeout(2000)  # the initial callbacks, and the start of any prefetch
-        opened, log[:] = list(log), []
-        before = page.inner_text("#explore-summary-text")
-        mcs = int(page.input_value("#explore-mcs"))
-        page.fill("#explore-mcs", str(mcs + 4))
-        page.wait_for_function("t => document.getElementById('explore-summary-text').innerText !== t",
-                               arg=before, timeout=60_000)
-        page.wait_for_timeout(500)
-        reclustered, log[:] = list(log), []
-        page.fill("#explore-model", switch_to)
-        page.press("#explore-model", "Enter")
-        page.wait_for_function("m => location.search.includes('model=' + m)", arg=switch_to, timeout=60_000)
-        page.wait_for_timeout(1500)
-        switched = list(log)
-        browser.close()
+    page = browser.new_page(viewport={"width": 1600, "height": 950})
+    page.on("request", lambda r: log.append(r))
+    page.goto(url + "/")
+    page.wait_for_selector("#explore-summary-text", timeout=120_000)
+    page.wait_for_timeout(2000)  # the initial callbacks, and the start of any prefetch
+    opened, log[:] = list(log), []
+    before = page.inner_text("#explore-summary-text")
+    mcs = int(page.input_value("#explore-mcs"))
+    page.fill("#explore-mcs", str(mcs + 4))
+    page.wait_for_function("t => document.getElementById('explore-summary-text').innerText !== t",
+                           arg=before, timeout=60_000)
+    page.wait_for_timeout(500)
+    reclustered, log[:] = list(log), []
+    page.fill("#explore-model", switch_to)
+    page.press("#explore-model", "Enter")
+    page.wait_for_function("m => location.search.includes('model=' + m)", arg=switch_to, timeout=60_000)
+    page.wait_for_timeout(1500)
+    switched = list(log)
+    page.close()
     for r in opened:
         path = _path(r.url)
         if r.method == "GET" and "/material-image/" not in path and r.url.startswith(url):
@@ -404,9 +410,10 @@ class Sampler(threading.Thread):
 # ---- the run ----------------------------------------------------------------------------------
 
 def run_load(url: str, data: str, users: int, duration: float, master_pid: int | None = None, seed: int = 0,
-             on_start=None) -> dict:
-    """Record the page, then run ``users`` for ``duration`` seconds against ``url``; the result
-    as a dict (what the JSON line prints). ``on_start(stats)`` is called once the users run."""
+             on_start=None, browser=None) -> dict:
+    """Record the page (in ``browser`` when given), then run ``users`` for ``duration`` seconds
+    against ``url``; the result as a dict (what the JSON line prints). ``on_start(stats)`` is
+    called once the users run."""
     from backend.catalog import Catalog
     from backend.clustering import default_model
 
@@ -416,7 +423,7 @@ def run_load(url: str, data: str, users: int, duration: float, master_pid: int |
     rng = random.Random(seed)
     switch_to = next(m for m in rng.sample(models, len(models)) if m != default)
     t_rec = time.perf_counter()
-    rec = record(url, switch_to)
+    rec = record(url, switch_to, browser)
     t_rec = time.perf_counter() - t_rec
     stats = Stats()
     sampler = Sampler(master_pid)

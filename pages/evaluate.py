@@ -112,7 +112,8 @@ def layout(**query):
             job_id = None
         values["running"] = rec["state"] in ("queued", "running")
     if job_id is None:
-        values["status"] = "not run yet: Run grid search computes it (in the background; the page can be left)"
+        values["status"] = ("not run yet" if rec is None or rec["state"] == "done" else f"the last run {rec['state']}") \
+            + ": Run grid search computes it (in the background; the page can be left)"
     side = html.Div([search_form(IDS, values, labels)], style={"width": "300px", "flex": "0 0 300px"}, className="pe-3")
     main = html.Div([
         html.Div([dbc.Alert(n, color="warning", dismissable=True) for n in notes], id=ALERT),

@@ -286,3 +286,17 @@ def test_estimate_uses_the_measured_cpu_throughput():
     small = TrainConfig(arch="resnet18", epochs=30, split=0.0, image_size=112)
     assert estimate_seconds(small, 546) < estimate_seconds(r18, 546) / 3.5  # a quarter of the pixels
     assert format_duration(3725) == "1 h 02 min" and format_duration(42) == "42 s"
+
+
+def test_every_command_takes_the_data_root_as_data(tmp_path, capsys):
+    from backend.__main__ import main
+
+    assert main(["jobs", "list", "--data", str(tmp_path)]) == 0
+    assert "no jobs under" in capsys.readouterr().out
+    assert main(["jobs", "list", "--out", str(tmp_path)]) == 0  # the old flag still works, with a note
+    assert "--out is deprecated here; the data root is --data" in capsys.readouterr().err
+    for command in (["train", "--images", "x"], ["preprocess", "--eigenvals", "x"], ["encode", "--model", "m", "--images", "x"],
+                    ["jobs", "worker"], ["models"], ["evaluate", "--out", "x"]):
+        with pytest.raises(SystemExit):
+            main(command)
+        assert "--data" in capsys.readouterr().err, command
