@@ -107,6 +107,24 @@ def model_paths(root: str | os.PathLike, model_id: str) -> dict[str, Path]:
     }
 
 
+def path_in_root(root: str | os.PathLike, path: str | os.PathLike) -> str:
+    """How a data root's own files (model metadata, job records) name ``path``: relative to the
+    root (POSIX separators) when it lies inside it, so the root can be moved, cloned or mounted
+    elsewhere; else absolute. A relative ``path`` is taken from the current directory."""
+    root, path = Path(root).expanduser(), Path(path).expanduser()
+    # first as written (a folder linked into the root stays inside it), then with links resolved
+    for r, p in ((Path(os.path.abspath(root)), Path(os.path.abspath(path))), (root.resolve(), path.resolve())):
+        if p.is_relative_to(r):
+            return p.relative_to(r).as_posix()
+    return str(path.resolve())
+
+
+def resolve_in_root(root: str | os.PathLike, recorded: str | os.PathLike) -> Path:
+    """The path that :func:`path_in_root` recorded: a relative one is under ``root``."""
+    p = Path(recorded).expanduser()
+    return p if p.is_absolute() else Path(root) / p
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """One model of a data root: its hyperparameters and files."""

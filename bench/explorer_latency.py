@@ -128,7 +128,7 @@ def main() -> int:
                      if not m.is_unencoded and m.window == 1 and m.model_id != PAPER_MODEL][: args.repeats]
     from playwright.sync_api import sync_playwright
 
-    out = {"bench": "explorer_latency", "data": str(cat.root), "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+    out = {"bench": "explorer_latency", "data": args.data, "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
     import tempfile
 
     from backend.jobs import JobStore

@@ -1,20 +1,25 @@
-"""The autoencoder backend: shapes, noise, a tiny real run on published plots, atomic outputs."""
+"""The autoencoder backend: shapes, noise, a tiny real run on imported plots, atomic outputs."""
 
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from backend.autoencoder.encoding import training_images
 from backend.autoencoder.images import import_plot, import_plots, load_image_folder
 from backend.autoencoder.model import Autoencoder
 from backend.autoencoder.noise import localized_noise
 from backend.autoencoder.training import TrainConfig, fit, paper_grid, pick_device, train_model
+from backend.bands import load_band_data, render_display_png
 from backend.catalog import Catalog
 from backend.errors import DataError, ParameterError
 from backend.progress import Cancelled
+from tests.conftest import DEMO_BANDS, demo_display_plots
 
 torch.set_num_threads(2)
 
@@ -47,38 +52,56 @@ def test_noise_touches_inputs_only_with_the_right_area():
 
 
 @pytest.fixture(scope="module")
-def tiny_images(tmp_path_factory, shared_root):
-    plots = tmp_path_factory.mktemp("plots")
-    for f in sorted((shared_root / "images" / "bands_10width_1eV").glob("*.png"))[:12]:
-        shutil.copy(f, plots / f.name)
+def tiny_images(tmp_path_factory):
+    """Training images imported from 12 labelled plots (of demo materials, drawn like the
+    published ones)."""
+    plots = demo_display_plots(tmp_path_factory.mktemp("plots"))
     out = tmp_path_factory.mktemp("train")
     report = import_plots(plots, out, size=224, jobs=2)
     assert report == {"written": 12, "skipped": {}}
     return out
 
 
-def test_import_plots_drops_axes_and_colored_lines(shared_root):
-    img = import_plot(shared_root / "images" / "bands_10width_1eV" / "Ac2HgGe.png")
+@pytest.mark.parametrize("plot", [
+    pytest.param("demo", id="demo"),  # a honeycomb material: no flat band that would fill a row
+    pytest.param("heuslerene", id="heuslerene", marks=pytest.mark.shared_data)])
+def test_import_plots_drops_axes_and_colored_lines(plot, tmp_path, request):
+    if plot == "demo":
+        path = tmp_path / "honeycomb_0001.png"
+        path.write_bytes(render_display_png(load_band_data(DEMO_BANDS / "honeycomb_0001.npz"), 1))
+    else:
+        path = request.getfixturevalue("shared_root") / "images" / "bands_10width_1eV" / "Ac2HgGe.png"
+    img = import_plot(path)
     assert img.shape == (224, 224) and set(np.unique(img)) <= {0, 255}
     ink = img == 0
-    assert 0.02 < ink.mean() < 0.2  # band lines, not a filled frame
+    assert 0.01 < ink.mean() < 0.2  # band lines, not a filled frame
     assert ink.mean(1).max() < 0.9 and ink.mean(0).max() < 0.9  # no frame, Fermi or high-symmetry line
 
 
 def test_tiny_real_run_is_read_by_the_catalog(tiny_images, tmp_path):
     cfg = TrainConfig(arch="resnet18", latent=2, epochs=2, split=0.25, image_size=64, batch_size=4)
     events = []
-    result = train_model(cfg, tiny_images, tmp_path, progress=lambda d, t, **i: events.append((d, t, i)))
+    images = tmp_path / "root" / "images" / "train_1eV"
+    shutil.copytree(tiny_images, images)
+    root = tmp_path / "root"
+    result = train_model(cfg, images, root, progress=lambda d, t, **i: events.append((d, t, i)))
     assert result.model_id == "resnet18_latent2_window1eV_steps2_split2.5_width1_size64"
     assert [e[0] for e in events if e[2].get("stage") == "train"] == [1, 2]
     assert all(np.isfinite(e[2]["val_loss"]) for e in events if e[2].get("stage") == "train")
-    info = Catalog(tmp_path).get(result.model_id)
+    info = Catalog(root).get(result.model_id)
     assert (info.arch, info.latent, info.epochs, info.split, info.extra["image_size"]) == ("resnet18", 2, 2, 0.25, 64)
-    data = Catalog(tmp_path).load(result.model_id)
+    data = Catalog(root).load(result.model_id)
     assert data.X.shape == (12, 2 * 2 * 2) and data.xy.shape == (12, 2) and np.isfinite(data.xy).all()
-    assert (tmp_path / "models" / f"{result.model_id}_recon.png").stat().st_size > 0
+    assert (root / "models" / f"{result.model_id}_recon.png").stat().st_size > 0
     with pytest.raises(ParameterError, match="already exists"):
-        train_model(cfg, tiny_images, tmp_path)
+        train_model(cfg, tiny_images, root)
+    # the metadata names the image folder relative to the root: no path of this machine, and the
+    # root can move
+    meta = json.loads((root / "models" / f"{result.model_id}.json").read_text())
+    assert meta["dataset"]["images"] == "images/train_1eV"
+    moved = shutil.move(root, tmp_path / "moved")
+    assert training_images(moved, result.model_id) == Path(moved) / "images" / "train_1eV"
+    assert Catalog(moved).load(result.model_id).X.shape == (12, 8)
 
 
 def test_losses_decrease_when_overfitting(tiny_images):

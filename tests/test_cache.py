@@ -53,6 +53,7 @@ def test_budget_is_bytes_from_the_environment(monkeypatch):
         cache.parse_bytes("lots")
 
 
+@pytest.mark.shared_data
 def test_warm_cache_returns_the_same_read_only_objects(root):
     cat = Catalog(root)
     D = model_distances(cat, PAPER_MODEL)
@@ -89,6 +90,7 @@ print(json.dumps({"was_cached": was, "memmap": isinstance(D, np.memmap), "file":
 """
 
 
+@pytest.mark.shared_data
 def test_distance_matrix_is_computed_once_for_all_processes(root):
     cat = Catalog(root)
     assert not distances_cached(cat, OTHER)
@@ -103,6 +105,7 @@ def test_distance_matrix_is_computed_once_for_all_processes(root):
     assert second["sum"] == first["sum"] == pytest.approx(float(model_distances(cat, OTHER).sum()))
 
 
+@pytest.mark.shared_data
 def test_small_results_shared_through_redis(root, redis_url):
     """Two processes (web workers) with REDIS_URL: what one clustered, the other reads."""
     from cachelib import RedisCache
@@ -124,6 +127,7 @@ def test_small_results_shared_through_redis(root, redis_url):
     assert out.stdout.split() == [str(mine.n_clusters), str(mine.n_noise)]
 
 
+@pytest.mark.shared_data
 def test_redis_down_falls_back_to_the_process(root, caplog):
     from cachelib import RedisCache
     import redis

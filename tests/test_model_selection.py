@@ -1,4 +1,5 @@
-"""The grid search end to end on a few real models: labels, maxima, cache, report, CLI."""
+"""The grid search end to end on a few models (the demo's, and real ones when present): labels,
+maxima, cache, report, CLI."""
 
 from __future__ import annotations
 
@@ -7,32 +8,49 @@ import pandas as pd
 import pytest
 
 from backend.__main__ import main
-from backend.catalog import Catalog
+from backend.catalog import Catalog, model_paths
 from backend.clustering import cluster_hdbscan
 from backend.errors import ParameterError
 from backend.model_selection import GridSpec, grid_search, parse_range, select_models
 from backend.validation import ami
-from tests.conftest import PAPER_MODEL, copy_models
+from tests.conftest import PAPER_MODEL, PROJECT, copy_models, demo_model
 
-MODELS = (PAPER_MODEL, "resnet18_latent2_window1eV_steps60_split0_width1",
-          "resnet50_latent1_window1eV_steps30_split5.0_width1")  # the last one has collapsed
+PUBLISHED = (PAPER_MODEL, "resnet18_latent2_window1eV_steps60_split0_width1",
+             "resnet50_latent1_window1eV_steps30_split5.0_width1")  # the last one has collapsed
+DEMO_COLLAPSED = "resnet18_latent1_window1eV_steps1_split0_width1_collapsed"
 SPEC = GridSpec(min_samples=(2, 3), min_cluster_size=(3, 4, 6))
 
 
-@pytest.fixture()
-def root(tmp_path, shared_root):
-    """A data root with copies of three models' files (so a test may change one)."""
-    return copy_models(shared_root, tmp_path / "root", MODELS)
+def write_collapsed(root, source_id: str, model_id: str) -> None:
+    """A model whose encoder collapsed, as one of the published ones did: every material on one of
+    two fingerprints (half on each)."""
+    src = Catalog(root).get(source_id)
+    fp = pd.read_csv(src.fingerprint_path)
+    fp.iloc[:, 1:] = fp.iloc[np.arange(len(fp)) % 2, 1:].to_numpy()
+    paths = model_paths(root, model_id)
+    fp.to_csv(paths["fingerprints"], index=False)
+    pd.read_csv(src.embedding_path).to_csv(paths["embedding"], index=False)
 
 
-def test_select_models_filters(shared_root):
-    cat = Catalog(shared_root)
-    one_ev = select_models(cat, "window=1")
-    assert len(one_ev) == 72 and all("window1eV" in m for m in one_ev)
-    assert len(select_models(cat, "window=1,arch=50,latent=3")) == 12
-    assert len(select_models(cat, "window=1,latent=2|3")) == 48
-    assert select_models(cat, f"id={PAPER_MODEL}") == [PAPER_MODEL]
-    assert len(select_models(cat, "arch=unencoded")) == 3
+@pytest.fixture(params=[pytest.param("demo"), pytest.param("heuslerene", marks=pytest.mark.shared_data)])
+def source(request, tmp_path):
+    """A data root with copies of three models' files (so a test may change one), the last one
+    collapsed; and their ids."""
+    root = tmp_path / "root"
+    if request.param == "heuslerene":
+        return copy_models(request.getfixturevalue("shared_root"), root, PUBLISHED), PUBLISHED
+    models = (demo_model(1), demo_model(2), DEMO_COLLAPSED)
+    copy_models(PROJECT, root, models[:2])
+    write_collapsed(root, models[0], DEMO_COLLAPSED)
+    return root, models
+
+
+def test_select_models_filters():
+    cat = Catalog(PROJECT)
+    assert select_models(cat, "window=1") == [demo_model(1)]  # the unencoded baselines only on request
+    assert len(select_models(cat, "arch=unencoded")) == 3 and len(select_models(cat)) == 3
+    assert select_models(cat, f"id={demo_model(2)}") == [demo_model(2)]
+    assert select_models(cat, "window=1|3,latent=3") == [demo_model(1), demo_model(3)]
     with pytest.raises(ParameterError, match="matches none"):
         select_models(cat, "window=7")
     with pytest.raises(ParameterError, match="not one of"):
@@ -42,7 +60,20 @@ def test_select_models_filters(shared_root):
         parse_range("10:2", "--ms")
 
 
-def test_grid_end_to_end_and_cache(root, tmp_path):
+@pytest.mark.shared_data
+def test_select_models_filters_the_published_grid(shared_root):
+    cat = Catalog(shared_root)
+    one_ev = select_models(cat, "window=1")
+    assert len(one_ev) == 72 and all("window1eV" in m for m in one_ev)
+    assert len(select_models(cat, "window=1,arch=50,latent=3")) == 12
+    assert len(select_models(cat, "window=1,latent=2|3")) == 48
+    assert select_models(cat, f"id={PAPER_MODEL}") == [PAPER_MODEL]
+    assert len(select_models(cat, "arch=unencoded")) == 3
+
+
+def test_grid_end_to_end_and_cache(source, tmp_path):
+    root, MODELS = source
+    first = MODELS[0]
     cat = Catalog(root)
     cache = tmp_path / "cache"
     events = []
@@ -51,16 +82,16 @@ def test_grid_end_to_end_and_cache(root, tmp_path):
     assert events[-1] == (3 + 6, 3 + 6, "done") and r.timings["models_computed"] == 3
     assert len(r.per_model) == 3 * 6 and len(r.cells) == 6
     # each cell's clustering is HDBSCAN's own with those parameters under Minkowski p=0.2
-    X = cat.load(PAPER_MODEL).X
-    order = pd.Index(cat.load(PAPER_MODEL).names).get_indexer(r.materials)
+    X = cat.load(first).X
+    order = pd.Index(cat.load(first).names).get_indexer(r.materials)
     for ms, mcs in ((2, 3), (3, 6)):
         ref = cluster_hdbscan(X, mcs, ms, "leaf", "minkowski", 0.2)[order]
-        assert np.array_equal(r.cell_labels(PAPER_MODEL, ms, mcs), ref)
+        assert np.array_equal(r.cell_labels(first, ms, mcs), ref)
     # mean AMI is the mean over the other two models
     a, b, c = (r.cell_labels(m, 2, 3) for m in MODELS)
     row = r.cell(2, 3).set_index("model_id")
-    assert row.loc[PAPER_MODEL, "mean_ami"] == pytest.approx((ami(a, b) + ami(a, c)) / 2)
-    assert row.loc[PAPER_MODEL, "mean_ami_no_noise"] == pytest.approx((ami(a, b, "remove") + ami(a, c, "remove")) / 2)
+    assert row.loc[first, "mean_ami"] == pytest.approx((ami(a, b) + ami(a, c)) / 2)
+    assert row.loc[first, "mean_ami_no_noise"] == pytest.approx((ami(a, b, "remove") + ami(a, c, "remove")) / 2)
     # the collapsed model scores DBCV = 1 but is flagged and left out of the maxima
     assert row.loc[MODELS[2], "collapsed"] and row.loc[MODELS[2], "dbcv"] == pytest.approx(1.0)
     assert any("collapsed" in w for w in r.warnings)
@@ -74,7 +105,7 @@ def test_grid_end_to_end_and_cache(root, tmp_path):
     assert again.timings["models_computed"] == 0 and again.timings["ami_cached"]
     pd.testing.assert_frame_equal(again.per_model, r.per_model)
     # a changed fingerprint file is recomputed (and only that model)
-    fp = root / "fingerprints" / f"{MODELS[1]}_.csv"
+    fp = cat.get(MODELS[1]).fingerprint_path
     frame = pd.read_csv(fp)
     frame.iloc[0, 1:] = frame.iloc[1, 1:].to_numpy()  # material 0 now looks like material 1
     frame.to_csv(fp, index=False)
@@ -82,18 +113,21 @@ def test_grid_end_to_end_and_cache(root, tmp_path):
     assert changed.timings["models_computed"] == 1 and not changed.timings["ami_cached"]
 
 
-def test_single_model_and_bad_grid(root, tmp_path):
+def test_single_model_and_bad_grid(source, tmp_path):
+    root, (first, *_) = source
     cat = Catalog(root)
-    r = grid_search(cat, [PAPER_MODEL], SPEC, cache_dir=tmp_path / "c")
+    r = grid_search(cat, [first], SPEC, cache_dir=tmp_path / "c")
     assert r.per_model.mean_ami.isna().all() and any("AMI compares models" in w for w in r.warnings)
-    assert r.ranking.model_id.tolist() == [PAPER_MODEL]
+    assert r.ranking.model_id.tolist() == [first]
     with pytest.raises(ParameterError, match="min_cluster_size"):
-        grid_search(cat, [PAPER_MODEL], GridSpec(min_cluster_size=(1, 2)), cache_dir=tmp_path / "c")
-    with pytest.raises(ParameterError, match="min_samples up to 600"):
-        grid_search(cat, [PAPER_MODEL], GridSpec(min_samples=(600,)), cache_dir=tmp_path / "c")
+        grid_search(cat, [first], GridSpec(min_cluster_size=(1, 2)), cache_dir=tmp_path / "c")
+    n = len(cat.load(first).names)
+    with pytest.raises(ParameterError, match=f"min_samples up to {n} needs more than {n} materials"):
+        grid_search(cat, [first], GridSpec(min_samples=(n,)), cache_dir=tmp_path / "c")
 
 
-def test_cli_evaluate_writes_tables_and_figures(root, tmp_path, capsys):
+def test_cli_evaluate_writes_tables_and_figures(source, tmp_path, capsys):
+    root, MODELS = source
     out = tmp_path / "out"
     code = main(["evaluate", "--data", str(root), "--min-samples", "2:3", "--min-cluster-size", "3,4",
                  "--metric", "euclidean", "--cache", str(tmp_path / "c"), "--jobs", "1", "--out", str(out)])
@@ -105,13 +139,14 @@ def test_cli_evaluate_writes_tables_and_figures(root, tmp_path, capsys):
     assert len(cells) == 4 and set(cells.best_dbcv_model) <= set(MODELS)
     assert "top-ranked model" in capsys.readouterr().out
     assert "cdn" not in (out / "cells.html").read_text()[:2000].lower()
-    assert main(["evaluate", "--data", str(root), "--models", "window=2", "--out", str(out)]) == 2
+    assert main(["evaluate", "--data", str(root), "--models", "window=7", "--out", str(out)]) == 2
     assert "matches none" in capsys.readouterr().err
 
 
-def test_cells_without_two_clusters_name_no_model(root, tmp_path):
+def test_cells_without_two_clusters_name_no_model(source, tmp_path):
     """Clusterings of fewer than two clusters cannot be chosen: DBCV is -1 and all-noise
     clusterings agree perfectly (AMI 1), but no cell maximum names them."""
+    root, MODELS = source
     cat = Catalog(root)
     r = grid_search(cat, list(MODELS[:2]), GridSpec(min_samples=(2,), min_cluster_size=(300,)), cache_dir=tmp_path / "c")
     assert (r.per_model.n_clusters < 2).all() and (r.per_model.dbcv == -1).all()

@@ -19,6 +19,8 @@ from backend.jobs.search import find_search, load_search_result, result_dir, sub
 from backend.model_selection import GridSpec, grid_search, load_result, save_result
 from tests.conftest import PAPER_MODEL, PROJECT, copy_models
 
+pytestmark = pytest.mark.shared_data  # real models of the published data
+
 MODELS = (PAPER_MODEL, "resnet18_latent2_window1eV_steps60_split0_width1",
           "resnet50_latent1_window1eV_steps30_split5.0_width1")
 SPEC = GridSpec(min_samples=(2,), min_cluster_size=(3, 4))

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from backend.catalog import model_paths, unencoded_model_id  # noqa: F401 (model_paths re-exported)
+from backend.catalog import model_paths, path_in_root, resolve_in_root, unencoded_model_id  # noqa: F401 (model_paths re-exported)
 from backend.errors import DataError
 from backend.fileio import atomic_path, write_bytes_atomic, write_csv_atomic, write_json_atomic
 
@@ -124,14 +124,27 @@ def load_model(root, model_id: str, device: torch.device | None = None):
     return model.to(device or torch.device("cpu")), cfg
 
 
+def training_images(root, model_id: str) -> Path:
+    """The image folder a model was trained on, as its metadata records it (relative paths are
+    under ``root``)."""
+    meta_path = model_paths(root, model_id)["metadata"]
+    try:
+        recorded = json.loads(meta_path.read_text())["dataset"]["images"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{meta_path}: no training-image folder recorded ({type(exc).__name__}: {exc}); "
+                        "pass --images") from None
+    return resolve_in_root(root, recorded)
+
+
 def encode_model(model_id: str, images_dir, out_root, progress=None, device: str = "auto") -> int:
-    """Re-encode a folder of images with a trained model and rewrite its fingerprints and UMAP
-    embedding. Returns the number of materials."""
+    """Re-encode a folder of images (default: the one it was trained on) with a trained model and
+    rewrite its fingerprints and UMAP embedding. Returns the number of materials."""
     from backend.autoencoder.images import load_image_folder
     from backend.autoencoder.training import pick_device
 
     dev = pick_device(device)
     model, cfg = load_model(out_root, model_id, dev)
+    images_dir = images_dir or training_images(out_root, model_id)
     names, ink = load_image_folder(images_dir, cfg["image_size"])
     if progress:
         progress(0, 2, stage="encode")
@@ -142,7 +155,7 @@ def encode_model(model_id: str, images_dir, out_root, progress=None, device: str
     meta_path = model_paths(out_root, model_id)["metadata"]
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
-        meta["encoded_images"] = str(Path(images_dir).resolve())
+        meta["encoded_images"] = path_in_root(out_root, images_dir)
         write_json_atomic(meta_path, meta)
     if progress:
         progress(2, 2, stage="done")

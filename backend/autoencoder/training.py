@@ -27,6 +27,7 @@ from backend.autoencoder.config import DEVICES, PAPER_GRID, TrainConfig, paper_g
 from backend.autoencoder.images import folder_fingerprint, load_image_folder
 from backend.autoencoder.model import Autoencoder
 from backend.autoencoder.noise import localized_noise
+from backend.catalog import path_in_root
 from backend.errors import BandscapeError, ParameterError
 from backend.progress import ProgressFn, null_progress
 
@@ -241,7 +242,8 @@ def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str |
     meta = {
         "model_id": cfg.model_id,
         "config": cfg.as_dict(),
-        "dataset": {"images": str(Path(images_dir).resolve()), "n_images": len(names),
+        # relative to the root when the images are inside it: no path of this machine in the file
+        "dataset": {"images": path_in_root(out_root, images_dir), "n_images": len(names),
                     "image_folder_sha256": folder_fingerprint(images_dir),
                     "n_train": len(names) - int(round(cfg.split * len(names))),
                     "n_val": int(round(cfg.split * len(names)))},

@@ -48,7 +48,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("encode", help="re-encode images with a trained model (fingerprints + UMAP)")
     p.add_argument("--model", required=True)
-    p.add_argument("--images", required=True)
+    p.add_argument("--images", help="folder of training images (default: the one the model was trained on)")
     add_data_arg(p, old_out=True, help="data root holding models/{id}.pt (default: $BANDSCAPE_DATA)")
     p.add_argument("--device", default="auto")
     p.set_defaults(handler=cmd_encode)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from backend.autoencoder.config import TrainConfig
-from backend.catalog import model_paths
+from backend.catalog import model_paths, path_in_root, resolve_in_root
 from backend.errors import ParameterError
 from backend.jobs.execute import WRITE_EVERY_S, JobContext
 from backend.jobs.kinds import JobKind, register
@@ -86,8 +86,7 @@ def _check_images(root: Path, images: str | os.PathLike) -> tuple[Path, str]:
         raise ParameterError(f"images: folder {folder} does not exist")
     if count_images(folder) < 3:
         raise ParameterError(f"images: folder {folder} has {count_images(folder)} PNG images; training needs at least 3")
-    stored = str(folder.relative_to(root)) if folder.is_relative_to(root) else str(folder)
-    return folder, stored
+    return folder, path_in_root(root, folder)
 
 
 def submit_jobs(store: JobStore, configs: Iterable[TrainConfig], images: str | os.PathLike,
@@ -222,8 +221,7 @@ def run_training(ctx: JobContext) -> dict:
 
     rec = ctx.record
     progress = JobProgress(ctx.store, ctx.job_id, ctx.log)
-    images = Path(rec["images"])
-    images = images if images.is_absolute() else ctx.root / images
+    images = resolve_in_root(ctx.root, rec["images"])
     result = train_model(TrainConfig(**rec["config"]), images, ctx.root, progress=progress,
                          overwrite=rec.get("overwrite", False))
     ctx.log(f"done in {result.wall_time_s:.1f} s on {result.device}")

@@ -16,8 +16,8 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def shared_app(shared_root):
-    """The real app on the shared Heuslerene data: its base URL."""
-    proc, url = start_app(shared_root)
+def data_app(dataset):
+    """The real app on the committed demo, and on the published data when present: its base URL."""
+    proc, url = start_app(dataset.root)
     yield url
     stop_app(proc)

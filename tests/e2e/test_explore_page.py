@@ -1,4 +1,4 @@
-"""The explorer in Debian's chromium on the real data: recluster, hover, share the URL."""
+"""The explorer in Debian's chromium on the demo and the real data: recluster, hover, share the URL."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import re
 import pytest
 
 from backend.catalog import Catalog
-from backend.clustering import ClusterParams, cluster_model
-from tests.conftest import PAPER_MODEL
+from backend.clustering import ClusterParams, cluster_model, default_model
+from tests.conftest import DEMO_BANDS, PROJECT, copy_models, demo_model
 from tests.e2e.browser import POINT_XY_JS
 
 
@@ -45,14 +45,16 @@ def page(browser):
     pg.close()
 
 
-def test_recluster_hover_and_share(page, shared_app, shared_root):
-    errors = open_explorer(page, shared_app + "/")
-    cat = Catalog(shared_root)
-    first = cluster_model(cat, PAPER_MODEL, ClusterParams())
+def test_recluster_hover_and_share(page, data_app, dataset):
+    errors = open_explorer(page, data_app + "/")
+    cat = Catalog(dataset.root)
+    model = default_model(cat)  # the paper's model on the published data, else the last trained one
+    window = f"{cat.get(model).window:g}"
+    first = cluster_model(cat, model, ClusterParams())
     assert summary(page).startswith(f"{first.n_clusters} clusters · {first.n_noise} noise")
 
     # recluster: the figure and summary follow the new parameter
-    after = cluster_model(cat, PAPER_MODEL, ClusterParams(min_cluster_size=6))
+    after = cluster_model(cat, model, ClusterParams(min_cluster_size=6))
     page.fill("#explore-mcs", "6")
     page.wait_for_function(
         "t => document.getElementById('explore-summary-text').innerText.startsWith(t)",
@@ -66,13 +68,14 @@ def test_recluster_hover_and_share(page, shared_app, shared_root):
         page.wait_for_function("n => document.getElementById('explore-hover-name').innerText === n",
                                arg=pt["name"], timeout=10_000)
         src = page.get_attribute("#explore-hover-img", "src")
-        assert src == f"/material-image/1/{pt['name']}.png"
+        assert src == f"/material-image/{window}/{pt['name']}.png"
         page.wait_for_function("() => { const im = document.getElementById('explore-hover-img');"
                                " return im.complete && im.naturalWidth === 640; }", timeout=10_000)
 
-    # click pins the material
+    # click pins the material: its image, or its interactive band structure where there is band data
     page.mouse.click(pt["x"], pt["y"])
-    page.wait_for_selector(f".pinned-name:text('{pt['name']}')", timeout=10_000)
+    pinned = ".pinned-name" if cat.band_data_dir() is None else "#explore-band-viewer .gtitle"
+    page.wait_for_selector(f"{pinned}:text('{pt['name']}')", timeout=10_000)
 
     # the URL reopens the same view
     shared = page.url
@@ -83,21 +86,38 @@ def test_recluster_hover_and_share(page, shared_app, shared_root):
     assert not [e for e in errors if "favicon" not in e], errors
 
 
-def test_model_switch_by_dropdown_and_bad_url(page, shared_app):
-    errors = open_explorer(page, shared_app + "/?model=resnet99_nope&mcs=abc")
+def _switches(dataset) -> dict:
+    """Per dataset: a field changed by its dropdown, the model that gives (keeping the other
+    choices), and a model id typed into the search box with the fields it sets."""
+    if dataset.name == "heuslerene":
+        return {"field": ("arch", "resnet18"), "moves_to": "resnet18_latent3_window1eV_steps90_split1.0_width1",
+                "keeps": {"epochs": "90", "latent": "3"}, "typed": "resnet50_latent1_window2eV_steps30_split0_width1",
+                "sets": {"window": "2", "latent": "1", "split": "0"}}
+    return {"field": ("window", "2"), "moves_to": demo_model(2), "keeps": {"latent": "3", "arch": "resnet18"},
+            "typed": demo_model(3), "sets": {"window": "3", "latent": "3"}}
+
+
+def test_model_switch_by_dropdown_and_bad_url(page, data_app, dataset):
+    sw = _switches(dataset)
+    errors = open_explorer(page, data_app + "/?model=resnet99_nope&mcs=abc")
     alerts = page.locator("#explore-notes").inner_text()
     assert "unknown model 'resnet99_nope'" in alerts and "mcs='abc'" in alerts
-    # switching the architecture keeps the other choices: resnet18 with latent 3, 90 epochs, 0.1, 1 eV
-    page.select_option("#explore-field-arch", "resnet18")
-    page.wait_for_function("() => document.querySelector('#explore-model').value === 'resnet18_latent3_window1eV_steps90_split1.0_width1'",
+    # switching one field keeps the other choices
+    field, value = sw["field"]
+    page.select_option(f"#explore-field-{field}", value)
+    page.wait_for_function("m => document.querySelector('#explore-model').value === m", arg=sw["moves_to"],
                            timeout=30_000)
-    assert page.input_value("#explore-field-epochs") == "90" and page.input_value("#explore-field-latent") == "3"
+    for name, kept in sw["keeps"].items():
+        assert page.input_value(f"#explore-field-{name}") == kept, name
     # the id search box sets every field
-    page.fill("#explore-model", "resnet50_latent1_window2eV_steps30_split0_width1")
+    page.fill("#explore-model", sw["typed"])
     page.press("#explore-model", "Enter")
-    page.wait_for_function("() => document.querySelector('#explore-field-window').value === '2'", timeout=30_000)
-    assert page.input_value("#explore-field-latent") == "1" and page.input_value("#explore-field-split") == "0"
-    page.wait_for_function("() => location.search.includes('model=resnet50_latent1_window2eV')", timeout=10_000)
+    window = sw["sets"]["window"]
+    page.wait_for_function("w => document.querySelector('#explore-field-window').value === w", arg=window,
+                           timeout=30_000)
+    for name, value in sw["sets"].items():
+        assert page.input_value(f"#explore-field-{name}") == value, name
+    page.wait_for_function("m => location.search.includes('model=' + m)", arg=sw["typed"], timeout=10_000)
     # an impossible number is refused with a message, not a stack trace
     page.fill("#explore-ms", "0")
     page.wait_for_selector("#explore-alert .alert-danger", timeout=30_000)
@@ -106,28 +126,35 @@ def test_model_switch_by_dropdown_and_bad_url(page, shared_app):
     assert not [e for e in errors if "favicon" not in e], errors
 
 
-
-
-def test_band_data_gives_hover_plot_and_interactive_viewer(page, shared_root, tmp_path):
+@pytest.mark.parametrize("source", ["demo", pytest.param("heuslerene", marks=pytest.mark.shared_data)])
+def test_band_data_gives_hover_plot_and_interactive_viewer(page, tmp_path, source, request):
     """A root with band data but no display images: hover shows a plot rendered from the band
     data, a click pins an interactive band structure."""
-    from backend.bands import read_eigenval, read_fermi, save_band_data
+    from backend.bands import load_band_data, read_eigenval, read_fermi, save_band_data
     from tests.e2e.browser import start_app, stop_app
 
     root = tmp_path / "root"
-    root.mkdir()
-    (root / "fingerprints").symlink_to(shared_root / "fingerprints")
-    raw = shared_root / "raw"
-    save_band_data(read_eigenval(raw / "2D_Ac2HgGe_EIGENVAL", read_fermi(raw / "2D_Ac2HgGe_EF")), root)
+    if source == "demo":
+        copy_models(PROJECT, root, [demo_model()])
+        bd = load_band_data(DEMO_BANDS / "honeycomb_0001.npz")
+    else:
+        shared_root = request.getfixturevalue("shared_root")
+        root.mkdir()
+        (root / "fingerprints").symlink_to(shared_root / "fingerprints")
+        raw = shared_root / "raw"
+        bd = read_eigenval(raw / "2D_Ac2HgGe_EIGENVAL", read_fermi(raw / "2D_Ac2HgGe_EF"))
+    save_band_data(bd, root)
+    name = bd.material
     proc, url = start_app(root, env={"BANDSCAPE_PREWARM": "0"})
     try:
         errors = open_explorer(page, url + "/")
-        pt = page.evaluate(POINT_XY_JS, ["Ac2HgGe"])
+        pt = page.evaluate(POINT_XY_JS, [name])
         hover(page, pt)
-        page.wait_for_function("() => document.getElementById('explore-hover-name').innerText === 'Ac2HgGe'", timeout=20_000)
-        page.wait_for_function("() => { const im = document.getElementById('explore-hover-img');"
-                               " return im.src.endsWith('/material-image/1/Ac2HgGe.png') && im.complete && im.naturalWidth === 640; }",
+        page.wait_for_function("n => document.getElementById('explore-hover-name').innerText === n", arg=name,
                                timeout=20_000)
+        page.wait_for_function("n => { const im = document.getElementById('explore-hover-img');"
+                               " return im.src.endsWith(`/material-image/1/${n}.png`) && im.complete && im.naturalWidth === 640; }",
+                               arg=name, timeout=20_000)
         page.mouse.click(pt["x"], pt["y"])
         page.wait_for_selector("#explore-band-viewer .js-plotly-plot", timeout=20_000)
         ticks = page.evaluate("() => [...document.querySelectorAll('#explore-band-viewer .xtick text')].map(t => t.textContent)")

@@ -10,9 +10,13 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from backend.jobs import JobStore
 from tests.conftest import PAPER_MODEL, copy_models, free_port
 from tests.e2e.browser import start_app, start_server, stop_app, worker_pids
+
+pytestmark = pytest.mark.shared_data  # real models and display images of the published data
 
 MODELS = (PAPER_MODEL, "resnet18_latent2_window1eV_steps60_split0_width1", "resnet50_latent2_window1eV_steps120_split1.0_width1")
 MIXED = (PAPER_MODEL, "resnet18_latent2_window1eV_steps60_split0_width1", "resnet50_latent2_window2eV_steps120_split1.0_width1")
