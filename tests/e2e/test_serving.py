@@ -16,14 +16,13 @@ from backend.jobs import JobStore
 from tests.conftest import PAPER_MODEL, copy_models, free_port
 from tests.e2e.browser import start_app, start_server, stop_app, worker_pids
 
-pytestmark = pytest.mark.shared_data  # real models and display images of the published data
-
 MODELS = (PAPER_MODEL, "resnet18_latent2_window1eV_steps60_split0_width1", "resnet50_latent2_window1eV_steps120_split1.0_width1")
 MIXED = (PAPER_MODEL, "resnet18_latent2_window1eV_steps60_split0_width1", "resnet50_latent2_window2eV_steps120_split1.0_width1")
 QUERY = "/evaluate?models=window%3D1&ms=2:3&mcs=3:5&metric=minkowski&p=0.2"
 STATUS_IS = "t => { const e = document.getElementById('evaluate-status'); return e && e.innerText.startsWith(t); }"
 
 
+@pytest.mark.shared_data  # real models and display images of the published data
 def test_search_survives_a_reload_onto_another_worker(browser, tmp_path, shared_root):
     root = copy_models(shared_root, tmp_path / "root", MODELS)
     proc, url = start_server(root, workers=2, threads=2,
@@ -57,7 +56,7 @@ def test_search_survives_a_reload_onto_another_worker(browser, tmp_path, shared_
         stop_app(proc)
 
 
-def test_a_callback_whose_connection_dies_is_sent_again(browser, shared_app):
+def test_a_callback_whose_connection_dies_is_sent_again(browser, data_app):
     page = browser.new_page(viewport={"width": 1500, "height": 950})
     seen = []
 
@@ -69,12 +68,13 @@ def test_a_callback_whose_connection_dies_is_sent_again(browser, shared_app):
             route.continue_()
 
     page.route("**/_dash-update-component", drop_first)
-    page.goto(shared_app + "/")
+    page.goto(data_app + "/")
     page.wait_for_selector("#explore-summary-text", timeout=120_000)
     assert len(seen) >= 2 and seen[1] == seen[0]  # the same callback, sent again
     page.close()
 
 
+@pytest.mark.shared_data  # real models and display images of the published data
 def test_load_client_against_the_production_server(browser, shared_root, tmp_path):
     from bench.load import run_load
 
@@ -105,6 +105,7 @@ def test_load_client_against_the_production_server(browser, shared_root, tmp_pat
     assert 0 < out["peak_memory_mb"]["workers_pss_mb"] <= out["peak_memory_mb"]["workers_rss_mb"]
 
 
+@pytest.mark.shared_data  # real models and display images of the published data
 def test_redis_down_the_app_says_so_and_serves(browser, shared_root, tmp_path):
     from bench.load import run_load
     root = copy_models(shared_root, tmp_path / "root", MIXED[:2])
