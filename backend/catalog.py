@@ -26,6 +26,7 @@ model's metadata when it has one, else from its id: one parse, here.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -177,6 +178,12 @@ class Catalog:
             raise DataError(f"data root {self.root} does not exist or is not a folder")
         self._scan_key = None
         self._models: dict[str, ModelInfo] = {}
+
+    @classmethod
+    def at(cls, root: str | os.PathLike) -> "Catalog":
+        """The process's shared catalog of ``root``: memoised computations that receive a root
+        (not a catalog) use it instead of scanning the folders again for each call."""
+        return _shared_catalog(str(root))
 
     # ---- scanning -------------------------------------------------------------------------
     def _dir_key(self):
@@ -424,3 +431,8 @@ def _load_model_data(model_id: str, emb_sig: tuple, fp_sig: tuple | None) -> Mod
     for arr in (X, xy):
         arr.setflags(write=False)
     return ModelData(model_id=model_id, names=names, images=np.asarray(files), X=X, xy=xy)
+
+
+@functools.lru_cache(maxsize=16)
+def _shared_catalog(root: str) -> Catalog:
+    return Catalog(root)

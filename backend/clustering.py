@@ -309,7 +309,7 @@ def cluster(X: np.ndarray, xy: np.ndarray, params: ClusterParams, D: np.ndarray 
 def _model_distances(catalog_root: str, model_id: str, data_key: tuple, metric: str, p: float) -> np.ndarray:
     from backend.catalog import Catalog
 
-    return distance_matrix(Catalog(catalog_root).load(model_id).X, metric, p)
+    return distance_matrix(Catalog.at(catalog_root).load(model_id).X, metric, p)
 
 
 def model_distances(catalog, model_id: str, metric: str = "minkowski", p: float = 0.2) -> np.ndarray:
@@ -367,14 +367,14 @@ def _data_key(catalog, model_id: str) -> tuple:
 def _model_tree(catalog_root: str, model_id: str, data_key: tuple, metric: str, p: float, min_samples: int) -> np.ndarray:
     from backend.catalog import Catalog
 
-    return single_linkage_tree(model_distances(Catalog(catalog_root), model_id, metric, p), min_samples)
+    return single_linkage_tree(model_distances(Catalog.at(catalog_root), model_id, metric, p), min_samples)
 
 
 @memoize
 def _cluster_model(catalog_root: str, model_id: str, data_key: tuple, params: ClusterParams) -> ClusterResult:
     from backend.catalog import Catalog
 
-    cat = Catalog(catalog_root)
+    cat = Catalog.at(catalog_root)
     data = cat.load(model_id)
     if params.algo == "hdbscan" and params.metric == "minkowski" and params.p != 2:
         D = model_distances(cat, model_id, params.metric, params.p)

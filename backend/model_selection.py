@@ -79,13 +79,11 @@ class GridSpec:
 
     def explorer_query(self, model_id: str, min_samples: int, min_cluster_size: int) -> str:
         """The explorer URL (query part) that opens ``model_id`` clustered as in this cell."""
-        from urllib.parse import urlencode
+        from backend.explorer_view import explorer_url
 
-        q = {"model": model_id, "algo": "hdbscan", "mcs": min_cluster_size, "ms": min_samples,
-             "sel": self.selection, "metric": self.metric}
-        if self.metric == "minkowski":
-            q["p"] = self.p
-        return "/?" + urlencode(q)
+        return explorer_url(model=model_id, algo="hdbscan", min_cluster_size=min_cluster_size,
+                            min_samples=min_samples, selection=self.selection, metric=self.metric,
+                            p=self.p if self.metric == "minkowski" else None)
 
 
 def _int_tuple(name: str, values, low: int) -> tuple:

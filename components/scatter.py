@@ -1,39 +1,69 @@
-"""The cluster scatter: one WebGL trace of all materials plus three small overlay traces.
+"""The cluster map: one trace of all materials plus three small overlay traces.
 
 Trace order is fixed so callbacks can patch by index: halos (double clustering), the points,
 outlines of reclustered noise, rings of element-filter matches.
+
+The points trace always holds every material, in the model's order, so point ``i`` is material
+``i``: a recluster or a filter changes only per-point arrays of it (:func:`point_style`: colour
+codes, cluster labels, opacity for hidden points), sent as typed arrays (plotly.js's
+``{"dtype", "bdata"}`` form) and applied in place; a model switch changes ``x``/``y`` too. What a
+hover shows (image, name, cluster) is found in the browser (``assets/explore.js``), so Plotly's
+own hover is off.
 """
 
 from __future__ import annotations
+
+import base64
 
 import numpy as np
 from plotly.colors import qualitative
 
 HALO, POINTS, OUTLINE, HIGHLIGHT = range(4)
-TRACE_TYPE = "scattergl"  # WebGL: stays fluid with 10^5 points
+#: up to this many materials the map is SVG (no WebGL context to create: the first view draws
+#: much sooner where WebGL is rendered in software, and a colour change is a restyle); above it,
+#: WebGL, which stays fluid with 10^5 points
+SVG_MAX_POINTS = 3000
 NOISE_COLOUR = "#000000"
 PALETTE = tuple(qualitative.Plotly + qualitative.D3 + qualitative.Set3)
 HALO_PALETTE = tuple(qualitative.Pastel1 + qualitative.Pastel2)
+MARKER_SIZE = 8
+#: a hover finds the nearest material within this many pixels of the cursor
+HOVER_RADIUS_PX = 20
 
 
-def label_colours(labels: np.ndarray) -> list[str]:
-    """Stable colours: cluster ``k`` always gets ``PALETTE[k % len]``; noise is black."""
-    pal = np.asarray(PALETTE)
-    labels = np.asarray(labels)
-    out = pal[np.mod(labels, len(pal))]
-    out[labels < 0] = NOISE_COLOUR
-    return out.tolist()
+def trace_type(n_points: int) -> str:
+    return "scatter" if n_points <= SVG_MAX_POINTS else "scattergl"
 
 
-def cluster_marker(labels: np.ndarray) -> dict:
-    """Marker colours as cluster numbers with a stepped colour scale (noise -1 black): a
-    recluster then sends one small integer per point instead of a colour string."""
+def typed_array(values, dtype: str) -> dict:
+    """A NumPy array as plotly.js's typed-array spec, ``dtype`` one of its codes (``i1``, ``i2``,
+    ``i4``, ``u1``, ``f4``, ``f8``): base64 of the little-endian bytes, a quarter to a tenth of
+    the bytes of a JSON list of numbers."""
+    arr = np.ascontiguousarray(values, dtype=np.dtype("<" + dtype))
+    return {"dtype": dtype, "bdata": base64.b64encode(arr.tobytes()).decode("ascii")}
+
+
+def colour_codes(labels: np.ndarray) -> np.ndarray:
+    """Marker colour values for the fixed colour scale: 0 for noise, ``1 + k % len(PALETTE)``
+    for cluster ``k`` (uint8: small non-negative numbers, whose base64 has almost no ``/``, a
+    character Dash's JSON writes as six)."""
     labels = np.asarray(labels, dtype=int)
-    top = max(int(labels.max()), 0)
-    pal = [NOISE_COLOUR] + [PALETTE[k % len(PALETTE)] for k in range(top + 1)]
-    span = len(pal) - 1 or 1
-    scale = [[j / span, c] for j, c in enumerate(pal)] if len(pal) > 1 else [[0, pal[0]], [1, pal[0]]]
-    return {"color": labels.tolist(), "colorscale": scale, "cmin": -1, "cmax": -1 + span, "showscale": False}
+    return np.where(labels < 0, 0, 1 + np.mod(labels, len(PALETTE))).astype(np.uint8)
+
+
+def _colour_scale() -> dict:
+    """One stepped colour scale for every view: value 0 is noise (black), value j is
+    PALETTE[j - 1]. It never changes, so a recluster sends only the codes."""
+    pal = [NOISE_COLOUR, *PALETTE]
+    span = len(pal) - 1
+    return {"colorscale": [[j / span, c] for j, c in enumerate(pal)], "cmin": 0, "cmax": span, "showscale": False}
+
+
+def hover_labels(labels: np.ndarray) -> dict:
+    """Cluster labels for the hover, shifted by one (0 = noise) for the same reason as the
+    colour codes: ``customdata`` of the points trace."""
+    shifted = np.asarray(labels, dtype=np.int64) + 1
+    return typed_array(shifted, "u1" if shifted.max(initial=0) < 256 else "u4")
 
 
 def visible_mask(noise: np.ndarray, hide_noise: bool, hide_nonnoise: bool) -> np.ndarray:
@@ -45,51 +75,68 @@ def visible_mask(noise: np.ndarray, hide_noise: bool, hide_nonnoise: bool) -> np
     return keep
 
 
-def _overlay_xy(xy: np.ndarray, mask: np.ndarray) -> dict:
-    return {"x": xy[mask, 0].tolist(), "y": xy[mask, 1].tolist()}
+def point_style(result, keep: np.ndarray, label_codes: np.ndarray | None = None) -> dict:
+    """Per-point properties of the points trace, by property path: colour codes (clusters, or
+    a known label's classes), cluster labels for the hover (``customdata``, label + 1) and
+    opacity (0 = hidden). ``keep`` (n,) bool: the points shown."""
+    codes = colour_codes(result.labels) if label_codes is None else colour_codes(label_codes)
+    return {
+        "marker.color": typed_array(codes, "u1"),
+        "customdata": hover_labels(result.labels),
+        # a scalar when all are shown: the common case sends one number instead of n
+        "marker.opacity": 1 if keep.all() else typed_array(keep, "u1"),
+    }
 
 
 def overlay_updates(xy, result, highlight, keep) -> dict:
     """Data of the three overlay traces, as dicts of trace properties by trace index."""
     halo = (result.halo >= 0) & keep
     return {
-        HALO: {**_overlay_xy(xy, halo),
-               "marker.color": [HALO_PALETTE[k % len(HALO_PALETTE)] for k in result.halo[halo]]},
-        OUTLINE: _overlay_xy(xy, result.reclustered & keep),
-        HIGHLIGHT: _overlay_xy(xy, highlight & keep),
+        HALO: {**_xy(xy, halo), "marker.color": [HALO_PALETTE[k % len(HALO_PALETTE)] for k in result.halo[halo]]},
+        OUTLINE: _xy(xy, result.reclustered & keep),
+        HIGHLIGHT: _xy(xy, highlight & keep),
     }
 
 
-def scatter_figure(xy: np.ndarray, names: np.ndarray, result, highlight: np.ndarray,
-                   hide_noise: bool = False, hide_nonnoise: bool = False,
-                   colours: list[str] | None = None, hover_labels=None, uirevision=None) -> dict:
+def _xy(xy: np.ndarray, mask: np.ndarray | None = None) -> dict:
+    sel = xy if mask is None else xy[mask]
+    return {"x": typed_array(sel[:, 0], "f4"), "y": typed_array(sel[:, 1], "f4")}
+
+
+def positions(xy: np.ndarray) -> dict:
+    """``x``/``y`` of the points trace (what a model switch changes), as float32 typed arrays."""
+    return _xy(xy)
+
+
+def scatter_figure(xy: np.ndarray, names, updates: dict, meta: dict | None = None, uirevision=None) -> dict:
     """The whole figure, as a plain dict (building ``go.Figure`` objects costs tens of ms of
-    validation per redraw). ``xy`` (n, 2) UMAP coordinates; ``result`` a ClusterResult;
-    ``highlight`` (n,) bool element-filter matches; ``colours``/``hover_labels`` override the
-    cluster colouring (colour by a known label)."""
-    keep = visible_mask(result.noise, hide_noise, hide_nonnoise)
-    overlays = overlay_updates(xy, result, highlight, keep)
-    traces = [None] * 4
-    traces[HALO] = {"type": TRACE_TYPE, "mode": "markers", "hoverinfo": "skip", "showlegend": False, "name": "halos",
-                    "x": overlays[HALO]["x"], "y": overlays[HALO]["y"],
-                    "marker": {"size": 24, "opacity": 0.35, "line": {"width": 0},
-                               "color": overlays[HALO]["marker.color"]}}
-    traces[POINTS] = {"type": TRACE_TYPE, "mode": "markers", "name": "materials", "showlegend": False,
-                      "x": xy[keep, 0].tolist(), "y": xy[keep, 1].tolist(), "text": names[keep].tolist()}
-    if colours is None:
-        traces[POINTS]["marker"] = {"size": 8, "line": {"width": 0}, **cluster_marker(result.labels[keep])}
-        traces[POINTS]["hovertemplate"] = "<b>%{text}</b><br>cluster %{marker.color} (-1 = noise)<extra></extra>"
-    else:
-        traces[POINTS]["marker"] = {"size": 8, "line": {"width": 0}, "color": np.asarray(colours)[keep].tolist()}
-        traces[POINTS]["customdata"] = np.asarray(hover_labels)[keep].tolist()
-        traces[POINTS]["hovertemplate"] = "<b>%{text}</b><br>%{customdata}<extra></extra>"
-    traces[OUTLINE] = {"type": TRACE_TYPE, "mode": "markers", "hoverinfo": "skip", "showlegend": False,
-                       "name": "reclustered", **overlays[OUTLINE],
-                       "marker": {"size": 12, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 1.5}}}
-    traces[HIGHLIGHT] = {"type": TRACE_TYPE, "mode": "markers", "hoverinfo": "skip", "showlegend": False,
-                         "name": "matches", **overlays[HIGHLIGHT],
-                         "marker": {"size": 14, "color": "rgba(0,0,0,0)", "line": {"color": "gold", "width": 2.5}}}
+    validation per redraw). ``xy`` (n, 2) UMAP coordinates; ``names`` (n,) material names;
+    ``updates`` ``{trace index: {property path: value}}``: the overlays
+    (:func:`overlay_updates`) and, for the points, :func:`point_style` and :func:`positions`;
+    ``meta`` what the hover shows besides the cluster (``{"label": column, "point_labels": [...]}``
+    when the colours are a known label's)."""
+    kind = trace_type(len(xy))
+    traces = [
+        {"type": kind, "mode": "markers", "hoverinfo": "skip", "showlegend": False, "name": "halos",
+         "marker": {"size": 24, "opacity": 0.35, "line": {"width": 0}}},
+        {"type": kind, "mode": "markers", "name": "materials", "showlegend": False, "hoverinfo": "none",
+         "text": list(names), "meta": meta or {},
+         "marker": {"size": MARKER_SIZE, "line": {"width": 0}, **_colour_scale()}},
+        {"type": kind, "mode": "markers", "hoverinfo": "skip", "showlegend": False, "name": "reclustered",
+         "marker": {"size": 12, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 1.5}}},
+        {"type": kind, "mode": "markers", "hoverinfo": "skip", "showlegend": False, "name": "matches",
+         "marker": {"size": 14, "color": "rgba(0,0,0,0)", "line": {"color": "gold", "width": 2.5}}},
+    ]
+    for idx, props in updates.items():
+        for path, value in props.items():
+            *parents, leaf = path.split(".")
+            node = traces[idx]
+            for key in parents:
+                node = node.setdefault(key, {})
+            node[leaf] = value
+    # Plotly's hover is off (the browser finds the hovered material itself); hovermode False
+    # also spares Plotly's hover work on every mouse move
     layout = {"margin": {"l": 0, "r": 0, "t": 10, "b": 0}, "xaxis": {"visible": False},
-              "yaxis": {"visible": False}, "plot_bgcolor": "white", "hovermode": "closest", "dragmode": "pan",
-              "uirevision": uirevision, "hoverlabel": {"bgcolor": "white"}}
+              "yaxis": {"visible": False}, "plot_bgcolor": "white", "hovermode": False, "dragmode": "pan",
+              "hoverdistance": HOVER_RADIUS_PX, "uirevision": uirevision}
     return {"data": traces, "layout": layout}

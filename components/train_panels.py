@@ -13,6 +13,7 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from backend.explorer_view import explorer_url
 from backend.jobs import format_duration, format_progress
 from components.explore_controls import ARCH_LABELS, labelled
 
@@ -147,7 +148,7 @@ def job_header(rec: dict, explorer_href: str) -> list:
 
 
 def explorer_href(model_id: str) -> str:
-    return "/?" + urllib.parse.urlencode({"model": model_id})
+    return explorer_url(model=model_id)
 
 
 def loss_figure(rec: dict | None) -> go.Figure:

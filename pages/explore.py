@@ -1,28 +1,35 @@
 """The cluster explorer (home page): choose a model, recluster live, hover to see band structures.
 
 All computation is in ``backend`` (cached there); fingerprints never leave the server. A
-recluster sends only the new colours and labels (a ``Patch``); hover images are set in the
-browser from a URL, with no server round trip. The URL's query string holds the view.
+recluster or a filter sends only per-point typed arrays (colour codes, cluster labels, opacity)
+as a ``Patch`` that plotly.js applies as a restyle; a model switch adds the positions. The
+hovered material is found in the browser (``assets/explore.js``), which sets its image at once.
+The view (:class:`backend.explorer_view.ExplorerView`) is the URL's query string.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import urllib.parse
 
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import Input, Output, Patch, State, callback, clientside_callback, dcc, html, no_update
+from dash import (ClientsideFunction, Input, Output, Patch, State, callback, clientside_callback, dcc, html,
+                  no_update)
 
 from app_state import get_catalog
-from backend.clustering import ClusterParams, cluster_model, default_model, labels_table
+from backend.clustering import cluster_model, default_model, labels_table
 from backend.elements import element_mask, elements_present
 from backend.errors import BandscapeError
+from backend.explorer_view import CLUSTER_FIELDS, URL_FORMAT, ExplorerView
 from components.explore_controls import (MODEL_FIELDS, field_id, field_options, labelled,
                                          number_input)
 from components.help import help_modal
-from components.scatter import POINTS, cluster_marker, label_colours, overlay_updates, scatter_figure
+from components.scatter import (NOISE_COLOUR, PALETTE, POINTS, overlay_updates, point_style, positions,
+                                scatter_figure, trace_type, visible_mask)
 
 dash.register_page(__name__, path="/", name="Explore", title="bandscape · explore", order=0)
 log = logging.getLogger(__name__)
@@ -38,137 +45,131 @@ RC, RC_MCS, RC_MS = "explore-rc", "explore-rc-mcs", "explore-rc-ms"
 HIDE_NOISE, HIDE_NONNOISE = "explore-hide-noise", "explore-hide-nonnoise"
 ELEMENTS, ELEMENT_MODE, MATCHES = "explore-elements", "explore-element-mode", "explore-matches"
 COLOUR_BY, SCORES = "explore-colour-by", "explore-scores"
+SIZES, SIZES_BOX, SIZES_SINK = "explore-sizes", "explore-sizes-box", "explore-sizes-sink"
+STYLE, STYLE_SINK = "explore-style", "explore-style-sink"
 GRAPH, SUMMARY, ALERT, DRAWN, VIEW = ("explore-graph", "explore-summary", "explore-alert",
                                       "explore-drawn", "explore-view")
-HOVER_IMG, HOVER_NAME, PINNED, PIN_PANEL = ("explore-hover-img", "explore-hover-name", "explore-pinned",
-                                            "explore-pin-panel")
+HOVER_IMG, HOVER_NAME, HOVER_TIP, CLICKED = ("explore-hover-img", "explore-hover-name", "explore-hover-tip",
+                                             "explore-clicked")
+PINNED, PIN_PANEL = "explore-pinned", "explore-pin-panel"
 EXPORT_BTN, DOWNLOAD = "explore-export", "explore-download"
 ADV_COLLAPSE, ADV_BTN = "explore-adv", "explore-adv-btn"
-URL_SINK, NOTES, PREFETCH_SINK = "explore-url-sink", "explore-notes", "explore-prefetch-sink"
+URL_SINK, URL_FORMAT_STORE, NOTES = "explore-url-sink", "explore-url-format", "explore-notes"
+CLIENT_CONFIG, HOVER_SINK = "explore-client-config", "explore-hover-sink"
 COMPARE = "explore-compare"
-MODEL_LIST = "explore-model-list"
+MODEL_LIST, MODEL_IDS, MODEL_LIST_SINK = "explore-model-list", "explore-model-ids", "explore-model-list-sink"
 PREFETCH_MAX = 5000  # materials; beyond this, images are fetched on hover only
+PREFETCH_KEEP = 1500  # prefetched images held in the page's memory (~70 KB each), the rest in the HTTP cache
 HELP, HELP_OPEN, HELP_CLOSE, HELP_SEEN = "explore-help", "explore-help-open", "explore-help-close", "explore-help-seen"
 
-# URL query keys -> (component id, parser); one table for reading and writing the URL
-DEFAULTS = ClusterParams()
-URL_KEYS = {
-    "model": MODEL, "algo": ALGO, "mcs": MCS, "ms": MS, "sel": SEL, "metric": METRIC, "p": P, "k": K,
-    "dc": DC, "dc_eps": DC_EPS, "dc_ms": DC_MS, "rc": RC, "rc_mcs": RC_MCS, "rc_ms": RC_MS,
-    "hn": HIDE_NOISE, "hnn": HIDE_NONNOISE, "el": ELEMENTS, "mode": ELEMENT_MODE, "color": COLOUR_BY,
+#: the control of each view field (backend/explorer_view.py names the fields and their URL keys)
+CONTROLS = {
+    "model": MODEL, "algo": ALGO, "min_cluster_size": MCS, "min_samples": MS, "selection": SEL,
+    "metric": METRIC, "p": P, "n_clusters": K, "double_cluster": DC, "dc_eps": DC_EPS,
+    "dc_min_samples": DC_MS, "recluster_noise": RC, "rc_min_cluster_size": RC_MCS, "rc_min_samples": RC_MS,
+    "hide_noise": HIDE_NOISE, "hide_nonnoise": HIDE_NONNOISE, "elements": ELEMENTS,
+    "element_mode": ELEMENT_MODE, "colour_by": COLOUR_BY,
 }
-STATE_INPUTS = [MODEL, ALGO, MCS, MS, SEL, METRIC, P, K, DC, DC_EPS, DC_MS, RC, RC_MCS, RC_MS,
-                HIDE_NOISE, HIDE_NONNOISE, ELEMENTS, ELEMENT_MODE, COLOUR_BY]
+assert set(CONTROLS) == set(URL_FORMAT), "every field of the view has a control"
+#: what the numbers' error message calls each numeric field
+_NUMBER_FIELDS = {"min_cluster_size": "min cluster size (>= 2)", "min_samples": "min samples (>= 1)",
+                  "p": "p (> 0)", "n_clusters": "number of clusters (>= 1)", "dc_eps": "double-cluster eps (> 0)",
+                  "dc_min_samples": "double-cluster min samples (>= 1)",
+                  "rc_min_cluster_size": "recluster min cluster size (>= 2)",
+                  "rc_min_samples": "recluster min samples (>= 1)"}
 
 
-def _parse_query(query: dict, catalog) -> tuple[dict, list[str]]:
-    """Initial control values from the URL (invalid entries fall back to defaults, with a note)."""
-    notes = []
-    v = {
-        MODEL: default_model(catalog), ALGO: DEFAULTS.algo, MCS: DEFAULTS.min_cluster_size,
-        MS: DEFAULTS.min_samples, SEL: DEFAULTS.selection, METRIC: DEFAULTS.metric, P: DEFAULTS.p,
-        K: DEFAULTS.n_clusters, DC: False, DC_EPS: DEFAULTS.dc_eps, DC_MS: DEFAULTS.dc_min_samples,
-        RC: False, RC_MCS: DEFAULTS.rc_min_cluster_size, RC_MS: DEFAULTS.rc_min_samples,
-        HIDE_NOISE: False, HIDE_NONNOISE: False, ELEMENTS: [], ELEMENT_MODE: "inclusive", COLOUR_BY: "cluster",
-    }
-    for key, raw in query.items():
-        cid = URL_KEYS.get(key)
-        if cid is None or raw in (None, ""):
-            continue
-        try:
-            if cid in (DC, RC, HIDE_NOISE, HIDE_NONNOISE):
-                v[cid] = raw in ("1", "true", "True")
-            elif cid in (MCS, MS, K, DC_MS, RC_MCS, RC_MS):
-                v[cid] = int(raw)
-            elif cid in (P, DC_EPS):
-                v[cid] = float(raw)
-            elif cid == ELEMENTS:
-                v[cid] = [e for e in raw.split(",") if e]
-            else:
-                v[cid] = raw
-        except ValueError:
-            notes.append(f"URL parameter {key}={raw!r} is not valid; using the default")
-    if v[MODEL] not in catalog:
-        notes.append(f"unknown model {v[MODEL]!r} in the URL; showing {default_model(catalog)}")
-        v[MODEL] = default_model(catalog)
-    return v, notes
+def _controls(kind, fields=CONTROLS) -> dict:
+    """``{field: Input/State(component, "value")}``: callbacks receive the view by field name."""
+    return {name: kind(CONTROLS[name], "value") for name in fields}
+
+
+def _initial_view(query: dict, catalog) -> tuple[ExplorerView, list[str]]:
+    """The view the URL asks for (invalid entries fall back to defaults, with a note)."""
+    view, notes = ExplorerView.from_query(query)
+    if view.model is None:
+        view = view.replace(model=default_model(catalog))
+    elif view.model not in catalog:
+        notes.append(f"unknown model {view.model!r} in the URL; showing {default_model(catalog)}")
+        view = view.replace(model=default_model(catalog))
+    return view, notes
 
 
 def _model_panel(catalog, model_id: str) -> dbc.Card:
-    models = list(catalog.models.values())
-    current = catalog.get(model_id)
-    fields = []
-    for name, label in MODEL_FIELDS:
-        opts = field_options(models, current.arch, name)
-        fields.append(labelled(label, dbc.Select(
-            id=field_id(name), options=opts, value=str(getattr(current, name)), size="sm",
-            disabled=not opts or (current.is_unencoded and name in ("latent", "epochs", "split")))))
+    f = _model_fields(catalog, model_id)
+    fields = [labelled(label, dbc.Select(id=field_id(name), options=f["options"][name], value=f["value"][name],
+                                         size="sm", disabled=f["disabled"][name]))
+              for name, label in MODEL_FIELDS]
     return dbc.Card([
         dbc.CardHeader("Autoencoder model"),
         dbc.CardBody([
             *fields,
-            # a native input with a datalist: cheap to render for thousands of model ids
+            # a native input with a datalist, which the browser builds from the ids (one Dash
+            # component per option would slow every update of the page)
             labelled("Search by model id", dcc.Input(
                 id=MODEL, value=model_id, list=MODEL_LIST, debounce=True, type="text",
                 className="form-control form-control-sm", spellCheck=False)),
-            html.Datalist(id=MODEL_LIST, children=[html.Option(value=m) for m in catalog.models]),
+            dcc.Store(id=MODEL_IDS, data=list(catalog.models)),
         ]),
     ], className="mb-2")
 
 
-def _cluster_panel(v: dict) -> dbc.Card:
+def _cluster_panel(v: ExplorerView) -> dbc.Card:
     return dbc.Card([
         dbc.CardHeader("Clustering"),
         dbc.CardBody([
-            dbc.RadioItems(id=ALGO, value=v[ALGO], inline=True, className="mb-2",
+            dbc.RadioItems(id=ALGO, value=v.algo, inline=True, className="mb-2",
                            options=[{"label": "HDBSCAN", "value": "hdbscan"},
                                     {"label": "K-Means", "value": "kmeans"},
                                     {"label": "GMM", "value": "gmm"}]),
             html.Div(id=HDBSCAN_BOX, children=[
-                html.Div([labelled("Min cluster size", number_input(MCS, v[MCS], 2, 1)),
-                          labelled("Min samples", number_input(MS, v[MS], 1, 1))], className="d-flex gap-2"),
+                html.Div([labelled("Min cluster size", number_input(MCS, v.min_cluster_size, 2, 1)),
+                          labelled("Min samples", number_input(MS, v.min_samples, 1, 1))], className="d-flex gap-2"),
                 labelled("Cluster selection", dbc.RadioItems(
-                    id=SEL, value=v[SEL], inline=True,
+                    id=SEL, value=v.selection, inline=True,
                     options=[{"label": "leaf", "value": "leaf"}, {"label": "eom", "value": "eom"}])),
                 html.Div([
-                    labelled("Metric", dbc.Select(id=METRIC, value=v[METRIC], size="sm",
+                    labelled("Metric", dbc.Select(id=METRIC, value=v.metric, size="sm",
                                                   options=[{"label": "Minkowski", "value": "minkowski"},
                                                            {"label": "Euclidean", "value": "euclidean"}]), 120),
-                    html.Div(labelled("p", number_input(P, v[P], 0.01, "any", 80)), id=P_BOX),
+                    html.Div(labelled("p", number_input(P, v.p, 0.01, "any", 80)), id=P_BOX),
                 ], className="d-flex gap-2"),
             ]),
-            html.Div(id=KCLUSTER_BOX, children=[labelled("Number of clusters", number_input(K, v[K], 1, 1))]),
+            html.Div(id=KCLUSTER_BOX, children=[labelled("Number of clusters", number_input(K, v.n_clusters, 1, 1))]),
             dbc.Button("Advanced options", id=ADV_BTN, color="link", size="sm", className="p-0"),
-            dbc.Collapse(id=ADV_COLLAPSE, is_open=bool(v[DC] or v[RC] or v[HIDE_NOISE] or v[HIDE_NONNOISE]), children=[
-                dbc.Switch(id=DC, label="Double cluster (DBSCAN halos on the UMAP)", value=v[DC]),
-                html.Div([labelled("eps", number_input(DC_EPS, v[DC_EPS], 0.01, "any", 80)),
-                          labelled("min samples", number_input(DC_MS, v[DC_MS], 1, 1))], className="d-flex gap-2 ms-4"),
-                dbc.Switch(id=RC, label="Recluster noise (HDBSCAN on noise points)", value=v[RC]),
-                html.Div([labelled("min cluster size", number_input(RC_MCS, v[RC_MCS], 2, 1)),
-                          labelled("min samples", number_input(RC_MS, v[RC_MS], 1, 1))], className="d-flex gap-2 ms-4"),
-                dbc.Switch(id=HIDE_NOISE, label="Hide noise", value=v[HIDE_NOISE]),
-                dbc.Switch(id=HIDE_NONNOISE, label="Hide non-noise", value=v[HIDE_NONNOISE]),
+            dbc.Collapse(id=ADV_COLLAPSE, is_open=bool(v.double_cluster or v.recluster_noise or v.hide_noise
+                                                       or v.hide_nonnoise), children=[
+                dbc.Switch(id=DC, label="Double cluster (DBSCAN halos on the UMAP)", value=v.double_cluster),
+                html.Div([labelled("eps", number_input(DC_EPS, v.dc_eps, 0.01, "any", 80)),
+                          labelled("min samples", number_input(DC_MS, v.dc_min_samples, 1, 1))],
+                         className="d-flex gap-2 ms-4"),
+                dbc.Switch(id=RC, label="Recluster noise (HDBSCAN on noise points)", value=v.recluster_noise),
+                html.Div([labelled("min cluster size", number_input(RC_MCS, v.rc_min_cluster_size, 2, 1)),
+                          labelled("min samples", number_input(RC_MS, v.rc_min_samples, 1, 1))],
+                         className="d-flex gap-2 ms-4"),
+                dbc.Switch(id=HIDE_NOISE, label="Hide noise", value=v.hide_noise),
+                dbc.Switch(id=HIDE_NONNOISE, label="Hide non-noise", value=v.hide_nonnoise),
             ]),
         ]),
     ], className="mb-2")
 
 
-def _filter_panel(catalog, model_id: str, v: dict, matches=None) -> dbc.Card:
-    names = catalog.load(model_id).names
+def _filter_panel(catalog, v: ExplorerView, matches=None) -> dbc.Card:
+    names = catalog.load(v.model).names
     present = elements_present(names)
     label_cols = _label_columns(catalog)
     # always present (callbacks take its value); shown only when the dataset has labels
     colour = html.Div(labelled("Colour by", dbc.Select(
-        id=COLOUR_BY, value=v[COLOUR_BY], size="sm",
+        id=COLOUR_BY, value=v.colour_by, size="sm",
         options=[{"label": "cluster", "value": "cluster"}] + [{"label": f"label: {c}", "value": c} for c in label_cols])),
         style=None if label_cols else {"display": "none"})
     return dbc.Card([
         dbc.CardHeader("Elements and labels"),
         dbc.CardBody([
-            dcc.Dropdown(id=ELEMENTS, options=present, value=v[ELEMENTS], multi=True,
+            dcc.Dropdown(id=ELEMENTS, options=present, value=list(v.elements), multi=True,
                          placeholder="Filter by element…" if present else "no chemical formulas in this dataset",
                          disabled=not present),
-            dbc.RadioItems(id=ELEMENT_MODE, value=v[ELEMENT_MODE], inline=True, className="small",
+            dbc.RadioItems(id=ELEMENT_MODE, value=v.element_mode, inline=True, className="small",
                            options=[{"label": "any selected (inclusive)", "value": "inclusive"},
                                     {"label": "all selected (exclusive)", "value": "exclusive"}]),
             html.Div(matches, id=MATCHES, className="small text-muted mb-2"),
@@ -183,27 +184,27 @@ def _label_columns(catalog) -> list[str]:
     return label_columns(catalog)
 
 
-def _fit_to_data(v: dict, catalog) -> dict:
+def _fit_to_data(v: ExplorerView, catalog) -> ExplorerView:
     """Drop URL choices the model's data cannot take (elements it lacks, unknown label columns),
     so that the first figure is drawn for exactly the values the controls show."""
-    present = set(elements_present(catalog.load(v[MODEL]).names))
-    return {**v, ELEMENTS: [e for e in v[ELEMENTS] if e in present],
-            COLOUR_BY: v[COLOUR_BY] if v[COLOUR_BY] in _label_columns(catalog) else "cluster"}
+    present = set(elements_present(catalog.load(v.model).names))
+    return v.replace(elements=tuple(e for e in v.elements if e in present),
+                     colour_by=v.colour_by if v.colour_by in _label_columns(catalog) else "cluster")
 
 
 def layout(**query):
     catalog = get_catalog()
-    v, notes = _parse_query(query, catalog)
+    v, notes = _initial_view(query, catalog)
     try:
         v = _fit_to_data(v, catalog)
     except BandscapeError:
         pass  # the figure's alert says what is wrong with the model's data
-    fig, drawn, summary, alert, matches, view = render_view(*[v[c] for c in STATE_INPUTS], None)
-    first = lambda x, default: default if x is no_update else x  # noqa: E731
+    out = render_view(v, None)
+    first = lambda key, default: default if out[key] is no_update else out[key]  # noqa: E731
     side = html.Div([
-        _model_panel(catalog, v[MODEL]),
+        _model_panel(catalog, v.model),
         _cluster_panel(v),
-        _filter_panel(catalog, v[MODEL], v, first(matches, None)),
+        _filter_panel(catalog, v, first("matches", None)),
         html.Div([
             dbc.Button("Export labels (CSV)", id=EXPORT_BTN, size="sm", color="secondary", className="me-2"),
             dbc.Button("Help", id=HELP_OPEN, size="sm", color="info", outline=True),
@@ -212,11 +213,15 @@ def layout(**query):
     ], style={"width": "330px", "flex": "0 0 330px"}, className="pe-2")
     main = html.Div([
         html.Div([dbc.Alert(n, color="warning", dismissable=True) for n in notes], id=NOTES),
-        html.Div(first(alert, None), id=ALERT),
-        html.Div(first(summary, None), id=SUMMARY, className="small mb-1"),
-        dcc.Loading(dcc.Graph(id=GRAPH, figure=first(fig, {}), config={"scrollZoom": True, "displaylogo": False},
-                              style={"height": "72vh"}, clear_on_unhover=False),
-                    delay_show=400, type="dot"),
+        html.Div(first("alert", None), id=ALERT),
+        html.Div([html.Span(first("summary", None), id=SUMMARY), html.Span(id=SIZES_BOX),
+                  html.Div(first("scores", None), id=SCORES, className="text-muted")], className="small mb-1"),
+        html.Div([
+            dcc.Loading(dcc.Graph(id=GRAPH, figure=first("figure", {}), style={"height": "72vh"},
+                                  config={"scrollZoom": True, "displaylogo": False}),
+                        delay_show=400, type="dot"),
+            html.Div(id=HOVER_TIP, className="explore-tip"),
+        ], className="position-relative"),
     ], style={"flex": "1 1 auto", "minWidth": "0"})
     viewer = html.Div([
         html.Div("Hover a point to see its band structure; click to pin it (two pinned ones are compared).",
@@ -228,12 +233,21 @@ def layout(**query):
                        options=[{"label": "overlay", "value": "overlay"}, {"label": "side by side", "value": "side"}]),
         html.Div(id=PIN_PANEL),
         dcc.Store(id=PINNED, data=[]),
+        dcc.Store(id=CLICKED),
     ], style={"width": "380px", "flex": "0 0 380px"}, className="ps-2")
     return html.Div([
-        dcc.Store(id=DRAWN, data=first(drawn, None)),
-        dcc.Store(id=VIEW, data=first(view, None)),
-        dcc.Store(id=URL_SINK),
-        dcc.Store(id=PREFETCH_SINK),
+        dcc.Store(id=DRAWN, data=first("drawn", None)),
+        dcc.Store(id=VIEW, data=first("view", None)),
+        dcc.Store(id=SIZES, data=first("sizes", None)),
+        dcc.Store(id=STYLE),
+        # what assets/explore.js needs to know once: ids, the points' trace, the colours
+        dcc.Store(id=CLIENT_CONFIG, data={
+            "graph": GRAPH, "img": HOVER_IMG, "name": HOVER_NAME, "tip": HOVER_TIP, "click": CLICKED,
+            "points": POINTS, "prefetch_max": PREFETCH_MAX, "prefetch_keep": PREFETCH_KEEP, "sizes_box": SIZES_BOX,
+            "palette": list(PALETTE), "noise": NOISE_COLOUR, "model_list": MODEL_LIST}),
+        dcc.Store(id=URL_FORMAT_STORE, data={CONTROLS[name]: list(spec) for name, spec in URL_FORMAT.items()}),
+        # outputs of the clientside functions that act on the page rather than return a value
+        *[dcc.Store(id=sink) for sink in (HOVER_SINK, MODEL_LIST_SINK, SIZES_SINK, STYLE_SINK, URL_SINK)],
         dcc.Store(id=HELP_SEEN, storage_type="local"),
         help_modal(HELP, HELP_CLOSE),
         html.Div([side, main, viewer], className="d-flex"),
@@ -243,267 +257,254 @@ def layout(**query):
 # ---- model choice -------------------------------------------------------------------------
 
 _FIELD_PRIORITY = {"arch": 6, "latent": 5, "window": 4, "epochs": 3, "split": 2, "line_width": 1}
+_FIELD_OUTPUTS = {prop: {n: Output(field_id(n), prop) for n, _ in MODEL_FIELDS}
+                  for prop in ("value", "options", "disabled")}
 
 
-@callback(
-    [Output(field_id(n), "value") for n, _ in MODEL_FIELDS]
-    + [Output(field_id(n), "options") for n, _ in MODEL_FIELDS]
-    + [Output(field_id(n), "disabled") for n, _ in MODEL_FIELDS]
-    + [Output(MODEL, "value")],
-    [Input(field_id(n), "value") for n, _ in MODEL_FIELDS] + [Input(MODEL, "value")],
-    prevent_initial_call=True,
-)
-def choose_model(*values):
-    """Keep the hyperparameter dropdowns and the model id in step: a changed field picks the
-    existing model that keeps most of the other choices; a searched id sets every field."""
-    catalog = get_catalog()
+def _model_fields(catalog, model_id: str) -> dict:
+    """The hyperparameter dropdowns for a model: ``{"value"|"options"|"disabled": {field: …}}``
+    (only values that exist among the models of its architecture)."""
     models = list(catalog.models.values())
-    chosen = dict(zip([n for n, _ in MODEL_FIELDS], values[:-1]))
-    model_id = values[-1]
-    trigger = dash.ctx.triggered_id
-    if trigger != MODEL:
-        changed = next(n for n, _ in MODEL_FIELDS if field_id(n) == trigger)
-        pool = [m for m in models if str(getattr(m, changed)) == chosen[changed]]
-        if changed != "arch":
-            pool = [m for m in pool if m.arch == chosen["arch"]] or pool
-        if not pool:
-            raise dash.exceptions.PreventUpdate
-        best = max(pool, key=lambda m: sum(w for n, w in _FIELD_PRIORITY.items()
-                                           if n != changed and str(getattr(m, n)) == chosen.get(n)))
-        model_id = best.model_id
-    if model_id not in catalog:
-        raise dash.exceptions.PreventUpdate
     current = catalog.get(model_id)
-    vals = [str(getattr(current, n)) for n, _ in MODEL_FIELDS]
-    opts = [field_options(models, current.arch, n) for n, _ in MODEL_FIELDS]
-    disabled = [not o or (current.is_unencoded and n in ("latent", "epochs", "split"))
-                for (n, _), o in zip(MODEL_FIELDS, opts)]
-    return vals + opts + disabled + [model_id]
+    options = {n: field_options(models, current.arch, n) for n, _ in MODEL_FIELDS}
+    return {"value": {n: str(getattr(current, n)) for n, _ in MODEL_FIELDS},
+            "options": options,
+            "disabled": {n: not o or (current.is_unencoded and n in ("latent", "epochs", "split"))
+                         for n, o in options.items()}}
+
+
+def _model_for_field(catalog, chosen: dict, changed: str) -> str:
+    """The existing model with the changed field's new value that keeps most of the other
+    choices (same architecture first)."""
+    models = list(catalog.models.values())
+    pool = [m for m in models if str(getattr(m, changed)) == chosen[changed]]
+    if changed != "arch":
+        pool = [m for m in pool if m.arch == chosen["arch"]] or pool
+    if not pool:
+        raise dash.exceptions.PreventUpdate
+    return max(pool, key=lambda m: sum(w for n, w in _FIELD_PRIORITY.items()
+                                       if n != changed and str(getattr(m, n)) == chosen.get(n))).model_id
 
 
 # ---- the figure ---------------------------------------------------------------------------
 
-def _params(algo, mcs, ms, sel, metric, p, k, dc, dc_eps, dc_ms, rc, rc_mcs, rc_ms) -> ClusterParams:
-    return ClusterParams(algo=algo, min_cluster_size=mcs, min_samples=ms, selection=sel, metric=metric,
-                         p=p, n_clusters=k, double_cluster=bool(dc), dc_eps=dc_eps, dc_min_samples=dc_ms,
-                         recluster_noise=bool(rc), rc_min_cluster_size=rc_mcs, rc_min_samples=rc_ms)
-
-
-def _summary(result, n: int, scores: dict | None) -> list:
+def _summary(result, n: int) -> tuple[html.Span, dict]:
+    """The summary line, and the cluster sizes (largest 40) that the browser draws as badges in
+    the clusters' colours."""
     sizes = sorted(result.cluster_sizes().items(), key=lambda kv: -kv[1])
-    colours = dict(zip([k for k, _ in sizes], label_colours(np.array([k for k, _ in sizes], dtype=int))))
-    badges = [html.Span(str(size), className="badge me-1",
-                        style={"backgroundColor": colours[k], "color": "black"}, title=f"cluster {k}")
-              for k, size in sizes[:40]]
-    more = [html.Span(f"+{len(sizes) - 40} more", className="text-muted")] if len(sizes) > 40 else []
     head = html.Span([html.B(f"{result.n_clusters} clusters"), f" · {result.n_noise} noise · {n} materials · sizes: "],
                      id="explore-summary-text")
-    out = [head, *badges, *more]
-    if scores:
-        out.append(html.Div(scores["text"], className="text-muted", id=SCORES))
-    return out
+    return head, {"sizes": sizes[:40], "more": max(len(sizes) - 40, 0)}
+
+
+_OUTPUTS = dict(figure=Output(GRAPH, "figure"), drawn=Output(DRAWN, "data"), summary=Output(SUMMARY, "children"),
+                sizes=Output(SIZES, "data"), scores=Output(SCORES, "children"), style=Output(STYLE, "data"),
+                alert=Output(ALERT, "children"), matches=Output(MATCHES, "children"), view=Output(VIEW, "data"))
 
 
 @callback(
-    Output(GRAPH, "figure"), Output(DRAWN, "data"), Output(SUMMARY, "children"), Output(ALERT, "children"),
-    Output(MATCHES, "children"), Output(VIEW, "data"),
-    [Input(c, "value") for c in STATE_INPUTS],
-    State(DRAWN, "data"),
+    output=dict(view=_OUTPUTS, fields=_FIELD_OUTPUTS, model=Output(MODEL, "value")),
+    inputs=dict(controls=_controls(Input), chosen={n: Input(field_id(n), "value") for n, _ in MODEL_FIELDS}),
+    state=dict(drawn=State(DRAWN, "data")),
     # the first figure comes with the page (see layout): one round trip less before the map shows
     prevent_initial_call=True,
 )
-def update_figure(*values):
-    return render_view(*values)
+def update_view(controls: dict, chosen: dict, drawn):
+    """The view follows its controls. A changed hyperparameter field first picks the model
+    (:func:`_model_for_field`), and a new model, by field or by id, sets every field: one
+    callback, so that a model switch is one round trip."""
+    catalog = get_catalog()
+    trigger = dash.ctx.triggered_id
+    changed = next((n for n, _ in MODEL_FIELDS if field_id(n) == trigger), None)
+    fields = {prop: dict.fromkeys(outputs, no_update) for prop, outputs in _FIELD_OUTPUTS.items()}
+    model = no_update
+    if changed is not None:
+        model = _model_for_field(catalog, chosen, changed)
+        if model == controls["model"]:
+            raise dash.exceptions.PreventUpdate
+        controls = {**controls, "model": model}
+    if (changed is not None or trigger == MODEL) and controls["model"] in catalog:
+        fields = _model_fields(catalog, controls["model"])
+    return {"view": render_view(ExplorerView.from_values(controls), drawn), "fields": fields, "model": model}
 
 
-def render_view(model_id, algo, mcs, ms, sel, metric, p, k, dc, dc_eps, dc_ms, rc, rc_mcs, rc_ms,
-                hide_noise, hide_nonnoise, elements, mode, colour_by, drawn):
-    """The figure (or a Patch of it when the same points are on screen), the drawn-view key, the
-    summary, an alert, the element-match count and the view info, for these control values."""
+def _names_key(names) -> str:
+    return hashlib.blake2b("\n".join(map(str, names)).encode(), digest_size=12).hexdigest()
+
+
+def render_view(v: ExplorerView, drawn: dict | None) -> dict:
+    """The outputs of a view, by name (those of ``_OUTPUTS``): the figure, or a Patch of the one
+    on screen (``drawn`` says what it shows), the drawn-figure key, the summary, an alert, the
+    element-match count and the hover's view info (model, image window)."""
+    out = dict.fromkeys(_OUTPUTS, no_update)
     catalog = get_catalog()
     try:
-        numbers = {"min cluster size (>= 2)": mcs, "min samples (>= 1)": ms, "p (> 0)": p,
-                   "number of clusters (>= 1)": k, "double-cluster eps (> 0)": dc_eps,
-                   "double-cluster min samples (>= 1)": dc_ms, "recluster min cluster size (>= 2)": rc_mcs,
-                   "recluster min samples (>= 1)": rc_ms}
-        empty = [name for name, value in numbers.items() if value is None]
+        empty = [label for name, label in _NUMBER_FIELDS.items() if getattr(v, name) is None]
         if empty:
             raise BandscapeError(f"{', '.join(empty)}: the field is empty or out of range")
-        params = _params(algo, mcs, ms, sel, metric, p, k, dc, dc_eps, dc_ms, rc, rc_mcs, rc_ms)
-        data = catalog.load(model_id)
-        result = cluster_model(catalog, model_id, params)
-        highlight = element_mask(data.names, elements, mode or "inclusive")
-        colour_by = colour_by or "cluster"
-        colours, hover, scores = _colouring(catalog, data, result, colour_by)
+        data = catalog.load(v.model)
+        result = cluster_model(catalog, v.model, v.params())
+        highlight = element_mask(data.names, list(v.elements), v.element_mode)
+        label_codes, point_labels, scores = _colouring(catalog, data, result, v.colour_by)
     except BandscapeError as exc:
-        return no_update, no_update, no_update, dbc.Alert(str(exc), color="danger"), no_update, no_update
+        return {**out, "alert": dbc.Alert(str(exc), color="danger")}
     except Exception as exc:  # never a stack trace in the browser, never a dead app
         log.exception("clustering failed")
-        return (no_update, no_update, no_update,
-                dbc.Alert(f"internal error while clustering {model_id}: {exc}", color="danger"), no_update, no_update)
+        return {**out, "alert": dbc.Alert(f"internal error while clustering {v.model}: {exc}", color="danger")}
 
-    info = catalog.get(model_id)
-    key = {"model": model_id, "hide": [bool(hide_noise), bool(hide_nonnoise)], "colour": colour_by,
-           "n": int(len(data.names))}
-    matches = (f"{int(highlight.sum())} of {len(data.names)} materials match" if elements else "")
-    summary = _summary(result, len(data.names), scores)
-    # prefetch hover images only where a folder of display plots exists (not rendered on demand)
-    view = {"window": info.window, "model": model_id, "prefetch": catalog.display_image_dir(info.window) is not None}
-    if drawn == key and not hide_noise and not hide_nonnoise:
-        # same points as on screen: send only colours, hover labels and the small overlays
-        patch = Patch()
-        if colour_by == "cluster":
-            patch["data"][POINTS]["marker"].update(cluster_marker(result.labels))
+    n = len(data.names)
+    keep = visible_mask(result.noise, v.hide_noise, v.hide_nonnoise)
+    overlays = overlay_updates(data.xy, result, highlight, keep)
+    style = point_style(result, keep, label_codes)
+    key = {"model": v.model, "names": _names_key(data.names), "colour": v.colour_by, "type": trace_type(n),
+           "overlays": {str(idx): _digest(props) for idx, props in overlays.items()}}
+    meta = {"label": None if v.colour_by == "cluster" else v.colour_by, "point_labels": point_labels}
+    info = catalog.get(v.model)
+    head, sizes = _summary(result, n)
+    out.update(
+        summary=head,
+        sizes=sizes,
+        scores=scores["text"] if scores else None,
+        alert=None,
+        matches=f"{int(highlight.sum())} of {n} materials match" if v.elements else "",
+        drawn=key,
+    )
+    same_points = bool(drawn) and all(drawn.get(k) == key[k] for k in ("names", "type"))
+    if not same_points:
+        out["figure"] = scatter_figure(data.xy, data.names, {**overlays, POINTS: {**style, **positions(data.xy)}},
+                                       meta=meta, uirevision=v.model)
+    else:
+        # the same materials on screen: send only what changed, as typed arrays
+        patch, points = Patch(), {}
+        changed = [idx for idx in overlays if drawn.get("overlays", {}).get(str(idx)) != key["overlays"][str(idx)]]
+        for idx in changed:
+            _assign(patch["data"][idx], overlays[idx])
+        if drawn.get("model") != v.model:
+            points.update(positions(data.xy))
+        if drawn.get("colour") != v.colour_by:
+            points["meta"] = meta
+        if points:
+            # the points trace changes anyway: its colours go with it
+            _assign(patch["data"][POINTS], {**points, **style})
+            patch["layout"]["uirevision"] = v.model
         else:
-            patch["data"][POINTS]["marker"]["color"] = colours
-            patch["data"][POINTS]["customdata"] = hover
-        keep = np.ones(len(data.names), dtype=bool)
-        for idx, props in overlay_updates(data.xy, result, highlight, keep).items():
-            patch["data"][idx]["x"] = props["x"]
-            patch["data"][idx]["y"] = props["y"]
-            if "marker.color" in props:
-                patch["data"][idx]["marker"]["color"] = props["marker.color"]
-        return patch, no_update, summary, None, matches, no_update
-    fig = scatter_figure(data.xy, data.names, result, highlight, bool(hide_noise), bool(hide_nonnoise),
-                         colours=None if colour_by == "cluster" else colours, hover_labels=hover, uirevision=model_id)
-    return fig, key, summary, None, matches, view
+            # colours, cluster labels and visibility only: recoloured in place in the browser
+            out["style"] = style
+        out["figure"] = patch if changed or points else no_update
+    if drawn is None or drawn.get("model") != v.model:
+        # prefetch hover images only where a folder of display plots exists (not rendered on demand)
+        out["view"] = {"window": info.window, "model": v.model,
+                       "prefetch": catalog.display_image_dir(info.window) is not None}
+    return out
+
+
+def _digest(props: dict) -> str:
+    return hashlib.blake2b(json.dumps(props, sort_keys=True).encode(), digest_size=8).hexdigest()
+
+
+def _assign(node, props: dict) -> None:
+    """Set properties given by dotted paths (``marker.color``) on a Patch location."""
+    for path, value in props.items():
+        *parents, leaf = path.split(".")
+        target = node
+        for part in parents:
+            target = target[part]
+        target[leaf] = value
 
 
 def _colouring(catalog, data, result, colour_by: str):
-    """Marker colours and hover labels: by cluster, or by a known label with scores vs it."""
+    """Colour codes, per-point label names (for the hover) and scores against a known label;
+    all None when colouring by cluster."""
     if colour_by == "cluster":
-        return None, None, None  # cluster colours travel as numbers with a colour scale
+        return None, None, None
     from backend.labels import load_labels
     from backend.validation import external_scores
 
     truth = load_labels(catalog, colour_by, data.names)
     cats, codes = np.unique(truth, return_inverse=True)
-    colours = label_colours(codes)
     s = external_scores(truth, result.labels)
     text = (f"vs label '{colour_by}' ({len(cats)} classes): accuracy {s['accuracy']:.3f}, NMI {s['nmi']:.3f}, "
             f"ARI {s['ari']:.3f} (noise as a cluster); without noise: accuracy {s['accuracy_no_noise']:.3f}, "
             f"NMI {s['nmi_no_noise']:.3f}, ARI {s['ari_no_noise']:.3f}")
-    hover = [f"{lab} (cluster {c})" for lab, c in zip(truth, result.labels)]
-    return colours, hover, {"text": text, **s}
+    return codes, [str(t) for t in truth], {"text": text, **s}
 
 
-# ---- hover, pin, export, URL, help ----------------------------------------------------------------
+# ---- hover, pin, export, URL, help (the browser side is assets/explore.js) -------------------
 
 clientside_callback(
-    """
-    function(hover, view) {
-        if (!hover || !hover.points || !hover.points.length || !view) {
-            return [window.dash_clientside.no_update, window.dash_clientside.no_update];
-        }
-        const pt = hover.points[0];
-        if (pt.curveNumber !== %d || pt.text === undefined) {
-            return [window.dash_clientside.no_update, window.dash_clientside.no_update];
-        }
-        if (view.window === null || view.window === undefined) {
-            return ["", pt.text + " (no images for this model)"];
-        }
-        return ["/material-image/" + view.window + "/" + encodeURIComponent(pt.text) + ".png", pt.text];
-    }
-    """ % POINTS,
-    Output(HOVER_IMG, "src"), Output(HOVER_NAME, "children"),
-    Input(GRAPH, "hoverData"), State(VIEW, "data"),
+    ClientsideFunction("explore", "hoverView"),
+    Output(HOVER_SINK, "data"),  # nothing is written: the function installs the hover
+    Input(VIEW, "data"), State(CLIENT_CONFIG, "data"), State(GRAPH, "figure"),
+)
+
+clientside_callback(
+    ClientsideFunction("explore", "restyle"),
+    Output(STYLE_SINK, "data"),  # nothing is written: the function recolours the map in place
+    Input(STYLE, "data"), State(CLIENT_CONFIG, "data"),
     prevent_initial_call=True,
 )
 
-# After a redraw, fetch the model's band images into the browser cache (four at a time), so a
-# hover shows its image without waiting for the server. Skipped for very large datasets.
 clientside_callback(
-    """
-    function(view, fig) {
-        const nu = window.dash_clientside.no_update;
-        if (!view || !view.prefetch || view.window === null || view.window === undefined || !fig || !fig.data) { return nu; }
-        const names = (fig.data[%d] && fig.data[%d].text) || [];
-        const base = "/material-image/" + view.window + "/";
-        window.bandscapePrefetched = window.bandscapePrefetched || {};
-        if (names.length > %d || window.bandscapePrefetched[base]) { return nu; }
-        window.bandscapePrefetched[base] = true;
-        let i = 0;
-        const next = () => {
-            if (i >= names.length) { return; }
-            const img = new Image();
-            img.onload = img.onerror = next;
-            img.src = base + encodeURIComponent(names[i++]) + ".png";
-        };
-        setTimeout(() => { for (let k = 0; k < 4; k++) { next(); } }, 300);
-        return nu;
-    }
-    """ % (POINTS, POINTS, PREFETCH_MAX),
-    Output(PREFETCH_SINK, "data"),
-    Input(VIEW, "data"), State(GRAPH, "figure"),
+    ClientsideFunction("explore", "sizes"),
+    Output(SIZES_SINK, "data"),  # nothing is written: the function draws the badges
+    Input(SIZES, "data"), State(CLIENT_CONFIG, "data"),
 )
 
 clientside_callback(
-    """
-    function(algo, metric) {
-        const show = {}, hide = {display: "none"};
-        return [algo === "hdbscan" ? show : hide, algo === "hdbscan" ? hide : show,
-                metric === "minkowski" ? show : hide];
-    }
-    """,
+    ClientsideFunction("explore", "modelList"),
+    Output(MODEL_LIST_SINK, "data"),
+    Input(MODEL_IDS, "data"), State(CLIENT_CONFIG, "data"),
+)
+
+clientside_callback(
+    ClientsideFunction("explore", "boxes"),
     Output(HDBSCAN_BOX, "style"), Output(KCLUSTER_BOX, "style"), Output(P_BOX, "style"),
     Input(ALGO, "value"), Input(METRIC, "value"),
 )
 
 clientside_callback(
-    """
-    function(n, open) { return n ? !open : open; }
-    """,
+    ClientsideFunction("explore", "toggle"),
     Output(ADV_COLLAPSE, "is_open"), Input(ADV_BTN, "n_clicks"), State(ADV_COLLAPSE, "is_open"),
     prevent_initial_call=True,
 )
 
-# The view lives in the query string. history.replaceState changes the address without telling
-# the page router, so the page is not rebuilt on every change, yet a reload or a shared link
-# opens the same view.
 clientside_callback(
-    """
-    function(...vals) {
-        const keys = %s;
-        const params = new URLSearchParams();
-        keys.forEach((k, i) => {
-            let v = vals[i];
-            if (v === null || v === undefined || (typeof v === "number" && isNaN(v))) { return; }
-            if (Array.isArray(v)) { if (!v.length) { return; } v = v.join(","); }
-            if (v === true) { v = "1"; } else if (v === false) { return; }
-            params.set(k, v);
-        });
-        const url = window.location.pathname + "?" + params.toString();
-        if (url !== window.location.pathname + window.location.search) {
-            window.history.replaceState(window.history.state, "", url);
-        }
-        return window.dash_clientside.no_update;
-    }
-    """ % list(URL_KEYS),
+    ClientsideFunction("explore", "writeUrl"),
     Output(URL_SINK, "data"),  # nothing is written: the callback only edits the address
-    [Input(URL_KEYS[k], "value") for k in URL_KEYS],
+    [Input(cid, "value") for cid in CONTROLS.values()], State(URL_FORMAT_STORE, "data"),
     prevent_initial_call=True,
+)
+
+# The help opens by itself on the first visit (remembered in the browser), once the map is
+# drawn, and on the Help button.
+clientside_callback(
+    ClientsideFunction("explore", "help"),
+    Output(HELP, "is_open"), Output(HELP_SEEN, "data"),
+    Input(HELP_OPEN, "n_clicks"), Input(HELP_CLOSE, "n_clicks"), State(HELP_SEEN, "data"),
 )
 
 
 @callback(
-    Output(PINNED, "data"), Output(PIN_PANEL, "children"),
-    Input(GRAPH, "clickData"), Input(COMPARE, "value"), State(PINNED, "data"), State(VIEW, "data"),
+    output=dict(pinned=Output(PINNED, "data"), panel=Output(PIN_PANEL, "children")),
+    inputs=dict(clicked=Input(CLICKED, "data"), mode=Input(COMPARE, "value")),
+    state=dict(pinned=State(PINNED, "data"), view=State(VIEW, "data")),
     prevent_initial_call=True,
 )
-def pin_material(click, mode, pinned, view):
-    """Click pins a material; two pinned materials are shown together for comparison."""
+def pin_material(clicked, mode, pinned, view):
+    """A click (found in the browser: the material the hover shows) pins it; two pinned
+    materials are shown together for comparison."""
     pinned = list(pinned or [])
-    if dash.ctx.triggered_id == GRAPH:
-        if not click or not click.get("points") or click["points"][0].get("curveNumber") != POINTS:
+    if dash.ctx.triggered_id == CLICKED:
+        if not clicked or not clicked.get("name"):
             raise dash.exceptions.PreventUpdate
-        name = click["points"][0].get("text")
+        name = clicked["name"]
         pinned = [p for p in pinned if p != name][-1:] + [name]
     if not pinned:
         raise dash.exceptions.PreventUpdate
     try:
-        return pinned, pinned_panel(pinned, (view or {}).get("window"), mode or "overlay")
+        return {"pinned": pinned, "panel": pinned_panel(pinned, (view or {}).get("window"), mode or "overlay")}
     except BandscapeError as exc:
-        return pinned, dbc.Alert(str(exc), color="danger")
+        return {"pinned": pinned, "panel": dbc.Alert(str(exc), color="danger")}
 
 
 def pinned_panel(pinned: list[str], window, mode: str = "overlay") -> list:
@@ -541,28 +542,14 @@ def _band_data(catalog, names: list[str]):
 
 @callback(
     Output(DOWNLOAD, "data"),
-    Input(EXPORT_BTN, "n_clicks"),
-    [State(c, "value") for c in STATE_INPUTS[:14]],
+    inputs=dict(_=Input(EXPORT_BTN, "n_clicks")),
+    state=dict(controls=_controls(State, ("model", *CLUSTER_FIELDS))),
     prevent_initial_call=True,
 )
-def export_labels(_, model_id, algo, mcs, ms, sel, metric, p, k, dc, dc_eps, dc_ms, rc, rc_mcs, rc_ms):
+def export_labels(_, controls: dict):
     catalog = get_catalog()
-    params = _params(algo, mcs, ms, sel, metric, p, k, dc, dc_eps, dc_ms, rc, rc_mcs, rc_ms).validate()
-    data = catalog.load(model_id)
-    table = labels_table(data, cluster_model(catalog, model_id, params), params)
-    return dcc.send_data_frame(table.to_csv, f"{model_id}_{params.algo}_labels.csv", index=False)
-
-
-# The help opens by itself on the first visit (remembered in the browser), and on the Help button.
-clientside_callback(
-    """
-    function(openClicks, closeClicks, seen) {
-        const trig = window.dash_clientside.callback_context.triggered.map(t => t.prop_id)[0] || "";
-        if (trig.startsWith("%s")) { return [true, true]; }
-        if (trig.startsWith("%s")) { return [false, true]; }
-        return [!seen, window.dash_clientside.no_update];
-    }
-    """ % (HELP_OPEN, HELP_CLOSE),
-    Output(HELP, "is_open"), Output(HELP_SEEN, "data"),
-    Input(HELP_OPEN, "n_clicks"), Input(HELP_CLOSE, "n_clicks"), State(HELP_SEEN, "data"),
-)
+    view = ExplorerView.from_values(controls)
+    params = view.params().validate()
+    data = catalog.load(view.model)
+    table = labels_table(data, cluster_model(catalog, view.model, params), params)
+    return dcc.send_data_frame(table.to_csv, f"{view.model}_{params.algo}_labels.csv", index=False)

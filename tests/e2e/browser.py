@@ -23,16 +23,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(data_root, port: int | None = None, env: dict | None = None, timeout: float = 60.0):
+def start_app(data_root, port: int | None = None, env: dict | None = None, timeout: float = 60.0,
+              project: Path | None = None):
     """Start ``python app.py --data ROOT`` on a free loopback port; wait until it answers.
+    ``project``: the bandscape checkout whose app to run (default: this one).
 
     Returns ``(process, url)``; stop it with :func:`stop_app`.
     """
+    project = Path(project or PROJECT)
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"bandscape-app-{port}.log", "wb")
-    proc = subprocess.Popen([sys.executable, str(PROJECT / "app.py"), "--data", str(data_root),
-                             "--port", str(port)], cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen([sys.executable, str(project / "app.py"), "--data", str(data_root),
+                             "--port", str(port)], cwd=project, stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, **(env or {})})
     return _answering(proc, url, log.name, timeout, "app")
 
@@ -93,13 +96,28 @@ def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
-# Screen position and name of a point of the explorer's scatter: by index, or by material name.
-POINT_XY_JS = """
+# A whole-pixel cursor position (the page sees integer client coordinates) at which the point
+# (by index or material name) is strictly the nearest of all points: points can lie less than a
+# pixel apart, so the point's own position may round to a neighbour's pixel.
+POINT_PIXEL_JS = """
 ([key]) => {
     const gd = document.getElementById("explore-graph").querySelector(".js-plotly-plot");
-    const tr = gd._fullData[1], L = gd._fullLayout, s = L._size;
-    const i = typeof key === "number" ? key : tr.text.indexOf(key);
-    const r = gd.getBoundingClientRect();
-    return {x: r.left + s.l + L.xaxis.l2p(tr.x[i]), y: r.top + s.t + L.yaxis.l2p(tr.y[i]), name: tr.text[i]};
+    const tr = gd._fullData[1], L = gd._fullLayout, r = gd.getBoundingClientRect();
+    const i = typeof key === "number" ? key : Array.from(tr.text).indexOf(key);
+    const sx = j => r.left + L.xaxis._offset + L.xaxis.l2p(tr.x[j]);
+    const sy = j => r.top + L.yaxis._offset + L.yaxis.l2p(tr.y[j]);
+    const x0 = sx(i), y0 = sy(i);
+    let best = null;
+    for (let dx = -4; dx <= 4; dx++) {
+        for (let dy = -4; dy <= 4; dy++) {
+            const x = Math.round(x0) + dx, y = Math.round(y0) + dy, own = Math.hypot(x - x0, y - y0);
+            let margin = Infinity;
+            for (let j = 0; j < tr.x.length; j++) {
+                if (j !== i) { margin = Math.min(margin, Math.hypot(x - sx(j), y - sy(j)) - own); }
+            }
+            if (margin > 0.25 && (!best || own < best.own)) { best = {x, y, own}; }
+        }
+    }
+    return best && {x: best.x, y: best.y, name: String(tr.text[i])};
 }
 """

@@ -9,7 +9,7 @@ import pytest
 from backend.catalog import Catalog
 from backend.clustering import ClusterParams, cluster_model, default_model
 from tests.conftest import DEMO_BANDS, PROJECT, copy_models, demo_model
-from tests.e2e.browser import POINT_XY_JS
+from tests.e2e.browser import POINT_PIXEL_JS
 
 
 
@@ -19,19 +19,17 @@ def open_explorer(page, url):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
     page.wait_for_selector("#explore-summary-text", timeout=60_000)
-    if page.locator("#explore-help-close").is_visible():
-        page.click("#explore-help-close")
+    # the help opens by itself on a first visit, once the map is drawn
+    page.wait_for_selector("#explore-help", state="visible", timeout=30_000)
+    page.click("#explore-help-close")
+    page.wait_for_selector("#explore-help", state="hidden")
     return errors
 
 
 def hover(page, pt) -> None:
-    """Move onto a point the way a hand does: approach, stop, settle (Plotly throttles hover
-    events, so the last move must come after a pause)."""
+    """Move onto a point the way a hand does: approach, then onto it."""
     page.mouse.move(pt["x"] - 25, pt["y"] - 25)
-    page.wait_for_timeout(120)
     page.mouse.move(pt["x"], pt["y"], steps=4)
-    page.wait_for_timeout(120)
-    page.mouse.move(pt["x"] + 0.5, pt["y"])
 
 
 def summary(page) -> str:
@@ -59,11 +57,12 @@ def test_recluster_hover_and_share(page, data_app, dataset):
     page.wait_for_function(
         "t => document.getElementById('explore-summary-text').innerText.startsWith(t)",
         arg=f"{after.n_clusters} clusters · {after.n_noise} noise", timeout=30_000)
-    assert "mcs=6" in page.url
+    # the address follows (written in the browser once the view callback has answered)
+    page.wait_for_function("() => location.search.includes('mcs=6')", timeout=10_000)
 
     # hover a point: the image of that very material is shown (and loads)
     for i in (10, 200, 400):
-        pt = page.evaluate(POINT_XY_JS, [i])
+        pt = page.evaluate(POINT_PIXEL_JS, [i])
         hover(page, pt)
         page.wait_for_function("n => document.getElementById('explore-hover-name').innerText === n",
                                arg=pt["name"], timeout=10_000)
@@ -122,7 +121,8 @@ def test_model_switch_by_dropdown_and_bad_url(page, data_app, dataset):
     page.fill("#explore-ms", "0")
     page.wait_for_selector("#explore-alert .alert-danger", timeout=30_000)
     assert re.search(r"min samples \(>= 1\): the field is empty or out of range", page.locator("#explore-alert").inner_text())
-    assert "&ms=" not in page.url  # an invalid number is not written into the shareable URL
+    # an invalid number is not written into the shareable URL (which had ms=2 before)
+    page.wait_for_function("() => !location.search.includes('&ms=')", timeout=10_000)
     assert not [e for e in errors if "favicon" not in e], errors
 
 
@@ -148,7 +148,7 @@ def test_band_data_gives_hover_plot_and_interactive_viewer(page, tmp_path, sourc
     proc, url = start_app(root, env={"BANDSCAPE_PREWARM": "0"})
     try:
         errors = open_explorer(page, url + "/")
-        pt = page.evaluate(POINT_XY_JS, [name])
+        pt = page.evaluate(POINT_PIXEL_JS, [name])
         hover(page, pt)
         page.wait_for_function("n => document.getElementById('explore-hover-name').innerText === n", arg=name,
                                timeout=20_000)

@@ -1,0 +1,267 @@
+"""The explorer's hover on the demo map, in chromium: the material shown is the one nearest the
+cursor on screen, computed here independently (the model's coordinates from its files, the
+axes' ranges from the figure's layout and the plot area from the page), for random cursor
+positions, after a zoom and a pan, and after a recluster (with the right cluster)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backend.catalog import Catalog
+from backend.clustering import ClusterParams, cluster_model, default_model
+from tests.conftest import PROJECT
+from tests.e2e.browser import start_app, stop_app
+
+# the plot area on screen (Plotly's drag rectangle covers exactly it) and the axes' ranges
+GEOMETRY_JS = """
+() => {
+    const gd = document.querySelector('#explore-graph .js-plotly-plot');
+    const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+    return {left: r.left, top: r.top, width: r.width, height: r.height,
+            xr: gd.layout.xaxis.range, yr: gd.layout.yaxis.range, radius: gd.layout.hoverdistance};
+}
+"""
+SHOWN_JS = """
+() => ({name: document.getElementById('explore-hover-name').innerText,
+        src: document.getElementById('explore-hover-img').getAttribute('src'),
+        tip: document.getElementById('explore-hover-tip').innerText,
+        tipShown: getComputedStyle(document.getElementById('explore-hover-tip')).display !== 'none'})
+"""
+
+
+@pytest.fixture(scope="module")
+def demo():
+    cat = Catalog(PROJECT)
+    model = default_model(cat)
+    data = cat.load(model)
+    proc, url = start_app(PROJECT, env={"BANDSCAPE_PREWARM": "0"})
+    yield url, cat, model, data
+    stop_app(proc)
+
+
+@pytest.fixture()
+def page(browser):
+    pg = browser.new_page(viewport={"width": 1600, "height": 950})
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.errors = errors
+    yield pg
+    pg.close()
+
+
+def open_map(page, url, query=""):
+    page.goto(url + "/" + query)
+    page.wait_for_selector("#explore-summary-text", timeout=60_000)
+    page.wait_for_function("() => { const g = document.querySelector('#explore-graph .js-plotly-plot');"
+                           " return !!(g && g._fullLayout && g.layout.xaxis.range); }", timeout=60_000)
+    # the help opens by itself on a first visit, once the map is drawn
+    page.wait_for_selector("#explore-help", state="visible", timeout=10_000)
+    page.click("#explore-help-close")
+    page.wait_for_selector("#explore-help", state="hidden")
+
+
+def screen_positions(page, xy: np.ndarray) -> tuple[np.ndarray, dict]:
+    g = page.evaluate(GEOMETRY_JS)
+    (x0, x1), (y0, y1) = g["xr"], g["yr"]
+    sx = g["left"] + (xy[:, 0] - x0) / (x1 - x0) * g["width"]
+    sy = g["top"] + g["height"] - (xy[:, 1] - y0) / (y1 - y0) * g["height"]
+    return np.column_stack([sx, sy]), g
+
+
+def cursor_positions(rng, pos: np.ndarray, g: dict, n: int) -> np.ndarray:
+    """Mostly near points (within 15 px of a random one, where neighbours compete), some
+    anywhere in the plot area."""
+    inside = pos[(pos[:, 0] > g["left"] + 5) & (pos[:, 0] < g["left"] + g["width"] - 5)
+                 & (pos[:, 1] > g["top"] + 40) & (pos[:, 1] < g["top"] + g["height"] - 5)]
+    near = inside[rng.integers(0, len(inside), n - n // 4)] + rng.uniform(-15, 15, (n - n // 4, 2))
+    anywhere = np.column_stack([rng.uniform(g["left"] + 5, g["left"] + g["width"] - 5, n // 4),
+                                rng.uniform(g["top"] + 40, g["top"] + g["height"] - 5, n // 4)])
+    # inside the plot area (below the mode bar), in whole pixels: the page sees the mouse at
+    # integer client coordinates
+    out = np.vstack([near, anywhere])
+    out[:, 0] = out[:, 0].clip(g["left"] + 5, g["left"] + g["width"] - 5)
+    out[:, 1] = out[:, 1].clip(g["top"] + 40, g["top"] + g["height"] - 5)
+    return np.round(out)
+
+
+def check_hovers(page, names, pos: np.ndarray, g: dict, cursors: np.ndarray, window, labels=None) -> int:
+    """Move to each cursor position; the material shown must be the nearest point (within the
+    hover radius; beyond it, no tooltip). Returns how many positions named a material."""
+    named = 0
+    for cx, cy in cursors:
+        page.mouse.move(float(cx), float(cy))
+        shown = page.evaluate(SHOWN_JS)
+        d = np.hypot(pos[:, 0] - cx, pos[:, 1] - cy)
+        best = d.min()
+        if best <= g["radius"] - 0.5:
+            # ties (coinciding points) may name any of the equally near ones
+            allowed = {names[i] for i in np.flatnonzero(d <= best + 1e-3)}
+            assert shown["name"] in allowed, (
+                f"cursor ({cx:.1f}, {cy:.1f}): shown {shown['name']!r} at "
+                f"{d[list(names).index(shown['name'])] if shown['name'] in names else 'n/a'} px; "
+                f"nearest {sorted(allowed)} at {best:.2f} px")
+            assert shown["src"] == f"/material-image/{window:g}/{shown['name']}.png"
+            assert shown["tipShown"] and shown["tip"].startswith(shown["name"])
+            if labels is not None:
+                i = list(names).index(shown["name"])
+                assert shown["tip"].endswith("noise" if labels[i] < 0 else f"cluster {labels[i]}"), shown["tip"]
+            named += 1
+        elif best > g["radius"] + 0.5:
+            assert not shown["tipShown"], f"cursor ({cx:.1f}, {cy:.1f}) is {best:.1f} px from any point"
+    return named
+
+
+def test_hover_names_the_nearest_material(page, demo):
+    url, cat, model, data = demo
+    names = [str(n) for n in data.names]
+    rng = np.random.default_rng(14)
+    window = cat.get(model).window
+    open_map(page, url)
+
+    pos, g = screen_positions(page, data.xy)
+    named = check_hovers(page, names, pos, g, cursor_positions(rng, pos, g, 50), window)
+    assert named >= 30, "most cursor positions were near a point"
+
+    # zoom in (mouse wheel) and pan (drag): still the nearest under the new axes
+    before = g["xr"]
+    page.mouse.move(g["left"] + g["width"] / 2, g["top"] + g["height"] / 2)
+    page.mouse.wheel(0, -600)
+    page.wait_for_function("r => { const l = document.querySelector('#explore-graph .js-plotly-plot').layout;"
+                           " return l.xaxis.range[1] - l.xaxis.range[0] < 0.95 * (r[1] - r[0]); }", arg=before)
+    page.mouse.move(g["left"] + 300, g["top"] + 300)
+    page.mouse.down()
+    page.mouse.move(g["left"] + 420, g["top"] + 250, steps=8)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    pos, g2 = screen_positions(page, data.xy)
+    assert g2["xr"] != before
+    named = check_hovers(page, names, pos, g2, cursor_positions(rng, pos, g2, 25), window)
+    assert named >= 12
+
+    # recluster: the hover names the material and its new cluster
+    params = ClusterParams(min_cluster_size=7)
+    result = cluster_model(cat, model, params)
+    page.fill("#explore-mcs", "7")
+    page.wait_for_function("t => document.getElementById('explore-summary-text').innerText.startsWith(t)",
+                           arg=f"{result.n_clusters} clusters · {result.n_noise} noise", timeout=30_000)
+    page.wait_for_timeout(300)
+    pos, g3 = screen_positions(page, data.xy)
+    assert g3["xr"] == g2["xr"], "a recluster keeps the view"
+    named = check_hovers(page, names, pos, g3, cursor_positions(rng, pos, g3, 25), window, labels=result.labels)
+    assert named >= 12
+    assert not page.errors, page.errors
+
+
+def test_hidden_points_are_not_hovered(page, demo):
+    """With noise hidden, the nearest shown point is named, never a hidden one."""
+    url, cat, model, data = demo
+    names = np.array([str(n) for n in data.names])
+    result = cluster_model(cat, model, ClusterParams())
+    assert result.n_noise > 0
+    open_map(page, url, "?hn=1")
+    page.wait_for_function("() => { const t = document.querySelector('#explore-graph .js-plotly-plot')._fullData[1];"
+                           " return t.marker.opacity.length > 0; }")
+    pos, g = screen_positions(page, data.xy)
+    shown = ~result.noise
+    cursors = pos[result.noise][:20] + 1.0  # right next to hidden points
+    named = check_hovers(page, list(names[shown]), pos[shown], g, cursors, cat.get(model).window, labels=result.labels[shown])
+    assert named >= 5
+
+
+# computed fill and opacity of every drawn point of the materials' trace, by point index
+POINT_STYLES_JS = """
+() => {
+    const gd = document.querySelector('#explore-graph .js-plotly-plot');
+    const group = Array.from(gd.querySelectorAll('.scatterlayer g.trace')).find(g => g.__data__[0].trace.index === 1);
+    const out = {};
+    group.querySelectorAll('path.point').forEach(el => {
+        const cs = getComputedStyle(el);
+        out[el.__data__.i] = [cs.fill, Number(cs.opacity)];
+    });
+    return out;
+}
+"""
+
+
+def _rgb(colour: str) -> str:
+    from plotly.colors import hex_to_rgb, unlabel_rgb
+
+    r, g, b = hex_to_rgb(colour) if colour.startswith("#") else unlabel_rgb(colour)
+    return f"rgb({int(r)}, {int(g)}, {int(b)})"
+
+
+def test_recolour_in_place_draws_what_plotly_draws(page, demo):
+    """A recluster and hiding noise recolour the map in place: every point has the colour of
+    its new cluster (PALETTE[k % len], noise black) and hidden points are transparent, exactly
+    as Plotly draws the same figure from scratch."""
+    from components.scatter import NOISE_COLOUR, PALETTE
+
+    url, cat, model, data = demo
+    open_map(page, url)
+    result = cluster_model(cat, model, ClusterParams(min_cluster_size=5))
+    page.fill("#explore-mcs", "5")
+    page.wait_for_function("t => document.getElementById('explore-summary-text').innerText.startsWith(t)",
+                           arg=f"{result.n_clusters} clusters · {result.n_noise} noise", timeout=30_000)
+    page.click("#explore-adv-btn")
+    page.click("#explore-hide-noise")
+    page.wait_for_function("() => document.querySelector('#explore-graph .js-plotly-plot')._fullData[1]"
+                           ".marker.opacity.length > 0", timeout=30_000)
+    page.wait_for_timeout(300)
+    in_place = page.evaluate(POINT_STYLES_JS)
+    assert len(in_place) == len(data.names)
+    for i, label in enumerate(result.labels):
+        fill, opacity = in_place[str(i)]
+        assert fill == _rgb(NOISE_COLOUR if label < 0 else PALETTE[label % len(PALETTE)]), (i, label, fill)
+        assert opacity == (0 if label < 0 else 1), (i, label, opacity)
+    # Plotly's own drawing of the same figure (recomputed from its data)
+    page.evaluate("() => Plotly.redraw(document.querySelector('#explore-graph .js-plotly-plot'))")
+    page.wait_for_timeout(300)
+    assert page.evaluate(POINT_STYLES_JS) == in_place
+    assert not page.errors, page.errors
+
+
+def test_webgl_map_above_the_svg_limit(page, demo, tmp_path):
+    """Above SVG_MAX_POINTS the map is WebGL: the hover still names the nearest material, and a
+    recluster (Plotly's restyle there) shows the new clusters."""
+    import pandas as pd
+
+    from components.scatter import SVG_MAX_POINTS
+
+    _, cat, model, data = demo
+    info = cat.get(model)
+    copies = SVG_MAX_POINTS // len(data.names) + 1
+    root = tmp_path / "big"
+    (root / "embeddings").mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    names = [f"{n}_{k}" for k in range(copies) for n in data.names]
+    span = np.ptp(data.xy, axis=0) * 1.1
+    xy = np.vstack([data.xy + span * [k % 3, k // 3] for k in range(copies)])
+    X = np.vstack([data.X + rng.normal(0, 1e-3, data.X.shape) for _ in range(copies)])
+    pd.DataFrame(xy, columns=["z0", "z1"]).assign(filename=[f"{n}.png" for n in names])[
+        ["filename", "z0", "z1"]].to_csv(root / "embeddings" / info.embedding_path.name, index=False)
+    pd.DataFrame(X, columns=[f"z{i}" for i in range(X.shape[1])]).assign(filename=[f"{n}.png" for n in names])[
+        ["filename"] + [f"z{i}" for i in range(X.shape[1])]].to_csv(root / "embeddings" / info.fingerprint_path.name,
+                                                                    index=False)
+    big = Catalog(root)
+    proc, url = start_app(root, env={"BANDSCAPE_PREWARM": "0"})
+    try:
+        open_map(page, url, "?metric=euclidean")
+        assert page.evaluate("() => document.querySelector('#explore-graph .js-plotly-plot')._fullData[1].type") \
+            == "scattergl"
+        bd = big.load(model)
+        names = [str(n) for n in bd.names]
+        pos, g = screen_positions(page, bd.xy)
+        rng = np.random.default_rng(4)
+        assert check_hovers(page, names, pos, g, cursor_positions(rng, pos, g, 16), info.window) >= 8
+        result = cluster_model(big, model, ClusterParams(metric="euclidean", min_cluster_size=6))
+        page.fill("#explore-mcs", "6")
+        page.wait_for_function("t => document.getElementById('explore-summary-text').innerText.startsWith(t)",
+                               arg=f"{result.n_clusters} clusters · {result.n_noise} noise", timeout=60_000)
+        page.wait_for_timeout(500)
+        assert check_hovers(page, names, pos, g, cursor_positions(rng, pos, g, 16), info.window,
+                            labels=result.labels) >= 8
+        assert not page.errors, page.errors
+    finally:
+        stop_app(proc)
