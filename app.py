@@ -1,33 +1,56 @@
-"""bandscape web app: ``python app.py [--data DIR] [--host H] [--port P]``.
+"""bandscape web app.
 
-Creates the Dash app (multi-page: explore, evaluate, train), the cache, the file routes and the
-training-job runner, and serves it at http://127.0.0.1:8050 by default. With no ``--data`` (and
-no ``BANDSCAPE_DATA``) it opens the project's own demo dataset.
+``python app.py [--data DIR] [--host H] [--port P]`` serves it from one process (Flask's server,
+a thread per request) at http://127.0.0.1:8050: the one-command local start. In production,
+several worker processes (gunicorn, Dash's convention; settings in ``gunicorn.conf.py``)::
+
+    BANDSCAPE_DATA=DIR gunicorn "app:create_server()" -w 4 --threads 4
+
+Either way with no data root (``--data``, ``create_server(data=...)`` or ``BANDSCAPE_DATA``) it
+opens the project's own demo dataset. Each process builds the Dash app (multi-page: explore,
+evaluate, train), its caches, the file routes and a job runner; background work runs as jobs in
+their own processes, never in a web process.
 """
 
 from __future__ import annotations
 
-import argparse
-import functools
 import os
-import signal
-import sys
-import threading
-import time
-from pathlib import Path
 
-import dash
-import dash_bootstrap_components as dbc
-from dash import html
-from flask import request
-from flask_caching import Cache
+# A web process uses one core per request: native thread pools (OpenMP, BLAS) stay at one thread,
+# set before NumPy loads them. Job processes get the environment back (backend.jobs.local).
+_WEB_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+for _var in _WEB_THREAD_VARS:
+    if _var not in os.environ:
+        os.environ[_var] = "1"
+        os.environ["BANDSCAPE_JOB_UNSET"] = " ".join(filter(None, [os.environ.get("BANDSCAPE_JOB_UNSET"), _var]))
 
-import app_state
-from backend import cache as backend_cache
-from backend.clustering import PAPER_MODEL
-from backend.errors import BandscapeError
+import argparse  # noqa: E402
+import functools  # noqa: E402
+import logging  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import dash  # noqa: E402
+import dash_bootstrap_components as dbc  # noqa: E402
+from dash import html  # noqa: E402
+
+import app_state  # noqa: E402
+from backend import cache as backend_cache  # noqa: E402
+from backend.errors import BandscapeError  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger("bandscape")
+#: a material's band-structure image (a display plot, or one drawn from its band data)
+MATERIAL_IMAGE_ROUTE = "/material-image/<window>/<material>.png"
+
+
+def material_image_path(window: float, material: str) -> str:
+    """The URL path of :data:`MATERIAL_IMAGE_ROUTE` for one material (window as the page writes it)."""
+    from urllib.parse import quote
+
+    return f"/material-image/{window:g}/{quote(material, safe='')}.png"
 
 
 def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
@@ -56,17 +79,14 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
         update_title=None,
         assets_ignore=r"(images|bands)/.*",
     )
-    cache = Cache(app.server, config={
-        "CACHE_TYPE": os.environ.get("BANDSCAPE_CACHE_TYPE", "SimpleCache"),
-        "CACHE_THRESHOLD": int(os.environ.get("BANDSCAPE_CACHE_THRESHOLD", "2000")),
-        "CACHE_DEFAULT_TIMEOUT": 0,
-    })
-    backend_cache.configure(cache)
-
+    configure_caches(app.server)
     register_routes(app.server)
-    app_state.set_job_runner(start_job_runner(catalog.root))
+    runner = start_job_runner(catalog.root)
+    app_state.set_job_runner(runner)
     if os.environ.get("BANDSCAPE_PREWARM", "1") != "0":
-        start_prewarm(catalog, app.server)
+        threading.Thread(target=warm_up, args=(catalog,), name="bandscape-warm-up", daemon=True).start()
+        if runner.kind == "local":
+            submit_prewarm(runner, catalog)
 
     nav = dbc.NavbarSimple(
         brand="bandscape",
@@ -88,22 +108,17 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
         ])
 
     app.layout = shell
+    # Dash sets itself up on its first request (component paths, pages), and a threaded server
+    # may answer a second request before that first one has finished: "... is not a registered
+    # library". So the first request is made here, before any browser's.
+    with app.server.test_client() as client:
+        client.get("/")
     return app
 
 
-def start_job_runner(root: Path):
-    """The training-job runner of the data root: Celery workers when ``REDIS_URL`` is set, else a
-    local queue whose jobs run one at a time in their own (spawned) processes. Never in this
-    process: the web server must not import torch or initialise CUDA."""
-    from backend.jobs import make_runner
-
-    runner = make_runner(root)
-    return runner.start()
-
-
 def warm_up(catalog) -> None:
-    """What the first page needs, computed while the server is already listening: the default
-    model's data, distances and clustering, and the element list (imports pymatgen)."""
+    """What the first page needs, in this process's memory while it already listens: the default
+    model's data and clustering, and the element list (imports pymatgen)."""
     from backend.clustering import ClusterParams, cluster_model, default_model
     from backend.elements import elements_present
 
@@ -115,51 +130,81 @@ def warm_up(catalog) -> None:
         pass
 
 
-def start_prewarm(catalog, server=None, settle_s: float = 2.0, wait_s: float = 15.0) -> threading.Thread:
-    """Cache the paper-metric distance matrices of all models in the background (the default
-    model and its window first), so that switching models does not wait for them. It starts
-    ``settle_s`` after the first page has been served (or after ``wait_s`` if no one comes), so
-    that it does not compete with the first render, and runs at the lowest CPU priority."""
-    from backend.clustering import ClusterParams, prewarm_distances
+def create_server(data: str | os.PathLike | None = None):
+    """The Flask server of the app, for a WSGI server: ``gunicorn "app:create_server()"`` (the data
+    root from ``BANDSCAPE_DATA``) or ``"app:create_server(data='DIR')"``. Each worker process calls
+    it; the workers share the disk caches, the shared small-result cache (with ``REDIS_URL``) and
+    the job records, and one of them runs the local jobs."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
+    app = create_app(data)
+    log.info("bandscape worker %d: data %s; jobs: %s; shared cache: %s", os.getpid(), app_state.get_catalog().root,
+             app_state.get_job_runner().kind, "redis" if backend_cache.small_store() is not backend_cache.array_store()
+             else f"per process ({backend_cache.array_store().max_bytes / 2 ** 20:.0f} MiB)")
+    return app.server
 
-    first_page = threading.Event()
-    if server is not None:
-        @server.after_request
-        def _note_first_page(response):
-            if not first_page.is_set() and request.path == "/_dash-update-component":
-                first_page.set()
-            return response
-    else:
-        first_page.set()
+
+def configure_caches(server) -> None:
+    """Small results go through flask-caching's RedisCache when ``REDIS_URL`` is set (every worker
+    shares them), else stay per process. Redis unreachable: said now, per-process caches meanwhile."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        backend_cache.configure(None)
+        return
+    from flask_caching import Cache
+
+    from backend.jobs import redact
+
+    cache = Cache(server, config={
+        "CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": url, "CACHE_KEY_PREFIX": "bandscape:cache:",
+        "CACHE_DEFAULT_TIMEOUT": 24 * 3600,
+        "CACHE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 2.0},
+    })
+    shared = backend_cache.SharedStore(cache.cache, backend_cache.array_store(), name=f"Redis at {redact(url)}")
+    try:
+        cache.cache._write_client.ping()
+    except Exception as exc:
+        message = (f"bandscape: warning: REDIS_URL is set but Redis at {redact(url)} does not answer ({exc}); "
+                   "caching per process until it does")
+        print(message, file=sys.stderr, flush=True)
+        shared._failed(exc)
+    backend_cache.configure(shared)
+
+
+def start_job_runner(root: Path):
+    """The job runner of the data root: Celery workers when ``REDIS_URL`` is set, else a local
+    runner whose jobs run in their own processes (one web worker holds each lane). Never in this
+    process: the web server must not import torch or initialise CUDA."""
+    from backend.jobs import make_runner
+
+    runner = make_runner(root)
+    return runner.start()
+
+
+def submit_prewarm(runner, catalog) -> None:
+    """The distance matrices of the default metric that are not cached yet, as a background job
+    (lowest CPU priority), so that switching models does not wait for them."""
+    from backend.clustering import ClusterParams
+    from backend.jobs.distances import submit_prewarm as submit
 
     d = ClusterParams()
-    models = list(catalog.models.values())
-    first = catalog.get(PAPER_MODEL) if PAPER_MODEL in catalog else (models[0] if models else None)
-    order = sorted(models, key=lambda m: (first is None or m.window != first.window, m.arch != getattr(first, "arch", None),
-                                          m.model_id))
-
-    def run():
-        warm_up(catalog)
-        if first_page.wait(timeout=wait_s):
-            time.sleep(settle_s)
-        # the lowest CPU priority for this thread alone (Linux: a thread id is a process id to
-        # setpriority), so that page requests are served first while the matrices are computed
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        except (AttributeError, OSError):
-            pass
-        t0 = time.perf_counter()
-        n = prewarm_distances(catalog, [m.model_id for m in order], d.metric, d.p)
-        print(f"bandscape: distance matrices of {n} models cached in {time.perf_counter() - t0:.1f} s", flush=True)
-
-    thread = threading.Thread(target=run, name="bandscape-prewarm", daemon=True)
-    thread.start()
-    return thread
+    try:
+        rec = submit(runner, catalog, d.metric, d.p)
+    except BandscapeError as exc:  # e.g. a jobs folder that cannot be written: the pages still work
+        log.warning("distance matrices not prewarmed: %s", exc)
+        return
+    if rec is not None:
+        log.info("distance matrices of %d models queued (job %s)", len(rec.get("models", [])), rec["job_id"])
 
 
 def register_routes(server) -> None:
     """File routes: images and files of the data root, never anything outside it."""
     from flask import abort, send_file
+
+    @server.after_request
+    def _worker_header(response):
+        # which worker process answered (load tests, and a reload landing on another worker)
+        response.headers["X-Bandscape-Worker"] = str(os.getpid())
+        return response
 
     @server.route("/data-file/<path:rel>")
     def data_file(rel: str):
@@ -168,7 +213,7 @@ def register_routes(server) -> None:
             abort(404)
         return send_file(path, max_age=3600)
 
-    @server.route("/material-image/<window>/<material>.png")
+    @server.route(MATERIAL_IMAGE_ROUTE)
     def material_image(window: str, material: str):
         try:
             found = app_state.get_catalog().display_image(material, float(window))

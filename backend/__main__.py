@@ -13,6 +13,7 @@ import pkgutil
 import sys
 
 from backend import commands
+from backend.commands import check_data_arg
 from backend.errors import BandscapeError
 
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_data_arg(parser, args)
     try:
         return int(args.handler(args) or 0)
     except BandscapeError as exc:

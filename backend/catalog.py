@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from backend.cache import memoize, file_signature
+from backend.cache import file_signature, memoize, memoize_array
 from backend.errors import DataError, UnknownModelError
 
 #: folders (relative to the root) scanned for ``*_embedding.csv`` files
@@ -405,7 +405,7 @@ def _read_table(path: Path, kind: str) -> pd.DataFrame:
     return out
 
 
-@memoize
+@memoize_array
 def _load_model_data(model_id: str, emb_sig: tuple, fp_sig: tuple | None) -> ModelData:
     emb_path = Path(emb_sig[0])
     emb = _read_table(emb_path, "embedding")

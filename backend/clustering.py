@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backend.cache import memoize
+from backend.cache import memoize, memoize_array, memoize_mapped
 from backend.errors import ParameterError
 
 ALGORITHMS = ("hdbscan", "kmeans", "gmm")
@@ -329,7 +329,7 @@ def cluster(X: np.ndarray, xy: np.ndarray, params: ClusterParams, D: np.ndarray 
 
 # ---- cached, catalog-level entry points (what the app and the CLI call) ------------------------
 
-@memoize
+@memoize_mapped
 def _model_distances(catalog_root: str, model_id: str, data_key: tuple, metric: str, p: float) -> np.ndarray:
     from backend.catalog import Catalog
 
@@ -337,7 +337,8 @@ def _model_distances(catalog_root: str, model_id: str, data_key: tuple, metric: 
 
 
 def model_distances(catalog, model_id: str, metric: str = "minkowski", p: float = 0.2) -> np.ndarray:
-    """The cached distance matrix of a model's fingerprints (keyed by its files' signatures)."""
+    """The cached distance matrix of a model's fingerprints (keyed by its files' signatures): a
+    read-only memory map of a file in the cache folder, shared by every process of the host."""
     metric, p = _check_metric(metric, p)
     return _model_distances(str(catalog.root), model_id, _data_key(catalog, model_id), metric, p)
 
@@ -353,6 +354,12 @@ def clustering_metric(params: ClusterParams) -> tuple[str, float]:
 def model_matrix(catalog, model_id: str, params: ClusterParams) -> np.ndarray:
     """The cached distance matrix of a model under its clustering's metric."""
     return model_distances(catalog, model_id, *clustering_metric(params))
+
+
+def distances_cached(catalog, model_id: str, metric: str = "minkowski", p: float = 0.2) -> bool:
+    """Whether the model's distance matrix is already in the cache folder."""
+    metric, p = _check_metric(metric, p)
+    return _model_distances.cached_path(str(catalog.root), model_id, _data_key(catalog, model_id), metric, p).is_file()
 
 
 def prewarm_distances(catalog, model_ids, metric: str = "minkowski", p: float = 0.2,
@@ -393,7 +400,7 @@ def _data_key(catalog, model_id: str) -> tuple:
             file_signature(info.fingerprint_path) if info.fingerprint_path else None)
 
 
-@memoize
+@memoize_array
 def _model_tree(catalog_root: str, model_id: str, data_key: tuple, metric: str, p: float, min_samples: int) -> np.ndarray:
     from backend.catalog import Catalog
 

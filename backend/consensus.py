@@ -159,8 +159,7 @@ def consensus(labelings, min_cluster_size: int = 2, materials=None, model_ids=()
 # ---- catalog models --------------------------------------------------------------------------
 
 def _cache_path(catalog, model_ids, params, cache_dir) -> Path:
-    from backend.cache import file_signature
-    from backend.model_selection import default_cache_dir
+    from backend.cache import default_cache_dir, file_signature
 
     sigs = []
     for mid in model_ids:
@@ -216,12 +215,12 @@ def model_consensus(catalog, model_ids, params, cache_dir=None, use_cache: bool 
 
 
 def _cached_consensus(path: str, model_ids: tuple, params, use_cache: bool, catalog) -> ConsensusResult:
-    from backend.cache import get_store
+    from backend.cache import array_store, make_read_only
     from backend.fileio import write_bytes_atomic
 
     store_key = f"bandscape:consensus:{path}"
     if use_cache:
-        hit = get_store().get(store_key)
+        hit = array_store().get(store_key)
         if hit is not None:
             return hit
         try:
@@ -230,7 +229,7 @@ def _cached_consensus(path: str, model_ids: tuple, params, use_cache: bool, cata
             result = ConsensusResult(materials=arrays["materials"], labels=arrays["consensus"],
                                      stability=arrays["stability"], noise_share=arrays["noise_share"],
                                      model_ids=model_ids, params=params.relevant())
-            get_store().set(store_key, result)
+            array_store().set(store_key, make_read_only(result))
             return result
         except (OSError, ValueError, EOFError, KeyError):
             pass
@@ -242,5 +241,5 @@ def _cached_consensus(path: str, model_ids: tuple, params, use_cache: bool, cata
     np.savez(buf, materials=materials, labels=L.astype(np.int32), consensus=result.labels,
              stability=result.stability, noise_share=result.noise_share)
     write_bytes_atomic(path, buf.getvalue())
-    get_store().set(store_key, result)
+    array_store().set(store_key, make_read_only(result))
     return result

@@ -56,6 +56,32 @@ def write_json_atomic(dest: str | os.PathLike, obj, indent: int = 2) -> Path:
     return write_text_atomic(dest, json.dumps(obj, indent=indent, sort_keys=False, default=_json_default) + "\n")
 
 
+def write_npy_atomic(dest: str | os.PathLike, array) -> Path:
+    """Write one NumPy array as ``.npy`` (memory-mappable) atomically."""
+    import numpy as np
+
+    with atomic_path(dest) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+    return Path(dest)
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block: across
+    processes and threads (each call opens its own file description); not re-entrant."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def write_csv_atomic(dest: str | os.PathLike, frame, **to_csv_kwargs) -> Path:
     """Write a pandas DataFrame as CSV atomically (``index=False`` unless given)."""
     to_csv_kwargs.setdefault("index", False)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from backend.cache import default_cache_dir
 from backend.errors import ParameterError
 from backend.progress import ProgressFn, null_progress
 
@@ -206,14 +207,6 @@ def evaluate_model(X: np.ndarray, spec: GridSpec) -> dict:
 
 
 # ---- cache --------------------------------------------------------------------------------------
-
-def default_cache_dir() -> Path:
-    """``$BANDSCAPE_CACHE``, else ``$XDG_CACHE_HOME/bandscape``, else ``~/.cache/bandscape``."""
-    if os.environ.get("BANDSCAPE_CACHE"):
-        return Path(os.environ["BANDSCAPE_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "bandscape"
-
 
 def file_sha256(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
@@ -483,66 +476,61 @@ def external_table(result: GridResult, catalog, column: str, min_samples: int | 
     return pd.DataFrame(rows)
 
 
-class SearchRunner:
-    """Grid searches run in a background thread (the heavy work is in joblib's worker
-    processes), so a web page can start one and poll its progress. A search already running or
-    finished for the same root, models and grid is not started twice; the last few results are
-    kept in memory (the disk cache keeps them all)."""
+def search_key(catalog, model_ids, spec: GridSpec) -> str:
+    """What identifies a search's result: the root, the models (with their files' signatures, so
+    that a rewritten file makes a new search) and the grid."""
+    from backend.cache import file_signature
 
-    def __init__(self, keep: int = 4, cache_dir=None, n_jobs: int | None = None):
-        import threading
+    files = []
+    for mid in model_ids:
+        info = catalog.get(mid)
+        files.append([file_signature(p) for p in (info.fingerprint_path, info.embedding_path) if p is not None])
+    return _digest({"v": CACHE_VERSION, "root": str(catalog.root), "models": list(model_ids),
+                    "spec": spec.validate().key(), "files": files})
 
-        self._lock = threading.Lock()
-        self._runs: dict[str, dict] = {}
-        self.keep = keep
-        self.cache_dir = cache_dir
-        self.n_jobs = n_jobs
 
-    @staticmethod
-    def key(catalog, model_ids, spec: GridSpec) -> str:
-        return _digest({"root": str(catalog.root), "models": list(model_ids), "spec": spec.key()})
+def spec_from_key(key: dict) -> GridSpec:
+    """The inverse of :meth:`GridSpec.key`."""
+    return GridSpec(min_samples=tuple(key["min_samples"]), min_cluster_size=tuple(key["min_cluster_size"]),
+                    selection=key["selection"], metric=key["metric"],
+                    p=key["p"] if key.get("p") is not None else GridSpec.p).validate()
 
-    def start(self, catalog, model_ids, spec: GridSpec) -> str:
-        import threading
 
-        spec = spec.validate()
-        key = self.key(catalog, model_ids, spec)
-        with self._lock:
-            run = self._runs.get(key)
-            if run is not None and run["state"] in ("running", "done"):
-                return key
-            run = {"state": "running", "done": 0, "total": 1, "stage": "starting", "error": None, "result": None}
-            self._runs[key] = run
-            self._trim()
+_TABLES = ("per_model", "cells", "ranking")
 
-        def progress(done, total, **info):
-            run.update(done=done, total=total, stage=info.get("stage", run["stage"]))
 
-        def work():
-            try:
-                run["result"] = grid_search(catalog, model_ids, spec, cache_dir=self.cache_dir,
-                                            n_jobs=self.n_jobs, progress=progress)
-                run["state"] = "done"
-            except Exception as exc:  # shown on the page; a BandscapeError's message is for the user
-                from backend.errors import BandscapeError
+def save_result(result: GridResult, folder: str | os.PathLike) -> Path:
+    """Write a search's result into ``folder`` (NumPy files, no pickles; :func:`load_result`
+    reads it back exactly: NaN, inf, empty strings and dtypes included)."""
+    from backend.fileio import write_json_atomic
 
-                run["error"] = str(exc) if isinstance(exc, BandscapeError) else f"{type(exc).__name__}: {exc}"
-                run["state"] = "failed"
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _save_npz(folder / "labels.npz", {"labels": result.labels, "materials": result.materials.astype(str)})
+    for name in _TABLES:
+        frame = getattr(result, name)
+        cols = {f"c{i}": _plain(frame[c].to_numpy()) for i, c in enumerate(frame.columns)}
+        _save_npz(folder / f"{name}.npz", {**cols, "__columns__": np.array(list(frame.columns), dtype=str)})
+    write_json_atomic(folder / "result.json", {"spec": result.spec.key(), "models": list(result.models),
+                                               "warnings": list(result.warnings), "timings": result.timings})
+    return folder
 
-        threading.Thread(target=work, name=f"grid-search-{key[:8]}", daemon=True).start()
-        return key
 
-    def status(self, key: str) -> dict:
-        run = self._runs.get(key)
-        if run is None:
-            return {"state": "unknown", "done": 0, "total": 1, "stage": "", "error": "no such search (restarted?)"}
-        return {k: run[k] for k in ("state", "done", "total", "stage", "error")}
+def _plain(values: np.ndarray) -> np.ndarray:
+    """Strings as a fixed-width unicode array (storable without pickle)."""
+    return values.astype(str) if values.dtype == object else values
 
-    def result(self, key: str) -> GridResult | None:
-        run = self._runs.get(key)
-        return run["result"] if run else None
 
-    def _trim(self) -> None:
-        finished = [k for k, r in self._runs.items() if r["state"] != "running"]
-        for k in finished[: max(0, len(self._runs) - self.keep)]:
-            del self._runs[k]
+def load_result(folder: str | os.PathLike) -> GridResult:
+    """Read a result :func:`save_result` wrote."""
+    folder = Path(folder)
+    meta = json.loads((folder / "result.json").read_text())
+    tables = {}
+    for name in _TABLES:
+        with np.load(folder / f"{name}.npz", allow_pickle=False) as z:
+            columns = z["__columns__"].tolist()
+            tables[name] = pd.DataFrame({c: z[f"c{i}"] for i, c in enumerate(columns)})
+    with np.load(folder / "labels.npz", allow_pickle=False) as z:
+        labels, materials = z["labels"], z["materials"]
+    return GridResult(spec_from_key(meta["spec"]), meta["models"], materials, labels, tables["per_model"],
+                      tables["cells"], tables["ranking"], meta["warnings"], meta["timings"])

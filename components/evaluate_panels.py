@@ -48,12 +48,14 @@ def search_form(ids: dict, values: dict, label_columns: list[str]) -> html.Div:
             options=[{"label": "none", "value": ""}] + [{"label": c, "value": c} for c in label_columns],
             disabled=not label_columns)),
         dbc.Button("Run grid search", id=ids["run"], color="primary", size="sm", className="me-2"),
+        dbc.Button("Cancel", id=ids["cancel"], color="danger", size="sm", outline=True, className="me-2",
+                   disabled=not values.get("running"), title="stop the running search (nothing of it is kept)"),
         dbc.Button("Download tables", id=ids["download-btn"], color="secondary", size="sm", outline=True,
                    title="per_model.csv, cells.csv and ranking.csv of the search shown, zipped"),
         dcc.Download(id=ids["download"]),
         html.Div([dbc.Progress(id=ids["progress"], value=0, striped=True, animated=True, className="mt-2",
                                style={"height": "14px"}),
-                  html.Div(id=ids["status"], className="small text-muted")]),
+                  html.Div(values.get("status", ""), id=ids["status"], className="small text-muted")]),
     ])
 
 

@@ -2,9 +2,12 @@
 
 Heat maps of the best DBCV and mean AMI of every (min_samples, min_cluster_size) cell (hover
 names the model), the grid of one model (noise, clusters, DBCV, S_Dbw), and a sortable ranking of
-the models in the chosen cell whose links open that model and cell in the explorer. The search
-runs in the background (:class:`backend.model_selection.SearchRunner`) and its results are cached
-on disk, so revisiting the page is instant.
+the models in the chosen cell whose links open that model and cell in the explorer.
+
+The search is a job (:mod:`backend.jobs.search`): it runs in its own process (local runner or
+Celery), never in a web process; its progress and result are on disk, so any web worker shows
+them, a reload finds them, and opening the page shows a finished search at once. Opening the page
+never starts a search: the Run button does, and Cancel stops it (nothing of it is kept).
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
-from app_state import get_catalog
+from app_state import get_catalog, get_job_runner
 from backend.errors import BandscapeError
+from backend.jobs import UnknownJobError
+from backend.jobs.search import find_search, load_search_result, submit_search
 from backend.labels import label_columns
-from backend.model_selection import GridSpec, SearchRunner, cell_label, external_table, parse_range, select_models
+from backend.model_selection import GridSpec, cell_label, external_table, parse_range, select_models
 from backend.report import cell_maxima_figure, model_grid_figure
 from components.evaluate_panels import EXTERNAL_COLUMNS, ranking_rows, ranking_table, search_form
 
@@ -27,14 +32,12 @@ dash.register_page(__name__, path="/evaluate", name="Evaluate", title="bandscape
 
 # ---- component ids -------------------------------------------------------------------------
 IDS = {name: f"evaluate-{name}" for name in (
-    "models", "model_count", "ms", "mcs", "sel", "metric", "p", "label", "run", "progress", "status",
+    "models", "model_count", "ms", "mcs", "sel", "metric", "p", "label", "run", "cancel", "progress", "status",
     "download-btn", "download")}
+#: KEY: the id of the search job shown; RESULT: the same id once its result is there
 KEY, RESULT, CELL, POLL = "evaluate-key", "evaluate-result", "evaluate-cell", "evaluate-poll"
 ALERT, WARNINGS, CELLS_GRAPH, CELL_INFO = "evaluate-alert", "evaluate-warnings", "evaluate-cells", "evaluate-cell-info"
 MODEL_PICK, MODEL_GRAPH, TABLE, URL_SINK = "evaluate-model", "evaluate-model-grid", "evaluate-table", "evaluate-url-sink"
-
-RUNNER = SearchRunner()
-
 
 def _default_filter(catalog) -> str:
     """The paper's search (one window) when it compares at least two models, else every model."""
@@ -54,8 +57,25 @@ def _spec_from(ms, mcs, sel, metric, p) -> GridSpec:
                     selection=sel, metric=metric, p=p if p not in (None, "") else GridSpec.p).validate()
 
 
-def _start(catalog, filter_text, spec) -> str:
-    return RUNNER.start(catalog, select_models(catalog, filter_text), spec)
+def _job(job_id: str | None) -> dict | None:
+    if not job_id:
+        return None
+    try:
+        return get_job_runner().store.load(job_id)
+    except UnknownJobError:  # removed meanwhile
+        return None
+
+
+def _result(job_id: str | None):
+    """The search's result (read once per web process), or None until it is done."""
+    rec = _job(job_id)
+    return load_search_result(get_job_runner().store, rec) if rec else None
+
+
+def _done_status(r) -> str:
+    t = r.timings
+    return (f"{len(r.models)} models x {len(r.cells)} cells in {t['total_s']:.1f} s"
+            + (" (from the cache)" if t["models_computed"] == 0 and t["ami_cached"] else ""))
 
 
 def layout(**query):
@@ -75,12 +95,25 @@ def layout(**query):
     labels = label_columns(catalog)
     if values["label"] not in labels:
         values["label"] = labels[0] if labels and "label" not in query else ""
-    key = None
-    try:  # start (or find, when cached or running) the search the URL describes
-        key = _start(catalog, values["models"],
-                     _spec_from(values["ms"], values["mcs"], values["sel"], values["metric"], values["p"]))
+    job_id, result_id = None, None
+    rec = None
+    try:  # find (never start) the search the URL describes
+        spec = _spec_from(values["ms"], values["mcs"], values["sel"], values["metric"], values["p"])
+        rec = find_search(get_job_runner().store, catalog, select_models(catalog, values["models"]), spec)
     except (BandscapeError, ValueError) as exc:
         notes.append(str(exc))
+    if rec is not None and rec["state"] in ("queued", "running", "done"):
+        job_id = rec["job_id"]
+        done = load_search_result(get_job_runner().store, rec) if rec["state"] == "done" else None
+        if done is not None:
+            result_id = job_id
+            values["status"] = _done_status(done)
+        elif rec["state"] == "done":  # its result was removed: as if never run
+            job_id = None
+        values["running"] = rec["state"] in ("queued", "running")
+    if job_id is None:
+        values["status"] = ("not run yet" if rec is None or rec["state"] == "done" else f"the last run {rec['state']}") \
+            + ": Run grid search computes it (in the background; the page can be left)"
     side = html.Div([search_form(IDS, values, labels)], style={"width": "300px", "flex": "0 0 300px"}, className="pe-3")
     main = html.Div([
         html.Div([dbc.Alert(n, color="warning", dismissable=True) for n in notes], id=ALERT),
@@ -97,8 +130,9 @@ def layout(**query):
         ranking_table(TABLE, with_external=bool(labels)),
     ], style={"flex": "1 1 auto", "minWidth": "0"})
     return html.Div([
-        dcc.Store(id=KEY, data=key), dcc.Store(id=RESULT), dcc.Store(id=CELL), dcc.Store(id=URL_SINK),
-        dcc.Interval(id=POLL, interval=700, disabled=key is None),
+        dcc.Store(id=KEY, data=job_id), dcc.Store(id=RESULT, data=result_id), dcc.Store(id=CELL),
+        dcc.Store(id=URL_SINK),
+        dcc.Interval(id=POLL, interval=700, disabled=job_id is None or result_id is not None),
         html.Div([side, main], className="d-flex"),
     ], className="px-3")
 
@@ -121,15 +155,25 @@ def count_models(filter_text):
     prevent_initial_call=True,
 )
 def run_search(_, filter_text, ms, mcs, sel, metric, p):
+    catalog = get_catalog()
     try:
-        key = _start(get_catalog(), filter_text, _spec_from(ms, mcs, sel, metric, p))
+        rec = submit_search(get_job_runner(), catalog, select_models(catalog, filter_text),
+                            _spec_from(ms, mcs, sel, metric, p))
     except (BandscapeError, ValueError, TypeError) as exc:
         return no_update, no_update, dbc.Alert(str(exc), color="danger"), no_update
     query = {"models": filter_text or "", "ms": f"{ms[0]}:{ms[1]}", "mcs": f"{mcs[0]}:{mcs[1]}", "sel": sel,
              "metric": metric}
     if metric == "minkowski":
         query["p"] = p
-    return key, False, [], "?" + urllib.parse.urlencode(query)
+    return rec["job_id"], False, [], "?" + urllib.parse.urlencode(query)
+
+
+@callback(Output(IDS["cancel"], "disabled", allow_duplicate=True), Input(IDS["cancel"], "n_clicks"),
+          State(KEY, "data"), prevent_initial_call=True)
+def cancel_search(_, job_id):
+    if job_id:
+        get_job_runner().cancel(job_id)
+    return True
 
 
 clientside_callback(
@@ -140,25 +184,33 @@ clientside_callback(
 
 @callback(
     Output(IDS["progress"], "value"), Output(IDS["progress"], "label"), Output(IDS["status"], "children"),
-    Output(POLL, "disabled"), Output(RESULT, "data"), Output(WARNINGS, "children"),
-    Input(POLL, "n_intervals"), Input(KEY, "data"),
+    Output(POLL, "disabled"), Output(RESULT, "data"), Output(WARNINGS, "children"), Output(IDS["cancel"], "disabled"),
+    Input(POLL, "n_intervals"), Input(KEY, "data"), State(RESULT, "data"),
 )
-def poll(_, key):
-    if key is None:
-        return 0, "", "", True, None, no_update
-    st = RUNNER.status(key)
-    pct = int(100 * st["done"] / max(st["total"], 1))
-    if st["state"] == "running":
-        stage = {"models": "clustering and scoring models", "ami": "comparing models (AMI)"}.get(st["stage"], st["stage"])
-        return pct, f"{pct} %", f"{stage}: {st['done']} of {st['total']} steps", False, no_update, no_update
-    if st["state"] == "done":
-        r = RUNNER.result(key)
-        t = r.timings
-        status = (f"{len(r.models)} models x {len(r.cells)} cells in {t['total_s']:.1f} s"
-                  + (" (from the cache)" if t["models_computed"] == 0 and t["ami_cached"] else ""))
+def poll(_, job_id, shown):
+    """The search job's progress, read from its record (any web worker can answer)."""
+    rec = _job(job_id)
+    if rec is None:
+        return 0, "", no_update, True, no_update, no_update, True
+    p = rec.get("progress") or {}
+    if rec["state"] in ("queued", "running"):
+        done, total = p.get("done", 0), max(p.get("total", 1), 1)
+        pct = int(100 * done / total)
+        stage = {"models": "clustering and scoring models", "ami": "comparing models (AMI)"}.get(p.get("stage"))
+        text = (f"{stage}: {done} of {total} steps" if stage else
+                "waiting for another search or job to finish" if rec["state"] == "queued" else "starting")
+        return pct, f"{pct} %", text, False, no_update, no_update, False
+    if rec["state"] == "done":
+        r = _result(job_id)
+        if r is None:
+            return 0, "", "the search's result is gone; run it again", True, None, no_update, True
         warnings = [dbc.Alert(w, color="info", className="py-1 small mb-1") for w in r.warnings]
-        return 100, "done", status, True, key, warnings
-    return 0, "", "", True, None, dbc.Alert(f"grid search failed: {st['error']}", color="danger")
+        # the layout already delivered a finished search: do not draw it twice
+        result = no_update if shown == job_id else job_id
+        return 100, "done", _done_status(r), True, result, warnings, True
+    if rec["state"] == "cancelled":
+        return 0, "", "cancelled: nothing of it was kept", True, None, no_update, True
+    return 0, "", "", True, None, dbc.Alert(f"grid search failed: {rec.get('error')}", color="danger"), True
 
 
 @callback(Output(CELL, "data"), Input(CELLS_GRAPH, "clickData"), prevent_initial_call=True)
@@ -182,8 +234,8 @@ def _selected_cell(r, cell) -> tuple[int, int]:
     Input(RESULT, "data"), Input(CELL, "data"), Input(IDS["label"], "value"),
     State(MODEL_PICK, "value"),
 )
-def render(key, cell, label, picked):
-    r = RUNNER.result(key) if key else None
+def render(job_id, cell, label, picked):
+    r = _result(job_id)
     if r is None:
         return {}, "", [], [], None
     ms, mcs = _selected_cell(r, cell)
@@ -228,8 +280,8 @@ def _paper_model_ranks(cell: pd.DataFrame) -> list:
 
 
 @callback(Output(MODEL_GRAPH, "figure"), Input(MODEL_PICK, "value"), Input(RESULT, "data"))
-def render_model(model_id, key):
-    r = RUNNER.result(key) if key else None
+def render_model(model_id, job_id):
+    r = _result(job_id)
     if r is None or model_id not in (r.models if r else []):
         return {}
     return model_grid_figure(r, model_id)
@@ -237,16 +289,16 @@ def render_model(model_id, key):
 
 @callback(Output(IDS["download"], "data"), Input(IDS["download-btn"], "n_clicks"), State(RESULT, "data"),
           prevent_initial_call=True)
-def download_tables(_, key):
+def download_tables(_, job_id):
     """The search's tables as the CLI writes them, in one zip."""
     import io
     import zipfile
 
-    r = RUNNER.result(key) if key else None
+    r = _result(job_id)
     if r is None:
         return no_update
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for name, frame in (("per_model.csv", r.per_model), ("cells.csv", r.cells), ("ranking.csv", r.ranking)):
             z.writestr(name, frame.to_csv(index=False))
-    return dcc.send_bytes(buf.getvalue(), f"bandscape-evaluate-{key[:8]}.zip")
+    return dcc.send_bytes(buf.getvalue(), f"bandscape-evaluate-{_job(job_id)['key'][:8]}.zip")

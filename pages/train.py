@@ -264,7 +264,7 @@ def select_job(clicks):
     Input(POLL, "n_intervals"), Input(SELECTED, "data"), State(TABLE_SEEN, "data"),
 )
 def refresh_table(_, selected, seen):
-    records = get_job_runner().jobs()
+    records = get_job_runner().jobs("train")
     key = [selected] + [[r["job_id"], r.get("updated_at")] for r in records]
     if key == seen:
         return no_update, no_update

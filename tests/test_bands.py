@@ -205,7 +205,7 @@ def test_preprocess_cli_end_to_end(tmp_path, vasp_run, band):
     (src / "2D_Broken_EIGENVAL").write_text(text[:5000])
     (src / "2D_Broken_EF").write_text("x\n0.0\n")
     (src / "2D_NoFermi_EIGENVAL").write_text(text)
-    out = subprocess.run([sys.executable, "-m", "backend", "preprocess", "--eigenvals", str(src), "--out",
+    out = subprocess.run([sys.executable, "-m", "backend", "preprocess", "--eigenvals", str(src), "--data",
                           str(tmp_path / "root"), "--windows", "1,2", "--jobs", "2"],
                          cwd=PROJECT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

@@ -116,9 +116,9 @@ def test_consensus_bad_input_and_cache(cat, dataset, tmp_path):
         own = np.asarray(cluster_model(cat, mid, params).labels)[pd.Index(d.names).get_indexer(materials)]
         assert np.array_equal(row, own)
     # read back from the disk cache, the same result
-    from backend.cache import get_store
+    from backend.cache import array_store
 
-    get_store().clear()
+    array_store().clear()
     again = model_consensus(cat, ids, params, cache_dir=tmp_path)
     assert np.array_equal(again.labels, res.labels) and np.array_equal(again.stability, res.stability)
     assert list((tmp_path / "consensus").glob("*.npz"))

@@ -19,7 +19,7 @@ from backend.autoencoder.config import TrainConfig
 from backend.catalog import Catalog, model_paths
 from backend.errors import ParameterError
 from backend.jobs import JobStore, LocalRunner, make_runner
-from tests.conftest import PROJECT, copy_demo_images
+from tests.conftest import PROJECT, copy_demo_images, free_port, wait_for
 
 TINY = dict(arch="resnet18", latent=1, epochs=2, split=0.25, image_size=64, batch_size=4)
 LONG = dict(TINY, epochs=400)  # long enough to be cancelled mid-training (~0.1 s an epoch here)
@@ -28,16 +28,6 @@ LONG = dict(TINY, epochs=400)  # long enough to be cancelled mid-training (~0.1 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> Path:
     return copy_demo_images(tmp_path_factory.mktemp("images") / "train_1eV")
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def state(store: JobStore, job_id: str) -> str:
@@ -156,38 +146,6 @@ def test_restart_requeues_a_job_whose_process_is_gone(tmp_path, images):
 
 
 # ---- Celery through a real Redis ------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture()
-def redis_url(tmp_path):
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.fail("redis-server is missing: apt-get install redis-server (bash .ci/run installs it)")
-    port = free_port()
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=port)
-    try:
-        wait_for(lambda: _ping(client), 10, "redis-server to answer")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _ping(client) -> bool:
-    try:
-        return client.ping()
-    except Exception:
-        return False
-
 
 @pytest.fixture()
 def celery_worker(redis_url, tmp_path):
@@ -328,3 +286,17 @@ def test_estimate_uses_the_measured_cpu_throughput():
     small = TrainConfig(arch="resnet18", epochs=30, split=0.0, image_size=112)
     assert estimate_seconds(small, 546) < estimate_seconds(r18, 546) / 3.5  # a quarter of the pixels
     assert format_duration(3725) == "1 h 02 min" and format_duration(42) == "42 s"
+
+
+def test_every_command_takes_the_data_root_as_data(tmp_path, capsys):
+    from backend.__main__ import main
+
+    assert main(["jobs", "list", "--data", str(tmp_path)]) == 0
+    assert "no jobs under" in capsys.readouterr().out
+    assert main(["jobs", "list", "--out", str(tmp_path)]) == 0  # the old flag still works, with a note
+    assert "--out is deprecated here; the data root is --data" in capsys.readouterr().err
+    for command in (["train", "--images", "x"], ["preprocess", "--eigenvals", "x"], ["encode", "--model", "m", "--images", "x"],
+                    ["jobs", "worker"], ["models"], ["evaluate", "--out", "x"]):
+        with pytest.raises(SystemExit):
+            main(command)
+        assert "--data" in capsys.readouterr().err, command

@@ -154,26 +154,3 @@ def test_cells_without_two_clusters_name_no_model(source, tmp_path):
     cell = r.cells.iloc[0]
     assert np.isnan(cell.best_dbcv) and np.isnan(cell.best_mean_ami) and cell.best_mean_ami_model == ""
     assert any("two clusters" in w for w in r.warnings)
-
-
-def test_search_runner_runs_once_and_reports(source, tmp_path):
-    import time
-
-    from backend.model_selection import SearchRunner
-
-    root, MODELS = source
-    cat = Catalog(root)
-    runner = SearchRunner(cache_dir=tmp_path / "c", n_jobs=1)
-    spec = GridSpec(min_samples=(2,), min_cluster_size=(3, 4))
-    key = runner.start(cat, list(MODELS), spec)
-    assert runner.start(cat, list(MODELS), spec) == key  # the same search is not started twice
-    deadline = time.time() + 120
-    while runner.status(key)["state"] == "running" and time.time() < deadline:
-        time.sleep(0.1)
-    st = runner.status(key)
-    assert st["state"] == "done" and st["done"] == st["total"] == 3 + 2
-    assert runner.result(key).models == list(MODELS)
-    bad = runner.start(cat, [MODELS[0], "resnet99_nope"], spec)
-    while runner.status(bad)["state"] == "running" and time.time() < deadline:
-        time.sleep(0.1)
-    assert runner.status(bad)["state"] == "failed" and "unknown model id 'resnet99_nope'" in runner.status(bad)["error"]

@@ -6,13 +6,15 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from backend.commands import add_data_arg
+
 
 def register(sub) -> None:
     p = sub.add_parser("preprocess", help="VASP EIGENVAL/vasprun.xml files -> band data, training images, display plots")
     p.add_argument("--eigenvals", required=True,
                    help="folder of *EIGENVAL / *vasprun.xml files, or of one folder per material holding EIGENVAL or vasprun.xml")
     p.add_argument("--fermi", help="folder of Fermi-energy files ({prefix}_EF or FERMI_ENERGY.in beside the EIGENVAL), or one value in eV")
-    p.add_argument("--out", required=True, help="data root to write into")
+    add_data_arg(p, old_out=True, help="data root to write into (default: $BANDSCAPE_DATA)")
     p.add_argument("--windows", default="1,2,3", help="energy windows, eV (default 1,2,3)")
     p.add_argument("--labels", help="high-symmetry labels when no line-mode KPOINTS is found, e.g. G,M,K,G")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
@@ -90,7 +92,7 @@ def cmd_preprocess(args) -> int:
     inputs = find_inputs(Path(args.eigenvals))
     if not inputs:
         raise ParameterError(f"no EIGENVAL or vasprun.xml files under {args.eigenvals}")
-    tasks = [(p, args.fermi, Path(args.out), windows, labels) for p in inputs]
+    tasks = [(p, args.fermi, Path(args.data), windows, labels) for p in inputs]
     problems = {}
     jobs = args.jobs or os.cpu_count() or 1
     with TqdmProgress(desc="preprocess", unit="file") as bar, ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -100,7 +102,7 @@ def cmd_preprocess(args) -> int:
             bar(i, len(tasks), problems=len(problems))
     skipped = {p: m for p, m in problems.items() if not m.startswith("warning")}
     shown = ", ".join(f"{w:g}" for w in windows)
-    print(f"{len(tasks) - len(skipped)} of {len(tasks)} materials written to {args.out} (windows {shown} eV)")
+    print(f"{len(tasks) - len(skipped)} of {len(tasks)} materials written to {args.data} (windows {shown} eV)")
     for path, msg in problems.items():
         print(f"{'skipped' if path in skipped else 'note'}: {path}: {msg}")
     return 0 if len(skipped) < len(tasks) else 1

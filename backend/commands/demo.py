@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from backend.commands import add_data_arg
+
 PROJECT = Path(__file__).resolve().parents[2]
 
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="build the labelled tight-binding demo dataset (the app's default)")
-    p.add_argument("--out", default=str(PROJECT), help="data root (default: the project, which `python app.py` opens)")
+    add_data_arg(p, default=str(PROJECT), old_out=True,
+                 help="data root (default: $BANDSCAPE_DATA, else the project, which `python app.py` opens)")
     p.add_argument("--n", type=int, default=600, help="number of materials")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=4)
@@ -27,6 +30,6 @@ def cmd_demo(args) -> int:
         raise ParameterError(f"--n must be at least 8 (two materials per family), got {args.n}")
     windows = [int(w) for w in args.windows.split(",")]
     with TqdmProgress(desc="demo", unit="step") as bar:
-        report = build_demo(args.out, args.n, args.seed, windows, args.epochs, args.image_size, progress=bar)
-    print(f"demo: {report['materials']} materials and {len(report['models'])} models written to {args.out}")
+        report = build_demo(args.data, args.n, args.seed, windows, args.epochs, args.image_size, progress=bar)
+    print(f"demo: {report['materials']} materials and {len(report['models'])} models written to {args.data}")
     return 0

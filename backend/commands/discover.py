@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from backend.commands.explore import add_cluster_args, add_data_arg, add_metric_args, params_from_args
+from backend.commands import add_data_arg
+from backend.commands.explore import add_cluster_args, add_metric_args, params_from_args
 
 
 def register(sub) -> None:

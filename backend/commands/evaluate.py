@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from backend.clustering import METRICS, SELECTIONS
-from backend.commands.explore import add_data_arg
+from backend.commands import add_data_arg
 
 
 def register(sub) -> None:

@@ -6,12 +6,8 @@ import json
 import os
 import sys
 
+from backend.commands import add_data_arg
 from backend.clustering import ALGORITHMS, METRICS, SELECTIONS, ClusterParams
-
-
-def add_data_arg(parser) -> None:
-    parser.add_argument("--data", default=os.environ.get("BANDSCAPE_DATA"), required=not os.environ.get("BANDSCAPE_DATA"),
-                        help="data root (or env BANDSCAPE_DATA)")
 
 
 def register(sub) -> None:

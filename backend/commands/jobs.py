@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from backend.commands import add_data_arg
 from backend.commands.train import add_train_args, config_from_args
 
 _WINDOW_IN_NAME = re.compile(r"train_(\d+(?:\.\d+)?)eV$")
@@ -41,23 +42,23 @@ def register(sub) -> None:
     s.set_defaults(handler=cmd_submit)
 
     s = jsub.add_parser("list", help="one line per job: id, model id, state, progress")
-    s.add_argument("--out", required=True, help="data root")
+    add_data_arg(s, old_out=True)
     s.add_argument("--json", action="store_true", help="the records as JSON")
     s.set_defaults(handler=cmd_list)
 
     s = jsub.add_parser("cancel", help="cancel a queued or running job (no model is kept)")
     s.add_argument("job_id")
-    s.add_argument("--out", required=True, help="data root")
+    add_data_arg(s, old_out=True)
     s.set_defaults(handler=cmd_cancel)
 
     s = jsub.add_parser("log", help="the end of a job's log")
     s.add_argument("job_id")
-    s.add_argument("--out", required=True, help="data root")
+    add_data_arg(s, old_out=True)
     s.add_argument("--lines", type=int, default=40)
     s.set_defaults(handler=cmd_log)
 
     s = jsub.add_parser("worker", help="run the data root's local queue in the foreground, one job at a time")
-    s.add_argument("--out", required=True, help="data root")
+    add_data_arg(s, old_out=True)
     s.add_argument("--once", action="store_true", help="exit when the queue is empty")
     s.set_defaults(handler=cmd_worker)
 
@@ -96,9 +97,9 @@ def _configs(args) -> list:
 
 
 def cmd_submit(args) -> int:
-    from backend.jobs import FINAL, _redact, format_duration, make_runner
+    from backend.jobs import FINAL, format_duration, make_runner, redact
 
-    runner = make_runner(args.out)
+    runner = make_runner(args.data)
     subs = runner.submit(_configs(args), args.images, overwrite=args.overwrite)
     total = 0.0
     for s in subs:
@@ -113,14 +114,14 @@ def cmd_submit(args) -> int:
             print(f"-  {s.model_id}  exists under {runner.root} (not retrained; --overwrite to replace it)")
     new = [s.job_id for s in subs if s.status == "queued"]
     if new:
-        where = (f"sent to the Celery workers (broker {_redact(runner.broker_url)})" if runner.kind == "celery"
+        where = (f"sent to the Celery workers (broker {redact(runner.broker_url)})" if runner.kind == "celery"
                  else f"queued under {runner.store.dir}")
         print(f"{len(new)} job(s) {where}; ≈ {format_duration(total)} of training on this machine's CPU",
               file=sys.stderr)
     if not args.wait:
         if new and runner.kind == "local":
             print(f"they run in an app serving this data root (python app.py --data {runner.root}), or: "
-                  f"python -m backend jobs worker --out {runner.root}  (or submit with --wait)", file=sys.stderr)
+                  f"python -m backend jobs worker --data {runner.root}  (or submit with --wait)", file=sys.stderr)
         return 0
     wanted = [s.job_id for s in subs if s.job_id]
     watcher = _Watcher()
@@ -168,21 +169,23 @@ class _Watcher:
 def cmd_list(args) -> int:
     from backend.jobs import JobRunner, format_progress
 
-    records = JobRunner(args.out).jobs()
+    runner = JobRunner(args.data)
+    records = runner.jobs()
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
     if not records:
-        print(f"no jobs under {Path(args.out).resolve() / 'jobs'}")
+        print(f"no jobs under {runner.store.dir}")
     for rec in records:
-        print(f"{rec['job_id']}  {rec['model_id']}  {rec['state']}  {format_progress(rec)}")
+        what = rec.get("model_id") or f"{rec.get('kind')}:{rec.get('key', '')[:12]}"
+        print(f"{rec['job_id']}  {what}  {rec['state']}  {format_progress(rec)}")
     return 0
 
 
 def cmd_cancel(args) -> int:
     from backend.jobs import JobStore, request_cancel
 
-    rec = request_cancel(JobStore(args.out), args.job_id)
+    rec = request_cancel(JobStore(args.data), args.job_id)
     if rec["state"] == "running":
         print(f"{rec['job_id']}: cancel requested; the worker stops at its next progress report, keeping no model")
     else:
@@ -193,7 +196,7 @@ def cmd_cancel(args) -> int:
 def cmd_log(args) -> int:
     from backend.jobs import JobStore
 
-    store = JobStore(args.out)
+    store = JobStore(args.data)
     store.load(args.job_id)  # an unknown id is an error, not an empty log
     print(store.log_tail(args.job_id, args.lines))
     return 0
@@ -202,15 +205,19 @@ def cmd_log(args) -> int:
 def cmd_worker(args) -> int:
     from backend.jobs import LocalRunner
 
-    runner = LocalRunner(args.out)
+    runner = LocalRunner(args.data)
     requeued = runner.recover()
     if requeued:
         print(f"queued again (their process was gone): {', '.join(requeued)}", file=sys.stderr)
-    print(f"bandscape worker (pid {os.getpid()}): running the local jobs of {runner.root} one at a time"
+    print(f"bandscape worker (pid {os.getpid()}): running the local jobs of {runner.root}, one at a time per lane"
           + ("" if args.once else "; Ctrl-C to stop (a running job goes back to the queue)"), file=sys.stderr)
     watcher = _Watcher()
     try:
-        runner.serve(until=(lambda: True) if args.once else None, on_poll=watcher.update)
+        served = runner.serve(until=(lambda: True) if args.once else None, on_poll=watcher.update)
+        if not served:
+            print(f"another runner on this host (an app or a worker) serves {runner.root}; nothing to do here",
+                  file=sys.stderr)
+            return 1
     except KeyboardInterrupt:
         runner.stop()
         raise

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
+from backend.commands import add_data_arg
+
 
 def add_train_args(p, grid: bool = False) -> None:
     """The flags of one training run (shared by ``train``, ``sweep`` and ``jobs submit``)."""
@@ -12,7 +14,7 @@ def add_train_args(p, grid: bool = False) -> None:
 
     d = TrainConfig()
     p.add_argument("--images", required=True, help="folder of training images (224x224 PNG, black lines on white)")
-    p.add_argument("--out", required=True, help="data root to write the model into")
+    add_data_arg(p, old_out=True, help="data root to write the model into (default: $BANDSCAPE_DATA)")
     if not grid:
         p.add_argument("--arch", choices=("resnet18", "resnet50"), default=d.arch)
         p.add_argument("--latent", type=int, choices=(1, 2, 3), default=d.latent)
@@ -47,7 +49,7 @@ def register(sub) -> None:
     p = sub.add_parser("encode", help="re-encode images with a trained model (fingerprints + UMAP)")
     p.add_argument("--model", required=True)
     p.add_argument("--images", help="folder of training images (default: the one the model was trained on)")
-    p.add_argument("--out", required=True, help="data root holding models/{id}.pt")
+    add_data_arg(p, old_out=True, help="data root holding models/{id}.pt (default: $BANDSCAPE_DATA)")
     p.add_argument("--device", default="auto")
     p.set_defaults(handler=cmd_encode)
 
@@ -81,11 +83,11 @@ def cmd_train(args) -> int:
 
     cfg = config_from_args(args)
     with _bar(cfg.model_id, "epoch") as bar:
-        result = train_model(cfg, args.images, args.out, progress=bar, overwrite=args.overwrite)
+        result = train_model(cfg, args.images, args.data, progress=bar, overwrite=args.overwrite)
     last = result.history[-1]
     print(f"{result.model_id}: {len(result.history)} epochs in {result.wall_time_s:.1f} s on {result.device}; "
           f"train loss {last['train_loss']:.4f}" + (f", val loss {last['val_loss']:.4f}" if last["val_loss"] is not None else ""))
-    print(f"written under {args.out}: {', '.join(sorted(result.paths))}")
+    print(f"written under {args.data}: {', '.join(sorted(result.paths))}")
     return 0
 
 
@@ -93,8 +95,8 @@ def cmd_encode(args) -> int:
     from backend.autoencoder.encoding import encode_model
 
     with _bar(f"encode {args.model}", "step") as bar:
-        n = encode_model(args.model, args.images, args.out, progress=bar, device=args.device)
-    print(f"{args.model}: {n} materials encoded; fingerprints and embedding rewritten under {args.out}")
+        n = encode_model(args.model, args.images, args.data, progress=bar, device=args.device)
+    print(f"{args.model}: {n} materials encoded; fingerprints and embedding rewritten under {args.data}")
     return 0
 
 
@@ -106,7 +108,7 @@ def cmd_sweep(args) -> int:
     restrict = {k: getattr(args, k) for k in ("arch", "latent", "window", "epochs", "split") if getattr(args, k)}
     configs = [c.validate() for c in paper_grid(image_size=args.image_size, seed=args.seed, batch_size=args.batch_size,
                                                line_width=args.line_width, device=args.device, **restrict)]
-    todo = [c for c in configs if args.overwrite or not model_paths(args.out, c.model_id)["embedding"].exists()]
+    todo = [c for c in configs if args.overwrite or not model_paths(args.data, c.model_id)["embedding"].exists()]
     print(f"sweep: {len(configs)} configurations, {len(configs) - len(todo)} already done, {len(todo)} to train")
     total_epochs = sum(c.epochs for c in todo)
     done_epochs = 0
@@ -117,7 +119,7 @@ def cmd_sweep(args) -> int:
                 bar(done_epochs + done, total_epochs, model=f"{i}/{len(todo)}",
                     loss=info.get("train_loss", info.get("batch_loss", float("nan"))))
             try:
-                train_model(cfg, args.images, args.out, progress=progress, overwrite=args.overwrite)
+                train_model(cfg, args.images, args.data, progress=progress, overwrite=args.overwrite)
             except Cancelled:
                 print("sweep cancelled", file=sys.stderr)
                 return 130

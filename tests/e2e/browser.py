@@ -37,23 +37,57 @@ def start_app(data_root, port: int | None = None, env: dict | None = None, timeo
     proc = subprocess.Popen([sys.executable, str(project / "app.py"), "--data", str(data_root),
                              "--port", str(port)], cwd=project, stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, **(env or {})})
+    return _answering(proc, url, log.name, timeout, "app")
+
+
+def start_server(data_root, workers: int = 4, threads: int = 4, port: int | None = None, env: dict | None = None,
+                 timeout: float = 90.0):
+    """Start the production command, ``gunicorn "app:create_server()" -w W --threads T``, on the data
+    root (``BANDSCAPE_DATA``) at a free loopback port; wait until it answers. Returns
+    ``(process, url)`` (the gunicorn master); stop it with :func:`stop_app`."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"bandscape-server-{port}.log", "wb")
+    cmd = [sys.executable, "-m", "gunicorn", "app:create_server()", "-c", str(PROJECT / "gunicorn.conf.py"),
+           "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}"]
+    proc = subprocess.Popen(cmd, cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "BANDSCAPE_DATA": str(data_root), **(env or {})})
+    proc.log_path = log.name
+    return _answering(proc, url, log.name, timeout, "gunicorn")
+
+
+def _answering(proc, url: str, log: str, timeout: float, what: str):
+    """Wait until ``url`` answers; ``(proc, url)``."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"app exited with {proc.returncode}; log: {log.name}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}; log: {log}")
         try:
-            urllib.request.urlopen(url + "/", timeout=2).read()
+            urllib.request.urlopen(url + "/", timeout=5).read()
             return proc, url
         except OSError:
             time.sleep(0.3)
     proc.kill()
-    raise RuntimeError(f"app did not answer at {url} within {timeout:.0f} s; log: {log.name}")
+    raise RuntimeError(f"{what} did not answer at {url} within {timeout:.0f} s; log: {log}")
+
+
+def worker_pids(master_pid: int) -> list[int]:
+    """The worker processes of a gunicorn master (its children)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == master_pid:
+                    pids.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return sorted(pids)
 
 
 def stop_app(proc) -> None:
     proc.terminate()
     try:
-        proc.wait(timeout=10)
+        proc.wait(timeout=40)  # gunicorn: workers finish their requests, a running job is requeued
     except subprocess.TimeoutExpired:
         proc.kill()
 

@@ -38,6 +38,11 @@ def test_grid_search_page_ranks_and_opens_the_explorer(browser, small_app, tmp_p
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("request", lambda r: requests.append(r.url))
     page.goto(url + f"/evaluate?models={urllib.parse.quote(selection)}&ms=2:3&mcs=3:5&metric=minkowski&p=0.2")
+    # opening the page starts nothing; the button does
+    page.wait_for_function("() => (document.getElementById('evaluate-status') || {}).innerText"
+                           " && document.getElementById('evaluate-status').innerText.startsWith('not run yet')",
+                           timeout=60_000)
+    page.click("#evaluate-run")
     page.wait_for_function("() => { const e = document.getElementById('evaluate-status');"
                            " return e && e.innerText.includes('3 models x 6 cells'); }", timeout=120_000)
     expected = grid_search(Catalog(root), list(MODELS), GridSpec(min_samples=(2, 3), min_cluster_size=(3, 4, 5)),

@@ -1,0 +1,69 @@
+"""Submitting, cancelling and listing the jobs of one data root; :func:`make_runner` picks where
+they run (a local runner, or Celery workers when ``REDIS_URL`` is set)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+from backend.jobs.reaper import reap_lost_jobs
+from backend.jobs.store import JobStore, enqueue, request_cancel
+
+
+class JobRunner:
+    """Submit, cancel and list the jobs of one data root; subclasses say where jobs run."""
+
+    kind = "local"
+
+    def __init__(self, root: str | os.PathLike):
+        self.store = JobStore(root)
+
+    @property
+    def root(self) -> Path:
+        return self.store.root
+
+    def submit(self, configs: Iterable, images: str | os.PathLike, overwrite: bool = False) -> list:
+        """Queue training jobs (see :func:`backend.jobs.training.submit_jobs`)."""
+        from backend.jobs.training import submit_jobs
+
+        subs = submit_jobs(self.store, configs, images, self.kind, overwrite)
+        self._dispatch([s.job_id for s in subs if s.status == "queued"])
+        return subs
+
+    def submit_job(self, kind: str, key: str, reuse_done: bool = True, **fields) -> dict:
+        """Queue a job of any kind for ``key`` unless one is queued, running (or done, with
+        ``reuse_done``) for it: returns the record, new or found."""
+        from backend.jobs.kinds import get_kind
+
+        get_kind(kind)
+        rec, new = enqueue(self.store, kind, key, self.kind, reuse_done=reuse_done, **fields)
+        if new:
+            self._dispatch([rec["job_id"]])
+        return rec
+
+    def cancel(self, job_id: str) -> dict:
+        return request_cancel(self.store, job_id)
+
+    def jobs(self, kind: str | None = None) -> list[dict]:
+        reap_lost_jobs(self.store)
+        return self.store.all(kind)
+
+    def _dispatch(self, job_ids: list[str]) -> None:
+        pass
+
+    def start(self) -> "JobRunner":
+        return self
+
+    def stop(self) -> None:
+        pass
+
+
+def make_runner(root: str | os.PathLike, redis_url: str | None = None) -> JobRunner:
+    """A Celery runner when ``redis_url`` (or ``$REDIS_URL``) is set, else a local runner (not
+    started: the app calls ``start()``)."""
+    from backend.jobs.celery_app import CeleryRunner
+    from backend.jobs.local import LocalRunner
+
+    url = redis_url if redis_url is not None else os.environ.get("REDIS_URL")
+    return CeleryRunner(root, url) if url else LocalRunner(root)

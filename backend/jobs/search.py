@@ -1,0 +1,78 @@
+"""The ``search`` kind: the evaluate page's grid search (:func:`backend.model_selection.grid_search`)
+as a job, its result on disk where every web worker reads it.
+
+A search is identified by :func:`~backend.model_selection.search_key` (root, models and their
+files' signatures, grid). Its result is written into ``<jobs dir>/results/search-{key}/`` in one
+rename when the search completes (:meth:`~backend.jobs.execute.JobContext.publish_dir`), so a
+cancelled or failed search leaves nothing visible. The same search asked for again returns the
+job that is queued, running or done for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from backend.cache import memoize_array
+from backend.jobs.execute import JobContext
+from backend.jobs.kinds import JobKind, register
+from backend.jobs.store import JobStore
+
+register(JobKind("search", run="backend.jobs.search:run_search", lane="compute", nice=10, title="grid search"))
+
+
+def result_dir(store: JobStore, key: str) -> Path:
+    return store.dir / "results" / f"search-{key}"
+
+
+def submit_search(runner, catalog, model_ids, spec) -> dict:
+    """Queue the grid search of ``model_ids`` over ``spec`` unless it is queued, running or done
+    (with its result still on disk); returns its record."""
+    from backend.model_selection import search_key
+
+    spec = spec.validate()
+    key = search_key(catalog, model_ids, spec)
+    fields = dict(models=list(model_ids), spec=spec.key())
+    rec = runner.submit_job("search", key, **fields)
+    if rec["state"] == "done" and not result_dir(runner.store, key).is_dir():  # its result was removed
+        rec = runner.submit_job("search", key, reuse_done=False, **fields)
+    return rec
+
+
+def find_search(store: JobStore, catalog, model_ids, spec) -> dict | None:
+    """The newest job of this search (any state), or None: looking never starts one."""
+    from backend.model_selection import search_key
+
+    return store.find("search", search_key(catalog, model_ids, spec))
+
+
+def load_search_result(store: JobStore, rec: dict):
+    """The :class:`~backend.model_selection.GridResult` of a done search job, or None when its
+    result is not (or no longer) on disk. Read once per process and result (then the same object)."""
+    if rec is None or rec.get("state") != "done":
+        return None
+    folder = result_dir(store, rec["key"])
+    try:
+        return _load(str(folder), folder.stat().st_mtime_ns)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+@memoize_array
+def _load(folder: str, mtime_ns: int):
+    from backend.model_selection import load_result
+
+    return load_result(folder)
+
+
+def run_search(ctx: JobContext) -> dict:
+    from backend.catalog import Catalog
+    from backend.model_selection import grid_search, save_result, spec_from_key
+
+    rec = ctx.record
+    result = grid_search(Catalog(ctx.root), rec["models"], spec_from_key(rec["spec"]), progress=ctx.progress)
+    with ctx.publish_dir(result_dir(ctx.store, rec["key"])) as tmp:
+        save_result(result, tmp)
+    t = result.timings
+    ctx.log(f"{len(result.models)} models x {len(result.cells)} cells in {t['total_s']:.1f} s")
+    return {"models": len(result.models), "cells": len(result.cells), "total_s": t["total_s"],
+            "models_computed": t["models_computed"], "ami_cached": t["ami_cached"]}

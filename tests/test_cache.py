@@ -1,0 +1,143 @@
+"""Caches that fit their data, on real models: memory-mapped distance matrices shared between
+processes, the same read-only objects from the per-process store, a byte limit that evicts the
+least recently used, small results shared through Redis and kept per process when it is down."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from backend import cache
+from backend.catalog import Catalog
+from backend.clustering import ClusterParams, _model_tree, cluster_model, distances_cached, model_distances
+from tests.conftest import PAPER_MODEL, PROJECT, copy_models, free_port
+
+OTHER = "resnet18_latent2_window1eV_steps60_split0_width1"
+
+
+@pytest.fixture()
+def root(tmp_path, shared_root, monkeypatch):
+    monkeypatch.setenv("BANDSCAPE_CACHE", str(tmp_path / "cache"))
+    cache.configure(None, max_bytes=256 * 2 ** 20)  # a fresh per-process store for each test
+    yield copy_models(shared_root, tmp_path / "root", (PAPER_MODEL, OTHER))
+    cache.configure(None, max_bytes=cache.cache_bytes_limit())
+
+
+def test_byte_limit_evicts_least_recently_used():
+    a, b, c, d = (np.zeros(1000) for _ in range(4))  # 8000 bytes each
+    store = cache.ArrayStore(max_bytes=3 * 8000)
+    for key, arr in zip("abc", (a, b, c)):
+        store.set(key, arr)
+    assert store.bytes == 24000
+    assert store.get("a") is a  # used: now the most recent
+    store.set("d", d)
+    assert store.get("b") is None  # the oldest unused one went
+    assert [store.get(k) is v for k, v in zip("acd", (a, c, d))] == [True] * 3
+    assert store.bytes <= store.max_bytes
+    assert store.set("big", np.zeros(4000)) is False and store.get("big") is None  # over the budget: not kept
+    assert store.get("a") is a  # and nothing was evicted for it
+
+
+def test_budget_is_bytes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("BANDSCAPE_CACHE_BYTES", "512M")
+    assert cache.cache_bytes_limit() == 512 * 2 ** 20 and cache.ArrayStore().max_bytes == 512 * 2 ** 20
+    assert cache.parse_bytes("2G") == 2 * 2 ** 30 and cache.parse_bytes("300000000") == 300_000_000
+    with pytest.raises(ValueError, match="BANDSCAPE_CACHE_BYTES"):
+        cache.parse_bytes("lots")
+
+
+@pytest.mark.shared_data
+def test_warm_cache_returns_the_same_read_only_objects(root):
+    cat = Catalog(root)
+    D = model_distances(cat, PAPER_MODEL)
+    assert isinstance(D, np.memmap) and not D.flags.writeable  # a read-only map of the cache file
+    assert model_distances(cat, PAPER_MODEL) is D
+    data = cat.load(PAPER_MODEL)
+    assert Catalog(root).load(PAPER_MODEL) is data and not data.X.flags.writeable
+    first = cluster_model(cat, PAPER_MODEL, ClusterParams())
+    assert cluster_model(cat, PAPER_MODEL, ClusterParams()) is first
+    with pytest.raises(ValueError):
+        D[0, 1] = 0.0  # nobody can change what everyone shares
+    # a recluster at another min cluster size re-cuts the cached tree: no copy of D (2.4 MB) is made
+    tree = _model_tree(str(cat.root), PAPER_MODEL, (cache.file_signature(cat.get(PAPER_MODEL).embedding_path),
+                       cache.file_signature(cat.get(PAPER_MODEL).fingerprint_path)), "minkowski", 0.2, 2)
+    assert not tree.flags.writeable
+    tracemalloc.start()
+    again = cluster_model(cat, PAPER_MODEL, ClusterParams(min_cluster_size=5))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert again.n_clusters != first.n_clusters
+    assert peak < D.nbytes / 8, f"a recluster allocated {peak} bytes; the matrix is {D.nbytes}"
+
+
+MAPPER = """
+import json, sys
+import numpy as np
+from backend.catalog import Catalog
+from backend.clustering import model_distances, distances_cached
+cat = Catalog(sys.argv[1])
+was = distances_cached(cat, sys.argv[2])
+D = model_distances(cat, sys.argv[2])
+print(json.dumps({"was_cached": was, "memmap": isinstance(D, np.memmap), "file": str(D.filename),
+                  "sum": float(np.asarray(D).sum())}))
+"""
+
+
+@pytest.mark.shared_data
+def test_distance_matrix_is_computed_once_for_all_processes(root):
+    cat = Catalog(root)
+    assert not distances_cached(cat, OTHER)
+    run = lambda: json.loads(subprocess.run([sys.executable, "-c", MAPPER, str(root), OTHER], cwd=PROJECT,  # noqa: E731
+                                            capture_output=True, text=True, timeout=120, check=True,
+                                            env=os.environ).stdout)
+    first = run()  # one worker computes and writes it
+    assert not first["was_cached"] and first["memmap"]
+    mtime = os.stat(first["file"]).st_mtime_ns
+    second = run()  # another maps the same file
+    assert second["was_cached"] and second["file"] == first["file"] and os.stat(first["file"]).st_mtime_ns == mtime
+    assert second["sum"] == first["sum"] == pytest.approx(float(model_distances(cat, OTHER).sum()))
+
+
+@pytest.mark.shared_data
+def test_small_results_shared_through_redis(root, redis_url):
+    """Two processes (web workers) with REDIS_URL: what one clustered, the other reads."""
+    from cachelib import RedisCache
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    cache.configure(RedisCache(client, key_prefix="bandscape:test:"))
+    cat = Catalog(root)
+    mine = cluster_model(cat, PAPER_MODEL, ClusterParams(min_cluster_size=4))
+    assert any(k.startswith(b"bandscape:test:bandscape:backend.clustering._cluster_model") for k in client.keys())
+    code = (f"from cachelib import RedisCache; import redis, sys; from backend import cache, clustering;"
+            f"cache.configure(RedisCache(redis.Redis.from_url({redis_url!r}), key_prefix='bandscape:test:'));"
+            f"clustering.cluster.__code__ = (lambda *a, **k: 1/0).__code__;"  # it must not compute
+            f"from backend.catalog import Catalog;"
+            f"r = clustering.cluster_model(Catalog({str(root)!r}), {PAPER_MODEL!r}, clustering.ClusterParams(min_cluster_size=4));"
+            f"print(r.n_clusters, r.n_noise)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, timeout=120, env=os.environ)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(mine.n_clusters), str(mine.n_noise)]
+
+
+@pytest.mark.shared_data
+def test_redis_down_falls_back_to_the_process(root, caplog):
+    from cachelib import RedisCache
+    import redis
+
+    dead = RedisCache(redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5))
+    cache.configure(dead)
+    cat = Catalog(root)
+    with caplog.at_level(logging.WARNING, logger="backend.cache"):
+        r = cluster_model(cat, PAPER_MODEL, ClusterParams())
+        assert cluster_model(cat, PAPER_MODEL, ClusterParams()) is r  # served by the process's own store
+    warnings = [rec for rec in caplog.records if "unreachable" in rec.getMessage()]
+    assert len(warnings) == 1  # said once per outage, not per request
+    assert (r.n_clusters, r.n_noise) == (45, 287)  # the paper's model, 3/2 leaf, Minkowski 0.2
