@@ -579,6 +579,22 @@
             });
         },
 
+        /* The selection by names: a representative subset when one was just chosen, else the
+         * URL's (at load). */
+        selectFromInputs: function (fromUrl, subset, cfg) {
+            const ctx = window.dash_clientside.callback_context;
+            const subsetChosen = ctx.triggered_id === ctx.inputs_list[1].id;
+            return fns.selectNames(subsetChosen ? subset : fromUrl, cfg,
+                                   subsetChosen ? "representative subset" : "from the URL");
+        },
+
+        /* A new time stamp when the first input holds something (a non-empty list, an open
+         * panel), else nothing: it wakes a server callback only when there is something to show. */
+        stampWhen: function (first) {
+            const some = Array.isArray(first) ? first.length > 0 : Boolean(first);
+            return some ? Date.now() : nu();
+        },
+
         boxes: function (algo, metric) {
             const show = {}, hide = {display: "none"};
             return [algo === "hdbscan" ? show : hide, algo === "hdbscan" ? hide : show,

@@ -14,20 +14,12 @@ import numpy as np
 import pandas as pd
 
 from backend.clustering import _check_metric, distances_from
-from backend.errors import ParameterError
+from backend.errors import ParameterError, check_count
 
 
 def check_k(k, n_others: int, what: str = "the data") -> int:
     """``k`` as an int in 1..n_others, else a ParameterError that says the allowed range."""
-    try:
-        kk = int(k)
-    except (TypeError, ValueError):
-        raise ParameterError(f"k must be a whole number of neighbours, got {k!r}") from None
-    if kk != k or kk < 1:
-        raise ParameterError(f"k must be a whole number >= 1, got {k!r}")
-    if kk > n_others:
-        raise ParameterError(f"k={kk} is larger than the {n_others} other materials of {what}")
-    return kk
+    return check_count(k, "k", n_others, f"k={{value}} is larger than the {n_others} other materials of {what}")
 
 
 def material_index(names, material: str, what: str = "the data") -> int:

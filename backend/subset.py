@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from backend.cluster_cards import medoid
-from backend.errors import ParameterError
+from backend.errors import check_count
 
 NOISE_GROUP = -1
 
@@ -43,15 +43,7 @@ class SubsetResult:
 
 
 def _check_size(size, n: int) -> int:
-    try:
-        s = int(size)
-    except (TypeError, ValueError):
-        raise ParameterError(f"subset size must be a whole number, got {size!r}") from None
-    if s != size or s < 1:
-        raise ParameterError(f"subset size must be a whole number >= 1, got {size!r}")
-    if s > n:
-        raise ParameterError(f"subset size {s} is larger than the data ({n} materials)")
-    return s
+    return check_count(size, "subset size", n, f"subset size {{value}} is larger than the data ({n} materials)")
 
 
 def allocate(sizes: np.ndarray, total: int) -> np.ndarray:

@@ -663,12 +663,7 @@ clientside_callback(
 
 # a selection given by names: the URL's at load, a representative subset when chosen
 clientside_callback(
-    """(fromUrl, subset, cfg) => {
-        const ctx = window.dash_clientside.callback_context;
-        const subsetChosen = ctx.triggered_id === "%s";
-        return window.dash_clientside.explore.selectNames(subsetChosen ? subset : fromUrl, cfg,
-                                                          subsetChosen ? "representative subset" : "from the URL");
-    }""" % SUBSET_NAMES,
+    ClientsideFunction("explore", "selectFromInputs"),
     Output(SELECT_SINK, "data"),
     Input(SELECT_NAMES, "data"), Input(SUBSET_NAMES, "data"), State(CLIENT_CONFIG, "data"),
 )
@@ -695,7 +690,7 @@ def export_selection(_, names, controls: dict):
 
 
 clientside_callback(
-    """(pinned, k, view) => (pinned && pinned.length) ? Date.now() : window.dash_clientside.no_update""",
+    ClientsideFunction("explore", "stampWhen"),
     Output(NB_TRIGGER, "data"), Input(PINNED, "data"), Input(NB_K, "value"), Input(VIEW, "data"),
     prevent_initial_call=True,
 )
@@ -780,7 +775,7 @@ clientside_callback(
 
 
 clientside_callback(
-    """(isOpen, drawn) => isOpen ? Date.now() : window.dash_clientside.no_update""",
+    ClientsideFunction("explore", "stampWhen"),
     Output(CARDS_TRIGGER, "data"), Input(CARDS_COLLAPSE, "is_open"), Input(DRAWN, "data"),
     prevent_initial_call=True,
 )
