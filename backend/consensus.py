@@ -158,6 +158,26 @@ def consensus(labelings, min_cluster_size: int = 2, materials=None, model_ids=()
 
 # ---- catalog models --------------------------------------------------------------------------
 
+def consensus_models(catalog, filter_text: str | None = None, window: float | None = None) -> tuple[str, list[str]]:
+    """The models a consensus combines, and the filter that chose them: those of ``filter_text``
+    (as on the evaluate page) when given; else the autoencoders of ``window`` (the 72 one-eV
+    models on the published data), or every autoencoder model (filter ``""``) where that window
+    has fewer than two (the demo has one per window) or no window is given."""
+    from backend.model_selection import select_models
+
+    if filter_text:
+        return filter_text, select_models(catalog, filter_text)
+    if window is not None:
+        flt = f"window={window:g}"
+        try:
+            ids = select_models(catalog, flt)
+        except ParameterError:  # only unencoded baselines at this window
+            ids = []
+        if len(ids) >= 2:
+            return flt, ids
+    return "", select_models(catalog, "")
+
+
 def _cache_path(catalog, model_ids, params, cache_dir) -> Path:
     from backend.cache import default_cache_dir, file_signature
 

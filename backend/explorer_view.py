@@ -113,10 +113,6 @@ class ExplorerView:
         """The URL query of this view (the inverse of :meth:`from_query`)."""
         return encode_query(dataclasses.asdict(self))
 
-    def consensus_filter(self, window) -> str:
-        """The consensus's model filter: the chosen one, else the models of the same window."""
-        return self.consensus_models or (f"window={window:g}" if window is not None else "")
-
     def params(self) -> ClusterParams:
         """The clustering parameters (unvalidated: ``cluster_model`` validates them)."""
         return ClusterParams(**{name: getattr(self, name) for name in CLUSTER_FIELDS})

@@ -37,7 +37,8 @@ band structures opens below the map (a page at a time; click one to pin it); the
 turn grey. *Export selection* writes them as CSV; a small selection is kept in the address. A
 pinned material's **nearest neighbours** in fingerprint space (under the clustering's metric)
 are listed on the right and joined to it by lines on the map. **Consensus across models**: pick
-models with a filter as on the evaluate page (default: every model of this window), then colour
+models with a filter as on the evaluate page (default: the autoencoders of this window, or all
+autoencoders where the window has one), then colour
 by *consensus cluster* (the groups most of them agree on, for the HDBSCAN cell above) or by
 *stability* (how consistently a material's cluster-mates stay with it: red unstable, blue
 stable). **Cluster cards** show each cluster's size, its medoid's band structure, its

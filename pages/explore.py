@@ -237,7 +237,7 @@ def layout(**query):
         _model_panel(catalog, v.model),
         _cluster_panel(v),
         _filter_panel(catalog, v, first("matches", None)),
-        consensus_panel(CONS_MODELS, v.consensus_models, v.consensus_filter(_window(catalog, v.model))),
+        consensus_panel(CONS_MODELS, v.consensus_models, first("consensus_default", None)),
         subset_panel(SUBSET_N, SUBSET_BTN, SUBSET_EXPORT, SUBSET_REPORT),
         html.Div([
             dbc.Button("Export labels (CSV)", id=EXPORT_BTN, size="sm", color="secondary", className="me-2"),
@@ -351,7 +351,8 @@ def _summary(result, n: int) -> tuple[html.Span, dict]:
 
 _OUTPUTS = dict(figure=Output(GRAPH, "figure"), drawn=Output(DRAWN, "data"), summary=Output(SUMMARY, "children"),
                 sizes=Output(SIZES, "data"), scores=Output(SCORES, "children"), style=Output(STYLE, "data"),
-                alert=Output(ALERT, "children"), matches=Output(MATCHES, "children"), view=Output(VIEW, "data"))
+                alert=Output(ALERT, "children"), matches=Output(MATCHES, "children"), view=Output(VIEW, "data"),
+                consensus_default=Output(CONS_MODELS, "placeholder"))
 
 
 @callback(
@@ -451,6 +452,7 @@ def render_view(v: ExplorerView, drawn: dict | None) -> dict:
         out["view"] = {"window": info.window, "model": v.model,
                        "prefetch": catalog.display_image_dir(info.window) is not None,
                        "labels": _point_labels(catalog, data.names)}
+        out["consensus_default"] = _consensus_placeholder(catalog, v.model)
     return out
 
 
@@ -492,11 +494,9 @@ def _consensus_colouring(catalog, data, v: ExplorerView):
     """The consensus of the filter's models in the view's cell, on this model's materials."""
     import pandas as pd
 
-    from backend.consensus import STABLE, model_consensus
-    from backend.model_selection import select_models
+    from backend.consensus import STABLE, consensus_models, model_consensus
 
-    flt = v.consensus_filter(_window(catalog, v.model))
-    ids = select_models(catalog, flt)
+    flt, ids = consensus_models(catalog, v.consensus_models, _window(catalog, v.model))
     cons = model_consensus(catalog, ids, v.params())
     at = pd.Index(cons.materials).get_indexer(data.names)
     found = at >= 0
@@ -509,11 +509,22 @@ def _consensus_colouring(catalog, data, v: ExplorerView):
     text = html.Span([
         html.B(f"{c['stable']} of {len(data.names)} materials stable"),
         f" (stability ≥ {STABLE}: {c['stable_in_cluster']} in a consensus cluster, {c['stable_noise']} consistently "
-        f"noise) · consensus of {len(ids)} models ({flt}) at this cell: {cons.n_clusters} clusters, {cons.n_noise} noise"
+        f"noise) · consensus of {len(ids)} models ({flt or 'all autoencoders'}) at this cell: {cons.n_clusters} clusters, {cons.n_noise} noise"
         + (f"; {int((~found).sum())} materials are missing from some models" if not found.all() else "")
         + (" · colours: red unstable → blue stable" if v.colour_by == "stability" else ""),
     ], id="explore-consensus-summary")
     return codes, texts, {"text": text, "filter": flt}
+
+
+def _consensus_placeholder(catalog, model_id) -> str:
+    """What the consensus combines when its filter is empty (the field's placeholder)."""
+    from backend.consensus import consensus_models
+
+    try:
+        flt, ids = consensus_models(catalog, None, _window(catalog, model_id))
+    except BandscapeError:
+        return ""
+    return f"{flt or 'all autoencoders'} ({len(ids)} models)"
 
 
 def _window(catalog, model_id):

@@ -15,7 +15,7 @@ from sklearn.metrics import adjusted_rand_score
 from backend.catalog import Catalog
 from backend.cluster_cards import cluster_cards, medoid, model_cluster_cards
 from backend.clustering import ClusterParams, cluster_model, model_matrix
-from backend.consensus import STABLE, consensus, model_consensus, model_labelings
+from backend.consensus import STABLE, consensus, consensus_models, model_consensus, model_labelings
 from backend.elements import formula_elements
 from backend.errors import ParameterError
 from backend.neighbours import model_neighbours, nearest_neighbours
@@ -97,6 +97,23 @@ def test_stability_drops_for_a_material_moved_in_half_the_inputs(cat, dataset):
     # materials in neither of the two clusters are untouched
     others = (a != big[0]) & (a != big[1])
     assert np.all(res.stability[others] == 1.0)
+
+
+def test_the_default_model_set_is_the_window_or_every_autoencoder(cat, dataset):
+    from backend.model_selection import select_models
+
+    window = cat.get(dataset.model).window
+    flt, ids = consensus_models(cat, None, window)
+    same_window = [m for m, info in cat.models.items() if info.window == window and not info.is_unencoded]
+    if len(same_window) >= 2:  # the published data: the 72 one-eV models
+        assert (flt, ids) == (f"window={window:g}", same_window)
+    else:  # the demo: one autoencoder a window
+        assert flt == "" and ids == [m for m, info in cat.models.items() if not info.is_unencoded]
+        assert len(ids) >= 2
+    assert consensus_models(cat, "arch=18|unencoded", window) == ("arch=18|unencoded",
+                                                                  select_models(cat, "arch=18|unencoded"))
+    if dataset.name == "heuslerene":
+        assert len(ids) == 72
 
 
 def test_consensus_bad_input_and_cache(cat, dataset, tmp_path):

@@ -38,8 +38,6 @@ def test_a_large_selection_stays_out_of_the_url():
     small = tuple(f"m{i}" for i in range(SELECTION_URL_MAX))
     assert ExplorerView(selected=small).query()["pts"] == ",".join(small)
     assert "pts" not in ExplorerView(selected=small + ("one more",)).query()
-    assert ExplorerView().consensus_filter(1.0) == "window=1"
-    assert ExplorerView(consensus_models="latent=3").consensus_filter(1.0) == "latent=3"
 
 
 def test_bad_values_keep_the_default_with_a_note_naming_key_and_value():

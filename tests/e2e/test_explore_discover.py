@@ -170,8 +170,21 @@ def test_cluster_click_selection_is_kept_in_the_url(page, demo):
 def test_consensus_colouring_and_subset(page, demo):
     url, cat, model, data = demo
     open_map(page, url)
-    # the demo has one autoencoder per window: the default filter (this window) is a set of one
+    # the demo has one autoencoder per window: by default, the consensus of all its autoencoders
+    ids = select_models(cat, "")
+    assert len(ids) >= 2 and all(len(select_models(cat, f"window={cat.get(m).window:g}")) == 1 for m in ids)
+    assert page.get_attribute("#explore-consensus-models", "placeholder") == f"all autoencoders ({len(ids)} models)"
     page.select_option("#explore-colour-by", "consensus")
+    page.wait_for_selector("#explore-consensus-summary", timeout=120_000)
+    cons = model_consensus(cat, ids, ClusterParams())
+    assert f"consensus of {len(ids)} models (all autoencoders)" in page.inner_text("#explore-consensus-summary")
+    at = pd.Index(cons.materials).get_indexer(data.names)
+    page.wait_for_function(f"() => ({CODES_JS})().join() === {list(map(int, colour_codes(cons.labels[at])))!r}.join()",
+                           timeout=20_000)
+
+    # a set of one model: a clear message, nothing half-drawn
+    page.fill("#explore-consensus-models", f"id={model}")
+    page.press("#explore-consensus-models", "Enter")
     page.wait_for_selector("#explore-alert .alert-danger", timeout=60_000)
     assert "a consensus needs at least two models" in page.inner_text("#explore-alert")
 
@@ -180,7 +193,9 @@ def test_consensus_colouring_and_subset(page, demo):
     cons = model_consensus(cat, ids, ClusterParams())
     page.fill("#explore-consensus-models", flt)
     page.press("#explore-consensus-models", "Enter")
-    page.wait_for_selector("#explore-consensus-summary", timeout=120_000)
+    page.wait_for_function("t => { const s = document.getElementById('explore-consensus-summary');"
+                           " return !!s && s.innerText.includes(t); }", arg=f"({flt})", timeout=120_000)
+    assert not page.locator("#explore-alert .alert").count()
     counts = cons.counts()
     text = page.inner_text("#explore-consensus-summary")
     assert text.startswith(f"{counts['stable']} of {len(data.names)} materials stable")
