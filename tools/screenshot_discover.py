@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.browser import launch_browser, start_app, stop_app  # noqa: E402
+from tests.e2e.browser import launch_browser, new_page, start_app, stop_app  # noqa: E402
 from tests.e2e.test_explore_discover import done_when_flow  # noqa: E402
 
 
@@ -31,8 +31,7 @@ def main() -> int:
     try:
         with sync_playwright() as pw:
             browser = launch_browser(pw)
-            page = browser.new_page(viewport={"width": 1600, "height": 1150}, accept_downloads=True)
-            page.errors = []
+            page = new_page(browser, height=1150, accept_downloads=True)
             print(json.dumps(done_when_flow(page, url, root, screenshot=args.out)))
             browser.close()
     finally:

@@ -18,7 +18,7 @@ from backend.neighbours import model_neighbours
 from backend.subset import model_subset
 from components.scatter import SCALE_COLOURS, UNSELECTED_CODE, colour_codes, stability_codes
 from tests.conftest import PROJECT
-from tests.e2e.browser import start_app, stop_app
+from tests.e2e.browser import new_page, start_app, stop_app
 from tests.e2e.test_explore_hover import POINT_STYLES_JS, _rgb, open_map, screen_positions
 
 GALLERY_COUNT = "() => { const b = document.querySelector('#explore-gallery-info b'); return b ? b.innerText : ''; }"
@@ -37,11 +37,7 @@ def demo(tmp_path_factory):
 
 @pytest.fixture()
 def page(browser):
-    pg = browser.new_page(viewport={"width": 1600, "height": 1000}, accept_downloads=True)
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.errors = errors
+    pg = new_page(browser, accept_downloads=True)
     yield pg
     pg.close()
 
