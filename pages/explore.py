@@ -738,44 +738,30 @@ def show_neighbours(_, pinned, k, controls: dict):
     return {"panel": neighbour_list(material, table, _window(catalog, v.model), metric_text), "figure": patch}
 
 
-def _subset(controls: dict, size):
+@callback(
+    output=dict(report=Output(SUBSET_REPORT, "children"), names=Output(SUBSET_NAMES, "data"),
+                download=Output(DOWNLOAD_SUBSET, "data")),
+    inputs=dict(_choose=Input(SUBSET_BTN, "n_clicks"), _export=Input(SUBSET_EXPORT, "n_clicks")),
+    state=dict(size=State(SUBSET_N, "value"), controls=_controls(State, ("model", *CLUSTER_FIELDS))),
+    prevent_initial_call=True,
+)
+def representative_subset(_choose, _export, size, controls: dict):
+    """N representative materials of the clustering on screen: *Choose* reports them and selects
+    them on the map; *Export* writes them as CSV."""
     from backend.subset import model_subset
 
+    out = dict(report=no_update, names=no_update, download=no_update)
     catalog = get_catalog()
     v = ExplorerView.from_values(controls)
-    if size is None:
-        raise BandscapeError("subset size: the field is empty or not a whole number >= 1")
-    return catalog, v, model_subset(catalog, v.model, v.params(), size)
-
-
-@callback(
-    output=dict(report=Output(SUBSET_REPORT, "children"), names=Output(SUBSET_NAMES, "data")),
-    inputs=dict(_=Input(SUBSET_BTN, "n_clicks")),
-    state=dict(size=State(SUBSET_N, "value"), controls=_controls(State, ("model", *CLUSTER_FIELDS))),
-    prevent_initial_call=True,
-)
-def choose_subset(_, size, controls: dict):
-    """N representative materials of the clustering on screen, selected on the map."""
     try:
-        catalog, v, (table, sub) = _subset(controls, size)
+        if size is None:
+            raise BandscapeError("subset size: the field is empty or not a whole number >= 1")
+        table, sub = model_subset(catalog, v.model, v.params(), size)
     except BandscapeError as exc:
-        return {"report": dbc.Alert(str(exc), color="warning", className="py-1"), "names": no_update}
-    return {"report": subset_report(sub, len(catalog.load(v.model).names)), "names": table["material"].tolist()}
-
-
-@callback(
-    output=dict(download=Output(DOWNLOAD_SUBSET, "data"), report=Output(SUBSET_REPORT, "children", allow_duplicate=True)),
-    inputs=dict(_=Input(SUBSET_EXPORT, "n_clicks")),
-    state=dict(size=State(SUBSET_N, "value"), controls=_controls(State, ("model", *CLUSTER_FIELDS))),
-    prevent_initial_call=True,
-)
-def export_subset(_, size, controls: dict):
-    try:
-        _, v, (table, _sub) = _subset(controls, size)
-    except BandscapeError as exc:
-        return {"download": no_update, "report": dbc.Alert(str(exc), color="warning", className="py-1")}
-    return {"download": dcc.send_data_frame(table.to_csv, f"{v.model}_subset_{len(table)}.csv", index=False),
-            "report": no_update}
+        return {**out, "report": dbc.Alert(str(exc), color="warning", className="py-1")}
+    if dash.ctx.triggered_id == SUBSET_EXPORT:
+        return {**out, "download": dcc.send_data_frame(table.to_csv, f"{v.model}_subset_{len(table)}.csv", index=False)}
+    return {**out, "report": subset_report(sub, len(catalog.load(v.model).names)), "names": table["material"].tolist()}
 
 
 clientside_callback(
