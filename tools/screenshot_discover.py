@@ -1,8 +1,8 @@
-"""The README's picture of the discovery tools (docs/discover.png), taken with Playwright in
+"""A picture of the discovery tools, taken with Playwright in
 Debian's chromium on the published data, along the issue's "done when" path (the same steps as
 ``tests/e2e/test_explore_discover.py::test_done_when_on_the_published_data``).
 
-    python tools/screenshot_discover.py --data ../shared/data/heuslerene [--out docs/discover.png]
+    python tools/screenshot_discover.py --data ../shared/data/heuslerene --out discover.png
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.e2e.test_explore_discover import done_when_flow  # noqa: E402
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True)
-    ap.add_argument("--out", default=str(ROOT / "docs" / "discover.png"))
+    ap.add_argument("--out", required=True, help="PNG to write (keep it out of git: it shows the published plots)")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
