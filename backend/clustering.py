@@ -177,8 +177,20 @@ class ClusterParams:
         return d
 
 
+class LabelCounts:
+    """``n_clusters`` and ``n_noise`` of a result with ``labels`` (-1 = noise)."""
+
+    @property
+    def n_clusters(self) -> int:
+        return int(len(np.unique(self.labels[self.labels >= 0])))
+
+    @property
+    def n_noise(self) -> int:
+        return int((self.labels < 0).sum())
+
+
 @dataclass(frozen=True)
-class ClusterResult:
+class ClusterResult(LabelCounts):
     """``labels`` (n,): final labels (noise -1, reclustered noise gets labels after the others);
     ``noise`` (n,) bool: noise of the first clustering; ``reclustered`` (n,) bool: noise points
     that noise reclustering put into a cluster; ``halo`` (n,): DBSCAN labels of the double
@@ -189,13 +201,6 @@ class ClusterResult:
     reclustered: np.ndarray
     halo: np.ndarray
 
-    @property
-    def n_clusters(self) -> int:
-        return int(len(np.unique(self.labels[self.labels >= 0])))
-
-    @property
-    def n_noise(self) -> int:
-        return int((self.labels < 0).sum())
 
     def cluster_sizes(self) -> dict[int, int]:
         values, counts = np.unique(self.labels[self.labels >= 0], return_counts=True)

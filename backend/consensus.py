@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from backend.clustering import LabelCounts
 from backend.errors import ParameterError
 
 THRESHOLD = 0.5
@@ -38,7 +39,7 @@ CACHE_VERSION = 1
 
 
 @dataclass(frozen=True)
-class ConsensusResult:
+class ConsensusResult(LabelCounts):
     """``materials`` (n,); ``labels`` (n,) consensus clusters (-1 noise, 0 the largest);
     ``stability`` (n,) in [0, 1]; ``noise_share`` (n,): share of models where each is noise;
     ``model_ids`` the m models combined; ``params``: the cell (relevant clustering parameters)."""
@@ -50,13 +51,6 @@ class ConsensusResult:
     model_ids: tuple
     params: dict = field(default_factory=dict)
 
-    @property
-    def n_clusters(self) -> int:
-        return int(len(np.unique(self.labels[self.labels >= 0])))
-
-    @property
-    def n_noise(self) -> int:
-        return int((self.labels < 0).sum())
 
     def stable(self, threshold: float = STABLE) -> np.ndarray:
         return self.stability >= threshold
