@@ -11,7 +11,8 @@
     "use strict";
     const nu = () => window.dash_clientside.no_update;
     // what pages/explore.py says once (ids, trace index) and what the server says per model
-    const st = {cfg: null, view: null, index: null, shown: -1, down: null, prefetched: {}, rev: 0};
+    const st = {cfg: null, view: null, index: null, shown: -1, down: null, rev: 0, names: [], asked: new Set(),
+                cell: null, labelAsk: 0};
 
     function plotDiv() {
         const host = st.cfg && document.getElementById(st.cfg.graph);
@@ -92,17 +93,64 @@
         return "/material-image/" + st.view.window + "/" + encodeURIComponent(name) + ".png";
     }
 
+    function clusterText(c) {
+        return c < 0 ? "noise" : "cluster " + c;
+    }
+
     function tooltipText(tr, i) {
-        // customdata: cluster label + 1 (0 = noise), see components/scatter.py
-        const c = tr.customdata ? tr.customdata[i] - 1 : undefined;
-        const cluster = c === undefined ? "" : (c < 0 ? "noise" : "cluster " + c);
+        // customdata: cluster label + 1 (0 = noise), see components/scatter.py; a large map
+        // has none, and the hovered material's cluster is asked for (askLabel)
+        const cluster = tr.customdata ? clusterText(tr.customdata[i] - 1) : "";
         const meta = tr.meta || {};
         const label = meta.point_labels ? meta.label + ": " + meta.point_labels[i] : "";
         return [label, cluster].filter(Boolean).join(" · ");
     }
 
+    /* The hovered material's cluster from the server (the view is the address's query). */
+    function askLabel(i, line) {
+        const ask = ++st.labelAsk;
+        fetch("/explore-point/" + i + window.location.search).then(r => r.ok ? r.json() : null).then(info => {
+            if (!info || ask !== st.labelAsk || st.shown !== i) { return; }
+            line.textContent = [line.textContent, clusterText(info.cluster)].filter(Boolean).join(" · ");
+        }).catch(() => null);
+    }
+
+    /* Images of the points around the cursor (the nearest few within the prefetch radius),
+     * asked for ahead of the hover; the server renders what it has to off the request thread
+     * and answers 202 until then (a later hover finds it ready). Nothing else is prefetched. */
+    function prefetchAround(idx, x, y) {
+        if (st.view.window === null || st.view.window === undefined) { return; }
+        const r = idx.radius, cx = Math.floor(x / r), cy = Math.floor(y / r), key = cx + ":" + cy + ":" + st.rev;
+        if (key === st.cell) { return; }
+        st.cell = key;
+        const reach = Math.ceil(st.cfg.prefetch_radius / r), near = [];
+        for (let dx = -reach; dx <= reach; dx++) {
+            for (let dy = -reach; dy <= reach; dy++) {
+                const list = idx.cells.get(cellKey(cx + dx, cy + dy));
+                if (!list) { continue; }
+                for (const i of list) {
+                    const ex = idx.px[i] - x, ey = idx.py[i] - y;
+                    near.push([ex * ex + ey * ey, i]);
+                }
+            }
+        }
+        near.sort((a, b) => a[0] - b[0]);
+        if (st.asked.size > 20000) { st.asked.clear(); }
+        let sent = 0;
+        for (const [, i] of near) {
+            if (sent >= st.cfg.prefetch_around) { break; }
+            const url = imageUrl(String(st.names[i]));
+            if (st.asked.has(url)) { continue; }
+            st.asked.add(url);
+            sent += 1;
+            fetch(url, {headers: {"X-Bandscape-Prefetch": "1"}}).then(resp => {
+                if (resp.status !== 200) { st.asked.delete(url); }  // not ready yet: ask again later
+            }).catch(() => st.asked.delete(url));
+        }
+    }
+
     function show(hit) {
-        const tr = hit.idx.tr, i = hit.i, name = String(tr.text[i]);
+        const tr = hit.idx.tr, i = hit.i, name = String(st.names[i]);
         const img = document.getElementById(st.cfg.img), title = document.getElementById(st.cfg.name);
         if (hit.i !== st.shown || hit.idx !== st.shownIndex) {
             st.shown = i;
@@ -118,8 +166,12 @@
         const tip = document.getElementById(st.cfg.tip);
         if (tip) {
             const host = tip.offsetParent || tip.parentElement, hr = host.getBoundingClientRect();
+            const line = document.createElement("span");
+            line.textContent = tooltipText(tr, i);
             tip.replaceChildren(Object.assign(document.createElement("b"), {textContent: name}),
-                                document.createElement("br"), tooltipText(tr, i));
+                                document.createElement("br"), line);
+            if (!tr.customdata && i !== st.tipFor) { askLabel(i, line); }
+            st.tipFor = i;
             tip.style.left = (hit.rect.left - hr.left + hit.idx.px[i] + 12) + "px";
             tip.style.top = (hit.rect.top - hr.top + hit.idx.py[i] + 12) + "px";
             tip.style.display = "block";
@@ -134,7 +186,8 @@
     function onMove(e) {
         if (!st.cfg || !st.view) { return; }
         const hit = pointAt(e, true);
-        if (hit) { show(hit); } else { hideTip(); }
+        if (hit) { show(hit); } else { hideTip(); st.tipFor = -1; }
+        if (hit) { prefetchAround(hit.idx, hit.idx.px[hit.i], hit.idx.py[hit.i]); }
     }
 
     function onDown(e) {
@@ -149,7 +202,7 @@
         if (!d || Math.abs(e.clientX - d[0]) > 3 || Math.abs(e.clientY - d[1]) > 3) { return; }
         const hit = pointAt(e, false);
         if (hit) {
-            window.dash_clientside.set_props(st.cfg.click, {data: {name: String(hit.idx.tr.text[hit.i]), t: Date.now()}});
+            window.dash_clientside.set_props(st.cfg.click, {data: {name: String(st.names[hit.i]), t: Date.now()}});
         }
     }
 
@@ -162,28 +215,6 @@
         document.addEventListener("mousedown", onDown, {capture: true, passive: true});
         document.addEventListener("click", onClick, {capture: true, passive: true});
         document.documentElement.addEventListener("mouseleave", hideTip, {passive: true});
-    }
-
-    /* Fetch the model's band images into the browser cache (four at a time) once the page is
-     * idle, so that a hover shows its image without waiting for the server. */
-    function prefetch(names) {
-        const base = "/material-image/" + st.view.window + "/";
-        if (!st.view.prefetch || names.length > st.cfg.prefetch_max || st.prefetched[base]) { return; }
-        st.prefetched[base] = true;
-        // the loaded images stay referenced (up to prefetch_keep, this window's only), which
-        // keeps them in the page's memory cache: a hover then loads its image without asking
-        // the HTTP cache
-        st.images = [];
-        let i = 0;
-        const next = () => {
-            if (i >= names.length) { return; }
-            const img = new Image();
-            img.onload = img.onerror = next;
-            img.src = base + encodeURIComponent(names[i++]) + ".png";
-            if (st.images.length < st.cfg.prefetch_keep) { st.images.push(img); }
-        };
-        const start = () => { for (let k = 0; k < 4; k++) { next(); } };
-        if (window.requestIdleCallback) { window.requestIdleCallback(start, {timeout: 2000}); } else { setTimeout(start, 300); }
     }
 
     const TYPED = {u1: Uint8Array, i1: Int8Array, u2: Uint16Array, i2: Int16Array, u4: Uint32Array, i4: Int32Array,
@@ -245,14 +276,23 @@
             return nu();
         },
 
-        /* VIEW (model, window, prefetch) changed: hover from now on for this view. */
-        hoverView: function (view, cfg, fig) {
+        /* VIEW (model, window) changed: hover from now on for this view. */
+        hoverView: function (view, cfg) {
             st.cfg = cfg;
             st.view = view;
             st.shown = -1;
+            st.cell = null;
             install();
-            if (view && view.window !== null && view.window !== undefined && fig && fig.data && fig.data[cfg.points]) {
-                prefetch(fig.data[cfg.points].text || []);
+            return nu();
+        },
+
+        /* The materials' names (one string, a line each), once per set of materials. */
+        names: function (data) {
+            if (data && typeof data.names === "string") {
+                st.names = data.names.split("\n");
+                window.bandscapeNames = st.names;  // what the page's tests read
+                st.rev += 1;
+                st.shown = -1;
             }
             return nu();
         },

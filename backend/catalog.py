@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from backend.cache import file_signature, memoize, memoize_array
+from backend.cache import file_signature, memoize_array
 from backend.errors import DataError, UnknownModelError
 
 #: folders (relative to the root) scanned for ``*_embedding.csv`` files
@@ -47,6 +47,8 @@ DISPLAY_IMAGE_DIRS = ("images/display_{w}eV", "assets/images/display_{w}eV", "im
 TRAIN_IMAGE_DIRS = ("images/train_{w}eV", "assets/images/train_{w}eV")
 BAND_DATA_DIRS = ("bands", "assets/bands")
 LABELS_FILE = "labels.csv"
+#: :meth:`Catalog.display_image` for a prefetch whose image is still being drawn
+PENDING = b""
 
 ARCHS = ("resnet18", "resnet50", "unencoded")
 _RESNET_ID = re.compile(
@@ -260,10 +262,11 @@ class Catalog:
     def display_image_dir(self, window: float | None) -> Path | None:
         return _first_dir(self.root, DISPLAY_IMAGE_DIRS, window)
 
-    def display_image(self, material: str, window: float) -> Path | bytes | None:
+    def display_image(self, material: str, window: float, wait: bool = True) -> Path | bytes | None:
         """The display plot of a material for a window: its PNG file under the root, else a PNG
-        rendered from its band data (bytes, cached), else None. ``material`` cannot name a file
-        outside the root."""
+        rendered from its band data (bytes, cached; :mod:`backend.image_cache`), else None.
+        ``wait=False`` (a prefetch): :data:`PENDING` while the drawing is queued. ``material``
+        cannot name a file outside the root."""
         if not material or "/" in material or "\\" in material or material.startswith("."):
             return None
         d = self.display_image_dir(window)
@@ -275,7 +278,10 @@ class Catalog:
         if band_dir is not None:
             band_file = self.resolve_file(str((band_dir / f"{material}.npz").relative_to(self.root)))
             if band_file is not None:
-                return _render_display_png(file_signature(band_file), float(window))
+                from backend.image_cache import display_png
+
+                png = display_png(file_signature(band_file), float(window), wait=wait)
+                return PENDING if png is None and not wait else png
         return None
 
     def train_image_dir(self, window: float | None) -> Path | None:
@@ -331,13 +337,6 @@ class Catalog:
             rows.append(row)
         return pd.DataFrame(rows, columns=["model_id", "arch", "latent", "window", "epochs", "split",
                                            "line_width", "tag", "fingerprints", "embedding", "metadata"])
-
-
-@memoize
-def _render_display_png(band_sig: tuple, window: float) -> bytes:
-    from backend.bands import load_band_data, render_display_png
-
-    return render_display_png(load_band_data(band_sig[0]), window)
 
 
 def _first_dir(root: Path, patterns, window) -> Path | None:

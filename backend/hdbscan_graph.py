@@ -248,15 +248,19 @@ def join_components(X: np.ndarray, core: np.ndarray, roots: np.ndarray, p: float
 def spanning_tree(graph: np.ndarray, min_samples: int, X: np.ndarray | None = None, p: float = 0.2) -> np.ndarray:
     """The mutual-reachability minimum spanning tree of the kNN ``graph`` (n, k): (n - 1, 3)
     edges ``[a, b, weight]`` sorted by weight (ties as ``hdbscan`` orders them: the same sort of
-    Prim's edges). ``X`` (the points) joins disconnected components; without it a disconnected
-    graph is an error."""
+    Prim's edges). ``X`` (the points) joins disconnected components (step 3); without it they
+    join at the root, at twice the longest edge."""
     n = len(graph)
     core = core_distances(graph, min_samples)
     ta, tb, tw, roots = prim(graph, core)
     if len(ta) < n - 1:
-        if X is None:
-            raise ParameterError(f"the neighbour graph has {len(np.unique(roots))} components; joining them needs the points")
-        ja, jb, jw = join_components(X, core, roots, p)
+        if X is not None:
+            ja, jb, jw = join_components(X, core, roots, p)
+        else:
+            # no points to measure: the parts join at the root, above every measured edge
+            tops = np.unique(roots)
+            top = 2 * float(tw.max()) if len(tw) and np.isfinite(tw).any() else 1.0
+            ja, jb, jw = np.full(len(tops) - 1, tops[0]), tops[1:], np.full(len(tops) - 1, top)
         ta, tb, tw = np.concatenate([ta, ja]), np.concatenate([tb, jb]), np.concatenate([tw, jw])
     mst = np.column_stack([ta, tb, tw]).astype(np.float64)
     return mst[np.argsort(mst.T[2]), :]
@@ -272,3 +276,25 @@ def graph_single_linkage_tree(graph: np.ndarray, min_samples: int, X: np.ndarray
     tree = label(spanning_tree(graph, min_samples, X, p))
     tree.setflags(write=False)
     return tree
+
+
+def subgraph(graph: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The graph between the points ``rows`` only, renumbered 0..len(rows)-1: each row keeps its
+    neighbours that are among ``rows`` (in order), the rest of the row padded with the point
+    itself at an infinite distance (so a point with fewer than min_samples kept neighbours has
+    an infinite core distance)."""
+    rows = np.asarray(rows)
+    new_of = np.full(len(graph), -1, dtype=np.int64)
+    new_of[rows] = np.arange(len(rows))
+    g = graph[rows]
+    mapped = new_of[g["idx"]]
+    keep = mapped >= 0
+    # stable left-compaction of the kept neighbours of every row
+    order = np.argsort(~keep, axis=1, kind="stable")
+    mapped = np.take_along_axis(mapped, order, 1)
+    dist = np.take_along_axis(g["dist"], order, 1)
+    kept = np.take_along_axis(keep, order, 1)
+    out = np.empty(g.shape, dtype=graph.dtype)
+    out["idx"] = np.where(kept, mapped, np.arange(len(rows))[:, None])
+    out["dist"] = np.where(kept, dist, np.inf)
+    return out

@@ -75,14 +75,15 @@ def visible_mask(noise: np.ndarray, hide_noise: bool, hide_nonnoise: bool) -> np
     return keep
 
 
-def point_style(result, keep: np.ndarray, label_codes: np.ndarray | None = None) -> dict:
+def point_style(result, keep: np.ndarray, label_codes: np.ndarray | None = None, with_labels: bool = True) -> dict:
     """Per-point properties of the points trace, by property path: colour codes (clusters, or
-    a known label's classes), cluster labels for the hover (``customdata``, label + 1) and
-    opacity (0 = hidden). ``keep`` (n,) bool: the points shown."""
+    a known label's classes), cluster labels for the hover (``customdata``, label + 1; only
+    ``with_labels``: on a large map the hover asks for the one material's) and opacity
+    (0 = hidden). ``keep`` (n,) bool: the points shown."""
     codes = colour_codes(result.labels) if label_codes is None else colour_codes(label_codes)
     return {
         "marker.color": typed_array(codes, "u1"),
-        "customdata": hover_labels(result.labels),
+        **({"customdata": hover_labels(result.labels)} if with_labels else {}),
         # a scalar when all are shown: the common case sends one number instead of n
         "marker.opacity": 1 if keep.all() else typed_array(keep, "u1"),
     }
@@ -108,10 +109,10 @@ def positions(xy: np.ndarray) -> dict:
     return _xy(xy)
 
 
-def scatter_figure(xy: np.ndarray, names, updates: dict, meta: dict | None = None, uirevision=None) -> dict:
+def scatter_figure(xy: np.ndarray, updates: dict, meta: dict | None = None, uirevision=None) -> dict:
     """The whole figure, as a plain dict (building ``go.Figure`` objects costs tens of ms of
-    validation per redraw). ``xy`` (n, 2) UMAP coordinates; ``names`` (n,) material names;
-    ``updates`` ``{trace index: {property path: value}}``: the overlays
+    validation per redraw). ``xy`` (n, 2) UMAP coordinates (the material names travel apart,
+    once per set of materials: the page's names store); ``updates`` ``{trace index: {property path: value}}``: the overlays
     (:func:`overlay_updates`) and, for the points, :func:`point_style` and :func:`positions`;
     ``meta`` what the hover shows besides the cluster (``{"label": column, "point_labels": [...]}``
     when the colours are a known label's)."""
@@ -120,7 +121,7 @@ def scatter_figure(xy: np.ndarray, names, updates: dict, meta: dict | None = Non
         {"type": kind, "mode": "markers", "hoverinfo": "skip", "showlegend": False, "name": "halos",
          "marker": {"size": 24, "opacity": 0.35, "line": {"width": 0}}},
         {"type": kind, "mode": "markers", "name": "materials", "showlegend": False, "hoverinfo": "none",
-         "text": list(names), "meta": meta or {},
+         "meta": meta or {},
          "marker": {"size": MARKER_SIZE, "line": {"width": 0}, **_colour_scale()}},
         {"type": kind, "mode": "markers", "hoverinfo": "skip", "showlegend": False, "name": "reclustered",
          "marker": {"size": 12, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 1.5}}},
