@@ -404,10 +404,49 @@ def _read_table(path: Path, kind: str) -> pd.DataFrame:
     return out
 
 
+#: tables with more cells than this are kept parsed in the cache folder (.npy, memory-mapped):
+#: parsing 10^5 x 147 numbers from CSV takes seconds, mapping the parsed array milliseconds
+PARSED_CACHE_CELLS = 2_000_000
+
+
+def _read_table_cached(sig: tuple, kind: str) -> pd.DataFrame:
+    """:func:`_read_table` of the file ``sig`` names; a large one parsed once per file version
+    and host (written atomically into the cache folder, memory-mapped from there)."""
+    path = Path(sig[0])
+    if sig[1] < 20 * PARSED_CACHE_CELLS // 2:  # bytes: a small file parses faster than any look-up
+        return _read_table(path, kind)
+    import hashlib
+
+    from backend.cache import default_cache_dir
+    from backend.fileio import file_lock, write_npy_atomic
+
+    stem = default_cache_dir() / "tables" / hashlib.sha1(repr((sig, kind)).encode()).hexdigest()
+    names_path, values_path = stem.with_suffix(".names.npy"), stem.with_suffix(".values.npy")
+
+    def mapped():
+        try:
+            names = np.load(names_path, allow_pickle=False)
+            values = np.load(values_path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+        return pd.DataFrame(values, index=pd.Index(names, name="filename"), copy=False)
+
+    frame = mapped()
+    if frame is None:
+        with file_lock(stem.with_suffix(".lock")):
+            frame = mapped()
+            if frame is None:
+                table = _read_table(path, kind)
+                write_npy_atomic(names_path, table.index.to_numpy().astype(str))
+                write_npy_atomic(values_path, table.to_numpy(dtype=np.float64))  # written last: complete
+                frame = mapped()
+    return frame
+
+
 @memoize_array
 def _load_model_data(model_id: str, emb_sig: tuple, fp_sig: tuple | None) -> ModelData:
     emb_path = Path(emb_sig[0])
-    emb = _read_table(emb_path, "embedding")
+    emb = _read_table_cached(emb_sig, "embedding")
     if emb.shape[1] < 2:
         raise DataError(f"embedding file {emb_path} needs two coordinate columns, found {emb.shape[1]}")
     if fp_sig is None:
@@ -416,16 +455,22 @@ def _load_model_data(model_id: str, emb_sig: tuple, fp_sig: tuple | None) -> Mod
         xy = X
     else:
         fp_path = Path(fp_sig[0])
-        fp = _read_table(fp_path, "fingerprint")
+        fp = _read_table_cached(fp_sig, "fingerprint")
         files = fp.index.to_numpy()
         missing = fp.index.difference(emb.index)
-        if len(missing):
+        if len(missing) or len(fp) != len(emb):
+            extra = emb.index.difference(fp.index)
             raise DataError(
-                f"embedding file {emb_path} lacks {len(missing)} of the {len(fp)} materials of "
-                f"{fp_path.name}, e.g. {', '.join(map(str, missing[:3]))}"
+                f"row counts differ: fingerprint file {fp_path} has {len(fp)} materials, embedding file "
+                f"{emb_path} has {len(emb)}"
+                + (f"; the embedding lacks {len(missing)} of the {len(fp)} materials of {fp_path.name}, e.g. "
+                   f"{', '.join(map(str, missing[:3]))}" if len(missing) else "")
+                + (f"; it has {len(extra)} the fingerprints lack, e.g. {', '.join(map(str, extra[:3]))}" if len(extra) else "")
             )
         X = fp.to_numpy()
-        xy = emb.loc[fp.index].iloc[:, :2].to_numpy()
+        same_order = len(emb) == len(fp) and (emb.index == fp.index).all()
+        xy = (emb if same_order else emb.loc[fp.index]).iloc[:, :2].to_numpy()
+    files = np.asarray(files).astype(str)
     names = np.array([os.path.splitext(f)[0] for f in files])
     for arr in (X, xy):
         arr.setflags(write=False)

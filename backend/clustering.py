@@ -202,7 +202,8 @@ def cluster_hdbscan(X: np.ndarray, min_cluster_size: int = 3, min_samples: int =
         graph = knn_graph(X, max(DEFAULT_K, int(min_samples)), metric, p)
         return hdbscan_labels(None, graph_single_linkage_tree(graph, min_samples, X, p), min_cluster_size, selection)
     if metric == "euclidean":
-        return hdbscan.HDBSCAN(metric="euclidean", **kwargs).fit_predict(np.asarray(X, dtype=np.float64))
+        # hdbscan's trees need a writable array (the cached fingerprints are read-only maps)
+        return hdbscan.HDBSCAN(metric="euclidean", **kwargs).fit_predict(np.array(X, dtype=np.float64))
     if D is None:
         D = distance_matrix(X, metric, p)
     return hdbscan_labels(D, single_linkage_tree(D, min_samples), min_cluster_size, selection)
