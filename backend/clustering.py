@@ -445,7 +445,9 @@ def graph_cached(catalog, model_id: str, metric: str = "minkowski", p: float = 0
 
 @memoize_mapped
 def _model_graph_tree(catalog_root: str, model_id: str, data_key: tuple, metric: str, p: float, k: int,
-                      min_samples: int) -> np.ndarray:
+                      min_samples: int, version: int) -> np.ndarray:
+    # ``version``: backend.hdbscan_graph.TREE_VERSION, so that a changed algorithm is not
+    # answered from the cache folder
     from backend.catalog import Catalog
     from backend.hdbscan_graph import graph_single_linkage_tree
 
@@ -468,10 +470,13 @@ def _cluster_model(catalog_root: str, model_id: str, data_key: tuple, params: Cl
     cat = Catalog.at(catalog_root)
     data = cat.load(model_id)
     if params.algo == "hdbscan" and uses_graph(len(data.names)):
+        from backend.hdbscan_graph import TREE_VERSION
+
         k = graph_k(params.min_samples)
         graph = _model_graph(catalog_root, model_id, data_key, params.metric, params.p, k)
         # the tree depends on min_samples only; kept in the cache folder like the graph
-        tree = _model_graph_tree(catalog_root, model_id, data_key, params.metric, params.p, k, params.min_samples)
+        tree = _model_graph_tree(catalog_root, model_id, data_key, params.metric, params.p, k, params.min_samples,
+                                 TREE_VERSION)
         labels = hdbscan_labels(None, tree, params.min_cluster_size, params.selection)
         return cluster(data.X, data.xy, params, labels=labels, graph=graph)
     if params.algo == "hdbscan" and params.metric == "minkowski" and params.p != 2:

@@ -30,9 +30,14 @@ import numpy as np
 
 from backend.errors import ParameterError
 
+#: bumped when the tree this module builds changes (the key of the trees kept in the cache folder)
+TREE_VERSION = 2
 #: at most this many sampled points in all, for choosing the joins between components
 JOIN_SAMPLE_MAX = 1500
 JOIN_REFINE_STEPS = 3
+#: the longest edges of the graph's tree cut and joined again as components (step 3): the
+#: links between well-separated groups, which a kNN graph often reaches only by a detour
+RECHECK_TOP = 256
 
 
 def core_distances(graph: np.ndarray, min_samples: int) -> np.ndarray:
@@ -189,19 +194,23 @@ def _sample_distances(X: np.ndarray, sample: np.ndarray, p: float) -> np.ndarray
     return out.astype(np.float64)
 
 
-def join_components(X: np.ndarray, core: np.ndarray, roots: np.ndarray, p: float, seed: int = 0):
+def join_components(X: np.ndarray, core: np.ndarray, roots: np.ndarray, p: float, seed: int = 0,
+                    known=None):
     """Edges (a, b, w) that join the components (vertices with the same root) into one tree:
     see step 3 of the module docstring. ``X`` (n, d) are the points, ``core`` (n,) their core
-    distances."""
+    distances; ``known`` (a, b, w): edges between components measured already (the graph's
+    edges cut off the tree), candidates besides the sampled pairs."""
 
     comps, comp_of = np.unique(roots, return_inverse=True)
     c = len(comps)
     if c <= 1:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
     rng = np.random.default_rng(seed)
-    per = max(1, JOIN_SAMPLE_MAX // c)
-    members = np.split(np.argsort(comp_of, kind="stable"), np.cumsum(np.bincount(comp_of, minlength=c))[:-1])
-    samples = [m if len(m) <= per else rng.choice(m, per, replace=False) for m in members]
+    sizes = np.bincount(comp_of, minlength=c)
+    members = np.split(np.argsort(comp_of, kind="stable"), np.cumsum(sizes)[:-1])
+    # samples in proportion to the components' sizes (every component at least one point)
+    per = np.maximum(1, (JOIN_SAMPLE_MAX * sizes) // len(roots))
+    samples = [m if len(m) <= k else rng.choice(m, k, replace=False) for m, k in zip(members, per)]
     sample = np.concatenate(samples)
     owner = np.repeat(np.arange(c), [len(s) for s in samples])
     # mutual reachability between all sampled points (float32 ranks them), the smallest per
@@ -222,6 +231,13 @@ def join_components(X: np.ndarray, core: np.ndarray, roots: np.ndarray, p: float
     best[ca, cb] = M.ravel()[flat]
     where[ca, cb, 0] = sample[flat // m]
     where[ca, cb, 1] = sample[flat % m]
+    if known is not None:
+        for a, b, w in zip(*known):
+            u, v = comp_of[int(a)], comp_of[int(b)]
+            if u != v and w < best[u, v]:
+                best[u, v] = best[v, u] = w
+                where[u, v] = int(a), int(b)
+                where[v, u] = int(b), int(a)
     # a spanning tree over the components (dense Prim on c vertices)
     from backend.validation import _prim_mst
 
@@ -232,36 +248,87 @@ def join_components(X: np.ndarray, core: np.ndarray, roots: np.ndarray, p: float
         if par < 0:
             continue
         x, y = where[child, par]
-        # alternating nearest-point steps: a closer pair between the two components
+        w = float(_mrd_to(X, core, int(x), np.array([y]), p)[0])
+        # alternating nearest-point steps: a closer pair between the two components (each
+        # step can only lower the weight)
         for _ in range(JOIN_REFINE_STEPS):
             other = members[par]
             y = other[int(np.argmin(_mrd_to(X, core, int(x), other, p)))]
             mine = members[child]
             x = mine[int(np.argmin(_mrd_to(X, core, int(y), mine, p)))]
-        w = float(_mrd_to(X, core, int(x), np.array([y]), p)[0])
+        w = min(w, float(_mrd_to(X, core, int(x), np.array([y]), p)[0]))
         out_a.append(int(x))
         out_b.append(int(y))
         out_w.append(w)
     return np.array(out_a, np.int64), np.array(out_b, np.int64), np.array(out_w)
 
 
-def spanning_tree(graph: np.ndarray, min_samples: int, X: np.ndarray | None = None, p: float = 0.2) -> np.ndarray:
+def _kruskal(parts: np.ndarray, a: np.ndarray, b: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Indices of the edges (a, b), taken in ``order``, that join different parts (``parts``
+    (n,): a part per vertex) into one tree: Kruskal with a union-find on the parts."""
+    parent: dict = {}
+
+    def find(x):
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(x, x) != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    out = []
+    for e in order:
+        u, v = find(int(parts[a[e]])), find(int(parts[b[e]]))
+        if u != v:
+            parent[u] = v
+            out.append(int(e))
+    return np.array(out, dtype=np.int64)
+
+
+def _component_labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    adj = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    return connected_components(adj, directed=False)[1]
+
+
+def spanning_tree(graph: np.ndarray, min_samples: int, X: np.ndarray | None = None, p: float = 0.2,
+                  recheck_top: int = RECHECK_TOP) -> np.ndarray:
     """The mutual-reachability minimum spanning tree of the kNN ``graph`` (n, k): (n - 1, 3)
     edges ``[a, b, weight]`` sorted by weight (ties as ``hdbscan`` orders them: the same sort of
-    Prim's edges). ``X`` (the points) joins disconnected components (step 3); without it they
-    join at the root, at twice the longest edge."""
+    Prim's edges). ``X`` (the points) joins disconnected components (step 3) and re-checks
+    the ``recheck_top`` longest edges (step 3 too); without it parts join at the root, at twice
+    the longest edge."""
     n = len(graph)
     core = core_distances(graph, min_samples)
     ta, tb, tw, roots = prim(graph, core)
-    if len(ta) < n - 1:
-        if X is not None:
-            ja, jb, jw = join_components(X, core, roots, p)
-        else:
-            # no points to measure: the parts join at the root, above every measured edge
-            tops = np.unique(roots)
-            top = 2 * float(tw.max()) if len(tw) and np.isfinite(tw).any() else 1.0
-            ja, jb, jw = np.full(len(tops) - 1, tops[0]), tops[1:], np.full(len(tops) - 1, top)
+    complete = graph.shape[1] >= n - 1  # then the tree is the exact one: nothing to re-check
+    recheck = X is not None and recheck_top > 0 and len(ta) > 1 and not complete
+    if X is None and len(ta) < n - 1:
+        # no points to measure: the parts join at the root, above every measured edge
+        tops = np.unique(roots)
+        top = 2 * float(tw.max()) if len(tw) and np.isfinite(tw).any() else 1.0
+        ja, jb, jw = np.full(len(tops) - 1, tops[0]), tops[1:], np.full(len(tops) - 1, top)
         ta, tb, tw = np.concatenate([ta, ja]), np.concatenate([tb, jb]), np.concatenate([tw, jw])
+    elif recheck or len(ta) < n - 1:
+        # the longest edges of the graph's tree may be detours (the shortest link between two
+        # regions can be missing from a kNN graph): cut them, join the parts again from
+        # measured pairs, and keep a cut edge unless a join is strictly shorter (in its place
+        # in Prim's order, so that ties stay as hdbscan breaks them)
+        keep = np.ones(len(ta), dtype=bool)
+        if recheck:
+            keep[np.argsort(tw, kind="stable")[-min(int(recheck_top), len(ta)):]] = False
+        cut = np.flatnonzero(~keep)
+        parts = _component_labels(n, ta[keep], tb[keep]) if len(cut) else roots
+        ja, jb, jw = join_components(X, core, parts, p, known=(ta[cut], tb[cut], tw[cut]))
+        is_join = np.r_[np.zeros(len(cut), bool), np.ones(len(ja), bool)]
+        ca, cb, cw = np.r_[ta[cut], ja], np.r_[tb[cut], jb], np.r_[tw[cut], jw]
+        # (a join must be shorter beyond rounding: its distance is summed in another order)
+        accepted = _kruskal(parts, ca, cb, np.lexsort((is_join, cw * (1 + 1e-9 * is_join))))
+        keep[cut[accepted[accepted < len(cut)]]] = True
+        joins = accepted[accepted >= len(cut)]
+        ta, tb, tw = np.r_[ta[keep], ca[joins]], np.r_[tb[keep], cb[joins]], np.r_[tw[keep], cw[joins]]
     mst = np.column_stack([ta, tb, tw]).astype(np.float64)
     return mst[np.argsort(mst.T[2]), :]
 
