@@ -15,7 +15,10 @@ distance: core distances, the mutual-reachability graph
    are), the components are joined by a spanning tree over them, each join's end points found
    among samples of the two components (exact distances) and then moved to a closer pair by
    alternating nearest-point steps. These edges are the longest of the tree: they decide only
-   how whole separated groups merge, the top of the hierarchy;
+   how whole separated groups merge, the top of the hierarchy. A connected graph can still
+   link two groups only by a detour (through background points whose neighbours lie in both),
+   heavier than their true shortest link: the :data:`RECHECK_TOP` longest edges of the tree
+   are cut and the parts joined the same way, a cut edge kept unless a join is shorter;
 4. the tree in scipy's linkage format (``hdbscan``'s ``label``), which
    :func:`backend.clustering.hdbscan_labels` condenses and cuts as for the exact path.
 
@@ -31,10 +34,13 @@ import numpy as np
 from backend.errors import ParameterError
 
 #: bumped when the tree this module builds changes (the key of the trees kept in the cache folder)
-TREE_VERSION = 2
+TREE_VERSION = 3
 #: at most this many sampled points in all, for choosing the joins between components
 JOIN_SAMPLE_MAX = 1500
 JOIN_REFINE_STEPS = 3
+#: a join's refinement searches at most this many points of each part (a part of 10^5 points
+#: would cost a tenth of a second per step and join)
+REFINE_MAX = 2000
 #: the longest edges of the graph's tree cut and joined again as components (step 3): the
 #: links between well-separated groups, which a kNN graph often reaches only by a detour
 RECHECK_TOP = 256
@@ -194,6 +200,13 @@ def _sample_distances(X: np.ndarray, sample: np.ndarray, p: float) -> np.ndarray
     return out.astype(np.float64)
 
 
+def _some(members: np.ndarray, keep: int, rng) -> np.ndarray:
+    """``members``, or REFINE_MAX of them (``keep`` among them) when there are more."""
+    if len(members) <= REFINE_MAX:
+        return members
+    return np.union1d(rng.choice(members, REFINE_MAX, replace=False), [keep])
+
+
 def join_components(X: np.ndarray, core: np.ndarray, roots: np.ndarray, p: float, seed: int = 0,
                     known=None):
     """Edges (a, b, w) that join the components (vertices with the same root) into one tree:
@@ -250,11 +263,10 @@ def join_components(X: np.ndarray, core: np.ndarray, roots: np.ndarray, p: float
         x, y = where[child, par]
         w = float(_mrd_to(X, core, int(x), np.array([y]), p)[0])
         # alternating nearest-point steps: a closer pair between the two components (each
-        # step can only lower the weight)
+        # step can only lower the weight), among at most REFINE_MAX points of a large part
+        other, mine = _some(members[par], y, rng), _some(members[child], x, rng)
         for _ in range(JOIN_REFINE_STEPS):
-            other = members[par]
             y = other[int(np.argmin(_mrd_to(X, core, int(x), other, p)))]
-            mine = members[child]
             x = mine[int(np.argmin(_mrd_to(X, core, int(y), mine, p)))]
         w = min(w, float(_mrd_to(X, core, int(x), np.array([y]), p)[0]))
         out_a.append(int(x))
