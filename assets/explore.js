@@ -76,6 +76,13 @@
      * plot's box}), or null: off the plot area, on the mode bar, or while Plotly drags (a pan
      * or a zoom box; a click's release comes after Plotly's drag handling ended). */
     function pointAt(e, duringDrag) {
+        const at = cursorAt(e, duringDrag);
+        const i = at ? nearest(at.idx, at.x, at.y) : -1;
+        return i < 0 ? null : {i, idx: at.idx, rect: at.rect};
+    }
+
+    /* The cursor in the plot area ({idx, rect, x, y}: x, y relative to the plot div), or null. */
+    function cursorAt(e, duringDrag) {
         const gd = plotDiv();
         if (!gd || (duringDrag && gd._dragging) || !gd.contains(e.target) || e.target.closest(".modebar")) {
             return null;
@@ -84,9 +91,7 @@
         if (!idx) { return null; }
         const rect = gd.getBoundingClientRect(), x = e.clientX - rect.left, y = e.clientY - rect.top;
         const b = idx.box;
-        if (x < b[0] || x > b[1] || y < b[2] || y > b[3]) { return null; }
-        const i = nearest(idx, x, y);
-        return i < 0 ? null : {i, idx, rect};
+        return x < b[0] || x > b[1] || y < b[2] || y > b[3] ? null : {idx, rect, x, y};
     }
 
     function imageUrl(name) {
@@ -185,9 +190,9 @@
 
     function onMove(e) {
         if (!st.cfg || !st.view) { return; }
-        const hit = pointAt(e, true);
-        if (hit) { show(hit); } else { hideTip(); st.tipFor = -1; }
-        if (hit) { prefetchAround(hit.idx, hit.idx.px[hit.i], hit.idx.py[hit.i]); }
+        const at = cursorAt(e, true), i = at ? nearest(at.idx, at.x, at.y) : -1;
+        if (i >= 0) { show({i, idx: at.idx, rect: at.rect}); } else { hideTip(); st.tipFor = -1; }
+        if (at) { prefetchAround(at.idx, at.x, at.y); }  // where the cursor is heading, hit or not
     }
 
     function onDown(e) {
