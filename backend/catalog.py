@@ -374,7 +374,45 @@ def _model_info(model_id: str, emb: Path, fp: Path | None, meta: Path | None) ->
     )
 
 
+#: parsing a CSV table takes about this many times its float64 size at its peak (pandas'
+#: tokens and columns, then the array)
+PARSE_MEMORY_FACTOR = 3
+
+
+def _memory_available() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), None if unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _check_memory(path: Path, kind: str) -> None:
+    """A table too large for this machine's memory is refused before parsing, saying what it
+    needs (its cells estimated from the file's first lines)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16).splitlines()[:50]
+    except OSError:
+        return  # (a missing file is reported by the parser)
+    if len(head) < 2:
+        return
+    cells = size / (sum(len(line) + 1 for line in head) / len(head)) * (head[0].count(b",") + 1)
+    need, available = PARSE_MEMORY_FACTOR * 8 * cells, _memory_available()
+    if available is not None and need > available:
+        gb = 1024 ** 3
+        raise DataError(f"{kind} file {path} is too large for this machine's memory: about {cells:,.0f} numbers, "
+                        f"whose reading needs about {need / gb:.1f} GB, and {available / gb:.1f} GB are available; "
+                        "free memory or use a machine with more (once read, the table is kept memory-mapped "
+                        "in the cache folder and needs far less)")
+
+
 def _read_table(path: Path, kind: str) -> pd.DataFrame:
+    _check_memory(path, kind)
     try:
         df = pd.read_csv(path)
     except FileNotFoundError:
