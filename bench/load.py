@@ -288,7 +288,7 @@ class User(threading.Thread):
         images of the materials nearest it on the map (pages/explore.py's PREFETCH_AROUND), in
         the background, with the prefetch header (the server answers 202 while one is drawn)."""
         from app import material_image_path
-        from pages.explore import PREFETCH_AROUND
+        from components.scatter import PREFETCH_AROUND
 
         data = self.catalog.load(self.model)
         i = int(np.flatnonzero(data.names == name)[0])

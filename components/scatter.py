@@ -29,6 +29,10 @@ HALO_PALETTE = tuple(qualitative.Pastel1 + qualitative.Pastel2)
 MARKER_SIZE = 8
 #: a hover finds the nearest material within this many pixels of the cursor
 HOVER_RADIUS_PX = 20
+#: band images the page asks for ahead of the hover: the nearest this many points within
+#: PREFETCH_RADIUS_PX of the cursor (assets/explore.js; bench/load.py replays it)
+PREFETCH_AROUND = 12
+PREFETCH_RADIUS_PX = 60
 
 
 def trace_type(n_points: int) -> str:

@@ -28,8 +28,8 @@ from backend.explorer_view import CLUSTER_FIELDS, URL_FORMAT, ExplorerView
 from components.explore_controls import (MODEL_FIELDS, field_id, field_options, labelled,
                                          number_input)
 from components.help import help_modal
-from components.scatter import (NOISE_COLOUR, PALETTE, POINTS, overlay_updates, point_style, positions,
-                                scatter_figure, trace_type, visible_mask)
+from components.scatter import (NOISE_COLOUR, PALETTE, POINTS, PREFETCH_AROUND, PREFETCH_RADIUS_PX, overlay_updates,
+                                point_style, positions, scatter_figure, trace_type, visible_mask)
 
 dash.register_page(__name__, path="/", name="Explore", title="bandscape · explore", order=0)
 log = logging.getLogger(__name__)
@@ -61,9 +61,6 @@ MODEL_LIST, MODEL_IDS, MODEL_LIST_SINK = "explore-model-list", "explore-model-id
 NAMES, NAMES_SINK, GRAPH_POLL = "explore-names", "explore-names-sink", "explore-graph-poll"
 #: up to this many materials a recluster also sends each material's cluster label (hover text)
 LABELS_INLINE_MAX = 20_000
-#: images prefetched around the cursor: the nearest this many points within PREFETCH_RADIUS_PX
-PREFETCH_AROUND = 12
-PREFETCH_RADIUS_PX = 60
 HELP, HELP_OPEN, HELP_CLOSE, HELP_SEEN = "explore-help", "explore-help-open", "explore-help-close", "explore-help-seen"
 
 #: the control of each view field (backend/explorer_view.py names the fields and their URL keys)
