@@ -12,6 +12,16 @@ on-site energies, coupled by weak random hybridisation, with a random Fermi leve
 images have several bands in the window like real band structures. Its family is its label; it also
 gets derived properties: ``metal`` (a band crosses E_F) and ``flat_band`` (a band narrower than
 50 meV within ±1 eV).
+
+A second, **held-out** set of four families exists to check that a training recipe is not tuned
+to the demo (``--families holdout``): lattices and features the demo does not contain, along
+Γ-X-M-Γ of a square lattice or Γ-M-K-Γ:
+
+- ``square``: one band, E = e0 - 2t (cos kx + cos ky)
+- ``lieb``: three bands, a flat band through a Dirac-like cone at M (as dice, but on a square lattice)
+- ``checkerboard``: two bands, a flat band touching a dispersive band quadratically at M
+- ``gapped_honeycomb``: honeycomb with a staggered potential ±Δ (0.15-0.6 |t|): a gap at K
+  where the demo's honeycomb has its Dirac cone
 """
 
 from __future__ import annotations
@@ -21,6 +31,12 @@ import numpy as np
 from backend.bands import BandData
 
 FAMILIES = ("triangular", "honeycomb", "kagome", "dice")
+#: how the demo's models are trained: train's default objective at a CPU-friendly size (one model
+#: per window takes a few minutes on 2 cores)
+DEMO_RECIPE = dict(objective="contrastive", image_size=64, epochs=30, batch_size=64, max_lr=2e-3, split=0.1)
+HOLDOUT_FAMILIES = ("square", "lieb", "checkerboard", "gapped_honeycomb")
+FAMILY_SETS = {"demo": FAMILIES, "holdout": HOLDOUT_FAMILIES}
+SQUARE_FAMILIES = ("square", "lieb", "checkerboard")
 SQ3 = np.sqrt(3.0)
 A1, A2 = np.array([1.0, 0.0]), np.array([0.5, SQ3 / 2])
 GAMMA, M, K = np.zeros(2), np.array([0.0, 2 * np.pi / SQ3]), np.array([2 * np.pi / 3, 2 * np.pi / SQ3])
@@ -28,11 +44,15 @@ DELTAS = np.array([A1, A2, A2 - A1])                       # triangular nearest 
 D_HONEY = np.array([[0, 1 / SQ3], [0.5, -0.5 / SQ3], [-0.5, -0.5 / SQ3]])  # honeycomb A->B bonds
 
 
-def kpath(n_per_segment: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cartesian k-points Γ-M-K-Γ (segment ends repeated, as VASP's line mode), their path
-    length and the indices of the high-symmetry points."""
+SQ_X, SQ_M = np.array([np.pi, 0.0]), np.array([np.pi, np.pi])   # square lattice, constant 1
+
+
+def kpath(n_per_segment: int = 100, lattice: str = "hexagonal") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cartesian k-points Γ-M-K-Γ (hexagonal) or Γ-X-M-Γ (square), segment ends repeated as
+    VASP's line mode; their path length and the indices of the high-symmetry points."""
+    corners_k = (GAMMA, M, K, GAMMA) if lattice == "hexagonal" else (GAMMA, SQ_X, SQ_M, GAMMA)
     pts = []
-    for a, b in ((GAMMA, M), (M, K), (K, GAMMA)):
+    for a, b in zip(corners_k[:-1], corners_k[1:]):
         t = np.linspace(0, 1, n_per_segment)[:, None]
         pts.append(a + t * (b - a))
     k = np.concatenate(pts)
@@ -42,10 +62,27 @@ def kpath(n_per_segment: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return k, dist, corners
 
 
-def hamiltonian(family: str, k: np.ndarray, t: float = 1.0, e0: float = 0.0) -> np.ndarray:
+def hamiltonian(family: str, k: np.ndarray, t: float = 1.0, e0: float = 0.0, gap: float = 0.0) -> np.ndarray:
     """Bloch Hamiltonians (nk, n, n) of one family (hopping -t for triangular/kagome, t for the
-    bipartite ones, whose spectra are symmetric)."""
+    bipartite ones, whose spectra are symmetric). ``gap``: the staggered potential ±gap of
+    ``gapped_honeycomb``."""
     nk = len(k)
+    if family == "square":
+        e = e0 - 2 * t * (np.cos(k[:, 0]) + np.cos(k[:, 1]))
+        return e.reshape(nk, 1, 1).astype(complex)
+    if family == "lieb":  # corner site A, edge sites B (x) and C (y)
+        h = np.zeros((nk, 3, 3), complex)
+        h[:, 0, 1] = h[:, 1, 0] = -2 * t * np.cos(k[:, 0] / 2)
+        h[:, 0, 2] = h[:, 2, 0] = -2 * t * np.cos(k[:, 1] / 2)
+        return h + e0 * np.eye(3)
+    if family == "checkerboard":  # the square lattice's line graph: flat band at e0 - 2t
+        h = np.zeros((nk, 2, 2), complex)
+        h[:, 0, 0], h[:, 1, 1] = 2 * t * np.cos(k[:, 0]), 2 * t * np.cos(k[:, 1])
+        h[:, 0, 1] = h[:, 1, 0] = 4 * t * np.cos(k[:, 0] / 2) * np.cos(k[:, 1] / 2)
+        return h + e0 * np.eye(2)
+    if family == "gapped_honeycomb":
+        h = hamiltonian("honeycomb", k, t, e0)
+        return h + np.diag([gap, -gap])[None]
     if family == "triangular":
         e = e0 - 2 * t * np.cos(k @ DELTAS.T).sum(1)
         return e.reshape(nk, 1, 1).astype(complex)
@@ -64,7 +101,7 @@ def hamiltonian(family: str, k: np.ndarray, t: float = 1.0, e0: float = 0.0) -> 
         for (i, j), a in {(0, 1): A1 / 2, (0, 2): A2 / 2, (1, 2): (A2 - A1) / 2}.items():
             h[:, i, j] = h[:, j, i] = -2 * t * np.cos(k @ a)
         return h + e0 * np.eye(3)
-    raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    raise ValueError(f"family must be one of {FAMILIES + HOLDOUT_FAMILIES}, got {family!r}")
 
 
 def bands_of(family: str, k: np.ndarray, t: float = 1.0, e0: float = 0.0) -> np.ndarray:
@@ -75,8 +112,11 @@ def bands_of(family: str, k: np.ndarray, t: float = 1.0, e0: float = 0.0) -> np.
 def random_material(family: str, rng: np.random.Generator, k: np.ndarray) -> tuple[np.ndarray, float]:
     """Bands (nbands, nk) of a stack of 1-3 copies of ``family`` with random hoppings (0.3-1.2 eV),
     on-site energies and weak hybridisation (<= 0.1 eV), and a random Fermi level (eV)."""
-    blocks = [hamiltonian(family, k, t=rng.uniform(0.3, 1.2) * rng.choice([-1, 1]), e0=rng.uniform(-1.5, 1.5))
-              for _ in range(rng.integers(1, 4))]
+    blocks = []
+    for _ in range(rng.integers(1, 4)):
+        t = rng.uniform(0.3, 1.2) * rng.choice([-1, 1])
+        gap = rng.uniform(0.15, 0.6) * abs(t) if family == "gapped_honeycomb" else 0.0
+        blocks.append(hamiltonian(family, k, t=t, e0=rng.uniform(-1.5, 1.5), gap=gap))
     n = sum(b.shape[1] for b in blocks)
     h = np.zeros((len(k), n, n), complex)
     i = 0
@@ -97,11 +137,12 @@ def random_material(family: str, rng: np.random.Generator, k: np.ndarray) -> tup
 def make_material(index: int, family: str, seed: int) -> tuple[BandData, dict]:
     """One demo material (deterministic in ``seed`` and ``index``) and its labels."""
     rng = np.random.default_rng([seed, index])
-    k, dist, corners = kpath()
+    square = family in SQUARE_FAMILIES
+    k, dist, corners = kpath(lattice="square" if square else "hexagonal")
     bands, ef = random_material(family, rng, k)
     name = f"{family}_{index:04d}"
     bd = BandData(material=name, kdist=dist, energies=bands[None], efermi=ef, ticks=dist[corners],
-                  tick_labels=["Γ", "M", "K", "Γ"], source=f"tight-binding demo, seed {seed}", kunits="1/Å")
+                  tick_labels=["Γ", "X", "M", "Γ"] if square else ["Γ", "M", "K", "Γ"], source=f"tight-binding demo, seed {seed}", kunits="1/Å")
     rel = bands - ef
     metal = bool(((rel.min(1) < 0) & (rel.max(1) > 0)).any())
     in_window = (rel.max(1) > -1) & (rel.min(1) < 1)
@@ -124,11 +165,14 @@ def _write_one(args) -> dict:
     return labels
 
 
-def build_demo(out, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: int = 4, image_size: int = 64,
-               jobs: int | None = None, progress=None) -> dict:
+def build_demo(out, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: int | None = None,
+               image_size: int | None = None, jobs: int | None = None, progress=None, families: str = "demo",
+               models: bool = True) -> dict:
     """Build the demo into ``out`` (the project root by default): band data and training images
     under ``assets/`` (display plots are rendered from the band data on demand), ``labels.csv``,
-    the unencoded baselines and one small ResNet-18 (latent 3) per window trained here."""
+    the unencoded baselines and one small ResNet-18 (latent 3) per window trained here with
+    :data:`DEMO_RECIPE` (``epochs`` and ``image_size`` override it). ``families="holdout"``
+    builds the held-out lattices instead; ``models=False`` only the materials and baselines."""
     import os
     from concurrent.futures import ProcessPoolExecutor
     from pathlib import Path
@@ -141,7 +185,12 @@ def build_demo(out, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: int 
 
     out = Path(out)
     windows = tuple(int(w) for w in windows)
-    tasks = [(i, FAMILIES[i % len(FAMILIES)], seed, out, windows) for i in range(n)]
+    if families not in FAMILY_SETS:
+        from backend.errors import ParameterError
+
+        raise ParameterError(f"families must be one of {tuple(FAMILY_SETS)}, got {families!r}")
+    names = FAMILY_SETS[families]
+    tasks = [(i, names[i % len(names)], seed, out, windows) for i in range(n)]
     steps = n + 2 * len(windows)
     rows = []
     with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
@@ -150,15 +199,17 @@ def build_demo(out, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: int 
             if progress:
                 progress(i, steps, stage="materials")
     write_csv_atomic(out / "labels.csv", pd.DataFrame(rows))
-    models = []
+    built = []
+    recipe = dict(DEMO_RECIPE, **{k: v for k, v in (("epochs", epochs), ("image_size", image_size)) if v is not None})
     for j, w in enumerate(windows):
         images = out / "assets" / "images" / f"train_{w}eV"
-        models.append(write_unencoded_embedding(images, out, w))
+        built.append(write_unencoded_embedding(images, out, w))
         if progress:
             progress(n + 2 * j + 1, steps, stage=f"unencoded {w} eV")
-        cfg = TrainConfig(arch="resnet18", latent=3, window=w, epochs=epochs, split=0.1, image_size=image_size,
-                          seed=seed, batch_size=32)
-        models.append(train_model(cfg, images, out, overwrite=True).model_id)
+        if not models:
+            continue
+        cfg = TrainConfig(arch="resnet18", latent=3, window=w, seed=seed, **recipe)
+        built.append(train_model(cfg, images, out, overwrite=True).model_id)
         if progress:
             progress(n + 2 * j + 2, steps, stage=f"model {w} eV")
-    return {"materials": n, "models": models}
+    return {"materials": n, "models": built}

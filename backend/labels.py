@@ -31,12 +31,23 @@ def label_columns(catalog) -> list[str]:
     return list(_read_labels(file_signature(path)).columns)
 
 
-def load_labels(catalog, column: str, names) -> np.ndarray:
-    """The ``column`` label of each material in ``names`` (n,) as strings; missing ones are ''."""
+def _label_column(catalog, column: str) -> pd.Series:
+    """The ``column`` of the data root's ``labels.csv``, '' where empty; names the file and field."""
     path = catalog.labels_path()
     if path is None:
         raise ParameterError(f"no labels.csv under {catalog.root}")
     frame = _read_labels(file_signature(path))
     if column not in frame.columns:
         raise ParameterError(f"label column {column!r} not in {path} (columns: {list(frame.columns)})")
-    return frame[column].reindex(list(names)).fillna("").to_numpy(dtype=str)
+    return frame[column].fillna("")
+
+
+def load_labels(catalog, column: str, names) -> np.ndarray:
+    """The ``column`` label of each material in ``names`` (n,) as strings; missing ones are ''."""
+    return _label_column(catalog, column).reindex(list(names)).fillna("").to_numpy(dtype=str)
+
+
+def labelled_materials(catalog, column: str) -> list[str]:
+    """The materials ``labels.csv`` gives a non-empty ``column`` value (the column must exist)."""
+    values = _label_column(catalog, column)
+    return values.index[values != ""].tolist()

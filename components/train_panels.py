@@ -13,6 +13,7 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from backend.autoencoder.config import CLUSTER_LOSSES, OBJECTIVES
 from backend.explorer_view import explorer_url
 from backend.jobs import format_duration, format_progress
 from components.explore_controls import ARCH_LABELS, labelled
@@ -23,6 +24,8 @@ PROGRESS_LINE, OPEN_EXPLORER, RECON_IMG, LOG_TAIL = ("train-detail-progress", "t
 STATE_COLOURS = {"queued": "secondary", "running": "primary", "done": "success", "failed": "danger",
                  "cancelled": "warning"}
 IMAGE_SIZES = (32, 64, 96, 128, 160, 192, 224, 256)
+OBJECTIVE_LABELS = {"contrastive": "contrastive (default)", "reconstruction": "reconstruction (the study)"}
+CLUSTER_LOSS_LABELS = {"none": "none", "wcss": "WCSS (K-Means)", "dec": "DEC", "idec": "IDEC"}
 
 
 def state_badge(state: str) -> dbc.Badge:
@@ -65,6 +68,15 @@ def job_form(ids: dict, folders: list[dict], default_folder: str | None, default
                     options=[{"label": f"{s}" + (" (the study)" if s == 224 else ""), "value": str(s)}
                              for s in IMAGE_SIZES]), 130),
                 labelled("Seed", num("seed", defaults.seed, 0, 1, 80)),
+            ], className="d-flex gap-2"),
+            html.Div([
+                labelled("Objective", dbc.Select(
+                    id=ids["objective"], value=defaults.objective, size="sm",
+                    options=[{"label": OBJECTIVE_LABELS[o], "value": o} for o in OBJECTIVES]), 170),
+                labelled("Cluster fine-tuning", dbc.Select(
+                    id=ids["cluster_loss"], value=defaults.cluster_loss, size="sm",
+                    options=[{"label": CLUSTER_LOSS_LABELS[c], "value": c} for c in CLUSTER_LOSSES]), 140),
+                labelled("k", num("clusters", defaults.clusters, 2, 1, 60)),
             ], className="d-flex gap-2"),
             html.Div([
                 dbc.Button("Train this model", id=ids["submit"], color="primary", size="sm", disabled=not folders),

@@ -26,7 +26,9 @@ from backend.jobs.search import find_search, load_search_result, submit_search
 from backend.labels import label_columns
 from backend.model_selection import GridSpec, cell_label, external_table, parse_range, select_models
 from backend.report import cell_maxima_figure, model_grid_figure
+from backend.jobs.quality import find_quality, load_quality_result, submit_quality
 from components.evaluate_panels import EXTERNAL_COLUMNS, ranking_rows, ranking_table, search_form
+from components.quality_panels import available_metrics, quality_figure, quality_notes, quality_section, quality_table
 
 dash.register_page(__name__, path="/evaluate", name="Evaluate", title="bandscape · evaluate", order=1)
 
@@ -38,6 +40,9 @@ IDS = {name: f"evaluate-{name}" for name in (
 KEY, RESULT, CELL, POLL = "evaluate-key", "evaluate-result", "evaluate-cell", "evaluate-poll"
 ALERT, WARNINGS, CELLS_GRAPH, CELL_INFO = "evaluate-alert", "evaluate-warnings", "evaluate-cells", "evaluate-cell-info"
 MODEL_PICK, MODEL_GRAPH, TABLE, URL_SINK = "evaluate-model", "evaluate-model-grid", "evaluate-table", "evaluate-url-sink"
+#: the fingerprint-quality section: its job id (Q_KEY) and the same once its result is there (Q_RESULT)
+QUALITY = {name: f"quality-{name}" for name in ("run", "cancel", "progress", "status", "warnings", "metric", "graph",
+                                                "table", "key", "result", "poll")}
 
 def _default_filter(catalog) -> str:
     """The paper's search (one window) when it compares at least two models, else every model."""
@@ -114,6 +119,7 @@ def layout(**query):
     if job_id is None:
         values["status"] = ("not run yet" if rec is None or rec["state"] == "done" else f"the last run {rec['state']}") \
             + ": Run grid search computes it (in the background; the page can be left)"
+    q_job, q_status = _find_quality(catalog, values["models"], values["label"])
     side = html.Div([search_form(IDS, values, labels)], style={"width": "300px", "flex": "0 0 300px"}, className="pe-3")
     main = html.Div([
         html.Div([dbc.Alert(n, color="warning", dismissable=True) for n in notes], id=ALERT),
@@ -128,11 +134,14 @@ def layout(**query):
         dcc.Graph(id=MODEL_GRAPH, config={"displaylogo": False}, style={"height": "330px"}),
         html.H6("Models in the chosen cell (sortable; the link opens the explorer)"),
         ranking_table(TABLE, with_external=bool(labels)),
+        quality_section(QUALITY, status=q_status),
     ], style={"flex": "1 1 auto", "minWidth": "0"})
     return html.Div([
         dcc.Store(id=KEY, data=job_id), dcc.Store(id=RESULT, data=result_id), dcc.Store(id=CELL),
         dcc.Store(id=URL_SINK),
         dcc.Interval(id=POLL, interval=700, disabled=job_id is None or result_id is not None),
+        dcc.Store(id=QUALITY["key"], data=q_job), dcc.Store(id=QUALITY["result"]),
+        dcc.Interval(id=QUALITY["poll"], interval=1000, disabled=q_job is None),
         html.Div([side, main], className="d-flex"),
     ], className="px-3")
 
@@ -302,3 +311,93 @@ def download_tables(_, job_id):
         for name, frame in (("per_model.csv", r.per_model), ("cells.csv", r.cells), ("ranking.csv", r.ranking)):
             z.writestr(name, frame.to_csv(index=False))
     return dcc.send_bytes(buf.getvalue(), f"bandscape-evaluate-{_job(job_id)['key'][:8]}.zip")
+
+
+# ---- fingerprint quality --------------------------------------------------------------------
+
+def _quality_spec(label):
+    from backend.quality import QualitySpec
+
+    return QualitySpec(labels=label or None)
+
+
+def _find_quality(catalog, filter_text, label) -> tuple[str | None, str]:
+    """The report of these models and label column if one was run (looking never starts one)."""
+    try:
+        rec = find_quality(get_job_runner().store, catalog, select_models(catalog, filter_text), _quality_spec(label))
+    except BandscapeError:
+        return None, ""
+    if rec is None or rec["state"] in ("failed", "cancelled"):
+        return None, "not run yet for these models" + (f" and the label {label!r}" if label else "")
+    return rec["job_id"], ""
+
+
+@callback(
+    Output(QUALITY["key"], "data"), Output(QUALITY["poll"], "disabled", allow_duplicate=True),
+    Output(QUALITY["status"], "children", allow_duplicate=True),
+    inputs=dict(clicks=Input(QUALITY["run"], "n_clicks")),
+    state=dict(filter_text=State(IDS["models"], "value"), label=State(IDS["label"], "value")),
+    prevent_initial_call=True,
+)
+def run_quality(clicks, filter_text, label):
+    catalog = get_catalog()
+    try:
+        rec = submit_quality(get_job_runner(), catalog, select_models(catalog, filter_text), _quality_spec(label))
+    except BandscapeError as exc:
+        return no_update, no_update, html.Span(str(exc), className="text-danger")
+    return rec["job_id"], False, "queued"
+
+
+@callback(Output(QUALITY["cancel"], "disabled", allow_duplicate=True),
+          inputs=dict(clicks=Input(QUALITY["cancel"], "n_clicks")), state=dict(job_id=State(QUALITY["key"], "data")),
+          prevent_initial_call=True)
+def cancel_quality(clicks, job_id):
+    if job_id:
+        get_job_runner().cancel(job_id)
+    return True
+
+
+@callback(
+    output=dict(value=Output(QUALITY["progress"], "value"), status=Output(QUALITY["status"], "children"),
+                stop=Output(QUALITY["poll"], "disabled"), result=Output(QUALITY["result"], "data"),
+                cancel=Output(QUALITY["cancel"], "disabled")),
+    inputs=dict(tick=Input(QUALITY["poll"], "n_intervals"), job_id=Input(QUALITY["key"], "data")),
+    state=dict(shown=State(QUALITY["result"], "data")),
+)
+def poll_quality(tick, job_id, shown):
+    """The report job's progress, from its record; its id goes to the result store when done."""
+    rec = _job(job_id)
+    if rec is None:
+        return dict(value=0, status=no_update, stop=True, result=no_update, cancel=True)
+    p = rec.get("progress") or {}
+    if rec["state"] in ("queued", "running"):
+        pct = int(100 * p.get("done", 0) / max(p.get("total", 1), 1))
+        text = (f"{p.get('stage') or 'starting'}: {p.get('done', 0)} of {p.get('total', '?')} steps"
+                if rec["state"] == "running" else "waiting for another job to finish")
+        return dict(value=pct, status=text, stop=False, result=no_update, cancel=False)
+    if rec["state"] == "done":
+        res = (rec.get("result") or {})
+        text = f"{res.get('rows', '?')} rows in {res.get('total_s', 0):.1f} s"
+        return dict(value=100, status=text, stop=True, result=no_update if shown == job_id else job_id, cancel=True)
+    text = "cancelled: nothing of it was kept" if rec["state"] == "cancelled" else f"failed: {rec.get('error')}"
+    return dict(value=0, status=text, stop=True, result=None, cancel=True)
+
+
+@callback(
+    output=dict(figure=Output(QUALITY["graph"], "figure"), table=Output(QUALITY["table"], "children"),
+                warnings=Output(QUALITY["warnings"], "children"), options=Output(QUALITY["metric"], "options")),
+    inputs=dict(job_id=Input(QUALITY["result"], "data"), metric=Input(QUALITY["metric"], "value")),
+)
+def render_quality(job_id, metric):
+    from components.quality_panels import METRICS
+
+    found = load_quality_result(get_job_runner().store, _job(job_id))
+    if found is None:
+        return dict(figure={}, table=[], warnings=[], options=no_update)
+    table, warnings = found
+    metrics = available_metrics(table)
+    options = [{"label": METRICS[m], "value": m} for m in metrics]
+    if metric not in metrics and metrics:
+        metric = metrics[0]
+    return dict(figure=quality_figure(table, metric), table=quality_table(table, "quality-rows"),
+                warnings=quality_notes(warnings), options=options)

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # ---- component ids -------------------------------------------------------------------------
 FORM = {"folder": "train-folder", "arch": "train-arch", "latent": "train-latent", "epochs": "train-epochs",
         "split": "train-split", "window": "train-window", "image_size": "train-image-size", "seed": "train-seed",
+        "objective": "train-objective", "cluster_loss": "train-cluster-loss", "clusters": "train-clusters",
         "submit": "train-submit", "estimate": "train-estimate"}
 GRID = {"arch": "train-grid-arch", "latent": "train-grid-latent", "epochs": "train-grid-epochs",
         "split": "train-grid-split", "count": "train-grid-count", "submit": "train-grid-submit"}
@@ -43,7 +44,18 @@ SEEN = "train-seen"  # what the detail panel shows (job id + record time), to sk
 TABLE_SEEN = "train-table-seen"
 URL_SINK = "train-url-sink"
 
-FORM_FIELDS = ("arch", "latent", "epochs", "split", "window", "image_size", "seed")
+FORM_FIELDS = ("arch", "latent", "epochs", "split", "window", "image_size", "seed", "objective", "cluster_loss",
+               "clusters")
+GRID_FIELDS = ("arch", "latent", "epochs", "split")
+
+
+def _form_values(kind=State) -> dict:
+    """The form's fields as a callback argument group, by name."""
+    return {f: kind(FORM[f], "value") for f in ("folder",) + FORM_FIELDS}
+
+
+def _grid_values(kind=State) -> dict:
+    return {f: kind(GRID[f], "value") for f in GRID_FIELDS}
 
 
 def _folders(catalog) -> dict[float, str]:
@@ -139,23 +151,31 @@ def _folder(catalog, folder) -> Path:
     return catalog.root / folder
 
 
-def form_config(arch, latent, epochs, split, window, image_size, seed) -> TrainConfig:
-    """The form's values as a validated config (ParameterError names the field)."""
+def form_config(arch, latent, epochs, split, window, image_size, seed, objective=None, cluster_loss=None,
+                clusters=None, **_) -> TrainConfig:
+    """The form's values as a validated config (ParameterError names the field). An empty
+    objective or fine-tuning takes the default; k is read only when a fine-tuning needs it."""
+    d = TrainConfig()
+    cluster_loss = cluster_loss or d.cluster_loss
     return TrainConfig(arch=arch, latent=_as_int("latent", latent), epochs=_as_int("epochs", epochs),
                        split=_as_float("split", split), window=_as_float("window", window),
-                       image_size=_as_int("image_size", image_size), seed=_as_int("seed", seed)).validate()
+                       image_size=_as_int("image_size", image_size), seed=_as_int("seed", seed),
+                       objective=objective or d.objective, cluster_loss=cluster_loss,
+                       clusters=(_as_int("clusters (k)", clusters) if cluster_loss != "none" else None)).validate()
 
 
-def grid_configs(archs, latents, epochs, splits, window, image_size, seed) -> list[TrainConfig]:
-    base = form_config("resnet18", 1, 1, 0.0, window, image_size, seed)
+def grid_configs(form: dict, grid: dict) -> list[TrainConfig]:
+    """The chosen sub-grid of the study's, with the form's window, image size, seed and recipe."""
+    base = form_config(**{**form, "arch": "resnet18", "latent": 1, "epochs": 1, "split": 0.0})
     restrict = {}
-    for name, values, cast in (("arch", archs, str), ("latent", latents, lambda v: _as_int("latent", v)),
-                               ("epochs", epochs, lambda v: _as_int("epochs", v)),
-                               ("split", splits, lambda v: _as_float("split", v))):
-        restrict[name] = [cast(v) for v in (values or [])]
+    for name, cast in (("arch", str), ("latent", lambda v: _as_int("latent", v)),
+                       ("epochs", lambda v: _as_int("epochs", v)), ("split", lambda v: _as_float("split", v))):
+        restrict[name] = [cast(v) for v in (grid.get(name) or [])]
     if not all(restrict.values()):
         return []
-    return [c.validate() for c in paper_grid(window=base.window, image_size=base.image_size, seed=base.seed, **restrict)]
+    shared = dict(window=base.window, image_size=base.image_size, seed=base.seed, objective=base.objective,
+                  cluster_loss=base.cluster_loss, clusters=base.clusters)
+    return [c.validate() for c in paper_grid(**shared, **restrict)]
 
 
 def _message(subs, runner) -> dbc.Alert:
@@ -178,6 +198,12 @@ def _message(subs, runner) -> dbc.Alert:
 
 # ---- callbacks ----------------------------------------------------------------------------------
 
+@callback(Output(FORM["clusters"], "disabled"), Input(FORM["cluster_loss"], "value"))
+def clusters_needed(cluster_loss):
+    """k is asked for only by a clustering fine-tuning."""
+    return (cluster_loss or "none") == "none"
+
+
 @callback(Output(FORM["window"], "value"), Input(FORM["folder"], "value"), prevent_initial_call=True)
 def window_of_folder(folder):
     """Images are drawn for one window: choosing a folder sets it."""
@@ -190,26 +216,25 @@ def window_of_folder(folder):
 @callback(
     Output(FORM["estimate"], "children"), Output(GRID["count"], "children"),
     Output(GRID["submit"], "children"), Output(GRID["submit"], "disabled"),
-    [Input(FORM[f], "value") for f in ("folder",) + FORM_FIELDS],
-    [Input(GRID[f], "value") for f in ("arch", "latent", "epochs", "split")],
+    inputs=dict(form=_form_values(Input), grid=_grid_values(Input)),
 )
-def estimates(folder, arch, latent, epochs, split, window, image_size, seed, g_arch, g_latent, g_epochs, g_split):
+def estimates(form, grid):
     """Time estimates from a fixed images/s per architecture (measured on this project's CPU),
     scaled by image area; shown before anything is submitted."""
     catalog = get_catalog()
     try:
-        n = count_images(_folder(catalog, folder))
+        n = count_images(_folder(catalog, form["folder"]))
     except ParameterError:
         n = 0
     basis = (f"CPU estimate from ResNet-18 {CPU_IMAGES_PER_S['resnet18']} and ResNet-50 "
              f"{CPU_IMAGES_PER_S['resnet50']} images/s at 224 px")
     try:
-        one = (f"≈ {format_duration(estimate_seconds(form_config(arch, latent, epochs, split, window, image_size, seed), n))}"
+        one = (f"≈ {format_duration(estimate_seconds(form_config(**form), n))}"
                if n else "no training images to estimate from")
     except ParameterError as exc:
         one = str(exc)
     try:
-        configs = grid_configs(g_arch, g_latent, g_epochs, g_split, window, image_size, seed)
+        configs = grid_configs(form, grid)
     except ParameterError as exc:
         return one, html.Span(str(exc), className="text-danger"), "Submit grid", True
     total = sum(estimate_seconds(c, n) for c in configs)
@@ -220,22 +245,20 @@ def estimates(folder, arch, latent, epochs, split, window, image_size, seed, g_a
 
 @callback(
     Output(MESSAGE, "children"), Output(SELECTED, "data", allow_duplicate=True),
-    Input(FORM["submit"], "n_clicks"), Input(GRID["submit"], "n_clicks"),
-    State(FORM["folder"], "value"), [State(FORM[f], "value") for f in FORM_FIELDS],
-    [State(GRID[f], "value") for f in ("arch", "latent", "epochs", "split")],
+    inputs=dict(n_one=Input(FORM["submit"], "n_clicks"), n_grid=Input(GRID["submit"], "n_clicks")),
+    state=dict(form=_form_values(), grid=_grid_values()),
     prevent_initial_call=True,
 )
-def submit(n_one, n_grid, folder, arch, latent, epochs, split, window, image_size, seed,
-           g_arch, g_latent, g_epochs, g_split):
+def submit(n_one, n_grid, form, grid):
     """Queue one model or the chosen grid (duplicates return the existing job)."""
     catalog = get_catalog()
     runner = get_job_runner()
     try:
-        images = _folder(catalog, folder)
+        images = _folder(catalog, form["folder"])
         if dash.ctx.triggered_id == GRID["submit"]:
-            configs = grid_configs(g_arch, g_latent, g_epochs, g_split, window, image_size, seed)
+            configs = grid_configs(form, grid)
         else:
-            configs = [form_config(arch, latent, epochs, split, window, image_size, seed)]
+            configs = [form_config(**form)]
         subs = runner.submit(configs, images)
     except BandscapeError as exc:
         return dbc.Alert(str(exc), color="danger", dismissable=True, className="small", id="train-submit-error"), no_update

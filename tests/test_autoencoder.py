@@ -85,7 +85,7 @@ def test_tiny_real_run_is_read_by_the_catalog(tiny_images, tmp_path):
     shutil.copytree(tiny_images, images)
     root = tmp_path / "root"
     result = train_model(cfg, images, root, progress=lambda d, t, **i: events.append((d, t, i)))
-    assert result.model_id == "resnet18_latent2_window1eV_steps2_split2.5_width1_size64"
+    assert result.model_id == "resnet18_latent2_window1eV_steps2_split2.5_width1_size64_contrastive"
     assert [e[0] for e in events if e[2].get("stage") == "train"] == [1, 2]
     assert all(np.isfinite(e[2]["val_loss"]) for e in events if e[2].get("stage") == "train")
     info = Catalog(root).get(result.model_id)
@@ -107,7 +107,7 @@ def test_tiny_real_run_is_read_by_the_catalog(tiny_images, tmp_path):
 def test_losses_decrease_when_overfitting(tiny_images):
     names, ink = load_image_folder(tiny_images, 64)
     cfg = TrainConfig(arch="resnet18", latent=3, epochs=6, split=0.0, image_size=64, batch_size=6,
-                      max_lr=3e-3, noise_prob=0.0)
+                      max_lr=3e-3, noise_prob=0.0, objective="reconstruction")
     torch.manual_seed(0)
     model = Autoencoder("resnet18", 3, 64)
     history = fit(model, ink, cfg, pick_device("cpu"))
@@ -160,5 +160,7 @@ def test_bad_input_is_refused_before_training(tmp_path, tiny_images):
 def test_paper_grid_has_216_distinct_models():
     grid = paper_grid()
     assert len(grid) == 216 and len({c.model_id for c in grid}) == 216
-    assert "resnet50_latent3_window1eV_steps90_split1.0_width1" in {c.model_id for c in grid}
+    # the study's objective gives the study's ids; the default objective marks its own
+    assert "resnet50_latent3_window1eV_steps90_split1.0_width1" in {c.model_id for c in paper_grid(objective="reconstruction")}
+    assert all(c.model_id.endswith("_contrastive") for c in grid)
     assert len(paper_grid(window=1, arch="resnet50")) == 36

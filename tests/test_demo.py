@@ -45,7 +45,8 @@ def test_tiny_demo_build(tmp_path):
     report = build_demo(tmp_path, n=12, seed=3, windows=(1,), epochs=1, image_size=32, jobs=2)
     assert report["materials"] == 12
     cat = Catalog(tmp_path)
-    assert set(cat.models) == {"unencoded_window1eV_width1", "resnet18_latent3_window1eV_steps1_split1.0_width1_size32"}
+    assert set(cat.models) == {"unencoded_window1eV_width1",
+                               "resnet18_latent3_window1eV_steps1_split1.0_width1_size32_contrastive"}
     labels = pd.read_csv(tmp_path / "labels.csv")
     assert list(labels.columns) == ["material", "family", "metal", "flat_band"]
     assert sorted(labels["family"].unique()) == sorted(FAMILIES)
@@ -54,7 +55,7 @@ def test_tiny_demo_build(tmp_path):
     assert isinstance(cat.display_image("kagome_0002", 1), bytes)  # rendered from band data
     # same seed, same band files
     again = tmp_path / "again"
-    build_demo(again, n=12, seed=3, windows=(1,), epochs=1, image_size=32, jobs=2)
+    build_demo(again, n=12, seed=3, windows=(1,), jobs=2, models=False)
     first = sorted((tmp_path / "assets" / "bands").glob("*.npz"))
     assert [np.load(f)["energies"].tobytes() for f in first] == \
         [np.load(again / "assets" / "bands" / f.name)["energies"].tobytes() for f in first]
@@ -90,3 +91,27 @@ def test_committed_demo_is_the_apps_default_and_is_labelled():
         data = cat.load(mid)
         fam = load_labels(cat, "family", data.names)
         assert len(data.names) == 600 and set(fam) == set(FAMILIES)
+
+
+def test_holdout_lattices_are_textbook_and_unlike_the_demo(tmp_path):
+    """The held-out families (lattices the demo does not contain) have their defining features."""
+    from backend.demo import HOLDOUT_FAMILIES, SQ_M, SQ_X, kpath
+
+    sq = np.array([[0.0, 0.0], SQ_X, SQ_M])
+    t, e0 = 0.8, 0.2
+    assert np.allclose(bands_of("square", sq, t, e0)[0], e0 + np.array([-4, 0, 4]) * t)
+    lieb = bands_of("lieb", sq, t, e0)
+    assert np.allclose(lieb[1], e0) and np.allclose(lieb[:, 2], e0)  # flat band through the cone at M
+    k, _, _ = kpath(40, lattice="square")
+    assert np.allclose(bands_of("lieb", k, t, e0)[1], e0)  # flat along the whole path
+    cb = bands_of("checkerboard", k, t, e0)
+    assert np.allclose(cb[0], e0 - 2 * t) and np.isclose(cb[1, 79], e0 - 2 * t)  # flat band, touching at M
+    from backend.demo import hamiltonian
+
+    gap = np.linalg.eigvalsh(hamiltonian("gapped_honeycomb", HS[2:], t, e0, gap=0.3))[0]
+    assert np.allclose(gap, [e0 - 0.3, e0 + 0.3])  # the cone at K opens a gap of 2 * 0.3
+    report = build_demo(tmp_path, n=8, seed=1, windows=(1,), jobs=1, families="holdout", models=False)
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    assert report["models"] == ["unencoded_window1eV_width1"]
+    assert sorted(labels.family.unique()) == sorted(HOLDOUT_FAMILIES)
+    assert not set(labels.family) & set(FAMILIES)

@@ -123,7 +123,7 @@ def test_local_runner_queues_trains_and_cancels(tmp_path, images):
 
         # a job whose process dies (here: killed as by the out-of-memory killer) fails, leaving no model
         wait_for(lambda: (r := store.load(c.job_id))["state"] == "running" and r["progress"].get("epoch", 0) >= 2,
-                 60, "the third job to train")
+                 120, "the third job to train")
         os.kill(store.load(c.job_id)["worker"]["job_pid"], signal.SIGKILL)
         wait_for(lambda: state(store, c.job_id) != "running", 30, "the runner to notice")
         rec = store.load(c.job_id)

@@ -21,6 +21,10 @@ PAPER_GRID = {
     "epochs": (30, 60, 90, 120), "split": (0.0, 0.1, 0.5),
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: what the encoder is trained for (see backend.autoencoder.objectives)
+OBJECTIVES = ("contrastive", "reconstruction")
+#: optional clustering-friendly fine-tuning after it
+CLUSTER_LOSSES = ("none", "wcss", "dec", "idec")
 
 
 def check_arch(arch: str, latent: int, image_size: int) -> None:
@@ -51,6 +55,19 @@ class TrainConfig:
     line_width: float = 1
     device: str = "auto"
     tag: str = ""
+    # what the fingerprint is trained for: "contrastive" (views that differ by a Fermi-level
+    # shift, a hopping-scale stretch, an energy inversion, line width and localized noise should
+    # match) or "reconstruction" (the study's denoising autoencoder)
+    objective: str = "contrastive"
+    temperature: float = 0.2
+    # clustering-friendly fine-tuning after pre-training: k centroids in fingerprint space
+    cluster_loss: str = "none"
+    clusters: int | None = None
+    cluster_epochs: int = 10
+    cluster_weight: float = 0.1
+    # fine-tune a trained model of the same data root instead of pre-training from scratch (its
+    # architecture, objective and epochs are taken over; only the fine-tuning runs)
+    init_from: str = ""
 
     def validate(self) -> "TrainConfig":
         check_arch(self.arch, self.latent, self.image_size)
@@ -71,12 +88,47 @@ class TrainConfig:
             raise ParameterError(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.tag and not all(c.isalnum() or c in "-." for c in self.tag):
             raise ParameterError(f"tag may hold letters, digits, '-' and '.', got {self.tag!r}")
+        if self.objective not in OBJECTIVES:
+            raise ParameterError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if not isinstance(self.temperature, (int, float)) or not 0 < self.temperature <= 10:
+            raise ParameterError(f"temperature must be in (0, 10], got {self.temperature!r}")
+        if self.cluster_loss not in CLUSTER_LOSSES:
+            raise ParameterError(f"cluster_loss must be one of {CLUSTER_LOSSES}, got {self.cluster_loss!r}")
+        if self.init_from and self.cluster_loss == "none":
+            raise ParameterError("init_from fine-tunes a trained model: it needs a cluster_loss (wcss, dec or idec)")
+        if self.cluster_loss != "none":
+            if self.clusters is None:
+                raise ParameterError(f"cluster_loss {self.cluster_loss!r} needs the number of clusters k "
+                                     "(--clusters K)")
+            if isinstance(self.clusters, bool) or not isinstance(self.clusters, int) or self.clusters < 2:
+                raise ParameterError(f"clusters must be an integer >= 2, got {self.clusters!r}")
+            if isinstance(self.cluster_epochs, bool) or not isinstance(self.cluster_epochs, int) \
+                    or self.cluster_epochs < 1:
+                raise ParameterError(f"cluster_epochs must be an integer >= 1, got {self.cluster_epochs!r}")
+            if not isinstance(self.cluster_weight, (int, float)) or not self.cluster_weight > 0:
+                raise ParameterError(f"cluster_weight must be positive, got {self.cluster_weight!r}")
+        elif self.clusters is not None and (isinstance(self.clusters, bool) or not isinstance(self.clusters, int)
+                                            or self.clusters < 2):
+            raise ParameterError(f"clusters must be an integer >= 2, got {self.clusters!r}")
         return self
 
     @property
+    def recipe(self) -> str:
+        """The objective and fine-tuning in a few characters: 'contrastive', 'reconstruction-idec4'."""
+        extra = f"-{self.cluster_loss}{self.clusters}" if self.cluster_loss != "none" else ""
+        return self.objective + extra
+
+    @property
     def model_id(self) -> str:
-        tag = self.tag or (f"size{self.image_size}" if self.image_size != 224 else "")
-        return make_model_id(self.arch, self.latent, self.window, self.epochs, self.split, self.line_width, tag)
+        """The study's id; a run at another image size, with another objective (the study's is
+        reconstruction) or with fine-tuning gets suffixes: ``..._size64_contrastive``."""
+        parts = [f"size{self.image_size}"] if self.image_size != 224 else []
+        if self.recipe != "reconstruction":
+            parts.append(self.recipe.replace("-", "_"))
+        if self.tag:
+            parts.append(self.tag)
+        return make_model_id(self.arch, self.latent, self.window, self.epochs, self.split, self.line_width,
+                             "_".join(parts))
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -48,17 +48,22 @@ def umap_2d(X: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def reconstruction_grid(model, ink: torch.Tensor, device: torch.device, noise_prob: float, seed: int,
-                        n: int = 8) -> np.ndarray:
-    """uint8 image: rows input / noised input / reconstruction for the first ``n`` images."""
+def reconstruction_grid(model, ink: torch.Tensor, device: torch.device, cfg, n: int = 8) -> np.ndarray:
+    """uint8 image of the first ``n`` images: rows input / noised input / reconstruction for a
+    reconstruction model; input / first view / second view for a
+    contrastive one (two views the training learns to match)."""
     from backend.autoencoder.noise import localized_noise
+    from backend.autoencoder.objectives import band_views
     from backend.autoencoder.training import _to_input
 
     model.eval()
     x = _to_input(ink[:n], device)
-    noisy, _ = localized_noise(x, torch.Generator().manual_seed(seed), p=1.0 if noise_prob > 0 else 0.0)
-    rec = torch.sigmoid(model(noisy).float())
-    rows = [x, noisy.clamp(0, 1), rec]
+    g = torch.Generator().manual_seed(cfg.seed)
+    if model.decoder is None:
+        rows = [x, band_views(x, g, noise=cfg.noise_prob).clamp(0, 1), band_views(x, g, noise=cfg.noise_prob).clamp(0, 1)]
+    else:
+        noisy, _ = localized_noise(x, g, p=1.0 if cfg.noise_prob > 0 else 0.0)
+        rows = [x, noisy.clamp(0, 1), torch.sigmoid(model(noisy).float())]
     tiles = [torch.cat([r[i, 0] for i in range(len(x))], dim=1) for r in rows]
     grid = torch.cat(tiles, dim=0).cpu().numpy()
     return (255 - 255 * grid).clip(0, 255).astype(np.uint8)  # lines black on white, as the inputs
@@ -119,7 +124,7 @@ def load_model(root, model_id: str, device: torch.device | None = None):
         cfg = state["config"]
     except Exception as exc:
         raise DataError(f"{path} is not a bandscape model file: {exc}") from None
-    model = Autoencoder(cfg["arch"], cfg["latent"], cfg["image_size"])
+    model = Autoencoder(cfg["arch"], cfg["latent"], cfg["image_size"], cfg.get("objective", "reconstruction"))
     model.load_state_dict(state["state_dict"])
     return model.to(device or torch.device("cpu")), cfg
 

@@ -108,14 +108,23 @@ class Decoder(nn.Module):
 
 
 class Autoencoder(nn.Module):
-    """``encode`` gives the fingerprint map; ``forward`` the reconstruction logits."""
+    """``encode`` gives the fingerprint map; ``forward`` the reconstruction logits (reconstruction
+    models); ``project`` the projection head's output of the flattened fingerprint (contrastive
+    models, which have no decoder)."""
 
-    def __init__(self, arch: str = "resnet18", latent: int = 3, image_size: int = 224):
+    def __init__(self, arch: str = "resnet18", latent: int = 3, image_size: int = 224, objective: str = "reconstruction"):
         super().__init__()
         check_arch(arch, latent, image_size)
         self.arch, self.latent, self.image_size = arch, latent, image_size
         self.encoder = Encoder(arch, latent)
-        self.decoder = Decoder(arch, latent)
+        # a contrastive model has no decoder: nothing trains it, and it would double the weights
+        self.decoder = Decoder(arch, latent) if objective == "reconstruction" else None
+        self.head = None
+        projection = objective == "contrastive"
+        if projection:
+            from backend.autoencoder.objectives import ProjectionHead
+
+            self.head = ProjectionHead(self.fingerprint_size)
 
     @property
     def fingerprint_size(self) -> int:
@@ -127,3 +136,6 @@ class Autoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x).flatten(1))

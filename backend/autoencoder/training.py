@@ -12,6 +12,7 @@ stops training with nothing written.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import time
@@ -27,6 +28,8 @@ from backend.autoencoder.config import DEVICES, PAPER_GRID, TrainConfig, paper_g
 from backend.autoencoder.images import folder_fingerprint, load_image_folder
 from backend.autoencoder.model import Autoencoder
 from backend.autoencoder.noise import localized_noise
+from backend.autoencoder.objectives import (band_views, dec_loss, kmeans_centroids, nt_xent, student_t_assignments,
+                                            target_distribution, wcss_loss)
 from backend.catalog import path_in_root
 from backend.errors import BandscapeError, ParameterError
 from backend.progress import ProgressFn, null_progress
@@ -105,21 +108,21 @@ def split_indices(n: int, split: float, seed: int) -> tuple[torch.Tensor, torch.
 # ---- the loop -----------------------------------------------------------------------------------
 
 def build_model(cfg: TrainConfig, device: torch.device) -> nn.Module:
-    model = Autoencoder(cfg.arch, cfg.latent, cfg.image_size).to(device)
+    model = Autoencoder(cfg.arch, cfg.latent, cfg.image_size, cfg.objective).to(device)
     if device.type in ("cuda", "cpu"):
         model = model.to(memory_format=torch.channels_last)
     return model
 
 
-def compiled_for_training(model: nn.Module, device: torch.device, total_steps: int) -> nn.Module:
+def compiled_for_training(fn, device: torch.device, total_steps: int):
     """torch.compile on CUDA for runs long enough to repay the compile time (~1 min). On the CPU
     it was measured slower here (5.3 vs 5.8 img/s, ResNet-18 at 224 px), so it is not used."""
     if device.type != "cuda" or total_steps < 500:
-        return model
+        return fn
     try:
-        return torch.compile(model)
+        return torch.compile(fn)
     except Exception:  # a missing compiler toolchain must not stop training
-        return model
+        return fn
 
 
 def _batches(idx: torch.Tensor, batch_size: int, generator: torch.Generator | None):
@@ -131,70 +134,189 @@ def _batches(idx: torch.Tensor, batch_size: int, generator: torch.Generator | No
         yield chunk
 
 
+def _n_batches(n: int, batch_size: int) -> int:
+    return max(1, sum(1 for c in range(0, n, batch_size) if min(batch_size, n - c) >= 2))
+
+
 def _to_input(ink: torch.Tensor, device: torch.device) -> torch.Tensor:
     x = ink.to(device, non_blocking=True).float()
     return x.contiguous(memory_format=torch.channels_last) if device.type != "mps" else x
 
 
-def fit(model: nn.Module, ink: torch.Tensor, cfg: TrainConfig, device: torch.device,
-        progress: ProgressFn = null_progress) -> list[dict]:
-    """Train ``model`` on ink masks (n, 1, S, S) uint8; returns the per-epoch history.
+class Objective:
+    """The pre-training loss of a config on a clean batch ``x`` (B, 1, S, S): the study's
+    denoising reconstruction, or NT-Xent between two band-structure views (see
+    :mod:`backend.autoencoder.objectives`). ``generator`` draws the noise and the views."""
 
-    Reports ``progress(epochs_done, epochs, stage="batch", batch=, batches=, batch_loss=,
+    def __init__(self, model: nn.Module, cfg: TrainConfig, device: torch.device):
+        self.model, self.cfg, self.amp = model, cfg, autocast_dtype(device)
+        self.device = device
+        self.bce = nn.BCEWithLogitsLoss()
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None)
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.cfg.objective == "reconstruction":
+            noisy, _ = localized_noise(x, generator, self.cfg.noise_prob)
+            with self._autocast():
+                logits = self.model(noisy)
+            return self.bce(logits.float(), x)
+        v1 = band_views(x, generator, noise=self.cfg.noise_prob)
+        v2 = band_views(x, generator, noise=self.cfg.noise_prob)
+        with self._autocast():
+            z = self.model.project(torch.cat([v1, v2]).contiguous(memory_format=torch.channels_last)
+                                   if self.device.type != "mps" else torch.cat([v1, v2]))
+        return nt_xent(z[:len(x)], z[len(x):], self.cfg.temperature)
+
+
+def fit(model: nn.Module, ink: torch.Tensor, cfg: TrainConfig, device: torch.device,
+        progress: ProgressFn = null_progress, pretrain: bool = True) -> list[dict]:
+    """Train ``model`` on ink masks (n, 1, S, S) uint8: ``cfg.epochs`` of its objective (unless
+    ``pretrain`` is False: a model that was pre-trained already), then ``cfg.cluster_epochs`` of
+    clustering fine-tuning when ``cfg.cluster_loss`` is set. Returns the per-epoch history
+    (``phase`` "pretrain" or "finetune", train and validation loss, images/s).
+
+    Reports ``progress(epochs_done, epochs_total, stage="batch", batch=, batches=, batch_loss=,
     images_per_s=)`` after every batch and ``stage="train"`` with the epoch's train/val loss,
     images/s and ETA after every epoch.
     """
     train_idx, val_idx = split_indices(len(ink), cfg.split, cfg.seed)
-    steps = max(1, sum(1 for c in range(0, len(train_idx), cfg.batch_size) if len(train_idx[c:c + cfg.batch_size]) >= 2))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.max_lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.max_lr, total_steps=cfg.epochs * steps)
-    loss_fn = nn.BCEWithLogitsLoss()
-    amp = autocast_dtype(device)
-    train_step_model = compiled_for_training(model, device, cfg.epochs * steps)
+    steps = _n_batches(len(train_idx), cfg.batch_size)
+    finetune = cfg.cluster_loss != "none"
+    total_epochs = cfg.epochs + (cfg.cluster_epochs if finetune else 0)
+    objective = Objective(model, cfg, device)
+    step_loss = compiled_for_training(objective, device, cfg.epochs * steps)
     g_order = torch.Generator().manual_seed(cfg.seed + 1)
     g_noise = torch.Generator().manual_seed(cfg.seed + 2)
     history: list[dict] = []
     t_start = time.perf_counter()
-    for epoch in range(cfg.epochs):
-        model.train()
-        t0, seen, total = time.perf_counter(), 0, 0.0
-        for batch, chunk in enumerate(_batches(train_idx, cfg.batch_size, g_order), 1):
-            x = _to_input(ink[chunk], device)
-            noisy, _ = localized_noise(x, g_noise, cfg.noise_prob)
-            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                logits = train_step_model(noisy)
-            loss = loss_fn(logits.float(), x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched.last_epoch < sched.total_steps - 1:
-                sched.step()
-            seen += len(chunk)
-            batch_loss = loss.item()
-            total += batch_loss * len(chunk)
-            # between epochs too: a CPU epoch can take minutes, and a job's cancel is checked here
-            progress(epoch, cfg.epochs, stage="batch", batch=batch, batches=steps, batch_loss=batch_loss,
-                     images_per_s=seen / max(time.perf_counter() - t0, 1e-9))
-        elapsed = time.perf_counter() - t0
-        row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "images_per_s": seen / max(elapsed, 1e-9),
-               "val_loss": evaluate_loss(model, ink, val_idx, cfg.batch_size, device) if len(val_idx) else None}
-        history.append(row)
-        done_time = time.perf_counter() - t_start
-        progress(epoch + 1, cfg.epochs, stage="train", train_loss=row["train_loss"],
-                 val_loss=row["val_loss"] if row["val_loss"] is not None else float("nan"),
-                 images_per_s=row["images_per_s"], eta_s=done_time / (epoch + 1) * (cfg.epochs - epoch - 1))
+
+    def run_epochs(n_epochs: int, first: int, phase: str, loss_of, optimizer, scheduler, before_epoch=None):
+        for epoch in range(first, first + n_epochs):
+            if before_epoch is not None:
+                before_epoch()
+            model.train()
+            t0, seen, total = time.perf_counter(), 0, 0.0
+            for batch, chunk in enumerate(_batches(train_idx, cfg.batch_size, g_order), 1):
+                x = _to_input(ink[chunk], device)
+                loss = loss_of(x, chunk)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if scheduler is not None and scheduler.last_epoch < scheduler.total_steps - 1:
+                    scheduler.step()
+                seen += len(chunk)
+                batch_loss = loss.item()
+                total += batch_loss * len(chunk)
+                # between epochs too: a CPU epoch can take minutes, and a job's cancel is checked here
+                progress(epoch, total_epochs, stage="batch", batch=batch, batches=steps, batch_loss=batch_loss,
+                         images_per_s=seen / max(time.perf_counter() - t0, 1e-9))
+            elapsed = time.perf_counter() - t0
+            row = {"epoch": epoch + 1, "phase": phase, "train_loss": total / max(seen, 1),
+                   "images_per_s": seen / max(elapsed, 1e-9),
+                   "val_loss": evaluate_loss(model, ink, val_idx, cfg, device) if len(val_idx) else None}
+            history.append(row)
+            done_time = time.perf_counter() - t_start
+            progress(epoch + 1, total_epochs, stage="train", train_loss=row["train_loss"],
+                     val_loss=row["val_loss"] if row["val_loss"] is not None else float("nan"),
+                     images_per_s=row["images_per_s"],
+                     eta_s=done_time / (epoch + 1) * (total_epochs - epoch - 1))
+
+    if pretrain:
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.max_lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.max_lr, total_steps=cfg.epochs * steps)
+        run_epochs(cfg.epochs, 0, "pretrain", lambda x, _: step_loss(x, g_noise), opt, sched)
+    if finetune:
+        tuner = ClusterFinetune(model, ink, train_idx, cfg, device, objective, g_noise)
+        model.centroids = tuner.run(
+            lambda loss_of, optimizer, before: run_epochs(cfg.cluster_epochs, cfg.epochs, "finetune", loss_of,
+                                                          optimizer, None, before))
+        for row, confidence in zip([h for h in history if h["phase"] == "finetune"], tuner.confidence[1:]):
+            row["cluster_confidence"] = confidence
     return history
 
 
+class ClusterFinetune:
+    """Clustering fine-tuning (WCSS, DEC, IDEC) of a pre-trained model; see
+    :mod:`backend.autoencoder.objectives`. Centroids start from K-Means on the pre-trained
+    fingerprints of the training images."""
+
+    def __init__(self, model, ink, train_idx, cfg: TrainConfig, device, objective: Objective, generator):
+        self.model, self.ink, self.train_idx, self.cfg = model, ink, train_idx, cfg
+        self.device, self.objective, self.generator = device, objective, generator
+
+    def fingerprints(self) -> torch.Tensor:
+        from backend.autoencoder.encoding import encode_images
+
+        return torch.as_tensor(encode_images(self.model, self.ink[self.train_idx], self.device, self.cfg.batch_size))
+
+    def run(self, run_epochs) -> torch.Tensor:
+        """Fine-tune; return the final centroids. ``self.confidence``: the mean largest Student-t
+        assignment of the training images before each epoch and after the last (how decided the
+        clustering is: 1/k for none, 1 for all)."""
+        cfg = self.cfg
+        self.confidence = []
+        centroids = kmeans_centroids(self.fingerprints(), cfg.clusters, cfg.seed).to(self.device)
+        position = {int(i): j for j, i in enumerate(self.train_idx)}
+        state = {"target": None}
+        # fine-tuning uses a tenth of the peak learning rate, constant (DEC/IDEC use plain SGD/Adam)
+        lr = cfg.max_lr / 10
+        if cfg.cluster_loss in ("dec", "idec"):
+            centroids = nn.Parameter(centroids)
+            params = list(self.model.parameters()) + [centroids]
+        else:
+            params = list(self.model.parameters())
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+
+        def before_epoch():
+            # WCSS: centroids re-estimated from the current fingerprints; DEC/IDEC: the sharpened
+            # target distribution refreshed (once per epoch, as DEC's update interval)
+            z = self.fingerprints().to(self.device)
+            with torch.no_grad():
+                self.confidence.append(float(student_t_assignments(z, centroids).max(1).values.mean()))
+                if cfg.cluster_loss == "wcss":
+                    centroids.copy_(kmeans_centroids(z.cpu(), cfg.clusters, cfg.seed).to(self.device))
+                else:
+                    state["target"] = target_distribution(student_t_assignments(z, centroids))
+
+        def loss_of(x, chunk):
+            z = self.model.encode(x).flatten(1).float()
+            if cfg.cluster_loss == "wcss":
+                return self.objective(x, self.generator) + cfg.cluster_weight * wcss_loss(z, centroids)
+            rows = torch.as_tensor([position[int(i)] for i in chunk], device=self.device)
+            kl = dec_loss(student_t_assignments(z, centroids), state["target"][rows])
+            if cfg.cluster_loss == "dec":
+                return kl
+            return self.objective(x, self.generator) + cfg.cluster_weight * kl
+
+        run_epochs(loss_of, optimizer, before_epoch)
+        with torch.no_grad():
+            z = self.fingerprints().to(self.device)
+            self.confidence.append(float(student_t_assignments(z, centroids).max(1).values.mean()))
+        return centroids.detach().cpu()
+
+
 @torch.no_grad()
-def evaluate_loss(model: nn.Module, ink: torch.Tensor, idx: torch.Tensor, batch_size: int,
+def evaluate_loss(model: nn.Module, ink: torch.Tensor, idx: torch.Tensor, cfg: TrainConfig,
                   device: torch.device) -> float:
-    """Mean BCE of clean reconstructions of ``ink[idx]`` (model in eval mode)."""
+    """The objective on ``ink[idx]`` (model in eval mode): mean BCE of clean reconstructions, or
+    NT-Xent between views drawn from a fixed generator (the same views every epoch)."""
     model.eval()
+    if cfg.objective == "contrastive":
+        g = torch.Generator().manual_seed(cfg.seed + 3)
+        objective = Objective(model, cfg, device)
+        total, n = 0.0, 0
+        for chunk in _batches(idx, max(cfg.batch_size, 2), None):
+            if len(chunk) < 2:
+                continue
+            total += objective(_to_input(ink[chunk], device), g).item() * len(chunk)
+            n += len(chunk)
+        return total / max(n, 1)
     loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
     amp = autocast_dtype(device)
     total = 0.0
-    for chunk in _batches(idx, batch_size, None):
+    for chunk in _batches(idx, cfg.batch_size, None):
         x = _to_input(ink[chunk], device)
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
             logits = model(x)
@@ -207,6 +329,39 @@ def _clear_cuda_oom(cfg: TrainConfig):
                           f"{max(2, cfg.batch_size // 2)} (or a smaller --image-size)")
 
 
+def resolve_init(cfg: TrainConfig, root) -> TrainConfig:
+    """``cfg`` with the architecture, objective and pre-training fields of the model it fine-tunes
+    (``cfg.init_from``), so the new model's id and record describe what it really is."""
+    if not cfg.init_from:
+        return cfg
+    import json
+
+    from backend.autoencoder.encoding import model_paths
+
+    meta = model_paths(root, cfg.init_from)["metadata"]
+    try:
+        base = json.loads(Path(meta).read_text())["config"]
+    except (OSError, ValueError, KeyError):
+        raise ParameterError(f"init_from: {cfg.init_from!r} is not a trained model under {root} "
+                             f"({meta} is missing or unreadable)") from None
+    if base.get("cluster_loss", "none") != "none":
+        raise ParameterError(f"init_from: {cfg.init_from!r} is fine-tuned already; start from its pre-trained model")
+    inherited = ("arch", "latent", "image_size", "window", "epochs", "split", "seed", "batch_size", "max_lr",
+                 "line_width", "noise_prob", "objective", "temperature")
+    return dataclasses.replace(cfg, **{k: base[k] for k in inherited if k in base}).validate()
+
+
+def load_pretrained(model: nn.Module, cfg: TrainConfig, root) -> list[dict]:
+    """Load the weights of ``cfg.init_from`` into ``model``; return its training history."""
+    import json
+
+    from backend.autoencoder.encoding import load_model, model_paths
+
+    base, _ = load_model(root, cfg.init_from)
+    model.load_state_dict(base.state_dict())
+    return json.loads(model_paths(root, cfg.init_from)["metadata"].read_text()).get("history", [])
+
+
 def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str | os.PathLike,
                 progress: ProgressFn | None = None, overwrite: bool = False) -> TrainResult:
     """Train one autoencoder on a folder of training images and write the model, its metadata,
@@ -214,8 +369,8 @@ def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str |
     from backend.autoencoder.encoding import encode_images, model_paths, reconstruction_grid, umap_2d, write_model_outputs
 
     progress = progress or null_progress
-    cfg = cfg.validate()
     out_root = Path(out_root)
+    cfg = resolve_init(cfg.validate(), out_root)
     paths = model_paths(out_root, cfg.model_id)
     if not overwrite and (paths["embedding"].exists() or paths["weights"].exists()):
         raise ParameterError(f"model {cfg.model_id} already exists under {out_root} (pass --overwrite to replace it)")
@@ -229,13 +384,17 @@ def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str |
     set_seed(cfg.seed)
     t0 = time.perf_counter()
     model = build_model(cfg, device)
+    base_history = []
+    if cfg.init_from:
+        base_history = load_pretrained(model, cfg, out_root)
+    total_epochs = cfg.epochs + (cfg.cluster_epochs if cfg.cluster_loss != "none" else 0)
     try:
-        history = fit(model, ink, cfg, device, progress)
-        progress(cfg.epochs, cfg.epochs, stage="encode")
+        history = base_history + fit(model, ink, cfg, device, progress, pretrain=not cfg.init_from)
+        progress(total_epochs, total_epochs, stage="encode")
         X = encode_images(model, ink, device, cfg.batch_size)
-        progress(cfg.epochs, cfg.epochs, stage="umap")
+        progress(total_epochs, total_epochs, stage="umap")
         xy = umap_2d(X)
-        grid = reconstruction_grid(model, ink, device, cfg.noise_prob, cfg.seed)
+        grid = reconstruction_grid(model, ink, device, cfg)
     except torch.cuda.OutOfMemoryError:
         raise _clear_cuda_oom(cfg) from None
     wall = time.perf_counter() - t0
@@ -255,9 +414,17 @@ def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str |
         "versions": {"torch": torch.__version__, "python": platform.python_version(),
                      "numpy": np.__version__},
         "input_encoding": "ink mask: 1 = band line (grey/255 < 0.8), 0 = background",
+        "objective": cfg.recipe,
         "noise": "random erasing, one box per image, area 0.2-0.3, aspect 0.3-3.3, Gaussian fill, "
                  f"p={cfg.noise_prob}, inputs only, a fresh box per image",
     }
+    if cfg.objective == "contrastive":
+        meta["views"] = ("two views per image: vertical shift up to 1/3 of the height, vertical stretch "
+                         "x1/1.6-1.6, E -> -E with p=0.5, 3x3-dilated lines with p=0.3, localized noise; "
+                         f"NT-Xent at temperature {cfg.temperature} on a 512-128 projection head")
+    centroids = getattr(model, "centroids", None)
+    if centroids is not None:
+        meta["centroids"] = np.asarray(centroids, dtype=float).round(6).tolist()
     write_model_outputs(out_root, cfg.model_id, model, meta, names, X, xy, grid)
-    progress(cfg.epochs, cfg.epochs, stage="done")
+    progress(total_epochs, total_epochs, stage="done")
     return TrainResult(cfg.model_id, {k: str(v) for k, v in paths.items()}, history, wall, str(device))

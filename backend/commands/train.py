@@ -10,7 +10,7 @@ from backend.commands import add_data_arg
 
 def add_train_args(p, grid: bool = False) -> None:
     """The flags of one training run (shared by ``train``, ``sweep`` and ``jobs submit``)."""
-    from backend.autoencoder.config import DEVICES, TrainConfig
+    from backend.autoencoder.config import CLUSTER_LOSSES, DEVICES, OBJECTIVES, TrainConfig
 
     d = TrainConfig()
     p.add_argument("--images", required=True, help="folder of training images (224x224 PNG, black lines on white)")
@@ -26,6 +26,19 @@ def add_train_args(p, grid: bool = False) -> None:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--line-width", type=float, default=d.line_width)
     p.add_argument("--device", choices=DEVICES, default=d.device)
+    p.add_argument("--max-lr", type=float, default=d.max_lr, help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--objective", choices=OBJECTIVES, default=d.objective,
+                   help="contrastive (default: views differing by a Fermi-level shift, a bandwidth stretch, E->-E, "
+                        "line width and noise should match) or reconstruction (the study's denoising autoencoder)")
+    p.add_argument("--temperature", type=float, default=d.temperature, help="NT-Xent temperature (contrastive)")
+    p.add_argument("--cluster-loss", choices=CLUSTER_LOSSES, default=d.cluster_loss,
+                   help="clustering fine-tuning after pre-training: wcss (joint K-Means loss), dec, idec")
+    p.add_argument("--clusters", type=int, default=None, help="k for --cluster-loss")
+    p.add_argument("--cluster-epochs", type=int, default=d.cluster_epochs, help="fine-tuning epochs")
+    p.add_argument("--cluster-weight", type=float, default=d.cluster_weight,
+                   help="weight of the clustering term next to the pre-training loss (wcss, idec)")
+    p.add_argument("--init-from", default="", metavar="MODEL_ID",
+                   help="fine-tune this trained model of the data root (with --cluster-loss) instead of pre-training")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model of the same id")
 
 
@@ -33,10 +46,14 @@ def config_from_args(args, **override):
     from backend.autoencoder.config import TrainConfig
 
     fields = dict(image_size=args.image_size, seed=args.seed, batch_size=args.batch_size,
-                  line_width=args.line_width, device=args.device)
+                  line_width=args.line_width, device=args.device, max_lr=args.max_lr, objective=args.objective,
+                  temperature=args.temperature, cluster_loss=args.cluster_loss, clusters=args.clusters,
+                  cluster_epochs=args.cluster_epochs, cluster_weight=args.cluster_weight,
+                  init_from=getattr(args, "init_from", ""))
     for name in ("arch", "latent", "epochs", "split", "window"):
-        if hasattr(args, name):
-            fields[name] = getattr(args, name)
+        value = getattr(args, name, None)
+        if value is not None and not isinstance(value, list):  # sweep's repeatable flags are its grid
+            fields[name] = value
     fields.update(override)
     return TrainConfig(**fields).validate()
 
@@ -106,8 +123,10 @@ def cmd_sweep(args) -> int:
     from backend.progress import Cancelled
 
     restrict = {k: getattr(args, k) for k in ("arch", "latent", "window", "epochs", "split") if getattr(args, k)}
-    configs = [c.validate() for c in paper_grid(image_size=args.image_size, seed=args.seed, batch_size=args.batch_size,
-                                               line_width=args.line_width, device=args.device, **restrict)]
+    base = config_from_args(args)
+    shared = {k: v for k, v in base.as_dict().items() if k not in restrict and k not in ("window", "epochs", "arch",
+                                                                                            "latent", "split")}
+    configs = [c.validate() for c in paper_grid(**shared, **restrict)]
     todo = [c for c in configs if args.overwrite or not model_paths(args.data, c.model_id)["embedding"].exists()]
     print(f"sweep: {len(configs)} configurations, {len(configs) - len(todo)} already done, {len(todo)} to train")
     total_epochs = sum(c.epochs for c in todo)

@@ -102,3 +102,31 @@ def test_bad_url_parameters_are_named(browser, small_app):
     assert "min_samples: 'abc' is not a range" in text
     assert "p must be a positive number for the Minkowski metric, got 'x'" in text
     page.close()
+
+
+def test_quality_section_runs_the_report_and_shows_it(browser, small_app, tmp_path):
+    """The quality report from the page: a background job, then its rows (the same numbers as the
+    backend's report) and what it could not compute on a root without images or labels."""
+    from backend.quality import QualitySpec, quality_report
+
+    url, root, models, selection = small_app
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + f"/evaluate?models={urllib.parse.quote(selection)}")
+    page.wait_for_function("() => (document.getElementById('quality-status') || {}).innerText"
+                           " && document.getElementById('quality-status').innerText.startsWith('not run yet')",
+                           timeout=60_000)
+    page.click("#quality-run")
+    page.wait_for_function("() => { const e = document.getElementById('quality-status');"
+                           " return e && / rows in /.test(e.innerText); }", timeout=180_000)
+    expected = quality_report(Catalog(root), list(models), QualitySpec(), cache_dir=tmp_path / "check")
+    table = page.locator("#quality-rows")
+    table.locator("tbody tr").nth(len(models)).wait_for(timeout=30_000)  # header row + one per model
+    text = table.inner_text()
+    for _, row in expected.models().iterrows():
+        assert row.feature_set in text
+        assert str(round(float(row.trustworthiness), 3)) in text  # as the table rounds it
+    assert "no training images or display plots" in page.locator("#quality-warnings").inner_text()
+    assert page.locator("#quality-graph .scatterlayer .trace").count() >= 1
+    assert not errors

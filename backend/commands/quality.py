@@ -1,0 +1,87 @@
+"""``quality``: what each model's fingerprints know, next to baselines from the same images."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from backend.commands import add_data_arg
+
+#: the printed table's columns: (column, header, format)
+LABELLED = (("probe_acc", "probe", "{:.3f}"), ("probe_std", "±", "{:.3f}"), ("kmeans_nmi", "KM NMI", "{:.3f}"),
+            ("kmeans_ari", "KM ARI", "{:.3f}"), ("kmeans_acc", "KM acc", "{:.3f}"), ("hdbscan_nmi", "HDB NMI", "{:.3f}"),
+            ("hdbscan_clusters", "HDB k", "{:.0f}"), ("knn_agreement", "kNN", "{:.3f}"))
+UNLABELLED = (("trustworthiness", "trust", "{:.3f}"), ("effective_dim", "eff.dim", "{:.1f}"),
+              ("distinct", "distinct", "{:.2f}"), ("recon_loss", "recon", "{:.4f}"))
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "quality", help="fingerprint quality: linear probe, K-Means/HDBSCAN agreement, kNN, trustworthiness, "
+                        "against pixel, untrained-network, unencoded, chance baselines and a supervised ceiling",
+        description="Score what each model's fingerprints know. With --labels (a column of the root's labels.csv): "
+                    "5-fold stratified linear-probe accuracy, K-Means(k = classes) and HDBSCAN NMI/ARI/accuracy, "
+                    "k-nearest-neighbour label agreement; always: trustworthiness of the 2-D map, effective "
+                    "dimension, held-out reconstruction loss. Every model is read against PCA of the raw pixels, the "
+                    "same architecture untrained, the unencoded UMAP, majority/random classifiers and (with labels) "
+                    "a small CNN trained with the labels on the same folds. Rows are cached on disk.")
+    add_data_arg(p)
+    p.add_argument("--models", default="", help="filter as for evaluate, e.g. 'window=1' or 'id=*contrastive*'")
+    p.add_argument("--labels", metavar="COLUMN", help="a column of the root's labels.csv, e.g. family")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-ceiling", action="store_true", help="skip the supervised CNN (the slowest baseline)")
+    p.add_argument("--no-baselines", action="store_true", help="models only")
+    p.add_argument("--cache", default=None, help="cache folder (default $BANDSCAPE_CACHE or ~/.cache/bandscape)")
+    p.add_argument("--no-cache", action="store_true", help="recompute every row")
+    p.add_argument("--out", help="write quality.csv into this folder")
+    p.set_defaults(handler=cmd_quality)
+
+
+def format_table(table, labelled: bool) -> str:
+    """The report as aligned text: one line per feature set, grouped by window."""
+    cols = (LABELLED if labelled else ()) + UNLABELLED
+    cols = tuple(c for c in cols if c[0] in table.columns and table[c[0]].notna().any())
+    name_w = max(12, min(64, int(table.feature_set.str.len().max())))
+    head = f"{'feature set':<{name_w}}  {'kind':<8} {'dim':>4} " + " ".join(f"{h:>8}" for _, h, _ in cols)
+    lines = []
+    for window, group in table.groupby("window", sort=True, dropna=False):
+        lines += ["", f"window {window} eV", head, "-" * len(head)]
+        for _, r in group.iterrows():
+            cells = []
+            for c, _, fmt in cols:
+                v = r[c]
+                cells.append(f"{fmt.format(v):>8}" if v is not None and not (isinstance(v, float) and np.isnan(v))
+                             else f"{'–':>8}")
+            dim = "" if r["dim"] is None or np.isnan(r["dim"]) else f"{int(r['dim'])}"
+            lines.append(f"{str(r.feature_set)[:name_w]:<{name_w}}  {r.kind:<8} {dim:>4} " + " ".join(cells))
+    return "\n".join(lines[1:])
+
+
+def cmd_quality(args) -> int:
+    from backend.catalog import Catalog
+    from backend.fileio import write_csv_atomic
+    from backend.model_selection import select_models
+    from backend.progress import TqdmProgress
+    from backend.quality import QualitySpec, quality_report
+
+    cat = Catalog(args.data)
+    spec = QualitySpec(labels=args.labels, n_folds=args.folds, seed=args.seed, ceiling=not args.no_ceiling,
+                       baselines=not args.no_baselines).validate()
+    model_ids = select_models(cat, args.models)
+    print(f"{len(model_ids)} models" + (f", labels: {args.labels}" if args.labels else ", no labels"), file=sys.stderr)
+    with TqdmProgress(desc="quality", unit="step") as bar:
+        result = quality_report(cat, model_ids, spec, cache_dir=args.cache, progress=bar, use_cache=not args.no_cache)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(format_table(result.table, labelled=bool(args.labels)))
+    if args.out:
+        from pathlib import Path
+
+        path = Path(args.out) / "quality.csv"
+        write_csv_atomic(path, result.table)
+        print(f"written {path}", file=sys.stderr)
+    print(f"{len(result.table)} rows in {result.timings['total_s']:.1f} s ({result.timings['cached_rows']} from the cache)",
+          file=sys.stderr)
+    return 0

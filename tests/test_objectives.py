@@ -1,0 +1,121 @@
+"""Training objectives: band-structure views, NT-Xent, DEC's distributions, and that every
+objective's loss falls when a small run overfits the committed demo images."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from backend.autoencoder.config import TrainConfig
+from backend.autoencoder.images import load_image_folder
+from backend.autoencoder.objectives import (band_views, dec_loss, nt_xent, student_t_assignments,
+                                            target_distribution, wcss_loss)
+from backend.autoencoder.training import build_model, fit, pick_device
+from backend.errors import ParameterError
+from tests.conftest import copy_demo_images
+
+torch.set_num_threads(2)
+
+
+def _line_image(size=32, row=10):
+    x = torch.zeros(1, 1, size, size)
+    x[0, 0, row, :] = 1
+    return x
+
+
+def test_views_are_binary_and_move_lines_vertically_only():
+    x = _line_image(32, 10).repeat(64, 1, 1, 1)
+    v = band_views(x, torch.Generator().manual_seed(0), noise=0.0, thicken=0.0)
+    assert v.shape == x.shape and set(v.unique().tolist()) <= {0.0, 1.0}
+    rows = v[:, 0].sum(2)  # ink per row: a horizontal line stays one full row (or leaves the image)
+    kept = rows.sum(1) > 0
+    assert kept.float().mean() > 0.5
+    assert torch.all(rows[kept].max(1).values == 32)
+    assert len(set(rows[kept].argmax(1).tolist())) > 10  # many different heights
+    # a pure inversion E -> -E puts row r at row S-1-r
+    flipped = band_views(_line_image(32, 10), torch.Generator().manual_seed(0), shift=0.0, stretch=1.0 + 1e-9,
+                         flip=1.0, thicken=0.0, noise=0.0)
+    assert flipped[0, 0, 21].sum() == 32 and flipped[0, 0].sum() == 32
+    # the same generator state gives the same views
+    a = band_views(x, torch.Generator().manual_seed(3))
+    b = band_views(x, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def test_nt_xent_matches_its_definition():
+    g = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(5, 7, generator=g), torch.randn(5, 7, generator=g)
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    sim = z @ z.T / 0.5
+    expected = 0.0
+    for i in range(10):
+        j = (i + 5) % 10
+        others = torch.cat([sim[i, :i], sim[i, i + 1:]])
+        expected += -sim[i, j] + torch.logsumexp(others, 0)
+    assert nt_xent(z1, z2, 0.5).item() == pytest.approx(expected.item() / 10, rel=1e-5)
+    # matching views far from each other: near zero; a random pairing: near log(2n - 1)
+    basis = torch.eye(8) * 10
+    assert nt_xent(basis, basis, 0.1).item() < 1e-3
+    assert nt_xent(z1, z2, 1e3).item() == pytest.approx(math.log(9), rel=1e-3)
+
+
+def test_dec_distributions():
+    z = torch.tensor([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [2.5, 2.5]])
+    mu = torch.tensor([[0.0, 0.0], [5.0, 5.0]])
+    q = student_t_assignments(z, mu)
+    assert torch.allclose(q.sum(1), torch.ones(4))
+    assert q[0, 0] > 0.9 and q[2, 1] > 0.9 and torch.allclose(q[3], torch.tensor([0.5, 0.5]))
+    p = target_distribution(q)
+    assert torch.allclose(p.sum(1), torch.ones(4))
+    assert p[0, 0] > q[0, 0] and p[2, 1] > q[2, 1]  # sharper where confident
+    assert dec_loss(q, q).item() == pytest.approx(0.0, abs=1e-6) and dec_loss(q, p).item() > 0
+    assert wcss_loss(z, mu).item() == pytest.approx((0 + 0.01 + 0 + 12.5) / 4)
+
+
+@pytest.fixture(scope="module")
+def demo_ink(tmp_path_factory):
+    folder = copy_demo_images(tmp_path_factory.mktemp("demo"), 16)
+    return load_image_folder(folder, 32)[1]
+
+
+@pytest.mark.parametrize("recipe", [
+    dict(objective="contrastive"),
+    dict(objective="reconstruction"),
+    dict(objective="contrastive", cluster_loss="idec", clusters=4),
+    dict(objective="contrastive", cluster_loss="dec", clusters=4),
+    dict(objective="reconstruction", cluster_loss="wcss", clusters=4),
+])
+def test_each_objective_loss_decreases_on_an_overfit_run(demo_ink, recipe):
+    cfg = TrainConfig(arch="resnet18", latent=3, image_size=32, epochs=8, split=0.0, batch_size=16, max_lr=3e-3,
+                      cluster_epochs=6, **recipe).validate()
+    torch.manual_seed(0)
+    model = build_model(cfg, pick_device("cpu"))
+    history = fit(model, demo_ink, cfg, pick_device("cpu"))
+    pre = [h["train_loss"] for h in history if h["phase"] == "pretrain"]
+    assert len(pre) == cfg.epochs and min(pre[-2:]) < 0.8 * pre[0]
+    if cfg.cluster_loss != "none":
+        fine = [h["train_loss"] for h in history if h["phase"] == "finetune"]
+        assert len(fine) == cfg.cluster_epochs and np.all(np.isfinite(fine))
+        if cfg.cluster_loss == "dec":
+            # DEC's loss is measured against a target it sharpens every epoch, so it need not fall;
+            # what it does is make the soft assignments more decided
+            confidence = [h["cluster_confidence"] for h in history if h["phase"] == "finetune"]
+            assert confidence[-1] > confidence[0]
+        else:
+            assert min(fine[-2:]) < fine[0]
+        assert model.centroids.shape == (4, model.fingerprint_size)
+
+
+def test_objective_that_needs_k_is_refused_before_training():
+    for loss in ("wcss", "dec", "idec"):
+        with pytest.raises(ParameterError, match="--clusters"):
+            TrainConfig(cluster_loss=loss).validate()
+    with pytest.raises(ParameterError, match="objective"):
+        TrainConfig(objective="vae").validate()
+    assert TrainConfig(image_size=64).model_id.endswith("_size64_contrastive")
+    assert TrainConfig(objective="reconstruction").model_id == "resnet18_latent3_window1eV_steps30_split1.0_width1"
+    assert TrainConfig(cluster_loss="idec", clusters=4).model_id.endswith("_contrastive_idec4")
