@@ -12,7 +12,10 @@
     const nu = () => window.dash_clientside.no_update;
     // what pages/explore.py says once (ids, trace index) and what the server says per model
     const st = {cfg: null, view: null, index: null, shown: -1, down: null, rev: 0, names: [], asked: new Set(),
-                cell: null, labelAsk: 0};
+                cell: null, labelAsk: 0,
+                // the selection: mask (Uint8Array, 1 = selected) or null; the points' own colour
+                // codes (base) and the greyed copy written into the plot (greyed)
+                sel: null, base: null, greyed: null, page: 0, tool: "pan", drag: null};
 
     function plotDiv() {
         const host = st.cfg && document.getElementById(st.cfg.graph);
@@ -190,6 +193,7 @@
 
     function onMove(e) {
         if (!st.cfg || !st.view) { return; }
+        if (st.drag) { hideTip(); return; }
         const at = cursorAt(e, true), i = at ? nearest(at.idx, at.x, at.y) : -1;
         if (i >= 0) { show({i, idx: at.idx, rect: at.rect}); } else { hideTip(); st.tipFor = -1; }
         if (at) { prefetchAround(at.idx, at.x, at.y); }  // where the cursor is heading, hit or not
@@ -216,6 +220,10 @@
         st.installed = true;
         // on the document: the plot div is replaced when the page is rebuilt; capture phase, so
         // the image is set before Plotly's own handlers run
+        document.addEventListener("mousedown", onSelectDown, {capture: true});
+        document.addEventListener("mousemove", onSelectMove, {capture: true, passive: true});
+        document.addEventListener("mouseup", onSelectUp, {capture: true, passive: true});
+        document.addEventListener("click", onPageClick, {passive: true});
         document.addEventListener("mousemove", onMove, {capture: true, passive: true});
         document.addEventListener("mousedown", onDown, {capture: true, passive: true});
         document.addEventListener("click", onClick, {capture: true, passive: true});
@@ -243,31 +251,279 @@
     function applyStyle(gd, P, style, cfg) {
         const vals = {color: decode(style["marker.color"]), customdata: decode(style.customdata),
                       opacity: decode(style["marker.opacity"])};
-        const tr = gd._fullData[P], user = gd.data[P], cd = gd.calcdata && gd.calcdata[P];
-        const group = Array.from(gd.querySelectorAll(".scatterlayer g.trace"))
-            .find(g => g.__data__ && g.__data__[0] && g.__data__[0].trace && g.__data__[0].trace.index === P);
-        if (tr.type !== "scatter" || !cd || !group) {
-            return window.Plotly.restyle(gd, {"marker.color": [vals.color], customdata: [vals.customdata],
-                                              "marker.opacity": [vals.opacity]}, [P]);
-        }
+        st.base = vals.color;
+        const tr = gd._fullData[P], user = gd.data[P];
         for (const t of [user, tr]) {
-            t.marker.color = vals.color;
             t.marker.opacity = vals.opacity;
             t.customdata = vals.customdata;
         }
-        const perPoint = isArrayLike(vals.opacity);
-        for (const d of cd) {
-            d.mc = vals.color[d.i];
-            d.mo = perPoint ? vals.opacity[d.i] : undefined;
+        return paint(gd, P, colourCodes(vals.color), vals.opacity);
+    }
+
+    /* The codes to draw: the points' own, with unselected points grey while a selection holds. */
+    function colourCodes(base) {
+        if (!st.sel || !base || base.length !== st.sel.length) {
+            st.greyed = null;
+            return base;
         }
-        // colour code 0 is noise, code j is palette[j - 1] (components/scatter.py's colour scale)
-        const colours = [cfg.noise, ...cfg.palette];
+        const out = new Uint8Array(base.length), grey = st.cfg.unselected_code;
+        for (let i = 0; i < base.length; i++) { out[i] = st.sel[i] ? base[i] : grey; }
+        st.greyed = out;
+        return out;
+    }
+
+    /* Write colour codes (and opacity, if given) where Plotly keeps them and onto the SVG
+     * points; a WebGL map takes Plotly.restyle. */
+    function paint(gd, P, codes, opacity) {
+        const tr = gd._fullData[P], user = gd.data[P], cd = gd.calcdata && gd.calcdata[P];
+        const group = Array.from(gd.querySelectorAll(".scatterlayer g.trace"))
+            .find(g => g.__data__ && g.__data__[0] && g.__data__[0].trace && g.__data__[0].trace.index === P);
+        if (opacity === undefined) { opacity = tr.marker.opacity; }
+        if (tr.type !== "scatter" || !cd || !group) {
+            user.marker.color = codes;
+            return window.Plotly.restyle(gd, {"marker.color": [codes], customdata: [user.customdata],
+                                              "marker.opacity": [opacity]}, [P]);
+        }
+        user.marker.color = codes;
+        tr.marker.color = codes;
+        const perPoint = isArrayLike(opacity);
+        for (const d of cd) {
+            d.mc = codes[d.i];
+            d.mo = perPoint ? opacity[d.i] : undefined;
+        }
+        // colour code j is SCALE_COLOURS[j] (components/scatter.py's colour scale)
+        const colours = st.cfg.colours;
         group.querySelectorAll("path.point").forEach(el => {
             const d = el.__data__;
             el.style.fill = colours[d.mc];
-            el.style.opacity = perPoint ? String(d.mo) : String(vals.opacity);
+            el.style.opacity = perPoint ? String(d.mo) : String(opacity);
         });
         return null;
+    }
+
+    // ---- selection: box and lasso on the point index, a cluster, a list of names -------------
+
+    function pointsTrace(gd) {
+        return gd && gd._fullData && gd._fullData[st.cfg.points];
+    }
+
+    /* Select the points ``indices`` (of the points trace): grey the others, tell the page (the
+     * names, for the URL and the export) and open the gallery. An empty list clears. */
+    function select(indices, source) {
+        const gd = plotDiv(), tr = pointsTrace(gd);
+        if (!tr) { return; }
+        hook(gd);
+        const n = tr.x.length;
+        if (!st.sel) { st.base = decode(tr.marker.color); }
+        if (!indices.length) {
+            st.sel = null;
+            st.source = source;
+        } else {
+            st.sel = new Uint8Array(n);
+            for (const i of indices) { st.sel[i] = 1; }
+            st.source = source;
+        }
+        st.textKey = textKey(tr);
+        st.page = 0;
+        paint(gd, st.cfg.points, colourCodes(st.base));
+        const names = indices.map(i => String(st.names[i]));
+        window.dash_clientside.set_props(st.cfg.selection, {data: names.length ? names : null});
+        renderGallery(indices.length || source === "clear" ? null : source);
+    }
+
+    function textKey(tr) {
+        // the set of materials shown (the names come apart from the figure, once per set)
+        const t = st.names;
+        return t.length + "|" + t[0] + "|" + t[t.length - 1];
+    }
+
+    function selectedIndices() {
+        const out = [];
+        if (st.sel) { for (let i = 0; i < st.sel.length; i++) { if (st.sel[i]) { out.push(i); } } }
+        return out;
+    }
+
+    function visible(tr, i) {
+        const op = tr.marker && tr.marker.opacity;
+        return !(isArrayLike(op) && !(op[i] > 0));
+    }
+
+    /* Points inside a box or lasso drawn in plot-div pixels (visible ones only). */
+    function pointsInShape(shape) {
+        const gd = plotDiv(), idx = gd && currentIndex(gd);
+        if (!idx) { return []; }
+        const out = [], tr = idx.tr, pts = shape.points;
+        const xs = pts.map(p => p[0]), ys = pts.map(p => p[1]);
+        const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
+        for (let i = 0; i < idx.px.length; i++) {
+            const x = idx.px[i], y = idx.py[i];
+            if (!(x >= x0 && x <= x1 && y >= y0 && y <= y1) || !visible(tr, i)) { continue; }
+            if (shape.kind === "box" || inPolygon(pts, x, y)) { out.push(i); }
+        }
+        return out;
+    }
+
+    function inPolygon(pts, x, y) {
+        let inside = false;
+        for (let a = 0, b = pts.length - 1; a < pts.length; b = a++) {
+            const [xa, ya] = pts[a], [xb, yb] = pts[b];
+            if ((ya > y) !== (yb > y) && x < (xb - xa) * (y - ya) / (yb - ya) + xa) { inside = !inside; }
+        }
+        return inside;
+    }
+
+    /* The outline of the box or lasso being drawn: an SVG over the plot (no pointer events). */
+    function drawShape(gd, shape) {
+        let svg = gd.querySelector("svg.explore-lasso");
+        if (!svg) {
+            svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+            svg.setAttribute("class", "explore-lasso");
+            svg.appendChild(document.createElementNS("http://www.w3.org/2000/svg", "polygon"));
+            gd.appendChild(svg);
+        }
+        let pts = shape ? shape.points : [];
+        if (shape && shape.kind === "box" && pts.length === 2) {
+            const [[ax, ay], [bx, by]] = pts;
+            pts = [[ax, ay], [bx, ay], [bx, by], [ax, by]];
+        }
+        svg.firstChild.setAttribute("points", pts.map(p => p.join(",")).join(" "));
+        svg.style.display = shape ? "block" : "none";
+    }
+
+    /* In the box and lasso tools a press on the plot area starts a shape instead of Plotly's pan
+     * (the event is stopped before it reaches Plotly); wheel zoom still works. */
+    function onSelectDown(e) {
+        if (st.tool === "pan" || e.button !== 0 || !st.cfg) { return; }
+        const gd = plotDiv();
+        if (!gd || !gd.contains(e.target) || e.target.closest(".modebar")) { return; }
+        const idx = currentIndex(gd);
+        if (!idx) { return; }
+        const r = gd.getBoundingClientRect(), x = e.clientX - r.left, y = e.clientY - r.top, b = idx.box;
+        if (x < b[0] || x > b[1] || y < b[2] || y > b[3]) { return; }
+        e.stopPropagation();
+        e.preventDefault();
+        st.drag = {gd, rect: r, kind: st.tool, points: [[x, y]], start: [e.clientX, e.clientY], moved: false};
+    }
+
+    function onSelectMove(e) {
+        const d = st.drag;
+        if (!d) { return; }
+        const p = [e.clientX - d.rect.left, e.clientY - d.rect.top];
+        if (Math.abs(e.clientX - d.start[0]) > 3 || Math.abs(e.clientY - d.start[1]) > 3) { d.moved = true; }
+        if (d.kind === "box") { d.points = [d.points[0], p]; } else { d.points.push(p); }
+        if (d.moved) { drawShape(d.gd, d); }
+    }
+
+    function onSelectUp(e) {
+        const d = st.drag;
+        if (!d) { return; }
+        st.drag = null;
+        drawShape(d.gd, null);
+        if (!d.moved) { return; }  // a click: the click handler pins the point
+        st.down = null;
+        st.selectedAt = e.timeStamp;
+        select(pointsInShape(d), d.kind === "box" ? "box" : "lasso");
+    }
+
+    // ---- the gallery ------------------------------------------------------------------------
+
+    function el(tag, props, children) {
+        const e = Object.assign(document.createElement(tag), props || {});
+        if (children) { e.append(...children); }
+        return e;
+    }
+
+    function pointInfo(tr, i) {
+        const c = tr.customdata ? tr.customdata[i] - 1 : undefined;
+        const cluster = c === undefined ? "" : (c < 0 ? "noise" : "cluster " + c);
+        const labels = (st.view && st.view.labels) || {};
+        // a boolean label shows its name when true (e.g. "metal"), other labels their value
+        const extra = Object.keys(labels).map(k => {
+            const v = labels[k][i];
+            return v === "True" ? k.replace(/_/g, " ") : (v === "False" ? "" : v);
+        }).filter(Boolean);
+        return [cluster, ...extra].join(" · ");
+    }
+
+    /* The selected materials' band structures, a page at a time (PAGE of them: the page holds
+     * only those, so a selection of thousands opens as fast as one of a page). ``empty``: the
+     * message when a gesture selected nothing. */
+    function renderGallery(empty) {
+        const box = document.getElementById(st.cfg.gallery_box), grid = document.getElementById(st.cfg.gallery);
+        const info = document.getElementById(st.cfg.gallery_info);
+        if (!box || !grid || !info) { return; }
+        const gd = plotDiv(), tr = pointsTrace(gd), picked = selectedIndices();
+        if (!picked.length || !tr) {
+            grid.replaceChildren();
+            info.replaceChildren(empty ? "Nothing selected: the " + empty + " holds no visible material." : "");
+            box.style.display = empty ? "block" : "none";
+            return;
+        }
+        const size = st.cfg.page_size, pages = Math.ceil(picked.length / size);
+        st.page = Math.max(0, Math.min(st.page, pages - 1));
+        const from = st.page * size, shown = picked.slice(from, from + size);
+        const noImages = st.view.window === null || st.view.window === undefined;
+        const cards = shown.map(i => {
+            const name = String(st.names[i]);
+            const img = el("img", {alt: name, decoding: "async"});
+            if (!noImages) { img.src = imageUrl(name); }
+            return el("figure", {className: "explore-thumb", title: "click to pin " + name}, [
+                img, el("figcaption", {}, [el("b", {textContent: name}), el("br"), pointInfo(tr, i)])]);
+        });
+        shown.forEach((i, k) => { cards[k].dataset.pin = String(st.names[i]); });
+        grid.replaceChildren(...cards);
+        const button = (text, page, disabled) => el("button", {
+            className: "btn btn-sm btn-outline-secondary py-0 ms-1", textContent: text, disabled,
+            onclick: () => { st.page = page; renderGallery(null); }});
+        info.replaceChildren(el("b", {textContent: picked.length + " selected"}), " (" + st.source + ") · ",
+                             "page " + (st.page + 1) + " of " + pages,
+                             button("‹", st.page - 1, st.page === 0), button("›", st.page + 1, st.page >= pages - 1),
+                             el("button", {className: "btn btn-sm btn-outline-danger py-0 ms-2", textContent: "Clear",
+                                           id: st.cfg.gallery_clear, onclick: () => select([], "clear")}));
+        box.style.display = "block";
+    }
+
+    /* Clicks on cluster badges and cards (data-cluster) select the cluster; on a thumbnail or a
+     * neighbour (data-pin), pin that material. */
+    function onPageClick(e) {
+        if (!st.cfg) { return; }
+        const thumb = e.target.closest && e.target.closest("[data-pin]");
+        if (thumb) {
+            window.dash_clientside.set_props(st.cfg.click, {data: {name: thumb.dataset.pin, t: Date.now()}});
+            return;
+        }
+        const badge = e.target.closest && e.target.closest("[data-cluster]");
+        if (!badge) { return; }
+        const k = Number(badge.dataset.cluster), tr = pointsTrace(plotDiv());
+        if (!tr || !tr.customdata) { return; }
+        const out = [];
+        for (let i = 0; i < tr.x.length; i++) { if (tr.customdata[i] - 1 === k && visible(tr, i)) { out.push(i); } }
+        st.selectedAt = e.timeStamp;
+        select(out, "cluster " + k);
+    }
+
+    function hook(gd) {
+        if (gd && gd.on && !gd._bsHooked) {
+            gd._bsHooked = true;
+            // a style-only react (new colours) emits no afterplot
+            gd.on("plotly_afterplot", onAfterPlot);
+            gd.on("plotly_react", onAfterPlot);
+        }
+    }
+
+    /* A new figure from the server (a model switch, a patch) keeps the selection on the same
+     * materials: re-grey when the plot's colours are no longer the greyed ones. */
+    function onAfterPlot() {
+        const gd = plotDiv(), tr = pointsTrace(gd);
+        if (!tr || !st.sel) { return; }
+        const c = decode(tr.marker.color);
+        if (c === st.greyed) { return; }
+        if (textKey(tr) !== st.textKey) {
+            select([], "clear");  // other materials: the selection does not carry over
+            return;
+        }
+        st.base = c;
+        paint(gd, st.cfg.points, colourCodes(c));
     }
 
     const fns = {
@@ -288,6 +544,7 @@
             st.shown = -1;
             st.cell = null;
             install();
+            hook(plotDiv());
             return nu();
         },
 
@@ -311,7 +568,9 @@
                 b.className = "badge me-1";
                 b.style.backgroundColor = pal[k % pal.length];
                 b.style.color = "black";
-                b.title = "cluster " + k;
+                b.title = "cluster " + k + ": click to see its materials";
+                b.dataset.cluster = String(k);
+                b.style.cursor = "pointer";
                 b.textContent = String(size);
                 return b;
             });
@@ -334,6 +593,52 @@
             }
             list.replaceChildren(...(ids || []).map(id => Object.assign(document.createElement("option"), {value: id})));
             return nu();
+        },
+
+        /* The map's tool: pan (Plotly's drag), box or lasso (drawn here, on the point index). */
+        tool: function (value) {
+            st.tool = value || "pan";
+            return nu();
+        },
+
+        /* Select materials by name (a representative subset, a shared URL), once the map is
+         * drawn; unknown names are left out. */
+        selectNames: function (names, cfg, source) {
+            st.cfg = st.cfg || cfg;
+            install();
+            if (!names || !names.length) { return nu(); }
+            return new Promise(resolve => {
+                const t0 = performance.now();
+                const wait = () => {
+                    const tr = pointsTrace(plotDiv());
+                    if (tr && st.names.length === tr.x.length && st.view) {
+                        const pos = new Map(st.names.map((t, i) => [String(t), i]));
+                        select(names.map(n => pos.get(String(n))).filter(i => i !== undefined), source || "list");
+                        resolve(nu());
+                    } else if (performance.now() - t0 > 20000) {
+                        resolve(nu());
+                    } else {
+                        setTimeout(wait, 50);
+                    }
+                };
+                wait();
+            });
+        },
+
+        /* The selection by names: a representative subset when one was just chosen, else the
+         * URL's (at load). */
+        selectFromInputs: function (fromUrl, subset, cfg) {
+            const ctx = window.dash_clientside.callback_context;
+            const subsetChosen = ctx.triggered_id === ctx.inputs_list[1].id;
+            return fns.selectNames(subsetChosen ? subset : fromUrl, cfg,
+                                   subsetChosen ? "representative subset" : "from the URL");
+        },
+
+        /* A new time stamp when the first input holds something (a non-empty list, an open
+         * panel), else nothing: it wakes a server callback only when there is something to show. */
+        stampWhen: function (first) {
+            const some = Array.isArray(first) ? first.length > 0 : Boolean(first);
+            return some ? Date.now() : nu();
         },
 
         boxes: function (algo, metric) {
@@ -381,7 +686,10 @@
                 const spec = format[inp.id];
                 let v = inp.value;
                 if (!spec || v === null || v === undefined || v === false || (typeof v === "number" && isNaN(v))) { return; }
-                if (spec[1] === "list") { if (!v.length) { return; } v = v.join(","); }
+                if (spec[1] === "list") {
+                    if (!v.length || (spec[2] && v.length > spec[2])) { return; }
+                    v = v.join(",");
+                }
                 if (spec[1] === "bool") { v = "1"; }
                 params.set(spec[0], v);
             });

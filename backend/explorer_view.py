@@ -36,7 +36,13 @@ URL_FORMAT: dict[str, tuple[str, str]] = {
     "elements": ("el", "list"),
     "element_mode": ("mode", "str"),
     "colour_by": ("color", "str"),
+    "consensus_models": ("cons", "str"),
+    "selected": ("pts", "list"),
 }
+#: the selection is kept in the URL only up to this many materials (a longer one is not shared)
+SELECTION_URL_MAX = 60
+#: colourings besides "cluster" and the label columns of labels.csv
+CONSENSUS_COLOURINGS = ("consensus", "stability")
 _FIELD_OF_KEY = {key: name for name, (key, _) in URL_FORMAT.items()}
 #: the fields that are clustering parameters (named as in ClusterParams)
 CLUSTER_FIELDS = tuple(f.name for f in dataclasses.fields(ClusterParams))
@@ -69,6 +75,10 @@ class ExplorerView:
     elements: tuple[str, ...] = field(default=())
     element_mode: str = "inclusive"
     colour_by: str = "cluster"
+    #: the models of the consensus (a filter as on the evaluate page); None: the model's window
+    consensus_models: str | None = None
+    #: materials selected on the map (by name)
+    selected: tuple[str, ...] = field(default=())
 
     @classmethod
     def from_values(cls, values: dict) -> "ExplorerView":
@@ -78,6 +88,8 @@ class ExplorerView:
             if name in v and kind == "bool":
                 v[name] = bool(v[name])
         v["elements"] = tuple(v.get("elements") or ())
+        v["selected"] = tuple(v.get("selected") or ())
+        v["consensus_models"] = v.get("consensus_models") or None
         v["element_mode"] = v.get("element_mode") or "inclusive"
         v["colour_by"] = v.get("colour_by") or "cluster"
         return cls(**v)
@@ -128,6 +140,8 @@ def encode_query(values: dict) -> dict[str, str]:
     for name, value in values.items():
         key, kind = URL_FORMAT[name]
         if value is None or value is False or (kind == "list" and not value):
+            continue
+        if name == "selected" and len(value) > SELECTION_URL_MAX:
             continue
         if kind == "bool":
             out[key] = "1"

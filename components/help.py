@@ -31,6 +31,21 @@ are outlined); *hide* noise or non-noise points.
 elements. Where the dataset has labels (`labels.csv`), colour by a label and read the accuracy,
 NMI and ARI of the clustering against it.
 
+**Find and compare** — choose *box select* or *lasso select* above the map and draw around a
+region (or click a cluster's size badge, or a cluster card): a gallery of the selected materials'
+band structures opens below the map (a page at a time; click one to pin it); the other points
+turn grey. *Export selection* writes them as CSV; a small selection is kept in the address. A
+pinned material's **nearest neighbours** in fingerprint space (under the clustering's metric)
+are listed on the right and joined to it by lines on the map. **Consensus across models**: pick
+models with a filter as on the evaluate page (default: the autoencoders of this window, or all
+autoencoders where the window has one), then colour
+by *consensus cluster* (the groups most of them agree on, for the HDBSCAN cell above) or by
+*stability* (how consistently a material's cluster-mates stay with it: red unstable, blue
+stable). **Cluster cards** show each cluster's size, its medoid's band structure, its
+over-represented elements (and on labelled data its label mix). **Representative subset**: N
+materials covering the clusters in proportion (medoids first, then those farthest from the ones
+chosen; noise is a group of its own), with the coverage reached and the balance, as CSV.
+
 **Export** writes the labels with every parameter; the address bar holds the whole view, so a link
 reopens it.
 

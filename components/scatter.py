@@ -1,7 +1,8 @@
 """The cluster map: one trace of all materials plus three small overlay traces.
 
 Trace order is fixed so callbacks can patch by index: halos (double clustering), the points,
-outlines of reclustered noise, rings of element-filter matches.
+outlines of reclustered noise, rings of element-filter matches, and the lines from a pinned
+material to its nearest neighbours.
 
 The points trace always holds every material, in the model's order, so point ``i`` is material
 ``i``: a recluster or a filter changes only per-point arrays of it (:func:`point_style`: colour
@@ -18,7 +19,7 @@ import base64
 import numpy as np
 from plotly.colors import qualitative
 
-HALO, POINTS, OUTLINE, HIGHLIGHT = range(4)
+HALO, POINTS, OUTLINE, HIGHLIGHT, NEIGHBOURS = range(5)
 #: up to this many materials the map is SVG (no WebGL context to create: the first view draws
 #: much sooner where WebGL is rendered in software, and a colour change is a restyle); above it,
 #: WebGL, which stays fluid with 10^5 points
@@ -26,6 +27,15 @@ SVG_MAX_POINTS = 3000
 NOISE_COLOUR = "#000000"
 PALETTE = tuple(qualitative.Plotly + qualitative.D3 + qualitative.Set3)
 HALO_PALETTE = tuple(qualitative.Pastel1 + qualitative.Pastel2)
+#: points outside a selection (the browser gives them this colour code, see assets/explore.js)
+UNSELECTED_COLOUR = "#d3d3d3"
+#: stability 0, 0.1, …, 1 (colour codes STABILITY_CODE + round(10 s)): red through yellow to blue
+STABILITY_RAMP = ("#a50026", "#d73027", "#f46d43", "#fdae61", "#fee090", "#ffffbf", "#e0f3f8", "#abd9e9",
+                  "#74add1", "#4575b4", "#313695")
+#: every colour a point can have, by colour code: noise, the clusters' palette, unselected, stability
+SCALE_COLOURS = (NOISE_COLOUR, *PALETTE, UNSELECTED_COLOUR, *STABILITY_RAMP)
+UNSELECTED_CODE = 1 + len(PALETTE)
+STABILITY_CODE = UNSELECTED_CODE + 1
 MARKER_SIZE = 8
 #: a hover finds the nearest material within this many pixels of the cursor
 HOVER_RADIUS_PX = 20
@@ -55,12 +65,20 @@ def colour_codes(labels: np.ndarray) -> np.ndarray:
     return np.where(labels < 0, 0, 1 + np.mod(labels, len(PALETTE))).astype(np.uint8)
 
 
+def stability_codes(stability: np.ndarray) -> np.ndarray:
+    """Colour codes of stabilities in [0, 1] (NaN, a material the consensus lacks: noise)."""
+    s = np.asarray(stability, dtype=float)
+    codes = STABILITY_CODE + np.rint(np.clip(np.nan_to_num(s, nan=0.0), 0, 1) * 10)
+    return np.where(np.isnan(s), 0, codes).astype(np.uint8)
+
+
 def _colour_scale() -> dict:
-    """One stepped colour scale for every view: value 0 is noise (black), value j is
-    PALETTE[j - 1]. It never changes, so a recluster sends only the codes."""
-    pal = [NOISE_COLOUR, *PALETTE]
-    span = len(pal) - 1
-    return {"colorscale": [[j / span, c] for j, c in enumerate(pal)], "cmin": 0, "cmax": span, "showscale": False}
+    """One stepped colour scale for every view: code j is SCALE_COLOURS[j] (0 noise, black;
+    1..len(PALETTE) the clusters; then grey for unselected points and the stability ramp). It
+    never changes, so a recluster sends only the codes."""
+    span = len(SCALE_COLOURS) - 1
+    return {"colorscale": [[j / span, c] for j, c in enumerate(SCALE_COLOURS)], "cmin": 0, "cmax": span,
+            "showscale": False}
 
 
 def hover_labels(labels: np.ndarray) -> dict:
@@ -79,12 +97,13 @@ def visible_mask(noise: np.ndarray, hide_noise: bool, hide_nonnoise: bool) -> np
     return keep
 
 
-def point_style(result, keep: np.ndarray, label_codes: np.ndarray | None = None, with_labels: bool = True) -> dict:
-    """Per-point properties of the points trace, by property path: colour codes (clusters, or
-    a known label's classes), cluster labels for the hover (``customdata``, label + 1; only
-    ``with_labels``: on a large map the hover asks for the one material's) and opacity
-    (0 = hidden). ``keep`` (n,) bool: the points shown."""
-    codes = colour_codes(result.labels) if label_codes is None else colour_codes(label_codes)
+def point_style(result, keep: np.ndarray, codes: np.ndarray | None = None, with_labels: bool = True) -> dict:
+    """Per-point properties of the points trace, by property path: colour codes (of the
+    clusters, or ``codes`` when given: a known label's classes, consensus clusters, stability),
+    cluster labels for the hover (``customdata``, label + 1; only ``with_labels``: on a large map
+    the hover asks for the one material's) and opacity (0 = hidden). ``keep`` (n,) bool: the
+    points shown."""
+    codes = colour_codes(result.labels) if codes is None else codes
     return {
         "marker.color": typed_array(codes, "u1"),
         **({"customdata": hover_labels(result.labels)} if with_labels else {}),
@@ -101,6 +120,18 @@ def overlay_updates(xy, result, highlight, keep) -> dict:
         OUTLINE: _xy(xy, result.reclustered & keep),
         HIGHLIGHT: _xy(xy, highlight & keep),
     }
+
+
+def neighbour_lines(xy: np.ndarray, centre: int | None, neighbours=()) -> dict:
+    """Data of the neighbours trace: a line from the pinned material ``centre`` to each of its
+    ``neighbours`` (indices), each ending in a ring; empty when ``centre`` is None."""
+    if centre is None or not len(neighbours):
+        return {"x": [], "y": []}
+    x, y = [], []
+    for j in neighbours:
+        x += [float(xy[centre, 0]), float(xy[j, 0]), None]
+        y += [float(xy[centre, 1]), float(xy[j, 1]), None]
+    return {"x": x, "y": y}
 
 
 def _xy(xy: np.ndarray, mask: np.ndarray | None = None) -> dict:
@@ -131,6 +162,9 @@ def scatter_figure(xy: np.ndarray, updates: dict, meta: dict | None = None, uire
          "marker": {"size": 12, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 1.5}}},
         {"type": kind, "mode": "markers", "hoverinfo": "skip", "showlegend": False, "name": "matches",
          "marker": {"size": 14, "color": "rgba(0,0,0,0)", "line": {"color": "gold", "width": 2.5}}},
+        {"type": "scatter", "mode": "lines+markers", "hoverinfo": "skip", "showlegend": False, "name": "neighbours",
+         "x": [], "y": [], "line": {"color": "#e377c2", "width": 1.5},
+         "marker": {"size": 13, "color": "rgba(0,0,0,0)", "line": {"color": "#e377c2", "width": 2}}},
     ]
     for idx, props in updates.items():
         for path, value in props.items():

@@ -5,6 +5,12 @@ recluster or a filter sends only per-point typed arrays (colour codes, cluster l
 as a ``Patch`` that plotly.js applies as a restyle; a model switch adds the positions. The
 hovered material is found in the browser (``assets/explore.js``), which sets its image at once.
 The view (:class:`backend.explorer_view.ExplorerView`) is the URL's query string.
+
+Discovery: box and lasso selection (drawn in the browser on the hover's point index) and a
+click on a cluster open a gallery of the selected materials; a pinned material's nearest
+neighbours are listed and drawn on the map; the map can be coloured by the consensus of several
+models (and each material's stability); cluster cards and a representative subset summarise
+the clustering (all computed in ``backend``: neighbours, consensus, cluster_cards, subset).
 """
 
 from __future__ import annotations
@@ -21,15 +27,21 @@ from dash import (ClientsideFunction, Input, Output, Patch, State, callback, cli
                   no_update)
 
 from app_state import get_catalog
-from backend.clustering import cluster_model, default_model, graph_cached, labels_table, uses_graph
+from backend.clustering import (clustering_metric, cluster_model, default_model, graph_cached, labels_table,
+                                selection_table, uses_graph)
 from backend.elements import element_mask, elements_present
 from backend.errors import BandscapeError
-from backend.explorer_view import CLUSTER_FIELDS, URL_FORMAT, ExplorerView
+from backend.explorer_view import (CLUSTER_FIELDS, CONSENSUS_COLOURINGS, SELECTION_URL_MAX, URL_FORMAT,
+                                   ExplorerView)
 from components.explore_controls import (MODEL_FIELDS, field_id, field_options, labelled,
                                          number_input)
+from components.discover_panels import (GALLERY_PAGE, cluster_cards_view, consensus_panel, gallery_box,
+                                        map_tools, neighbour_controls, neighbour_list, subset_panel,
+                                        subset_report)
 from components.help import help_modal
-from components.scatter import (NOISE_COLOUR, PALETTE, POINTS, PREFETCH_AROUND, PREFETCH_RADIUS_PX, overlay_updates,
-                                point_style, positions, scatter_figure, trace_type, visible_mask)
+from components.scatter import (NEIGHBOURS, PALETTE, POINTS, PREFETCH_AROUND, PREFETCH_RADIUS_PX, SCALE_COLOURS,
+                                UNSELECTED_CODE, colour_codes, neighbour_lines, overlay_updates, point_style, positions,
+                                scatter_figure, stability_codes, trace_type, visible_mask)
 
 dash.register_page(__name__, path="/", name="Explore", title="bandscape · explore", order=0)
 log = logging.getLogger(__name__)
@@ -62,6 +74,20 @@ NAMES, NAMES_SINK, GRAPH_POLL = "explore-names", "explore-names-sink", "explore-
 #: up to this many materials a recluster also sends each material's cluster label (hover text)
 LABELS_INLINE_MAX = 20_000
 HELP, HELP_OPEN, HELP_CLOSE, HELP_SEEN = "explore-help", "explore-help-open", "explore-help-close", "explore-help-seen"
+TOOL, TOOL_SINK = "explore-tool", "explore-tool-sink"
+SELECTION, SELECT_NAMES, SELECT_SINK = "explore-selection-names", "explore-select-names", "explore-select-sink"
+GALLERY_BOX, GALLERY_INFO, GALLERY, GALLERY_CLEAR = ("explore-gallery-box", "explore-gallery-info", "explore-gallery",
+                                                     "explore-gallery-clear")
+EXPORT_SEL, DOWNLOAD_SEL, SEL_MSG = "explore-export-selection", "explore-download-selection", "explore-selection-msg"
+NB_K, NB_PANEL = "explore-nb-k", "explore-neighbours"
+CONS_MODELS = "explore-consensus-models"
+SUBSET_N, SUBSET_BTN, SUBSET_EXPORT, SUBSET_REPORT = ("explore-subset-n", "explore-subset-choose", "explore-subset-export",
+                                                      "explore-subset-report")
+SUBSET_NAMES, DOWNLOAD_SUBSET = "explore-subset-names", "explore-download-subset"
+CARDS_BTN, CARDS_COLLAPSE, CARDS = "explore-cards-btn", "explore-cards-collapse", "explore-cards"
+# what the server callbacks of the neighbours and the cards listen to: set in the browser only
+# when there is something to show (a recluster or a model switch asks the server nothing more)
+NB_TRIGGER, CARDS_TRIGGER = "explore-nb-trigger", "explore-cards-trigger"
 
 #: the control of each view field (backend/explorer_view.py names the fields and their URL keys)
 CONTROLS = {
@@ -69,9 +95,13 @@ CONTROLS = {
     "metric": METRIC, "p": P, "n_clusters": K, "double_cluster": DC, "dc_eps": DC_EPS,
     "dc_min_samples": DC_MS, "recluster_noise": RC, "rc_min_cluster_size": RC_MCS, "rc_min_samples": RC_MS,
     "hide_noise": HIDE_NOISE, "hide_nonnoise": HIDE_NONNOISE, "elements": ELEMENTS,
-    "element_mode": ELEMENT_MODE, "colour_by": COLOUR_BY,
+    "element_mode": ELEMENT_MODE, "colour_by": COLOUR_BY, "consensus_models": CONS_MODELS, "selected": SELECTION,
 }
 assert set(CONTROLS) == set(URL_FORMAT), "every field of the view has a control"
+#: the property that holds each control's value (the selection is a store the browser writes)
+_PROPS = {"selected": "data"}
+#: the fields that decide what the map shows (the selection is drawn in the browser)
+VIEW_FIELDS = tuple(name for name in CONTROLS if name != "selected")
 #: what the numbers' error message calls each numeric field
 _NUMBER_FIELDS = {"min_cluster_size": "min cluster size (>= 2)", "min_samples": "min samples (>= 1)",
                   "p": "p (> 0)", "n_clusters": "number of clusters (>= 1)", "dc_eps": "double-cluster eps (> 0)",
@@ -80,9 +110,9 @@ _NUMBER_FIELDS = {"min_cluster_size": "min cluster size (>= 2)", "min_samples": 
                   "rc_min_samples": "recluster min samples (>= 1)"}
 
 
-def _controls(kind, fields=CONTROLS) -> dict:
+def _controls(kind, fields=VIEW_FIELDS) -> dict:
     """``{field: Input/State(component, "value")}``: callbacks receive the view by field name."""
-    return {name: kind(CONTROLS[name], "value") for name in fields}
+    return {name: kind(CONTROLS[name], _PROPS.get(name, "value")) for name in fields}
 
 
 def _initial_view(query: dict, catalog) -> tuple[ExplorerView, list[str]]:
@@ -159,11 +189,12 @@ def _filter_panel(catalog, v: ExplorerView, matches=None) -> dbc.Card:
     names = catalog.load(v.model).names
     present = elements_present(names)
     label_cols = _label_columns(catalog)
-    # always present (callbacks take its value); shown only when the dataset has labels
-    colour = html.Div(labelled("Colour by", dbc.Select(
+    colour = labelled("Colour by", dbc.Select(
         id=COLOUR_BY, value=v.colour_by, size="sm",
-        options=[{"label": "cluster", "value": "cluster"}] + [{"label": f"label: {c}", "value": c} for c in label_cols])),
-        style=None if label_cols else {"display": "none"})
+        options=[{"label": "cluster", "value": "cluster"},
+                 {"label": "consensus cluster (across models)", "value": "consensus"},
+                 {"label": "stability across models", "value": "stability"}]
+        + [{"label": f"label: {c}", "value": c} for c in label_cols]))
     return dbc.Card([
         dbc.CardHeader("Elements and labels"),
         dbc.CardBody([
@@ -189,8 +220,9 @@ def _fit_to_data(v: ExplorerView, catalog) -> ExplorerView:
     """Drop URL choices the model's data cannot take (elements it lacks, unknown label columns),
     so that the first figure is drawn for exactly the values the controls show."""
     present = set(elements_present(catalog.load(v.model).names))
+    colours = (*CONSENSUS_COLOURINGS, *_label_columns(catalog))
     return v.replace(elements=tuple(e for e in v.elements if e in present),
-                     colour_by=v.colour_by if v.colour_by in _label_columns(catalog) else "cluster")
+                     colour_by=v.colour_by if v.colour_by in colours else "cluster")
 
 
 def layout(**query):
@@ -206,23 +238,30 @@ def layout(**query):
         _model_panel(catalog, v.model),
         _cluster_panel(v),
         _filter_panel(catalog, v, first("matches", None)),
+        consensus_panel(CONS_MODELS, v.consensus_models, first("consensus_default", None)),
+        subset_panel(SUBSET_N, SUBSET_BTN, SUBSET_EXPORT, SUBSET_REPORT),
         html.Div([
             dbc.Button("Export labels (CSV)", id=EXPORT_BTN, size="sm", color="secondary", className="me-2"),
             dbc.Button("Help", id=HELP_OPEN, size="sm", color="info", outline=True),
         ], className="mb-2"),
-        dcc.Download(id=DOWNLOAD),
+        *[dcc.Download(id=d) for d in (DOWNLOAD, DOWNLOAD_SEL, DOWNLOAD_SUBSET)],
     ], style={"width": "330px", "flex": "0 0 330px"}, className="pe-2")
     main = html.Div([
         html.Div([dbc.Alert(n, color="warning", dismissable=True) for n in notes], id=NOTES),
         html.Div(first("alert", None), id=ALERT),
         html.Div([html.Span(first("summary", None), id=SUMMARY), html.Span(id=SIZES_BOX),
                   html.Div(first("scores", None), id=SCORES, className="text-muted")], className="small mb-1"),
+        map_tools(TOOL),
         html.Div([
             dcc.Loading(dcc.Graph(id=GRAPH, figure=first("figure", {}), style={"height": "72vh"},
                                   config={"scrollZoom": True, "displaylogo": False}),
                         delay_show=400, type="dot"),
             html.Div(id=HOVER_TIP, className="explore-tip"),
         ], className="position-relative"),
+        gallery_box(GALLERY_BOX, GALLERY_INFO, GALLERY, EXPORT_SEL),
+        html.Div(id=SEL_MSG, className="small"),
+        dbc.Button("Cluster cards", id=CARDS_BTN, color="link", size="sm", className="p-0 mt-2"),
+        dbc.Collapse(dcc.Loading(html.Div(id=CARDS), delay_show=300, type="dot"), id=CARDS_COLLAPSE, is_open=False),
     ], style={"flex": "1 1 auto", "minWidth": "0"})
     viewer = html.Div([
         html.Div("Hover a point to see its band structure; click to pin it (two pinned ones are compared).",
@@ -233,6 +272,8 @@ def layout(**query):
         dbc.RadioItems(id=COMPARE, value="overlay", inline=True, className="small",
                        options=[{"label": "overlay", "value": "overlay"}, {"label": "side by side", "value": "side"}]),
         html.Div(id=PIN_PANEL),
+        neighbour_controls(NB_K),
+        html.Div(id=NB_PANEL, className="mt-1"),
         dcc.Store(id=PINNED, data=[]),
         dcc.Store(id=CLICKED),
     ], style={"width": "380px", "flex": "0 0 380px"}, className="ps-2")
@@ -249,10 +290,21 @@ def layout(**query):
             "graph": GRAPH, "img": HOVER_IMG, "name": HOVER_NAME, "tip": HOVER_TIP, "click": CLICKED,
             "points": POINTS, "prefetch_around": PREFETCH_AROUND, "prefetch_radius": PREFETCH_RADIUS_PX,
             "sizes_box": SIZES_BOX,
-            "palette": list(PALETTE), "noise": NOISE_COLOUR, "model_list": MODEL_LIST}),
-        dcc.Store(id=URL_FORMAT_STORE, data={CONTROLS[name]: list(spec) for name, spec in URL_FORMAT.items()}),
+            "palette": list(PALETTE), "colours": list(SCALE_COLOURS), "unselected_code": UNSELECTED_CODE,
+            "model_list": MODEL_LIST, "selection": SELECTION, "gallery_box": GALLERY_BOX, "gallery": GALLERY,
+            "gallery_info": GALLERY_INFO, "gallery_clear": GALLERY_CLEAR, "page_size": GALLERY_PAGE}),
+        dcc.Store(id=URL_FORMAT_STORE, data={
+            CONTROLS[name]: [*spec, SELECTION_URL_MAX] if name == "selected" else list(spec)
+            for name, spec in URL_FORMAT.items()}),
+        # the selection (names): written by the browser; the one in the URL is selected at load
+        dcc.Store(id=SELECTION, data=list(v.selected) or None),
+        dcc.Store(id=SELECT_NAMES, data=list(v.selected) or None),
+        dcc.Store(id=SUBSET_NAMES),
+        dcc.Store(id=NB_TRIGGER),
+        dcc.Store(id=CARDS_TRIGGER),
         # outputs of the clientside functions that act on the page rather than return a value
-        *[dcc.Store(id=sink) for sink in (HOVER_SINK, MODEL_LIST_SINK, SIZES_SINK, STYLE_SINK, URL_SINK, NAMES_SINK)],
+        *[dcc.Store(id=sink) for sink in (HOVER_SINK, MODEL_LIST_SINK, SIZES_SINK, STYLE_SINK, URL_SINK, TOOL_SINK,
+                                          SELECT_SINK, NAMES_SINK)],
         dcc.Store(id=HELP_SEEN, storage_type="local"),
         help_modal(HELP, HELP_CLOSE),
         html.Div([side, main, viewer], className="d-flex"),
@@ -305,7 +357,8 @@ def _summary(result, n: int) -> tuple[html.Span, dict]:
 _OUTPUTS = dict(figure=Output(GRAPH, "figure"), drawn=Output(DRAWN, "data"), summary=Output(SUMMARY, "children"),
                 sizes=Output(SIZES, "data"), scores=Output(SCORES, "children"), style=Output(STYLE, "data"),
                 alert=Output(ALERT, "children"), matches=Output(MATCHES, "children"), view=Output(VIEW, "data"),
-                names=Output(NAMES, "data"), poll=Output(GRAPH_POLL, "disabled"))
+                names=Output(NAMES, "data"), poll=Output(GRAPH_POLL, "disabled"),
+                consensus_default=Output(CONS_MODELS, "placeholder"))
 
 
 @callback(
@@ -355,7 +408,7 @@ def render_view(v: ExplorerView, drawn: dict | None) -> dict:
             return {**out, "alert": building, "poll": False}
         result = cluster_model(catalog, v.model, v.params())
         highlight = element_mask(data.names, list(v.elements), v.element_mode)
-        label_codes, point_labels, scores = _colouring(catalog, data, result, v.colour_by)
+        colour_codes_, point_labels, scores = _colouring(catalog, data, result, v)
     except BandscapeError as exc:
         return {**out, "alert": dbc.Alert(str(exc), color="danger")}
     except Exception as exc:  # never a stack trace in the browser, never a dead app
@@ -365,10 +418,13 @@ def render_view(v: ExplorerView, drawn: dict | None) -> dict:
     n = len(data.names)
     keep = visible_mask(result.noise, v.hide_noise, v.hide_nonnoise)
     overlays = overlay_updates(data.xy, result, highlight, keep)
-    style = point_style(result, keep, label_codes, with_labels=labels_inline(n))
-    key = {"model": v.model, "names": _names_key(data.names), "colour": v.colour_by, "type": trace_type(n),
+    style = point_style(result, keep, colour_codes_, with_labels=labels_inline(n))
+    colour_key = v.colour_by if v.colour_by not in CONSENSUS_COLOURINGS else f"{v.colour_by}|{scores['filter']}"
+    key = {"model": v.model, "names": _names_key(data.names), "colour": colour_key, "type": trace_type(n),
            "overlays": {str(idx): _digest(props) for idx, props in overlays.items()}}
     meta = {"label": None if v.colour_by == "cluster" else v.colour_by, "point_labels": point_labels}
+    if v.colour_by in CONSENSUS_COLOURINGS:
+        meta["label"] = "consensus"
     info = catalog.get(v.model)
     head, sizes = _summary(result, n)
     out.update(
@@ -395,7 +451,7 @@ def render_view(v: ExplorerView, drawn: dict | None) -> dict:
             _assign(patch["data"][idx], overlays[idx])
         if drawn.get("model") != v.model:
             points.update(positions(data.xy))
-        if drawn.get("colour") != v.colour_by:
+        if drawn.get("colour") != colour_key:
             points["meta"] = meta
         if points:
             # the points trace changes anyway: its colours go with it
@@ -406,7 +462,10 @@ def render_view(v: ExplorerView, drawn: dict | None) -> dict:
             out["style"] = style
         out["figure"] = patch if changed or points else no_update
     if drawn is None or drawn.get("model") != v.model:
-        out["view"] = {"window": info.window, "model": v.model}
+        # the known labels for the gallery's captions: on small maps only (like the hover's clusters)
+        out["view"] = {"window": info.window, "model": v.model,
+                       "labels": _point_labels(catalog, data.names) if labels_inline(n) else None}
+        out["consensus_default"] = _consensus_placeholder(catalog, v.model)
     return out
 
 
@@ -460,21 +519,73 @@ def _assign(node, props: dict) -> None:
         target[leaf] = value
 
 
-def _colouring(catalog, data, result, colour_by: str):
-    """Colour codes, per-point label names (for the hover) and scores against a known label;
-    all None when colouring by cluster."""
-    if colour_by == "cluster":
+def _colouring(catalog, data, result, v: ExplorerView):
+    """Colour codes, per-point texts for the hover and a summary (``{"text": …}``) when the map
+    is coloured by a known label or by the consensus across models; all None for the clusters."""
+    if v.colour_by == "cluster":
         return None, None, None
+    if v.colour_by in CONSENSUS_COLOURINGS:
+        return _consensus_colouring(catalog, data, v)
     from backend.labels import load_labels
     from backend.validation import external_scores
 
+    colour_by = v.colour_by
     truth = load_labels(catalog, colour_by, data.names)
     cats, codes = np.unique(truth, return_inverse=True)
     s = external_scores(truth, result.labels)
     text = (f"vs label '{colour_by}' ({len(cats)} classes): accuracy {s['accuracy']:.3f}, NMI {s['nmi']:.3f}, "
             f"ARI {s['ari']:.3f} (noise as a cluster); without noise: accuracy {s['accuracy_no_noise']:.3f}, "
             f"NMI {s['nmi_no_noise']:.3f}, ARI {s['ari_no_noise']:.3f}")
-    return codes, [str(t) for t in truth], {"text": text, **s}
+    return colour_codes(codes), [str(t) for t in truth], {"text": text, **s}
+
+
+def _consensus_colouring(catalog, data, v: ExplorerView):
+    """The consensus of the filter's models in the view's cell, on this model's materials."""
+    import pandas as pd
+
+    from backend.consensus import STABLE, consensus_models, model_consensus
+
+    flt, ids = consensus_models(catalog, v.consensus_models, _window(catalog, v.model))
+    cons = model_consensus(catalog, ids, v.params())
+    at = pd.Index(cons.materials).get_indexer(data.names)
+    found = at >= 0
+    labels = np.where(found, cons.labels[np.maximum(at, 0)], -1)
+    stab = np.where(found, cons.stability[np.maximum(at, 0)], np.nan)
+    codes = colour_codes(labels) if v.colour_by == "consensus" else stability_codes(stab)
+    texts = [("missing from some models" if not f else f"{'noise' if c < 0 else f'cluster {c}'} · stability {s:.2f}")
+             for f, c, s in zip(found, labels, stab)]
+    c = cons.counts()
+    text = html.Span([
+        html.B(f"{c['stable']} of {len(data.names)} materials stable"),
+        f" (stability ≥ {STABLE}: {c['stable_in_cluster']} in a consensus cluster, {c['stable_noise']} consistently "
+        f"noise) · consensus of {len(ids)} models ({flt or 'all autoencoders'}) at this cell: {cons.n_clusters} clusters, {cons.n_noise} noise"
+        + (f"; {int((~found).sum())} materials are missing from some models" if not found.all() else "")
+        + (" · colours: red unstable → blue stable" if v.colour_by == "stability" else ""),
+    ], id="explore-consensus-summary")
+    return codes, texts, {"text": text, "filter": flt}
+
+
+def _consensus_placeholder(catalog, model_id) -> str:
+    """What the consensus combines when its filter is empty (the field's placeholder)."""
+    from backend.consensus import consensus_models
+
+    try:
+        flt, ids = consensus_models(catalog, None, _window(catalog, model_id))
+    except BandscapeError:
+        return ""
+    return f"{flt or 'all autoencoders'} ({len(ids)} models)"
+
+
+def _window(catalog, model_id):
+    return catalog.get(model_id).window if model_id in catalog else None
+
+
+def _point_labels(catalog, names) -> dict | None:
+    """Every label column of labels.csv, per material (for the gallery's captions)."""
+    from backend.labels import load_labels
+
+    cols = _label_columns(catalog)
+    return {c: load_labels(catalog, c, names).tolist() for c in cols} or None
 
 
 # ---- hover, pin, export, URL, help (the browser side is assets/explore.js) -------------------
@@ -525,7 +636,7 @@ clientside_callback(
 clientside_callback(
     ClientsideFunction("explore", "writeUrl"),
     Output(URL_SINK, "data"),  # nothing is written: the callback only edits the address
-    [Input(cid, "value") for cid in CONTROLS.values()], State(URL_FORMAT_STORE, "data"),
+    [Input(CONTROLS[name], _PROPS.get(name, "value")) for name in CONTROLS], State(URL_FORMAT_STORE, "data"),
     prevent_initial_call=True,
 )
 
@@ -607,3 +718,137 @@ def export_labels(_, controls: dict):
     data = catalog.load(view.model)
     table = labels_table(data, cluster_model(catalog, view.model, params), params)
     return dcc.send_data_frame(table.to_csv, f"{view.model}_{params.algo}_labels.csv", index=False)
+
+
+# ---- discovery: selection and gallery, neighbours, consensus, cluster cards, subsets ---------
+
+clientside_callback(
+    ClientsideFunction("explore", "tool"),
+    Output(TOOL_SINK, "data"), Input(TOOL, "value"),
+)
+
+# a selection given by names: the URL's at load, a representative subset when chosen
+clientside_callback(
+    ClientsideFunction("explore", "selectFromInputs"),
+    Output(SELECT_SINK, "data"),
+    Input(SELECT_NAMES, "data"), Input(SUBSET_NAMES, "data"), State(CLIENT_CONFIG, "data"),
+)
+
+
+@callback(
+    output=dict(download=Output(DOWNLOAD_SEL, "data"), message=Output(SEL_MSG, "children")),
+    inputs=dict(_=Input(EXPORT_SEL, "n_clicks")),
+    state=dict(names=State(SELECTION, "data"), controls=_controls(State, ("model", *CLUSTER_FIELDS))),
+    prevent_initial_call=True,
+)
+def export_selection(_, names, controls: dict):
+    """The selected materials with their cluster and map coordinates, as CSV."""
+    catalog = get_catalog()
+    view = ExplorerView.from_values(controls)
+    try:
+        params = view.params().validate()
+        data = catalog.load(view.model)
+        table = selection_table(data, cluster_model(catalog, view.model, params), names)
+    except BandscapeError as exc:
+        return {"download": no_update, "message": dbc.Alert(str(exc), color="warning", className="py-1")}
+    return {"download": dcc.send_data_frame(table.to_csv, f"{view.model}_selection.csv", index=False),
+            "message": None}
+
+
+clientside_callback(
+    ClientsideFunction("explore", "stampWhen"),
+    Output(NB_TRIGGER, "data"), Input(PINNED, "data"), Input(NB_K, "value"), Input(VIEW, "data"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    output=dict(panel=Output(NB_PANEL, "children"), figure=Output(GRAPH, "figure", allow_duplicate=True)),
+    inputs=dict(_=Input(NB_TRIGGER, "data")),
+    state=dict(pinned=State(PINNED, "data"), k=State(NB_K, "value"),
+               controls=_controls(State, ("model", *CLUSTER_FIELDS))),
+    prevent_initial_call=True,
+)
+def show_neighbours(_, pinned, k, controls: dict):
+    """The last pinned material's k nearest materials in fingerprint space (the clustering's
+    metric): thumbnails and distances beside the map, lines to them on it."""
+    from backend.neighbours import model_neighbours
+
+    patch = Patch()
+    if not pinned:
+        raise dash.exceptions.PreventUpdate
+    catalog = get_catalog()
+    v = ExplorerView.from_values(controls)
+    material = pinned[-1]
+    try:
+        metric, p = clustering_metric(v.params())
+        table = model_neighbours(catalog, v.model, material, k, metric, p)
+        data = catalog.load(v.model)
+    except BandscapeError as exc:
+        _assign(patch["data"][NEIGHBOURS], neighbour_lines(None, None))
+        return {"panel": dbc.Alert(str(exc), color="warning", className="py-1 small"), "figure": patch}
+    centre = int(np.flatnonzero(data.names == material)[0])
+    _assign(patch["data"][NEIGHBOURS], neighbour_lines(data.xy, centre, table["index"].to_numpy()))
+    metric_text = f"Minkowski p = {p:g}" if metric == "minkowski" else "Euclidean"
+    return {"panel": neighbour_list(material, table, _window(catalog, v.model), metric_text), "figure": patch}
+
+
+@callback(
+    output=dict(report=Output(SUBSET_REPORT, "children"), names=Output(SUBSET_NAMES, "data"),
+                download=Output(DOWNLOAD_SUBSET, "data")),
+    inputs=dict(_choose=Input(SUBSET_BTN, "n_clicks"), _export=Input(SUBSET_EXPORT, "n_clicks")),
+    state=dict(size=State(SUBSET_N, "value"), controls=_controls(State, ("model", *CLUSTER_FIELDS))),
+    prevent_initial_call=True,
+)
+def representative_subset(_choose, _export, size, controls: dict):
+    """N representative materials of the clustering on screen: *Choose* reports them and selects
+    them on the map; *Export* writes them as CSV."""
+    from backend.subset import model_subset
+
+    out = dict(report=no_update, names=no_update, download=no_update)
+    catalog = get_catalog()
+    v = ExplorerView.from_values(controls)
+    try:
+        if size is None:
+            raise BandscapeError("subset size: the field is empty or not a whole number >= 1")
+        table, sub = model_subset(catalog, v.model, v.params(), size)
+    except BandscapeError as exc:
+        return {**out, "report": dbc.Alert(str(exc), color="warning", className="py-1")}
+    if dash.ctx.triggered_id == SUBSET_EXPORT:
+        return {**out, "download": dcc.send_data_frame(table.to_csv, f"{v.model}_subset_{len(table)}.csv", index=False)}
+    return {**out, "report": subset_report(sub, len(catalog.load(v.model).names)), "names": table["material"].tolist()}
+
+
+clientside_callback(
+    ClientsideFunction("explore", "toggle"),
+    Output(CARDS_COLLAPSE, "is_open"), Input(CARDS_BTN, "n_clicks"), State(CARDS_COLLAPSE, "is_open"),
+    prevent_initial_call=True,
+)
+
+
+clientside_callback(
+    ClientsideFunction("explore", "stampWhen"),
+    Output(CARDS_TRIGGER, "data"), Input(CARDS_COLLAPSE, "is_open"), Input(DRAWN, "data"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output(CARDS, "children"),
+    inputs=dict(_=Input(CARDS_TRIGGER, "data")),
+    state=dict(controls=_controls(State, ("model", "colour_by", *CLUSTER_FIELDS))),
+    prevent_initial_call=True,
+)
+def show_cluster_cards(_, controls: dict):
+    """Per cluster: size, medoid's band structure, over-represented elements, label mix."""
+    from backend.cluster_cards import model_cluster_cards
+
+    catalog = get_catalog()
+    v = ExplorerView.from_values(controls)
+    cols = _label_columns(catalog)
+    column = v.colour_by if v.colour_by in cols else (cols[0] if cols else None)
+    try:
+        cards = model_cluster_cards(catalog, v.model, v.params(), column)
+    except BandscapeError as exc:
+        return dbc.Alert(str(exc), color="warning", className="py-1")
+    return cluster_cards_view(cards, _window(catalog, v.model))

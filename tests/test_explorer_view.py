@@ -11,9 +11,9 @@ import pytest
 
 from backend.catalog import Catalog
 from backend.clustering import ClusterParams, cluster_model, default_model
-from backend.explorer_view import URL_FORMAT, ExplorerView, explorer_url
+from backend.explorer_view import SELECTION_URL_MAX, URL_FORMAT, ExplorerView, explorer_url
 from backend.model_selection import GridSpec
-from components.scatter import (NOISE_COLOUR, PALETTE, POINTS, colour_codes, overlay_updates, point_style,
+from components.scatter import (NOISE_COLOUR, PALETTE, POINTS, SCALE_COLOURS, colour_codes, overlay_updates, point_style,
                                 positions, scatter_figure, visible_mask)
 from tests.conftest import PROJECT
 
@@ -26,11 +26,18 @@ def test_every_field_round_trips_through_the_url():
     view = ExplorerView(model="m1", algo="kmeans", min_cluster_size=7, min_samples=4, selection="eom",
                         metric="euclidean", p=0.7, n_clusters=9, double_cluster=True, dc_eps=1.5, dc_min_samples=3,
                         recluster_noise=True, rc_min_cluster_size=4, rc_min_samples=2, hide_noise=True,
-                        hide_nonnoise=True, elements=("Fe", "Co"), element_mode="exclusive", colour_by="family")
+                        hide_nonnoise=True, elements=("Fe", "Co"), element_mode="exclusive", colour_by="family",
+                        consensus_models="window=1,arch=50", selected=("Ac2HgGe", "Ti2FeIr"))
     assert {f for f in URL_FORMAT if getattr(view, f) != getattr(ExplorerView(), f)} == set(URL_FORMAT)
     parsed, notes = ExplorerView.from_query(query_of(explorer_url(**vars(view))))
     assert parsed == view and notes == []
     assert ExplorerView.from_query(view.query()) == (view, [])
+
+
+def test_a_large_selection_stays_out_of_the_url():
+    small = tuple(f"m{i}" for i in range(SELECTION_URL_MAX))
+    assert ExplorerView(selected=small).query()["pts"] == ",".join(small)
+    assert "pts" not in ExplorerView(selected=small + ("one more",)).query()
 
 
 def test_bad_values_keep_the_default_with_a_note_naming_key_and_value():
@@ -73,6 +80,7 @@ def test_point_style_encodes_clusters_labels_and_hidden_points(demo):
     colourscale = scatter_figure(data.xy, {POINTS: {**style, **positions(data.xy)}})[
         "data"][POINTS]["marker"]["colorscale"]
     stops = [c for _, c in colourscale]
+    assert stops == list(SCALE_COLOURS)
     for label, code in zip(result.labels, codes):
         assert stops[code] == (NOISE_COLOUR if label < 0 else PALETTE[label % len(PALETTE)])
     np.testing.assert_array_equal(decode(style["customdata"]).astype(int) - 1, result.labels)

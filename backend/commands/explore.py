@@ -16,16 +16,26 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (one object per model)")
     p.set_defaults(handler=cmd_models)
 
-    defaults = ClusterParams()
     p = sub.add_parser("cluster", help="cluster one model; print a summary, optionally write the labels CSV")
     add_data_arg(p)
     p.add_argument("--model", required=True, help="model id (see `models`)")
-    p.add_argument("--algo", choices=ALGORITHMS, default=defaults.algo)
+    add_cluster_args(p)
+    p.add_argument("--out", help="write the labels CSV here (same columns as the page's export)")
+    p.set_defaults(handler=cmd_cluster)
+
+
+def add_cluster_args(p, hdbscan_only: bool = False) -> None:
+    """The clustering parameters as flags (``cluster``, ``subset``, ``consensus``): read them back
+    with :func:`params_from_args`."""
+    defaults = ClusterParams()
+    if not hdbscan_only:
+        p.add_argument("--algo", choices=ALGORITHMS, default=defaults.algo)
     p.add_argument("--min-cluster-size", type=int, default=defaults.min_cluster_size)
     p.add_argument("--min-samples", type=int, default=defaults.min_samples)
     p.add_argument("--selection", choices=SELECTIONS, default=defaults.selection)
-    p.add_argument("--metric", choices=METRICS, default=defaults.metric)
-    p.add_argument("--p", type=float, default=defaults.p, help="Minkowski exponent (default 0.2, as the paper)")
+    add_metric_args(p)
+    if hdbscan_only:
+        return
     p.add_argument("--n-clusters", type=int, default=defaults.n_clusters, help="K-Means / GMM")
     p.add_argument("--double-cluster", action="store_true", help="DBSCAN halos on the UMAP of non-noise points")
     p.add_argument("--dc-eps", type=float, default=defaults.dc_eps)
@@ -33,8 +43,20 @@ def register(sub) -> None:
     p.add_argument("--recluster-noise", action="store_true", help="HDBSCAN on the noise points")
     p.add_argument("--rc-min-cluster-size", type=int, default=defaults.rc_min_cluster_size)
     p.add_argument("--rc-min-samples", type=int, default=defaults.rc_min_samples)
-    p.add_argument("--out", help="write the labels CSV here (same columns as the page's export)")
-    p.set_defaults(handler=cmd_cluster)
+
+
+def add_metric_args(p) -> None:
+    defaults = ClusterParams()
+    p.add_argument("--metric", choices=METRICS, default=defaults.metric)
+    p.add_argument("--p", type=float, default=defaults.p, help="Minkowski exponent (default 0.2, as the paper)")
+
+
+def params_from_args(args) -> ClusterParams:
+    """The :class:`ClusterParams` of the flags :func:`add_cluster_args` added (others default)."""
+    import dataclasses
+
+    return ClusterParams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ClusterParams)
+                            if hasattr(args, f.name)})
 
 
 def cmd_models(args) -> int:
@@ -60,13 +82,7 @@ def cmd_cluster(args) -> int:
     from backend.fileio import write_csv_atomic
 
     cat = Catalog(args.data)
-    params = ClusterParams(
-        algo=args.algo, min_cluster_size=args.min_cluster_size, min_samples=args.min_samples,
-        selection=args.selection, metric=args.metric, p=args.p, n_clusters=args.n_clusters,
-        double_cluster=args.double_cluster, dc_eps=args.dc_eps, dc_min_samples=args.dc_min_samples,
-        recluster_noise=args.recluster_noise, rc_min_cluster_size=args.rc_min_cluster_size,
-        rc_min_samples=args.rc_min_samples,
-    )
+    params = params_from_args(args)
     data = cat.load(args.model)
     result = cluster_model(cat, args.model, params)
     sizes = sorted(result.cluster_sizes().values(), reverse=True)

@@ -96,6 +96,15 @@ def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
+def new_page(browser, width: int = 1600, height: int = 1000, **options):
+    """A new page whose script errors and console errors are collected in ``page.errors``."""
+    page = browser.new_page(viewport={"width": width, "height": height}, **options)
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    return page
+
+
 # A whole-pixel cursor position (the page sees integer client coordinates) at which the point
 # (by index or material name) is strictly the nearest of all points: points can lie less than a
 # pixel apart, so the point's own position may round to a neighbour's pixel.

@@ -11,7 +11,7 @@ import pytest
 from backend.catalog import Catalog
 from backend.clustering import ClusterParams, cluster_model, default_model
 from tests.conftest import PROJECT
-from tests.e2e.browser import start_app, stop_app
+from tests.e2e.browser import new_page, start_app, stop_app
 
 # the plot area on screen (Plotly's drag rectangle covers exactly it) and the axes' ranges
 GEOMETRY_JS = """
@@ -42,11 +42,7 @@ def demo():
 
 @pytest.fixture()
 def page(browser):
-    pg = browser.new_page(viewport={"width": 1600, "height": 950})
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.errors = errors
+    pg = new_page(browser, height=950)
     yield pg
     pg.close()
 

@@ -1,0 +1,95 @@
+"""``neighbours``, ``consensus`` and ``subset``: finding and comparing materials from the command line."""
+
+from __future__ import annotations
+
+import sys
+
+from backend.commands import add_data_arg
+from backend.commands.explore import add_cluster_args, add_metric_args, params_from_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser("neighbours", help="the k nearest materials of one material in a model's fingerprint space")
+    add_data_arg(p)
+    p.add_argument("--model", required=True, help="model id (see `models`)")
+    p.add_argument("--material", required=True, help="material name, e.g. Ac2HgGe")
+    p.add_argument("--k", type=int, default=10, help="how many neighbours (default 10)")
+    add_metric_args(p)
+    p.add_argument("--out", help="also write the table as CSV here")
+    p.set_defaults(handler=cmd_neighbours)
+
+    p = sub.add_parser("consensus", help="consensus clusters and per-material stability across models, one HDBSCAN cell")
+    add_data_arg(p)
+    p.add_argument("--models", default="window=1",
+                   help="model filter as for `evaluate` (window=1 | window=1,arch=50 | latent=2|3 | id=resnet50_*)")
+    add_cluster_args(p, hdbscan_only=True)
+    p.add_argument("--out", help="write material, consensus_cluster, stability, stable, noise_share as CSV here")
+    p.set_defaults(handler=cmd_consensus)
+
+    p = sub.add_parser("subset", help="a representative subset: N materials covering the clusters in proportion")
+    add_data_arg(p)
+    p.add_argument("--model", required=True, help="model id (see `models`)")
+    p.add_argument("--size", type=int, required=True, help="how many materials (N)")
+    add_cluster_args(p)
+    p.add_argument("--out", help="write the chosen materials as CSV here")
+    p.add_argument("--balance-out", help="write the cluster balance before/after as CSV here")
+    p.set_defaults(handler=cmd_subset)
+
+
+def cmd_neighbours(args) -> int:
+    from backend.catalog import Catalog
+    from backend.fileio import write_csv_atomic
+    from backend.neighbours import model_neighbours
+
+    table = model_neighbours(Catalog(args.data), args.model, args.material, args.k, args.metric, args.p)
+    metric = f"Minkowski p={args.p:g}" if args.metric == "minkowski" else "Euclidean"
+    print(f"{args.k} nearest of {args.material} in {args.model} ({metric}):")
+    print(table[["rank", "material", "distance"]].to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    if args.out:
+        print(f"written to {write_csv_atomic(args.out, table.drop(columns='index'))}", file=sys.stderr)
+    return 0
+
+
+def cmd_consensus(args) -> int:
+    import time
+
+    from backend.catalog import Catalog
+    from backend.consensus import STABLE, model_consensus
+    from backend.fileio import write_csv_atomic
+    from backend.model_selection import select_models
+
+    cat = Catalog(args.data)
+    ids = select_models(cat, args.models)
+    params = params_from_args(args)
+    t0 = time.perf_counter()
+    res = model_consensus(cat, ids, params)
+    c = res.counts()
+    print(f"consensus of {len(ids)} models ({args.models}) at {params.validate().relevant()}: "
+          f"{res.n_clusters} clusters, {res.n_noise} noise of {c['materials']} materials; "
+          f"{c['stable']} stable (stability >= {STABLE}): {c['stable_in_cluster']} in a cluster, "
+          f"{c['stable_noise']} consistently noise ({time.perf_counter() - t0:.2f} s)")
+    if args.out:
+        print(f"written to {write_csv_atomic(args.out, res.table())}", file=sys.stderr)
+    return 0
+
+
+def cmd_subset(args) -> int:
+    from backend.catalog import Catalog
+    from backend.fileio import write_csv_atomic
+    from backend.subset import model_subset
+
+    table, sub = model_subset(Catalog(args.data), args.model, params_from_args(args), args.size)
+    b = sub.balance
+    print(f"{len(table)} materials of {int(b['size'].sum())} from {len(b)} groups "
+          f"({int((b.chosen > 0).sum())} covered); coverage {sub.coverage:.1%} of the materials within the "
+          f"median nearest-neighbour distance ({sub.radius:.4g}) of a chosen one")
+    for w in sub.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(table[["rank", "material", "cluster", "role"]].to_string(index=False))
+    print("balance (cluster -1 = noise): share of the set -> share of the subset")
+    print(b.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.out:
+        print(f"written to {write_csv_atomic(args.out, table)}", file=sys.stderr)
+    if args.balance_out:
+        print(f"balance written to {write_csv_atomic(args.balance_out, b)}", file=sys.stderr)
+    return 0
