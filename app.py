@@ -194,6 +194,23 @@ def submit_prewarm(runner, catalog) -> None:
         return
     if rec is not None:
         log.info("distance matrices of %d models queued (job %s)", len(rec.get("models", [])), rec["job_id"])
+    submit_default_graph(runner, catalog)
+
+
+def submit_default_graph(runner, catalog) -> None:
+    """The default model's neighbour graph, when it takes the graph path and is not built yet
+    (the explorer opens it first)."""
+    from backend.clustering import ClusterParams, default_model, graph_cached, uses_graph
+    from backend.jobs.graphs import submit_graph
+
+    d = ClusterParams()
+    try:
+        model_id = default_model(catalog)
+        if uses_graph(len(catalog.load(model_id).names)) and not graph_cached(catalog, model_id, d.metric, d.p):
+            rec = submit_graph(runner, catalog, model_id, d.metric, d.p, d.min_samples)
+            log.info("neighbour graph of %s queued (job %s)", model_id, rec["job_id"])
+    except BandscapeError as exc:
+        log.warning("neighbour graph not queued: %s", exc)
 
 
 def register_routes(server) -> None:
@@ -215,10 +232,18 @@ def register_routes(server) -> None:
 
     @server.route(MATERIAL_IMAGE_ROUTE)
     def material_image(window: str, material: str):
+        from flask import request
+
+        from backend.catalog import PENDING
+
+        # the page prefetches the images around the cursor: those are drawn in the background
+        prefetch = request.headers.get("X-Bandscape-Prefetch") == "1"
         try:
-            found = app_state.get_catalog().display_image(material, float(window))
+            found = app_state.get_catalog().display_image(material, float(window), wait=not prefetch)
         except ValueError:
             abort(404)
+        if found is PENDING:
+            return server.response_class(b"", status=202, headers={"Cache-Control": "no-store"})
         if found is None:
             # a picture that says so, rather than a broken image in the hover panel
             return server.response_class(_missing_image_png(), mimetype="image/png",
@@ -227,6 +252,20 @@ def register_routes(server) -> None:
             return server.response_class(found, mimetype="image/png",
                                          headers={"Cache-Control": "public, max-age=3600"})
         return send_file(found, mimetype="image/png", max_age=3600)
+
+
+    @server.route("/explore-point/<int:index>")
+    def explore_point(index: int):
+        """The cluster of material ``index`` in the view of the query string (the explorer's
+        address): the hover text of a map too large to carry every cluster label."""
+        from flask import jsonify, request
+
+        from backend.explorer_view import point_info
+
+        try:
+            return jsonify(point_info(app_state.get_catalog(), request.args.to_dict(), index))
+        except (BandscapeError, IndexError):
+            abort(404)
 
 
 @functools.lru_cache(maxsize=1)

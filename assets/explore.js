@@ -11,7 +11,8 @@
     "use strict";
     const nu = () => window.dash_clientside.no_update;
     // what pages/explore.py says once (ids, trace index) and what the server says per model
-    const st = {cfg: null, view: null, index: null, shown: -1, down: null, prefetched: {}, rev: 0,
+    const st = {cfg: null, view: null, index: null, shown: -1, down: null, rev: 0, names: [], asked: new Set(),
+                cell: null, labelAsk: 0,
                 // the selection: mask (Uint8Array, 1 = selected) or null; the points' own colour
                 // codes (base) and the greyed copy written into the plot (greyed)
                 sel: null, base: null, greyed: null, page: 0, tool: "pan", drag: null};
@@ -78,6 +79,13 @@
      * plot's box}), or null: off the plot area, on the mode bar, or while Plotly drags (a pan
      * or a zoom box; a click's release comes after Plotly's drag handling ended). */
     function pointAt(e, duringDrag) {
+        const at = cursorAt(e, duringDrag);
+        const i = at ? nearest(at.idx, at.x, at.y) : -1;
+        return i < 0 ? null : {i, idx: at.idx, rect: at.rect};
+    }
+
+    /* The cursor in the plot area ({idx, rect, x, y}: x, y relative to the plot div), or null. */
+    function cursorAt(e, duringDrag) {
         const gd = plotDiv();
         if (!gd || (duringDrag && gd._dragging) || !gd.contains(e.target) || e.target.closest(".modebar")) {
             return null;
@@ -86,26 +94,71 @@
         if (!idx) { return null; }
         const rect = gd.getBoundingClientRect(), x = e.clientX - rect.left, y = e.clientY - rect.top;
         const b = idx.box;
-        if (x < b[0] || x > b[1] || y < b[2] || y > b[3]) { return null; }
-        const i = nearest(idx, x, y);
-        return i < 0 ? null : {i, idx, rect};
+        return x < b[0] || x > b[1] || y < b[2] || y > b[3] ? null : {idx, rect, x, y};
     }
 
     function imageUrl(name) {
         return "/material-image/" + st.view.window + "/" + encodeURIComponent(name) + ".png";
     }
 
+    function clusterText(c) {
+        return c < 0 ? "noise" : "cluster " + c;
+    }
+
     function tooltipText(tr, i) {
-        // customdata: cluster label + 1 (0 = noise), see components/scatter.py
-        const c = tr.customdata ? tr.customdata[i] - 1 : undefined;
-        const cluster = c === undefined ? "" : (c < 0 ? "noise" : "cluster " + c);
+        // customdata: cluster label + 1 (0 = noise), see components/scatter.py; a large map
+        // has none, and the hovered material's cluster is asked for (askLabel)
+        const cluster = tr.customdata ? clusterText(tr.customdata[i] - 1) : "";
         const meta = tr.meta || {};
         const label = meta.point_labels ? meta.label + ": " + meta.point_labels[i] : "";
         return [label, cluster].filter(Boolean).join(" · ");
     }
 
+    /* The hovered material's cluster from the server (the view is the address's query). */
+    function askLabel(i, line) {
+        const ask = ++st.labelAsk;
+        fetch("/explore-point/" + i + window.location.search).then(r => r.ok ? r.json() : null).then(info => {
+            if (!info || ask !== st.labelAsk || st.shown !== i) { return; }
+            line.textContent = [line.textContent, clusterText(info.cluster)].filter(Boolean).join(" · ");
+        }).catch(() => null);
+    }
+
+    /* Images of the points around the cursor (the nearest few within the prefetch radius),
+     * asked for ahead of the hover; the server renders what it has to off the request thread
+     * and answers 202 until then (a later hover finds it ready). Nothing else is prefetched. */
+    function prefetchAround(idx, x, y) {
+        if (st.view.window === null || st.view.window === undefined) { return; }
+        const r = idx.radius, cx = Math.floor(x / r), cy = Math.floor(y / r), key = cx + ":" + cy + ":" + st.rev;
+        if (key === st.cell) { return; }
+        st.cell = key;
+        const reach = Math.ceil(st.cfg.prefetch_radius / r), near = [];
+        for (let dx = -reach; dx <= reach; dx++) {
+            for (let dy = -reach; dy <= reach; dy++) {
+                const list = idx.cells.get(cellKey(cx + dx, cy + dy));
+                if (!list) { continue; }
+                for (const i of list) {
+                    const ex = idx.px[i] - x, ey = idx.py[i] - y;
+                    near.push([ex * ex + ey * ey, i]);
+                }
+            }
+        }
+        near.sort((a, b) => a[0] - b[0]);
+        if (st.asked.size > 20000) { st.asked.clear(); }
+        let sent = 0;
+        for (const [, i] of near) {
+            if (sent >= st.cfg.prefetch_around) { break; }
+            const url = imageUrl(String(st.names[i]));
+            if (st.asked.has(url)) { continue; }
+            st.asked.add(url);
+            sent += 1;
+            fetch(url, {headers: {"X-Bandscape-Prefetch": "1"}}).then(resp => {
+                if (resp.status !== 200) { st.asked.delete(url); }  // not ready yet: ask again later
+            }).catch(() => st.asked.delete(url));
+        }
+    }
+
     function show(hit) {
-        const tr = hit.idx.tr, i = hit.i, name = String(tr.text[i]);
+        const tr = hit.idx.tr, i = hit.i, name = String(st.names[i]);
         const img = document.getElementById(st.cfg.img), title = document.getElementById(st.cfg.name);
         if (hit.i !== st.shown || hit.idx !== st.shownIndex) {
             st.shown = i;
@@ -121,8 +174,12 @@
         const tip = document.getElementById(st.cfg.tip);
         if (tip) {
             const host = tip.offsetParent || tip.parentElement, hr = host.getBoundingClientRect();
+            const line = document.createElement("span");
+            line.textContent = tooltipText(tr, i);
             tip.replaceChildren(Object.assign(document.createElement("b"), {textContent: name}),
-                                document.createElement("br"), tooltipText(tr, i));
+                                document.createElement("br"), line);
+            if (!tr.customdata && i !== st.tipFor) { askLabel(i, line); }
+            st.tipFor = i;
             tip.style.left = (hit.rect.left - hr.left + hit.idx.px[i] + 12) + "px";
             tip.style.top = (hit.rect.top - hr.top + hit.idx.py[i] + 12) + "px";
             tip.style.display = "block";
@@ -137,8 +194,9 @@
     function onMove(e) {
         if (!st.cfg || !st.view) { return; }
         if (st.drag) { hideTip(); return; }
-        const hit = pointAt(e, true);
-        if (hit) { show(hit); } else { hideTip(); }
+        const at = cursorAt(e, true), i = at ? nearest(at.idx, at.x, at.y) : -1;
+        if (i >= 0) { show({i, idx: at.idx, rect: at.rect}); } else { hideTip(); st.tipFor = -1; }
+        if (at) { prefetchAround(at.idx, at.x, at.y); }  // where the cursor is heading, hit or not
     }
 
     function onDown(e) {
@@ -153,7 +211,7 @@
         if (!d || Math.abs(e.clientX - d[0]) > 3 || Math.abs(e.clientY - d[1]) > 3) { return; }
         const hit = pointAt(e, false);
         if (hit) {
-            window.dash_clientside.set_props(st.cfg.click, {data: {name: String(hit.idx.tr.text[hit.i]), t: Date.now()}});
+            window.dash_clientside.set_props(st.cfg.click, {data: {name: String(st.names[hit.i]), t: Date.now()}});
         }
     }
 
@@ -170,28 +228,6 @@
         document.addEventListener("mousedown", onDown, {capture: true, passive: true});
         document.addEventListener("click", onClick, {capture: true, passive: true});
         document.documentElement.addEventListener("mouseleave", hideTip, {passive: true});
-    }
-
-    /* Fetch the model's band images into the browser cache (four at a time) once the page is
-     * idle, so that a hover shows its image without waiting for the server. */
-    function prefetch(names) {
-        const base = "/material-image/" + st.view.window + "/";
-        if (!st.view.prefetch || names.length > st.cfg.prefetch_max || st.prefetched[base]) { return; }
-        st.prefetched[base] = true;
-        // the loaded images stay referenced (up to prefetch_keep, this window's only), which
-        // keeps them in the page's memory cache: a hover then loads its image without asking
-        // the HTTP cache
-        st.images = [];
-        let i = 0;
-        const next = () => {
-            if (i >= names.length) { return; }
-            const img = new Image();
-            img.onload = img.onerror = next;
-            img.src = base + encodeURIComponent(names[i++]) + ".png";
-            if (st.images.length < st.cfg.prefetch_keep) { st.images.push(img); }
-        };
-        const start = () => { for (let k = 0; k < 4; k++) { next(); } };
-        if (window.requestIdleCallback) { window.requestIdleCallback(start, {timeout: 2000}); } else { setTimeout(start, 300); }
     }
 
     const TYPED = {u1: Uint8Array, i1: Int8Array, u2: Uint16Array, i2: Int16Array, u4: Uint32Array, i4: Int32Array,
@@ -290,13 +326,14 @@
         st.textKey = textKey(tr);
         st.page = 0;
         paint(gd, st.cfg.points, colourCodes(st.base));
-        const names = indices.map(i => String(tr.text[i]));
+        const names = indices.map(i => String(st.names[i]));
         window.dash_clientside.set_props(st.cfg.selection, {data: names.length ? names : null});
         renderGallery(indices.length || source === "clear" ? null : source);
     }
 
     function textKey(tr) {
-        const t = tr.text || [];
+        // the set of materials shown (the names come apart from the figure, once per set)
+        const t = st.names;
         return t.length + "|" + t[0] + "|" + t[t.length - 1];
     }
 
@@ -427,13 +464,13 @@
         const from = st.page * size, shown = picked.slice(from, from + size);
         const noImages = st.view.window === null || st.view.window === undefined;
         const cards = shown.map(i => {
-            const name = String(tr.text[i]);
+            const name = String(st.names[i]);
             const img = el("img", {alt: name, decoding: "async"});
             if (!noImages) { img.src = imageUrl(name); }
             return el("figure", {className: "explore-thumb", title: "click to pin " + name}, [
                 img, el("figcaption", {}, [el("b", {textContent: name}), el("br"), pointInfo(tr, i)])]);
         });
-        shown.forEach((i, k) => { cards[k].dataset.pin = String(tr.text[i]); });
+        shown.forEach((i, k) => { cards[k].dataset.pin = String(st.names[i]); });
         grid.replaceChildren(...cards);
         const button = (text, page, disabled) => el("button", {
             className: "btn btn-sm btn-outline-secondary py-0 ms-1", textContent: text, disabled,
@@ -500,15 +537,24 @@
             return nu();
         },
 
-        /* VIEW (model, window, prefetch) changed: hover from now on for this view. */
-        hoverView: function (view, cfg, fig) {
+        /* VIEW (model, window) changed: hover from now on for this view. */
+        hoverView: function (view, cfg) {
             st.cfg = cfg;
             st.view = view;
             st.shown = -1;
+            st.cell = null;
             install();
             hook(plotDiv());
-            if (view && view.window !== null && view.window !== undefined && fig && fig.data && fig.data[cfg.points]) {
-                prefetch(fig.data[cfg.points].text || []);
+            return nu();
+        },
+
+        /* The materials' names (one string, a line each), once per set of materials. */
+        names: function (data) {
+            if (data && typeof data.names === "string") {
+                st.names = data.names.split("\n");
+                window.bandscapeNames = st.names;  // what the page's tests read
+                st.rev += 1;
+                st.shown = -1;
             }
             return nu();
         },
@@ -565,8 +611,8 @@
                 const t0 = performance.now();
                 const wait = () => {
                     const tr = pointsTrace(plotDiv());
-                    if (tr && tr.text && st.view) {
-                        const pos = new Map(Array.from(tr.text, (t, i) => [String(t), i]));
+                    if (tr && st.names.length === tr.x.length && st.view) {
+                        const pos = new Map(st.names.map((t, i) => [String(t), i]));
                         select(names.map(n => pos.get(String(n))).filter(i => i !== undefined), source || "list");
                         resolve(nu());
                     } else if (performance.now() - t0 > 20000) {

@@ -293,18 +293,27 @@ def memoize_mapped(fn):
             return None
 
     @functools.wraps(fn)
-    def mapped(*args, **kwargs):
-        path = path_of(_key(fn, args, kwargs))
+    def mapped(*args, progress=None, build: bool = True, **kwargs):
+        # ``progress`` reaches ``fn`` (it is not part of the key); ``build=False`` only looks:
+        # None when the file is not there
+        key = _key(fn, args, kwargs)
+        store = array_store()
+        hit = store.get(key)
+        if hit is not None:
+            return hit
+        path = path_of(key)
         hit = open_mapped(path)
-        if hit is None:
+        if hit is None and build:
             with file_lock(path.with_suffix(".lock")):  # another process may be writing it
                 hit = open_mapped(path)
                 if hit is None:
-                    write_npy_atomic(path, fn(*args, **kwargs))
+                    extra = {} if progress is None else {"progress": progress}
+                    write_npy_atomic(path, fn(*args, **kwargs, **extra))
                     hit = open_mapped(path)
+        if hit is not None:
+            store.set(key, hit)  # the map itself: in the process's store
         return hit
 
-    wrapper = _memoizer(array_store)(mapped)  # the maps themselves: in the process's store
-    wrapper.uncached = fn
-    wrapper.cached_path = lambda *args, **kwargs: path_of(_key(fn, args, kwargs))
-    return wrapper
+    mapped.uncached = fn
+    mapped.cached_path = lambda *args, **kwargs: path_of(_key(fn, args, kwargs))
+    return mapped

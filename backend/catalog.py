@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from backend.cache import file_signature, memoize, memoize_array
+from backend.cache import file_signature, memoize_array
 from backend.errors import DataError, UnknownModelError
 
 #: folders (relative to the root) scanned for ``*_embedding.csv`` files
@@ -47,6 +47,8 @@ DISPLAY_IMAGE_DIRS = ("images/display_{w}eV", "assets/images/display_{w}eV", "im
 TRAIN_IMAGE_DIRS = ("images/train_{w}eV", "assets/images/train_{w}eV")
 BAND_DATA_DIRS = ("bands", "assets/bands")
 LABELS_FILE = "labels.csv"
+#: :meth:`Catalog.display_image` for a prefetch whose image is still being drawn
+PENDING = b""
 
 ARCHS = ("resnet18", "resnet50", "unencoded")
 _RESNET_ID = re.compile(
@@ -260,10 +262,11 @@ class Catalog:
     def display_image_dir(self, window: float | None) -> Path | None:
         return _first_dir(self.root, DISPLAY_IMAGE_DIRS, window)
 
-    def display_image(self, material: str, window: float) -> Path | bytes | None:
+    def display_image(self, material: str, window: float, wait: bool = True) -> Path | bytes | None:
         """The display plot of a material for a window: its PNG file under the root, else a PNG
-        rendered from its band data (bytes, cached), else None. ``material`` cannot name a file
-        outside the root."""
+        rendered from its band data (bytes, cached; :mod:`backend.image_cache`), else None.
+        ``wait=False`` (a prefetch): :data:`PENDING` while the drawing is queued. ``material``
+        cannot name a file outside the root."""
         if not material or "/" in material or "\\" in material or material.startswith("."):
             return None
         d = self.display_image_dir(window)
@@ -275,7 +278,10 @@ class Catalog:
         if band_dir is not None:
             band_file = self.resolve_file(str((band_dir / f"{material}.npz").relative_to(self.root)))
             if band_file is not None:
-                return _render_display_png(file_signature(band_file), float(window))
+                from backend.image_cache import display_png
+
+                png = display_png(file_signature(band_file), float(window), wait=wait)
+                return PENDING if png is None and not wait else png
         return None
 
     def train_image_dir(self, window: float | None) -> Path | None:
@@ -333,13 +339,6 @@ class Catalog:
                                            "line_width", "tag", "fingerprints", "embedding", "metadata"])
 
 
-@memoize
-def _render_display_png(band_sig: tuple, window: float) -> bytes:
-    from backend.bands import load_band_data, render_display_png
-
-    return render_display_png(load_band_data(band_sig[0]), window)
-
-
 def _first_dir(root: Path, patterns, window) -> Path | None:
     if window is None:
         return None
@@ -375,7 +374,45 @@ def _model_info(model_id: str, emb: Path, fp: Path | None, meta: Path | None) ->
     )
 
 
+#: parsing a CSV table takes about this many times its float64 size at its peak (pandas'
+#: tokens and columns, then the array)
+PARSE_MEMORY_FACTOR = 3
+
+
+def _memory_available() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), None if unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _check_memory(path: Path, kind: str) -> None:
+    """A table too large for this machine's memory is refused before parsing, saying what it
+    needs (its cells estimated from the file's first lines)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16).splitlines()[:50]
+    except OSError:
+        return  # (a missing file is reported by the parser)
+    if len(head) < 2:
+        return
+    cells = size / (sum(len(line) + 1 for line in head) / len(head)) * (head[0].count(b",") + 1)
+    need, available = PARSE_MEMORY_FACTOR * 8 * cells, _memory_available()
+    if available is not None and need > available:
+        gb = 1024 ** 3
+        raise DataError(f"{kind} file {path} is too large for this machine's memory: about {cells:,.0f} numbers, "
+                        f"whose reading needs about {need / gb:.1f} GB, and {available / gb:.1f} GB are available; "
+                        "free memory or use a machine with more (once read, the table is kept memory-mapped "
+                        "in the cache folder and needs far less)")
+
+
 def _read_table(path: Path, kind: str) -> pd.DataFrame:
+    _check_memory(path, kind)
     try:
         df = pd.read_csv(path)
     except FileNotFoundError:
@@ -405,10 +442,49 @@ def _read_table(path: Path, kind: str) -> pd.DataFrame:
     return out
 
 
+#: tables with more cells than this are kept parsed in the cache folder (.npy, memory-mapped):
+#: parsing 10^5 x 147 numbers from CSV takes seconds, mapping the parsed array milliseconds
+PARSED_CACHE_CELLS = 2_000_000
+
+
+def _read_table_cached(sig: tuple, kind: str) -> pd.DataFrame:
+    """:func:`_read_table` of the file ``sig`` names; a large one parsed once per file version
+    and host (written atomically into the cache folder, memory-mapped from there)."""
+    path = Path(sig[0])
+    if sig[1] < 20 * PARSED_CACHE_CELLS // 2:  # bytes: a small file parses faster than any look-up
+        return _read_table(path, kind)
+    import hashlib
+
+    from backend.cache import default_cache_dir
+    from backend.fileio import file_lock, write_npy_atomic
+
+    stem = default_cache_dir() / "tables" / hashlib.sha1(repr((sig, kind)).encode()).hexdigest()
+    names_path, values_path = stem.with_suffix(".names.npy"), stem.with_suffix(".values.npy")
+
+    def mapped():
+        try:
+            names = np.load(names_path, allow_pickle=False)
+            values = np.load(values_path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+        return pd.DataFrame(values, index=pd.Index(names, name="filename"), copy=False)
+
+    frame = mapped()
+    if frame is None:
+        with file_lock(stem.with_suffix(".lock")):
+            frame = mapped()
+            if frame is None:
+                table = _read_table(path, kind)
+                write_npy_atomic(names_path, table.index.to_numpy().astype(str))
+                write_npy_atomic(values_path, table.to_numpy(dtype=np.float64))  # written last: complete
+                frame = mapped()
+    return frame
+
+
 @memoize_array
 def _load_model_data(model_id: str, emb_sig: tuple, fp_sig: tuple | None) -> ModelData:
     emb_path = Path(emb_sig[0])
-    emb = _read_table(emb_path, "embedding")
+    emb = _read_table_cached(emb_sig, "embedding")
     if emb.shape[1] < 2:
         raise DataError(f"embedding file {emb_path} needs two coordinate columns, found {emb.shape[1]}")
     if fp_sig is None:
@@ -417,16 +493,22 @@ def _load_model_data(model_id: str, emb_sig: tuple, fp_sig: tuple | None) -> Mod
         xy = X
     else:
         fp_path = Path(fp_sig[0])
-        fp = _read_table(fp_path, "fingerprint")
+        fp = _read_table_cached(fp_sig, "fingerprint")
         files = fp.index.to_numpy()
         missing = fp.index.difference(emb.index)
-        if len(missing):
+        if len(missing) or len(fp) != len(emb):
+            extra = emb.index.difference(fp.index)
             raise DataError(
-                f"embedding file {emb_path} lacks {len(missing)} of the {len(fp)} materials of "
-                f"{fp_path.name}, e.g. {', '.join(map(str, missing[:3]))}"
+                f"row counts differ: fingerprint file {fp_path} has {len(fp)} materials, embedding file "
+                f"{emb_path} has {len(emb)}"
+                + (f"; the embedding lacks {len(missing)} of the {len(fp)} materials of {fp_path.name}, e.g. "
+                   f"{', '.join(map(str, missing[:3]))}" if len(missing) else "")
+                + (f"; it has {len(extra)} the fingerprints lack, e.g. {', '.join(map(str, extra[:3]))}" if len(extra) else "")
             )
         X = fp.to_numpy()
-        xy = emb.loc[fp.index].iloc[:, :2].to_numpy()
+        same_order = len(emb) == len(fp) and (emb.index == fp.index).all()
+        xy = (emb if same_order else emb.loc[fp.index]).iloc[:, :2].to_numpy()
+    files = np.asarray(files).astype(str)
     names = np.array([os.path.splitext(f)[0] for f in files])
     for arr in (X, xy):
         arr.setflags(write=False)

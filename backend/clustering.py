@@ -25,9 +25,16 @@ METRICS = ("euclidean", "minkowski")
 #: the paper's recommended settings (Hart et al., Heuslerene)
 PAPER_MODEL = "resnet50_latent3_window1eV_steps90_split1.0_width1"
 RANDOM_STATE = 0  # K-Means and GMM: same settings, same picture
-#: above this many materials a full distance matrix (8 n^2 bytes) is refused: use Euclidean,
-#: which HDBSCAN clusters with a space tree instead
+#: above this many materials a full distance matrix (8 n^2 bytes) is refused
 MAX_PRECOMPUTED = 20_000
+#: up to this many materials HDBSCAN runs on the full distance matrix (exact); above, on a
+#: k-nearest-neighbour graph (:mod:`backend.hdbscan_graph`), whose cost grows as n, not n^2
+EXACT_MAX = 4_000
+#: above this many materials GMM is fitted on a random sample of this size (then every
+#: material is assigned): a full-covariance EM on 10^5 x 147 takes minutes
+GMM_FIT_MAX = 3_000
+#: above this many materials K-Means runs its k-means++ start once instead of 10 times
+KMEANS_FULL_MAX = 5_000
 
 
 def default_model(catalog) -> str:
@@ -217,11 +224,23 @@ def cluster_hdbscan(X: np.ndarray, min_cluster_size: int = 3, min_samples: int =
     metric, p = _check_metric(metric, p)
     kwargs = dict(min_cluster_size=int(min_cluster_size), min_samples=int(min_samples),
                   cluster_selection_method=selection)
+    if D is None and uses_graph(len(X)):
+        from backend.hdbscan_graph import graph_single_linkage_tree
+        from backend.knn_graph import DEFAULT_K, knn_graph
+
+        graph = knn_graph(X, max(DEFAULT_K, int(min_samples)), metric, p)
+        return hdbscan_labels(None, graph_single_linkage_tree(graph, min_samples, X, p), min_cluster_size, selection)
     if metric == "euclidean":
-        return hdbscan.HDBSCAN(metric="euclidean", **kwargs).fit_predict(np.asarray(X, dtype=np.float64))
+        # hdbscan's trees need a writable array (the cached fingerprints are read-only maps)
+        return hdbscan.HDBSCAN(metric="euclidean", **kwargs).fit_predict(np.array(X, dtype=np.float64))
     if D is None:
         D = distance_matrix(X, metric, p)
     return hdbscan_labels(D, single_linkage_tree(D, min_samples), min_cluster_size, selection)
+
+
+def uses_graph(n_samples: int) -> bool:
+    """Whether HDBSCAN on this many materials takes the neighbour-graph path (see :data:`EXACT_MAX`)."""
+    return int(n_samples) > EXACT_MAX
 
 
 def single_linkage_tree(D: np.ndarray, min_samples: int) -> np.ndarray:
@@ -238,9 +257,10 @@ def single_linkage_tree(D: np.ndarray, min_samples: int) -> np.ndarray:
     return tree
 
 
-def hdbscan_labels(D: np.ndarray, tree: np.ndarray, min_cluster_size: int, selection: str = "leaf") -> np.ndarray:
+def hdbscan_labels(D: np.ndarray | None, tree: np.ndarray, min_cluster_size: int, selection: str = "leaf") -> np.ndarray:
     """HDBSCAN's labels (n,) from a single-linkage tree: condense at ``min_cluster_size``,
-    select clusters by ``selection`` ('leaf' or 'eom'); the same labels as ``fit_predict``."""
+    select clusters by ``selection`` ('leaf' or 'eom'); the same labels as ``fit_predict``.
+    ``D`` is not used (kept for callers that pass the matrix the tree came from)."""
     from hdbscan.hdbscan_ import _tree_to_labels
 
     labels = _tree_to_labels(D, np.array(tree), int(min_cluster_size), selection, False, False, 0.0, 0)[0]
@@ -248,21 +268,28 @@ def hdbscan_labels(D: np.ndarray, tree: np.ndarray, min_cluster_size: int, selec
 
 
 def cluster_kmeans(X: np.ndarray, n_clusters: int = 5) -> np.ndarray:
+    """K-Means labels (n,); 10 k-means++ starts, one above :data:`KMEANS_FULL_MAX` materials."""
     from sklearn.cluster import KMeans
 
-    return KMeans(n_clusters=int(n_clusters), n_init=10, random_state=RANDOM_STATE).fit_predict(X)
+    n_init = 10 if len(X) <= KMEANS_FULL_MAX else 1
+    return KMeans(n_clusters=int(n_clusters), n_init=n_init, random_state=RANDOM_STATE).fit_predict(X)
 
 
 def cluster_gmm(X: np.ndarray, n_clusters: int = 5) -> np.ndarray:
+    """Gaussian-mixture labels (n,): full covariances (diagonal where they are singular); above
+    :data:`GMM_FIT_MAX` materials fitted on a fixed random sample, then every material assigned."""
     from sklearn.mixture import GaussianMixture
 
+    fit_on = X
+    if len(X) > GMM_FIT_MAX:
+        fit_on = X[np.random.default_rng(RANDOM_STATE).choice(len(X), GMM_FIT_MAX, replace=False)]
     try:
         gmm = GaussianMixture(n_components=int(n_clusters), covariance_type="full", reg_covar=1e-6,
-                              random_state=RANDOM_STATE).fit(X)
+                              random_state=RANDOM_STATE).fit(fit_on)
     except ValueError:
         # fingerprints with more dimensions than points per component give singular covariances
         gmm = GaussianMixture(n_components=int(n_clusters), covariance_type="diag", reg_covar=1e-4,
-                              random_state=RANDOM_STATE).fit(X)
+                              random_state=RANDOM_STATE).fit(fit_on)
     return gmm.predict(X)
 
 
@@ -278,11 +305,15 @@ def double_cluster(xy: np.ndarray, noise: np.ndarray, eps: float = 0.8, min_samp
 
 
 def recluster_noise(X: np.ndarray, labels: np.ndarray, min_cluster_size: int, min_samples: int,
-                    metric: str, p: float, D: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    metric: str, p: float, D: np.ndarray | None = None,
+                    graph: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """HDBSCAN (eom, as the published explorer) on the noise points only.
 
     Returns the new labels (found clusters numbered after the existing ones) and the mask of
-    noise points that were put into a cluster. Too few noise points: nothing changes.
+    noise points that were put into a cluster. Too few noise points: nothing changes. With the
+    materials' kNN ``graph`` (the graph path), the noise points are clustered on the part of it
+    between noise points (a noise point with fewer than ``min_samples`` noise neighbours there
+    stays noise; separate parts join only at the root of the tree): no new neighbour search.
     """
     noise = labels < 0
     idx = np.flatnonzero(noise)
@@ -291,6 +322,17 @@ def recluster_noise(X: np.ndarray, labels: np.ndarray, min_cluster_size: int, mi
     if len(idx) < max(int(min_cluster_size), 2):
         return new, moved
     ms = min(int(min_samples), len(idx) - 1)
+    if graph is not None:
+        from backend.hdbscan_graph import graph_single_linkage_tree, subgraph
+
+        sub_graph = subgraph(graph, idx)
+        ms = min(ms, sub_graph.shape[1])
+        sub = hdbscan_labels(None, graph_single_linkage_tree(sub_graph, ms), min_cluster_size, "eom")
+        offset = int(labels.max()) + 1 if (labels >= 0).any() else 0
+        found = sub >= 0
+        new[idx[found]] = sub[found] + offset
+        moved[idx[found]] = True
+        return new, moved
     sub_D = None
     if metric == "minkowski" and p != 2:
         sub_D = (D if D is not None else distance_matrix(X, metric, p))[np.ix_(idx, idx)]
@@ -313,9 +355,11 @@ def _first_clustering(X: np.ndarray, params: ClusterParams, D: np.ndarray | None
 
 
 def cluster(X: np.ndarray, xy: np.ndarray, params: ClusterParams, D: np.ndarray | None = None,
-            labels: np.ndarray | None = None) -> ClusterResult:
+            labels: np.ndarray | None = None, graph: np.ndarray | None = None) -> ClusterResult:
     """Run the whole clustering view on fingerprints ``X`` (n, d) with embedding ``xy`` (n, 2).
-    ``labels``: the first clustering when the caller already has it (from a cached tree)."""
+    ``labels``: the first clustering when the caller already has it (from a cached tree);
+    ``graph``: the kNN graph of ``X`` when HDBSCAN took the graph path (noise reclustering
+    reuses it)."""
     params = params.validate(len(X))
     if labels is None:
         labels = _first_clustering(X, params, D)
@@ -324,7 +368,7 @@ def cluster(X: np.ndarray, xy: np.ndarray, params: ClusterParams, D: np.ndarray 
     moved = np.zeros(len(labels), dtype=bool)
     if params.recluster_noise and params.algo == "hdbscan":
         labels, moved = recluster_noise(X, labels, params.rc_min_cluster_size, params.rc_min_samples,
-                                        params.metric, params.p, D=D)
+                                        params.metric, params.p, D=D, graph=graph)
     halo = (double_cluster(xy, noise, params.dc_eps, params.dc_min_samples) if params.double_cluster
             else np.full(len(labels), -1, dtype=int))
     for arr in (labels, noise, moved, halo):
@@ -385,8 +429,10 @@ def prewarm_distances(catalog, model_ids, metric: str = "minkowski", p: float = 
             if info.is_unencoded:
                 continue
             n = len(catalog.load(mid).names)
+            if uses_graph(n):
+                continue  # no matrix on the graph path
             used += 8.0 * n * n
-            if used > budget_bytes or n > MAX_PRECOMPUTED:
+            if used > budget_bytes:
                 break
             model_distances(catalog, mid, metric, p)
             done += 1
@@ -405,6 +451,53 @@ def _data_key(catalog, model_id: str) -> tuple:
             file_signature(info.fingerprint_path) if info.fingerprint_path else None)
 
 
+@memoize_mapped
+def _model_graph(catalog_root: str, model_id: str, data_key: tuple, metric: str, p: float, k: int,
+                 progress=None) -> np.ndarray:
+    from backend.catalog import Catalog
+    from backend.knn_graph import knn_graph
+
+    return knn_graph(Catalog.at(catalog_root).load(model_id).X, k, metric, p, progress=progress)
+
+
+def graph_k(min_samples: int = 1) -> int:
+    """Neighbours per point of a model's graph: one graph serves every min_samples up to
+    :data:`backend.knn_graph.DEFAULT_K` (a larger one gets its own graph)."""
+    from backend.knn_graph import DEFAULT_K
+
+    return max(DEFAULT_K, int(min_samples))
+
+
+def model_graph(catalog, model_id: str, metric: str = "minkowski", p: float = 0.2, min_samples: int = 1,
+                progress=None, build: bool = True) -> np.ndarray | None:
+    """The kNN graph of a model's fingerprints under the metric (:mod:`backend.knn_graph`):
+    built once and kept in the cache folder (written atomically: an interrupted build leaves
+    nothing), memory-mapped read-only by every process of the host. ``build=False``: None when
+    it is not built yet (a web request must not build one; see the ``graph`` job kind)."""
+    metric, p = _check_metric(metric, p)
+    return _model_graph(str(catalog.root), model_id, _data_key(catalog, model_id), metric, p, graph_k(min_samples),
+                        progress=progress, build=build)
+
+
+def graph_cached(catalog, model_id: str, metric: str = "minkowski", p: float = 0.2, min_samples: int = 1) -> bool:
+    metric, p = _check_metric(metric, p)
+    return _model_graph.cached_path(str(catalog.root), model_id, _data_key(catalog, model_id), metric, p,
+                                    graph_k(min_samples)).is_file()
+
+
+@memoize_mapped
+def _model_graph_tree(catalog_root: str, model_id: str, data_key: tuple, metric: str, p: float, k: int,
+                      min_samples: int, version: int) -> np.ndarray:
+    # ``version``: backend.hdbscan_graph.TREE_VERSION, so that a changed algorithm is not
+    # answered from the cache folder
+    from backend.catalog import Catalog
+    from backend.hdbscan_graph import graph_single_linkage_tree
+
+    cat = Catalog.at(catalog_root)
+    graph = _model_graph(catalog_root, model_id, data_key, metric, p, k)
+    return graph_single_linkage_tree(graph, min_samples, cat.load(model_id).X, p)
+
+
 @memoize_array
 def _model_tree(catalog_root: str, model_id: str, data_key: tuple, metric: str, p: float, min_samples: int) -> np.ndarray:
     from backend.catalog import Catalog
@@ -418,6 +511,16 @@ def _cluster_model(catalog_root: str, model_id: str, data_key: tuple, params: Cl
 
     cat = Catalog.at(catalog_root)
     data = cat.load(model_id)
+    if params.algo == "hdbscan" and uses_graph(len(data.names)):
+        from backend.hdbscan_graph import TREE_VERSION
+
+        k = graph_k(params.min_samples)
+        graph = _model_graph(catalog_root, model_id, data_key, params.metric, params.p, k)
+        # the tree depends on min_samples only; kept in the cache folder like the graph
+        tree = _model_graph_tree(catalog_root, model_id, data_key, params.metric, params.p, k, params.min_samples,
+                                 TREE_VERSION)
+        labels = hdbscan_labels(None, tree, params.min_cluster_size, params.selection)
+        return cluster(data.X, data.xy, params, labels=labels, graph=graph)
     if params.algo == "hdbscan" and params.metric == "minkowski" and params.p != 2:
         D = model_distances(cat, model_id, params.metric, params.p)
         # the tree depends on min_samples only: moving min_cluster_size re-cuts a cached tree

@@ -159,3 +159,23 @@ def explorer_url(**fields) -> str:
     if unknown:
         raise TypeError(f"unknown explorer view fields: {sorted(unknown)}; allowed: {list(URL_FORMAT)}")
     return "/?" + urlencode(encode_query(fields))
+
+
+def point_info(catalog, query: dict, index: int) -> dict:
+    """Name and cluster of one material in the view that ``query`` (a URL query) describes; the
+    view's clustering is the cached one (the page asked for it first). A large model whose
+    neighbour graph is not built yet is an error here, never a build."""
+    from backend.clustering import cluster_model, default_model, graph_cached, uses_graph
+    from backend.errors import ParameterError
+
+    view, _ = ExplorerView.from_query(query)
+    model = view.model if view.model in catalog else default_model(catalog)
+    data = catalog.load(model)
+    if not 0 <= index < len(data.names):
+        raise IndexError(index)
+    params = view.params()
+    if params.algo == "hdbscan" and uses_graph(len(data.names)) and not graph_cached(
+            catalog, model, params.metric, params.p, params.min_samples):
+        raise ParameterError(f"the neighbour graph of {model} is not built yet")
+    result = cluster_model(catalog, model, params)
+    return {"name": str(data.names[index]), "cluster": int(result.labels[index])}

@@ -82,6 +82,26 @@ def file_lock(path: str | os.PathLike) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+
+@contextlib.contextmanager
+def try_file_lock(path: str | os.PathLike) -> Iterator[bool]:
+    """Like :func:`file_lock` without waiting: the block gets True holding the lock, False when
+    another process (or thread) holds it."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
 def write_csv_atomic(dest: str | os.PathLike, frame, **to_csv_kwargs) -> Path:
     """Write a pandas DataFrame as CSV atomically (``index=False`` unless given)."""
     to_csv_kwargs.setdefault("index", False)

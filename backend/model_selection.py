@@ -286,32 +286,8 @@ def grid_search(catalog, model_ids, spec: GridSpec | None = None, cache_dir: str
     progress = progress or null_progress
     t0 = time.perf_counter()
     model_ids = list(dict.fromkeys(model_ids))
-    if not model_ids:
-        raise ParameterError("no models to evaluate")
-    warnings: list[str] = []
-    datas = [catalog.load(mid) for mid in model_ids]
-    common = set(datas[0].names)
-    for d in datas[1:]:
-        common &= set(d.names)
-    materials = np.array(sorted(common))
-    if len(materials) < 3:
-        raise ParameterError(f"the models share only {len(materials)} materials; a grid search needs at least 3")
-    left_out = max(len(d.names) for d in datas) - len(materials)
-    if left_out:
-        warnings.append(f"{left_out} materials are missing from some models and were left out")
-    spec = (spec or GridSpec()).validate(len(materials))
+    spec, materials, X_of, keys, cache, warnings = _prepare(catalog, model_ids, spec, cache_dir)
     n_jobs = n_jobs or os.cpu_count() or 1
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    cache = cache / "evaluate"
-    X_of, keys = {}, {}
-    materials_key = _digest(materials.tolist())
-    for mid, d in zip(model_ids, datas):
-        info = catalog.get(mid)
-        source = info.fingerprint_path or info.embedding_path
-        order = pd.Index(d.names).get_indexer(materials)
-        X_of[mid] = d.X[order]
-        keys[mid] = _digest({"v": CACHE_VERSION, "file": file_sha256(source), "materials": materials_key,
-                             "spec": spec.key()})
     t_hash = time.perf_counter() - t0
 
     per: dict[str, dict] = {}
@@ -376,6 +352,67 @@ def grid_search(catalog, model_ids, spec: GridSpec | None = None, cache_dir: str
                "total_s": round(time.perf_counter() - t0, 3), "models_computed": len(todo),
                "ami_cached": hit is not None}
     return GridResult(spec, model_ids, materials, labels, per_model, cells_t, ranking, warnings, timings)
+
+
+def _prepare(catalog, model_ids, spec, cache_dir):
+    """What every part of a search needs: the validated spec, the materials every model has
+    (sorted), each model's fingerprints in that order and its cache key, the cache folder and
+    the warnings so far."""
+    if not model_ids:
+        raise ParameterError("no models to evaluate")
+    warnings: list[str] = []
+    datas = [catalog.load(mid) for mid in model_ids]
+    common = set(datas[0].names)
+    for d in datas[1:]:
+        common &= set(d.names)
+    materials = np.array(sorted(common))
+    if len(materials) < 3:
+        raise ParameterError(f"the models share only {len(materials)} materials; a grid search needs at least 3")
+    left_out = max(len(d.names) for d in datas) - len(materials)
+    if left_out:
+        warnings.append(f"{left_out} materials are missing from some models and were left out")
+    spec = (spec or GridSpec()).validate(len(materials))
+    cache = (Path(cache_dir) if cache_dir else default_cache_dir()) / "evaluate"
+    X_of, keys = {}, {}
+    materials_key = _digest(materials.tolist())
+    for mid, d in zip(model_ids, datas):
+        info = catalog.get(mid)
+        source = info.fingerprint_path or info.embedding_path
+        order = pd.Index(d.names).get_indexer(materials)
+        X_of[mid] = d.X[order]
+        keys[mid] = _digest({"v": CACHE_VERSION, "file": file_sha256(source), "materials": materials_key,
+                             "spec": spec.key()})
+    return spec, materials, X_of, keys, cache, warnings
+
+
+def evaluate_models_into_cache(catalog, model_ids, spec: GridSpec | None = None, start: int = 0,
+                               cache_dir: str | os.PathLike | None = None,
+                               progress: ProgressFn | None = None) -> dict:
+    """One part of a search spread over workers: evaluate the models of the search ``model_ids``
+    whose results are not in the cache folder, one at a time from the ``start``-th (so that
+    parts started at different models meet late), each under a lock in the cache folder that
+    another part holding it makes this one skip (on shared storage: across machines). Then
+    :func:`grid_search` on the same models finds every model in the cache. Returns how many
+    models this part computed and skipped."""
+    from backend.fileio import try_file_lock
+
+    progress = progress or null_progress
+    model_ids = list(dict.fromkeys(model_ids))
+    spec, _, X_of, keys, cache, _ = _prepare(catalog, model_ids, spec, cache_dir)
+    order = model_ids[start % len(model_ids):] + model_ids[: start % len(model_ids)]
+    computed, skipped = [], []
+    for k, mid in enumerate(order):
+        path = cache / f"{mid}-{keys[mid]}.npz"
+        if path.is_file():
+            continue
+        with try_file_lock(path.with_suffix(".lock")) as mine:
+            if not mine:
+                skipped.append(mid)  # another part is on it
+            elif not path.is_file():
+                _save_npz(path, evaluate_model(X_of[mid], spec))
+                computed.append(mid)
+        progress(k + 1, len(order), stage="models", model=mid)
+    return {"computed": computed, "skipped": skipped}
 
 
 def _cells_ami(labelings: np.ndarray) -> list:

@@ -140,7 +140,7 @@ ISOLATED_JS = """
             near = j !== i && Math.hypot(xs[i] - xs[j], ys[i] - ys[j]) < gap;
         }
         if (!near && xs[i] > L.xaxis._offset + 20 && ys[i] > L.yaxis._offset + 40) {
-            out.push({x: r.left + xs[i], y: r.top + ys[i], name: String(tr.text[i])});
+            out.push({x: r.left + xs[i], y: r.top + ys[i], name: String(window.bandscapeNames[i])});
         }
     }
     return out;

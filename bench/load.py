@@ -8,13 +8,15 @@
 2. Records the explorer's requests from the real page in Debian's chromium (Playwright): opening
    it, a recluster (min cluster size) and a model switch (the id box): the assets, the
    ``/_dash-update-component`` payloads in the order the page sent them, and whether the page
-   prefetches the model's band images.
+   prefetches the model's band images (all of them, or around the cursor).
 3. Replays them with N users, each a thread with its own HTTP connection, for the duration. A
    user opens the page (document, then assets six at a time as a browser would, then the
-   callbacks; then, like the page, the model's band images four at a time in the background),
-   then repeats, after a pause of 1-3 s: recluster (40 %: min cluster size 2..15, min samples
-   1..5), hover (45 %: 3-5 points 150 ms apart; an image the user's prefetch already fetched
-   comes from the browser's cache, no request, counted apart) or a switch to a random model
+   callbacks; then, if the recorded page did, the model's band images four at a time in the
+   background), then repeats, after a pause of 1-3 s: recluster (40 %: min cluster size 2..15,
+   min samples 1..5), hover (45 %: 3-5 points 150 ms apart; an image the user's prefetch already
+   fetched comes from the browser's cache, no request, counted apart; if the recorded page
+   prefetches around the cursor, each hover also asks in the background for the images of the
+   hovered material's nearest neighbours on the map, as the page does) or a switch to a random model
    (15 %). Every payload carries the user's own state (values from the
    answers it got before), as the browser's would. A request that fails at the connection or
    with 502/503/504 is sent again (a callback twice, an image once), as ``assets/retry.js`` does
@@ -45,6 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CALLBACK = "/_dash-update-component"
@@ -64,6 +68,7 @@ class Recording:
     recluster: list = field(default_factory=list)
     switch: list = field(default_factory=list)
     prefetches: bool = False
+    prefetches_around: bool = False
     state_keys: set = field(default_factory=set)
 
 
@@ -94,6 +99,22 @@ def record(url: str, switch_to: str, browser=None) -> Recording:
     page.wait_for_selector("#explore-summary-text", timeout=120_000)
     page.wait_for_timeout(2000)  # the initial callbacks, and the start of any prefetch
     opened, log[:] = list(log), []
+    # a cursor over the map: does the page prefetch the images around it? (the help, which
+    # opens on a first visit, closed first: it covers the map)
+    try:
+        page.wait_for_selector("#explore-help", state="visible", timeout=5_000)
+        page.click("#explore-help-close")
+        page.wait_for_selector("#explore-help", state="hidden")
+    except Exception:
+        pass
+    box = page.locator("#explore-graph .js-plotly-plot").bounding_box()
+    for fx, fy in ((0.5, 0.5), (0.4, 0.6), (0.6, 0.4)):
+        page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=3)
+        page.wait_for_timeout(300)
+    rec.prefetches_around = any(r.headers.get("x-bandscape-prefetch") == "1" for r in log)
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(500)
+    log[:] = []
     before = page.inner_text("#explore-summary-text")
     mcs = int(page.input_value("#explore-mcs"))
     page.fill("#explore-mcs", str(mcs + 4))
@@ -262,6 +283,36 @@ class User(threading.Thread):
             raise RuntimeError(f"image of {name}: not a PNG")
         self.in_cache.add((self.window(), name))
 
+    def prefetch_around(self, name: str):
+        """What a page that prefetches around the cursor sends as it moves onto ``name``: the
+        images of the materials nearest it on the map (pages/explore.py's PREFETCH_AROUND), in
+        the background, with the prefetch header (the server answers 202 while one is drawn)."""
+        from app import material_image_path
+        from components.scatter import PREFETCH_AROUND
+
+        data = self.catalog.load(self.model)
+        i = int(np.flatnonzero(data.names == name)[0])
+        d = ((data.xy - data.xy[i]) ** 2).sum(1)
+        near = [str(data.names[j]) for j in np.argsort(d)[1:PREFETCH_AROUND + 1]]
+        window = self.window()
+        todo = [m for m in near if (window, m) not in self.in_cache]
+
+        def run():
+            import requests
+
+            with requests.Session() as http:
+                for m in todo:
+                    try:
+                        r = http.get(self.url + material_image_path(window, m), headers={"X-Bandscape-Prefetch": "1"},
+                                     timeout=60)
+                    except Exception:
+                        continue
+                    self.stats.request(r.headers.get("X-Bandscape-Worker"), 0)
+                    if r.status_code == 200:
+                        self.in_cache.add((window, m))
+
+        threading.Thread(target=run, daemon=True).start()
+
     def window(self):
         return self.catalog.get(self.model).window
 
@@ -307,6 +358,8 @@ class User(threading.Thread):
                         self.stats.time("hover_from_browser_cache", 0.0)
                     else:
                         self.timed("hover_image", self.hover, name)
+                    if self.rec.prefetches_around and self.window() is not None:
+                        self.prefetch_around(name)
                     time.sleep(0.15)
             elif action == "switch":
                 self.timed("switch", self.switch)
@@ -451,7 +504,7 @@ def run_load(url: str, data: str, users: int, duration: float, master_pid: int |
         "users": users, "duration_s": duration, "record_s": round(t_rec, 1),
         "recorded": {"open_gets": len(rec.gets), "open_callbacks": len(rec.open_posts),
                      "recluster_callbacks": len(rec.recluster), "switch_callbacks": len(rec.switch),
-                     "page_prefetches_images": rec.prefetches},
+                     "page_prefetches_images": rec.prefetches, "page_prefetches_around_cursor": rec.prefetches_around},
         "requests": stats.requests, "retried": stats.retries, "errors": len(stats.errors),
         "error_samples": stats.errors[:5], "interactions": inter,
         "requests_per_worker": dict(sorted(stats.workers.items())),

@@ -39,6 +39,10 @@ STABILITY_CODE = UNSELECTED_CODE + 1
 MARKER_SIZE = 8
 #: a hover finds the nearest material within this many pixels of the cursor
 HOVER_RADIUS_PX = 20
+#: band images the page asks for ahead of the hover: the nearest this many points within
+#: PREFETCH_RADIUS_PX of the cursor (assets/explore.js; bench/load.py replays it)
+PREFETCH_AROUND = 12
+PREFETCH_RADIUS_PX = 60
 
 
 def trace_type(n_points: int) -> str:
@@ -93,15 +97,16 @@ def visible_mask(noise: np.ndarray, hide_noise: bool, hide_nonnoise: bool) -> np
     return keep
 
 
-def point_style(result, keep: np.ndarray, codes: np.ndarray | None = None) -> dict:
+def point_style(result, keep: np.ndarray, codes: np.ndarray | None = None, with_labels: bool = True) -> dict:
     """Per-point properties of the points trace, by property path: colour codes (of the
     clusters, or ``codes`` when given: a known label's classes, consensus clusters, stability),
-    cluster labels for the hover (``customdata``, label + 1) and opacity (0 = hidden). ``keep``
-    (n,) bool: the points shown."""
+    cluster labels for the hover (``customdata``, label + 1; only ``with_labels``: on a large map
+    the hover asks for the one material's) and opacity (0 = hidden). ``keep`` (n,) bool: the
+    points shown."""
     codes = colour_codes(result.labels) if codes is None else codes
     return {
         "marker.color": typed_array(codes, "u1"),
-        "customdata": hover_labels(result.labels),
+        **({"customdata": hover_labels(result.labels)} if with_labels else {}),
         # a scalar when all are shown: the common case sends one number instead of n
         "marker.opacity": 1 if keep.all() else typed_array(keep, "u1"),
     }
@@ -139,10 +144,10 @@ def positions(xy: np.ndarray) -> dict:
     return _xy(xy)
 
 
-def scatter_figure(xy: np.ndarray, names, updates: dict, meta: dict | None = None, uirevision=None) -> dict:
+def scatter_figure(xy: np.ndarray, updates: dict, meta: dict | None = None, uirevision=None) -> dict:
     """The whole figure, as a plain dict (building ``go.Figure`` objects costs tens of ms of
-    validation per redraw). ``xy`` (n, 2) UMAP coordinates; ``names`` (n,) material names;
-    ``updates`` ``{trace index: {property path: value}}``: the overlays
+    validation per redraw). ``xy`` (n, 2) UMAP coordinates (the material names travel apart,
+    once per set of materials: the page's names store); ``updates`` ``{trace index: {property path: value}}``: the overlays
     (:func:`overlay_updates`) and, for the points, :func:`point_style` and :func:`positions`;
     ``meta`` what the hover shows besides the cluster (``{"label": column, "point_labels": [...]}``
     when the colours are a known label's)."""
@@ -151,7 +156,7 @@ def scatter_figure(xy: np.ndarray, names, updates: dict, meta: dict | None = Non
         {"type": kind, "mode": "markers", "hoverinfo": "skip", "showlegend": False, "name": "halos",
          "marker": {"size": 24, "opacity": 0.35, "line": {"width": 0}}},
         {"type": kind, "mode": "markers", "name": "materials", "showlegend": False, "hoverinfo": "none",
-         "text": list(names), "meta": meta or {},
+         "meta": meta or {},
          "marker": {"size": MARKER_SIZE, "line": {"width": 0}, **_colour_scale()}},
         {"type": kind, "mode": "markers", "hoverinfo": "skip", "showlegend": False, "name": "reclustered",
          "marker": {"size": 12, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 1.5}}},

@@ -27,8 +27,8 @@ from dash import (ClientsideFunction, Input, Output, Patch, State, callback, cli
                   no_update)
 
 from app_state import get_catalog
-from backend.clustering import (clustering_metric, cluster_model, default_model, labels_table,
-                                selection_table)
+from backend.clustering import (clustering_metric, cluster_model, default_model, graph_cached, labels_table,
+                                selection_table, uses_graph)
 from backend.elements import element_mask, elements_present
 from backend.errors import BandscapeError
 from backend.explorer_view import (CLUSTER_FIELDS, CONSENSUS_COLOURINGS, SELECTION_URL_MAX, URL_FORMAT,
@@ -39,9 +39,9 @@ from components.discover_panels import (GALLERY_PAGE, cluster_cards_view, consen
                                         map_tools, neighbour_controls, neighbour_list, subset_panel,
                                         subset_report)
 from components.help import help_modal
-from components.scatter import (NEIGHBOURS, PALETTE, POINTS, SCALE_COLOURS, UNSELECTED_CODE, colour_codes,
-                                neighbour_lines, overlay_updates, point_style, positions, scatter_figure,
-                                stability_codes, trace_type, visible_mask)
+from components.scatter import (NEIGHBOURS, PALETTE, POINTS, PREFETCH_AROUND, PREFETCH_RADIUS_PX, SCALE_COLOURS,
+                                UNSELECTED_CODE, colour_codes, neighbour_lines, overlay_updates, point_style, positions,
+                                scatter_figure, stability_codes, trace_type, visible_mask)
 
 dash.register_page(__name__, path="/", name="Explore", title="bandscape · explore", order=0)
 log = logging.getLogger(__name__)
@@ -70,8 +70,9 @@ URL_SINK, URL_FORMAT_STORE, NOTES = "explore-url-sink", "explore-url-format", "e
 CLIENT_CONFIG, HOVER_SINK = "explore-client-config", "explore-hover-sink"
 COMPARE = "explore-compare"
 MODEL_LIST, MODEL_IDS, MODEL_LIST_SINK = "explore-model-list", "explore-model-ids", "explore-model-list-sink"
-PREFETCH_MAX = 5000  # materials; beyond this, images are fetched on hover only
-PREFETCH_KEEP = 1500  # prefetched images held in the page's memory (~70 KB each), the rest in the HTTP cache
+NAMES, NAMES_SINK, GRAPH_POLL = "explore-names", "explore-names-sink", "explore-graph-poll"
+#: up to this many materials a recluster also sends each material's cluster label (hover text)
+LABELS_INLINE_MAX = 20_000
 HELP, HELP_OPEN, HELP_CLOSE, HELP_SEEN = "explore-help", "explore-help-open", "explore-help-close", "explore-help-seen"
 TOOL, TOOL_SINK = "explore-tool", "explore-tool-sink"
 SELECTION, SELECT_NAMES, SELECT_SINK = "explore-selection-names", "explore-select-names", "explore-select-sink"
@@ -280,11 +281,15 @@ def layout(**query):
         dcc.Store(id=DRAWN, data=first("drawn", None)),
         dcc.Store(id=VIEW, data=first("view", None)),
         dcc.Store(id=SIZES, data=first("sizes", None)),
+        dcc.Store(id=NAMES, data=first("names", None)),
+        # polls while a neighbour graph is being built (large models), then stops
+        dcc.Interval(id=GRAPH_POLL, interval=1500, disabled=first("poll", True)),
         dcc.Store(id=STYLE),
         # what assets/explore.js needs to know once: ids, the points' trace, the colours
         dcc.Store(id=CLIENT_CONFIG, data={
             "graph": GRAPH, "img": HOVER_IMG, "name": HOVER_NAME, "tip": HOVER_TIP, "click": CLICKED,
-            "points": POINTS, "prefetch_max": PREFETCH_MAX, "prefetch_keep": PREFETCH_KEEP, "sizes_box": SIZES_BOX,
+            "points": POINTS, "prefetch_around": PREFETCH_AROUND, "prefetch_radius": PREFETCH_RADIUS_PX,
+            "sizes_box": SIZES_BOX,
             "palette": list(PALETTE), "colours": list(SCALE_COLOURS), "unselected_code": UNSELECTED_CODE,
             "model_list": MODEL_LIST, "selection": SELECTION, "gallery_box": GALLERY_BOX, "gallery": GALLERY,
             "gallery_info": GALLERY_INFO, "gallery_clear": GALLERY_CLEAR, "page_size": GALLERY_PAGE}),
@@ -299,7 +304,7 @@ def layout(**query):
         dcc.Store(id=CARDS_TRIGGER),
         # outputs of the clientside functions that act on the page rather than return a value
         *[dcc.Store(id=sink) for sink in (HOVER_SINK, MODEL_LIST_SINK, SIZES_SINK, STYLE_SINK, URL_SINK, TOOL_SINK,
-                                          SELECT_SINK)],
+                                          SELECT_SINK, NAMES_SINK)],
         dcc.Store(id=HELP_SEEN, storage_type="local"),
         help_modal(HELP, HELP_CLOSE),
         html.Div([side, main, viewer], className="d-flex"),
@@ -352,17 +357,19 @@ def _summary(result, n: int) -> tuple[html.Span, dict]:
 _OUTPUTS = dict(figure=Output(GRAPH, "figure"), drawn=Output(DRAWN, "data"), summary=Output(SUMMARY, "children"),
                 sizes=Output(SIZES, "data"), scores=Output(SCORES, "children"), style=Output(STYLE, "data"),
                 alert=Output(ALERT, "children"), matches=Output(MATCHES, "children"), view=Output(VIEW, "data"),
+                names=Output(NAMES, "data"), poll=Output(GRAPH_POLL, "disabled"),
                 consensus_default=Output(CONS_MODELS, "placeholder"))
 
 
 @callback(
     output=dict(view=_OUTPUTS, fields=_FIELD_OUTPUTS, model=Output(MODEL, "value")),
-    inputs=dict(controls=_controls(Input), chosen={n: Input(field_id(n), "value") for n, _ in MODEL_FIELDS}),
+    inputs=dict(controls=_controls(Input), chosen={n: Input(field_id(n), "value") for n, _ in MODEL_FIELDS},
+                poll=Input(GRAPH_POLL, "n_intervals")),
     state=dict(drawn=State(DRAWN, "data")),
     # the first figure comes with the page (see layout): one round trip less before the map shows
     prevent_initial_call=True,
 )
-def update_view(controls: dict, chosen: dict, drawn):
+def update_view(controls: dict, chosen: dict, poll, drawn):
     """The view follows its controls. A changed hyperparameter field first picks the model
     (:func:`_model_for_field`), and a new model, by field or by id, sets every field: one
     callback, so that a model switch is one round trip."""
@@ -396,6 +403,9 @@ def render_view(v: ExplorerView, drawn: dict | None) -> dict:
         if empty:
             raise BandscapeError(f"{', '.join(empty)}: the field is empty or out of range")
         data = catalog.load(v.model)
+        building = _graph_in_progress(catalog, v, len(data.names))
+        if building is not None:
+            return {**out, "alert": building, "poll": False}
         result = cluster_model(catalog, v.model, v.params())
         highlight = element_mask(data.names, list(v.elements), v.element_mode)
         colour_codes_, point_labels, scores = _colouring(catalog, data, result, v)
@@ -408,7 +418,7 @@ def render_view(v: ExplorerView, drawn: dict | None) -> dict:
     n = len(data.names)
     keep = visible_mask(result.noise, v.hide_noise, v.hide_nonnoise)
     overlays = overlay_updates(data.xy, result, highlight, keep)
-    style = point_style(result, keep, colour_codes_)
+    style = point_style(result, keep, colour_codes_, with_labels=labels_inline(n))
     colour_key = v.colour_by if v.colour_by not in CONSENSUS_COLOURINGS else f"{v.colour_by}|{scores['filter']}"
     key = {"model": v.model, "names": _names_key(data.names), "colour": colour_key, "type": trace_type(n),
            "overlays": {str(idx): _digest(props) for idx, props in overlays.items()}}
@@ -424,10 +434,14 @@ def render_view(v: ExplorerView, drawn: dict | None) -> dict:
         alert=None,
         matches=f"{int(highlight.sum())} of {n} materials match" if v.elements else "",
         drawn=key,
+        poll=True,
     )
+    if not drawn or drawn.get("names") != key["names"]:
+        # the names go once per set of materials, as one string (the browser splits it)
+        out["names"] = {"key": key["names"], "names": "\n".join(map(str, data.names))}
     same_points = bool(drawn) and all(drawn.get(k) == key[k] for k in ("names", "type"))
     if not same_points:
-        out["figure"] = scatter_figure(data.xy, data.names, {**overlays, POINTS: {**style, **positions(data.xy)}},
+        out["figure"] = scatter_figure(data.xy, {**overlays, POINTS: {**style, **positions(data.xy)}},
                                        meta=meta, uirevision=v.model)
     else:
         # the same materials on screen: send only what changed, as typed arrays
@@ -448,12 +462,47 @@ def render_view(v: ExplorerView, drawn: dict | None) -> dict:
             out["style"] = style
         out["figure"] = patch if changed or points else no_update
     if drawn is None or drawn.get("model") != v.model:
-        # prefetch hover images only where a folder of display plots exists (not rendered on demand)
+        # the known labels for the gallery's captions: on small maps only (like the hover's clusters)
         out["view"] = {"window": info.window, "model": v.model,
-                       "prefetch": catalog.display_image_dir(info.window) is not None,
-                       "labels": _point_labels(catalog, data.names)}
+                       "labels": _point_labels(catalog, data.names) if labels_inline(n) else None}
         out["consensus_default"] = _consensus_placeholder(catalog, v.model)
     return out
+
+
+def _graph_in_progress(catalog, v: ExplorerView, n: int):
+    """None when the view can be clustered now; else (a large model whose neighbour graph is
+    not built yet) the graph job is queued if it was not, and the alert shows its progress."""
+    params = v.params()
+    if params.algo != "hdbscan" or not uses_graph(n) or graph_cached(catalog, v.model, params.metric, params.p,
+                                                                      params.min_samples):
+        return None
+    from app_state import get_job_runner
+    from backend.jobs.formatting import format_duration
+    from backend.jobs.graphs import submit_graph
+
+    rec = submit_graph(get_job_runner(), catalog, v.model, params.metric, params.p, params.min_samples)
+    if rec["state"] == "failed":
+        return dbc.Alert(f"building the neighbour graph of {v.model} failed: {rec.get('error')}", color="danger")
+    prog = rec.get("progress") or {}
+    import time
+
+    started = rec.get("started_at")
+    elapsed = f", {format_duration(time.time() - started)} so far" if started else ""
+    stage = prog.get("stage") or rec["state"]
+    fraction = float(prog.get("fraction") or 0.0)
+    return dbc.Alert([
+        html.Div(f"Building the neighbour graph of {v.model} ({n:,} materials, {params.metric}"
+                 f"{f' p={params.p:g}' if params.metric == 'minkowski' else ''}) for HDBSCAN: {stage}{elapsed}. "
+                 "It is built once and kept; the map appears when it is done.", id="explore-graph-progress"),
+        dbc.Progress(value=round(100 * fraction), striped=True, animated=True, className="mt-1"),
+    ], color="info")
+
+
+def labels_inline(n: int) -> bool:
+    """Whether the map carries every material's cluster for the hover (small maps); above, the
+    page asks the server for the hovered material's (``/explore-point``), so that a recluster
+    sends one byte per material: the colour codes."""
+    return n <= LABELS_INLINE_MAX
 
 
 def _digest(props: dict) -> str:
@@ -544,7 +593,13 @@ def _point_labels(catalog, names) -> dict | None:
 clientside_callback(
     ClientsideFunction("explore", "hoverView"),
     Output(HOVER_SINK, "data"),  # nothing is written: the function installs the hover
-    Input(VIEW, "data"), State(CLIENT_CONFIG, "data"), State(GRAPH, "figure"),
+    Input(VIEW, "data"), State(CLIENT_CONFIG, "data"),
+)
+
+clientside_callback(
+    ClientsideFunction("explore", "names"),
+    Output(NAMES_SINK, "data"),  # nothing is written: the function keeps the names for the hover
+    Input(NAMES, "data"),
 )
 
 clientside_callback(

@@ -163,3 +163,28 @@ def test_published_display_images_are_files_inside_the_root(shared_root):
     assert cat.resolve_file("../heuslerene/README.md") is not None  # still inside
     assert cat.display_image("../README", 1) is None
     assert cat.display_image("Ac2HgGe", 1).name == "Ac2HgGe.png"
+
+
+def test_extra_map_rows_are_named_with_both_counts(tmp_path):
+    mid = _our_root(tmp_path)
+    path = tmp_path / "embeddings" / f"{mid}_embedding.csv"
+    table = pd.read_csv(path)
+    extra = table.iloc[:2].assign(filename=["ghost_1.vasp", "ghost_2.vasp"])
+    pd.concat([table, extra]).to_csv(path, index=False)
+    with pytest.raises(DataError, match=rf"has {len(table)} materials, embedding file .* has {len(table) + 2}") as err:
+        Catalog(tmp_path).load(mid)
+    assert "ghost_1" in str(err.value)
+
+
+def test_a_table_too_large_for_memory_says_what_it_needs(tmp_path, monkeypatch):
+    """The demo's fingerprints on a machine with 100 kB free: refused before parsing, with the
+    file, the memory it needs and the memory there is."""
+    import backend.catalog as catalog
+
+    mid = _our_root(tmp_path)
+    monkeypatch.setattr(catalog, "_memory_available", lambda: 100_000)
+    with pytest.raises(DataError, match=r"too large for this machine's memory.*needs about \d+\.\d GB, and 0\.0 GB") as err:
+        Catalog(tmp_path).load(mid)
+    assert f"{mid}" in str(err.value)
+    monkeypatch.undo()
+    assert Catalog(tmp_path).load(mid).X.shape[0] > 0

@@ -138,3 +138,63 @@ def test_cancelled_search_leaves_no_result(root, shared_root, tmp_path):
         assert find_search(runner.store, cat, many, GridSpec())["state"] == "cancelled"
     finally:
         runner.stop()
+
+
+# ---- spread over two Celery workers ---------------------------------------------------------------
+
+@pytest.fixture()
+def two_celery_workers(redis_url, tmp_path):
+    from tests.conftest import wait_for
+
+    procs, logs = [], []
+    env = {**os.environ, "REDIS_URL": redis_url}
+    env.pop("BANDSCAPE_DATA", None)
+    try:
+        for i in (1, 2):
+            log = tmp_path / f"celery-worker-{i}.log"
+            logs.append(log)
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "backend.jobs", "worker", "--pool=solo", "-c", "1", "-n",
+                 f"w{i}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                cwd=PROJECT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT))
+        for proc, log in zip(procs, logs):
+            wait_for(lambda: b"ready" in log.read_bytes() or proc.poll() is not None, 60, "a celery worker to start")
+            assert proc.poll() is None, log.read_text()
+        yield procs, logs
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def test_search_split_over_two_celery_workers_equals_one_process(root, tmp_path, redis_url, two_celery_workers,
+                                                                 monkeypatch):
+    """On Celery the search queues one part per model; both workers compute models (each model
+    once: the parts skip what another holds), the search then computes the AMI and the tables,
+    and the result is the single-process one."""
+    from backend.jobs import make_runner
+
+    procs, logs = two_celery_workers
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    cat = Catalog(root)
+    runner = make_runner(root, redis_url)
+    assert runner.kind == "celery"
+    spec = GridSpec(min_samples=(2, 3), min_cluster_size=(3, 4, 5))
+    rec = submit_search(runner, cat, list(MODELS), spec)
+    store = JobStore(root)
+    done = wait_state(store, rec["job_id"], {"done", "failed"}, timeout=300)
+    assert done["state"] == "done", store.log_tail(rec["job_id"]) + "".join(log.read_text()[-2000:] for log in logs)
+    assert done["result"]["parts"] == len(MODELS) - 1
+    parts = [r for r in store.all("search_part") if r["key"].startswith(rec["key"] + ":")]
+    assert len(parts) == len(MODELS) - 1
+    parts = [wait_state(store, r["job_id"], {"done", "failed"}) for r in parts]
+    assert all(r["state"] == "done" for r in parts)
+    # every model computed exactly once, by the two workers together
+    assert sum(r["result"]["computed"] for r in parts) + done["result"]["computed_here"] == len(MODELS)
+    assert {r["worker"]["pid"] for r in parts + [done]} == {p.pid for p in procs}
+    single = grid_search(cat, list(MODELS), spec, cache_dir=tmp_path / "single", n_jobs=1)
+    assert_same_tables(load_search_result(store, done), single)

@@ -25,12 +25,13 @@ def prewarm_order(catalog) -> list[str]:
 
 
 def missing_distances(catalog, metric: str, p: float) -> list[str]:
-    from backend.clustering import MAX_PRECOMPUTED, distances_cached
+    from backend.clustering import distances_cached, uses_graph
 
     out = []
     for mid in prewarm_order(catalog):
         try:
-            if not distances_cached(catalog, mid, metric, p) and len(catalog.load(mid).names) <= MAX_PRECOMPUTED:
+            # a model on the graph path needs no matrix (its graph is a ``graph`` job)
+            if not uses_graph(len(catalog.load(mid).names)) and not distances_cached(catalog, mid, metric, p):
                 out.append(mid)
         except Exception:  # a broken model is reported when it is opened
             continue

@@ -49,7 +49,8 @@ class JobKind:
 KINDS: dict[str, JobKind] = {}
 
 #: modules that register kinds (imported on first look-up)
-KIND_MODULES = ("backend.jobs.training", "backend.jobs.search", "backend.jobs.distances", "backend.jobs.quality")
+KIND_MODULES = ("backend.jobs.training", "backend.jobs.search", "backend.jobs.distances", "backend.jobs.quality",
+                "backend.jobs.graphs")
 
 
 def register(kind: JobKind) -> JobKind:

@@ -112,7 +112,8 @@ POINT_PIXEL_JS = """
 ([key]) => {
     const gd = document.getElementById("explore-graph").querySelector(".js-plotly-plot");
     const tr = gd._fullData[1], L = gd._fullLayout, r = gd.getBoundingClientRect();
-    const i = typeof key === "number" ? key : Array.from(tr.text).indexOf(key);
+    const names = window.bandscapeNames;
+    const i = typeof key === "number" ? key : names.indexOf(key);
     const sx = j => r.left + L.xaxis._offset + L.xaxis.l2p(tr.x[j]);
     const sy = j => r.top + L.yaxis._offset + L.yaxis.l2p(tr.y[j]);
     const x0 = sx(i), y0 = sy(i);
@@ -127,6 +128,6 @@ POINT_PIXEL_JS = """
             if (margin > 0.25 && (!best || own < best.own)) { best = {x, y, own}; }
         }
     }
-    return best && {x: best.x, y: best.y, name: String(tr.text[i])};
+    return best && {x: best.x, y: best.y, name: String(names[i])};
 }
 """

@@ -1,0 +1,33 @@
+"""``synth``: a synthetic data root of any size with a known cluster structure (benchmarks)."""
+
+from __future__ import annotations
+
+from backend.commands import add_data_arg
+
+
+def register(sub) -> None:
+    from backend.synth import SynthSpec
+
+    d = SynthSpec()
+    p = sub.add_parser("synth", help="write a synthetic data root (fingerprints, 2-D map, labels, band data) "
+                                     "with known clusters, e.g. 100,000 materials for the scale benchmark")
+    add_data_arg(p, old_out=True, help="data root to write (created if missing)")
+    p.add_argument("--n", type=int, default=d.n, help=f"number of materials (default {d.n})")
+    p.add_argument("--clusters", type=int, default=d.n_clusters, help=f"number of clusters (default {d.n_clusters})")
+    p.add_argument("--noise", type=float, default=d.noise, help=f"fraction of background points (default {d.noise})")
+    p.add_argument("--models", type=int, default=d.n_models, help=f"models to write, 1 or 2 (default {d.n_models})")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--no-bands", action="store_true", help="no band data (then hover shows no images)")
+    p.set_defaults(handler=cmd_synth)
+
+
+def cmd_synth(args) -> int:
+    from backend.progress import TqdmProgress
+    from backend.synth import SynthSpec, write_synth
+
+    spec = SynthSpec(n=args.n, n_clusters=args.clusters, noise=args.noise, seed=args.seed, n_models=args.models)
+    with TqdmProgress(desc="synth", unit="step") as bar:
+        report = write_synth(args.data, spec, bands=not args.no_bands, progress=bar)
+    print(f"synth: {report['materials']} materials in {report['clusters']} clusters (+{report['noise']} background), "
+          f"models {', '.join(report['models'])}{', band data' if report['bands'] else ''} written to {args.data}")
+    return 0

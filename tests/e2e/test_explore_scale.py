@@ -1,0 +1,77 @@
+"""The explorer on a synthetic root above EXACT_MAX materials (the neighbour-graph path), in
+chromium: the page shows the graph job's progress while it builds, then the map with the
+clustering computed here from the same cached graph; the hover names the nearest material with
+its cluster; a recluster re-cuts the cached tree. Also the ``synth`` command's root itself."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backend.catalog import Catalog
+from backend.clustering import EXACT_MAX, ClusterParams, cluster_model, default_model, uses_graph
+from tests.conftest import PROJECT
+from tests.e2e.browser import start_app, stop_app
+from tests.e2e.test_explore_hover import check_hovers, cursor_positions, screen_positions
+
+N = EXACT_MAX + 500
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth") / "root"
+    subprocess.run([sys.executable, "-m", "backend", "synth", "--n", str(N), "--out", str(root), "--models", "1",
+                    "--no-bands"], cwd=PROJECT, check=True, capture_output=True)
+    return root
+
+
+def test_synth_writes_a_root_with_its_known_clusters(synth_root):
+    cat = Catalog(synth_root)
+    model = default_model(cat)
+    data = cat.load(model)
+    assert data.X.shape == (N, 147) and data.xy.shape == (N, 2)
+    labels = pd.read_csv(synth_root / "labels.csv")
+    assert sorted(labels.iloc[:, 0]) == sorted(map(str, data.names))
+    assert labels.shape[1] >= 2 and labels.iloc[:, 1].nunique() > 5  # the known clusters (and background)
+
+
+def test_graph_path_in_the_page(synth_root, browser, tmp_path, monkeypatch):
+    monkeypatch.setenv("BANDSCAPE_CACHE", str(tmp_path / "cache"))  # this process reads the app's graph
+    cat = Catalog(synth_root)
+    model = default_model(cat)
+    data = cat.load(model)
+    assert uses_graph(len(data.names))
+    proc, url = start_app(synth_root, env={"BANDSCAPE_CACHE": str(tmp_path / "cache"), "BANDSCAPE_PREWARM": "0"})
+    page = browser.new_page(viewport={"width": 1600, "height": 950})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(url + "/")
+        page.wait_for_selector("#explore-graph-progress", timeout=60_000)  # the graph job's progress
+        assert "neighbour graph" in page.inner_text("#explore-graph-progress")
+        page.wait_for_selector("#explore-summary-text", timeout=300_000)
+        result = cluster_model(cat, model, ClusterParams())
+        page.wait_for_function("t => document.getElementById('explore-summary-text').innerText.startsWith(t)",
+                               arg=f"{result.n_clusters} clusters · {result.n_noise} noise", timeout=30_000)
+        page.wait_for_selector("#explore-help", state="visible", timeout=10_000)
+        page.click("#explore-help-close")
+        page.wait_for_selector("#explore-help", state="hidden")
+        page.wait_for_timeout(500)
+        names = [str(n) for n in data.names]
+        pos, g = screen_positions(page, data.xy)
+        rng = np.random.default_rng(5)
+        window = cat.get(model).window
+        assert check_hovers(page, names, pos, g, cursor_positions(rng, pos, g, 12), window,
+                            labels=result.labels) >= 4
+        other = cluster_model(cat, model, ClusterParams(min_cluster_size=8))
+        page.fill("#explore-mcs", "8")
+        page.wait_for_function("t => document.getElementById('explore-summary-text').innerText.startsWith(t)",
+                               arg=f"{other.n_clusters} clusters · {other.n_noise} noise", timeout=60_000)
+        assert not errors, errors
+    finally:
+        page.close()
+        stop_app(proc)
