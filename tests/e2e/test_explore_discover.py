@@ -216,8 +216,10 @@ def test_consensus_colouring_and_subset(page, demo):
     assert list(pd.read_csv(dl.value.path()).material) == list(table.material)
     page.fill("#explore-subset-n", str(len(data.names) + 1))
     page.click("#explore-subset-choose")
-    page.wait_for_selector("#explore-subset-report .alert", timeout=30_000)
-    assert f"larger than the data ({len(data.names)} materials)" in page.inner_text("#explore-subset-report")
+    # the report of the subset above may still be on screen: wait for the new answer
+    page.wait_for_function("(t) => (document.querySelector('#explore-subset-report .alert') || {}).innerText"
+                           " && document.querySelector('#explore-subset-report .alert').innerText.includes(t)",
+                           arg=f"larger than the data ({len(data.names)} materials)", timeout=30_000)
 
     # cluster cards: one per cluster, with the label mix; a click selects that cluster
     page.click("#explore-cards-btn")
