@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backend.catalog import Catalog  # noqa: E402
 from backend.model_selection import select_models  # noqa: E402
 from backend.quality import QualitySpec, quality_report  # noqa: E402
+from backend.quality.baselines import untrained_precision  # noqa: E402
 
 
 def main() -> None:
@@ -67,6 +68,7 @@ def main() -> None:
         "median_trustworthiness": round(float(models.trustworthiness.median()), 4),
         "median_effective_dim": round(float(models.effective_dim.median()), 2),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version(),
+        "untrained_precision": str(untrained_precision() or "float32"),
         "torch": torch.__version__,
     }))
 

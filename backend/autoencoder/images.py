@@ -88,7 +88,8 @@ def folder_fingerprint(folder: str | os.PathLike) -> str:
 def find_axes_frame(rgb: np.ndarray) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) pixel rows/columns of the plot frame (the axes' spines): the
     dark lines spanning most of the image. Raises DataError when there is none."""
-    dark = rgb.astype(np.int32).sum(-1) < 3 * 80
+    r, g, b = (rgb[..., c].astype(np.uint16) for c in range(3))  # channel planes: fast, no last-axis reduce
+    dark = (r + g + b) < 3 * 80
     h, w = dark.shape
     cols = np.flatnonzero(dark.sum(0) > 0.5 * h)
     rows = np.flatnonzero(dark.sum(1) > 0.5 * w)
@@ -114,10 +115,9 @@ def import_plot(path: str | os.PathLike, size: int = 224) -> np.ndarray:
         top, bottom, left, right = find_axes_frame(rgb)
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
-    inner = rgb[top + 1:bottom, left + 1:right].astype(np.int32)
-    # strip a frame line that is thicker than one pixel
-    grey = inner.mean(-1)
-    saturation = inner.max(-1) - inner.min(-1)
+    r, g, b = (rgb[top + 1:bottom, left + 1:right, c].astype(np.int16) for c in range(3))
+    grey = (r + g + b) / 3.0
+    saturation = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
     keep_line = (saturation < 60) & (grey < 200)   # black/dark grey anti-aliased band lines
     clean = np.where(keep_line, grey, 255.0).astype(np.uint8)
     for edge in range(3):  # spines drawn over 2-3 px leave dark border rows/columns: blank them

@@ -36,12 +36,15 @@ def untrained_fingerprints(ink, arch: str, latents, image_size: int, seed: int =
     each of ``latents`` channels (seeded; eval mode: BatchNorm at its initial identity statistics).
 
     Seeded the same way, the encoders of different latents share their trunk (it is drawn before
-    the last 1x1 convolution), so the trunk runs once and only that convolution per latent."""
+    the last 1x1 convolution), so the trunk runs once and only that convolution per latent. On
+    CPUs with native bf16 (AVX512-BF16, AMX) the trunk runs under bf16 autocast, as training does
+    there (2.5-3x faster for a ResNet-50 at 224 px; random features do not need fp32)."""
     import torch
 
     from backend.autoencoder.config import check_arch
     from backend.autoencoder.model import Encoder
 
+    amp = untrained_precision()
     latents = sorted(set(int(z) for z in latents))
     encoders = {}
     for z in latents:
@@ -54,10 +57,20 @@ def untrained_fingerprints(ink, arch: str, latents, image_size: int, seed: int =
     with torch.inference_mode():
         for start in range(0, len(x_all), batch_size):
             x = x_all[start:start + batch_size].float().contiguous(memory_format=torch.channels_last)
-            h = trunk.stages(trunk.stem(x))
-            for z in latents:
-                out[z].append(encoders[z].to_latent(h).flatten(1).float())
+            with torch.autocast("cpu", dtype=amp or torch.bfloat16, enabled=amp is not None):
+                h = trunk.stages(trunk.stem(x))
+                for z in latents:
+                    out[z].append(encoders[z].to_latent(h).flatten(1).float())
     return {z: torch.cat(v).numpy().astype(np.float64) for z, v in out.items()}
+
+
+def untrained_precision():
+    """The autocast dtype of the untrained-network baseline here (None: fp32)."""
+    import torch
+
+    from backend.autoencoder.training import autocast_dtype
+
+    return autocast_dtype(torch.device("cpu"))
 
 
 def _as_size(ink, size: int):

@@ -400,6 +400,7 @@ def _baseline_rows(catalog, window, group, ctx: _Window, spec: QualitySpec, cach
     archs = sorted({(i.arch, int(i.latent), _model_image_size(i)) for i in group
                     if not i.is_unencoded and i.arch in ("resnet18", "resnet50") and i.latent})
     features: dict = {}  # (arch, size) -> {latent: X}, computed only when a row is not cached
+    amp = str(baselines.untrained_precision())
 
     def untrained(arch, latent, size):
         if (arch, size) not in features:
@@ -409,7 +410,7 @@ def _baseline_rows(catalog, window, group, ctx: _Window, spec: QualitySpec, cach
 
     for arch, latent, size in archs:
         row = cache.get_or_compute({**base_key, "baseline": "untrained", "arch": arch, "latent": latent,
-                                    "size": size, "images": ctx.images_key},
+                                    "size": size, "images": ctx.images_key, "amp": amp},
                                    lambda arch=arch, latent=latent, size=size: untrained(arch, latent, size))
         rows.append({"feature_set": f"untrained {arch} latent{latent} {size}px", "kind": "baseline",
                      "window": window, "objective": "random weights", **row})
