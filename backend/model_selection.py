@@ -34,7 +34,7 @@ from backend.errors import ParameterError
 from backend.progress import ProgressFn, null_progress
 
 PAPER_RANGE = tuple(range(2, 11))
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: DBCV takes hdbscan.validity's tree among equal-weight MSTs
 #: a model whose distinct fingerprints number fewer than this fraction of its materials has
 #: collapsed (its encoder maps almost everything to a few points; on the shared data one model
 #: has 2 distinct fingerprints for 546 materials): its clusters of duplicates get DBCV = 1 in

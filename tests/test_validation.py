@@ -28,14 +28,7 @@ def D_mink(X):
 
 
 @pytest.mark.parametrize("mcs,ms", [(3, 2), (4, 3)])
-def test_dbcv_equals_hdbscan_validity_index_under_euclidean(X, mcs, ms, dataset, request):
-    if dataset.name == "demo":
-        # found at the end of the session that rebuilt the demo's models: on their contrastive
-        # fingerprints ours and hdbscan's differ by ~3 % (e.g. 0.219 vs 0.213); on the published
-        # fingerprints and the previous demo models they agree to 1e-9. Strict: passes only while
-        # they still differ, so a fix (or an explanation) has to revisit this.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="DBCV vs hdbscan on the demo's contrastive "
-                                                                  "fingerprints: unexplained ~3 % difference"))
+def test_dbcv_equals_hdbscan_validity_index_under_euclidean(X, mcs, ms):
     labels = cluster_hdbscan(X, mcs, ms, "leaf", "euclidean")
     assert len(np.unique(labels[labels >= 0])) >= 2
     ours = dbcv(distance_matrix(X, "euclidean"), labels, X.shape[1])
