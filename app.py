@@ -27,6 +27,7 @@ for _var in _WEB_THREAD_VARS:
 import argparse  # noqa: E402
 import functools  # noqa: E402
 import logging  # noqa: E402
+import re  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
@@ -77,8 +78,9 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
         title="bandscape",
         suppress_callback_exceptions=True,
         update_title=None,
-        assets_ignore=r"(images|bands)/.*",
+        assets_ignore=r"(images|bands)/.*|^regenerator-runtime\.js$",  # (matched against file names)
     )
+    app.interpolate_index = _page_index(app)
     configure_caches(app.server)
     register_routes(app.server)
     runner = start_job_runner(catalog.root)
@@ -116,6 +118,36 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
     return app
 
 
+#: Dash's first script, @babel/polyfill (core-js 2 and regenerator-runtime, 100 KB), takes
+#: 100-150 ms of a page load here to evaluate; every browser bandscape supports has what core-js
+#: adds, and of the polyfill the renderer and the component bundles use only the global
+#: ``regeneratorRuntime`` (their async functions are compiled to it). So the page loads
+#: regenerator-runtime alone (0.13.11, the polyfill's own, MIT; assets/vendor) in its place.
+_POLYFILL_TAG = re.compile(r'<script src="[^"]*/deps/polyfill@[^"]*"></script>')
+
+
+#: dcc's lazily loaded parts that the explorer's first view needs (its graph and its element
+#: dropdown): the page asks for them only once the page's layout has arrived and rendered; asked
+#: for at once (preload), they are in the browser's cache by then.
+_FIRST_VIEW_CHUNKS = ("async-graph.js", "async-dropdown.js")
+
+
+def _page_index(app: dash.Dash):
+    """``app.interpolate_index`` with regenerator-runtime in the polyfill's place and the first
+    view's dcc chunks preloaded."""
+    interpolate = app.interpolate_index
+
+    def index(**kwargs):
+        tag = f'<script src="{app.get_asset_url("vendor/regenerator-runtime.js")}"></script>'
+        kwargs["scripts"] = _POLYFILL_TAG.sub(lambda _: tag, kwargs["scripts"], count=1)
+        prefix = app.config.requests_pathname_prefix
+        kwargs["metas"] += "".join(f'<link rel="preload" as="script" href="{prefix}_dash-component-suites/dash/dcc/{c}">'
+                                   for c in _FIRST_VIEW_CHUNKS)
+        return interpolate(**kwargs)
+
+    return index
+
+
 def warm_up(catalog) -> None:
     """What the first page needs, in this process's memory while it already listens: the default
     model's data and clustering, and the element list (imports pymatgen)."""
@@ -136,6 +168,7 @@ def create_server(data: str | os.PathLike | None = None):
     it; the workers share the disk caches, the shared small-result cache (with ``REDIS_URL``) and
     the job records, and one of them runs the local jobs."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
+    app_state.set_shared_server()
     app = create_app(data)
     log.info("bandscape worker %d: data %s; jobs: %s; shared cache: %s", os.getpid(), app_state.get_catalog().root,
              app_state.get_job_runner().kind, "redis" if backend_cache.small_store() is not backend_cache.array_store()

@@ -13,6 +13,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent
 _catalog = None
 _runner = None
+_shared_server = False
 _lock = threading.Lock()
 
 
@@ -58,3 +59,14 @@ def get_job_runner():
 
             _runner = make_runner(catalog.root).start()
         return _runner
+
+
+def set_shared_server(shared: bool = True) -> None:
+    """Mark the app as served to many users (``create_server``, under gunicorn) rather than run
+    by one (``python app.py``): pages then spare the server what only a single user can afford."""
+    global _shared_server
+    _shared_server = bool(shared)
+
+
+def is_shared_server() -> bool:
+    return _shared_server

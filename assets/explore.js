@@ -157,6 +157,40 @@
         }
     }
 
+    /* A small map's band images, all of them, once the page is idle after drawing the map (two
+     * at a time, so hovers and callbacks are not held up); the loaded images stay referenced, which
+     * keeps them in the page's memory cache: a hover then shows its image without a request. */
+    function prefetchAll() {
+        const w = st.view && st.view.window, n = st.names.length;
+        if (w === null || w === undefined || !n || n > st.cfg.prefetch_all) { return; }
+        const key = w + "|" + st.names[0] + "|" + n;
+        if (st.allFor === key) { return; }
+        st.allFor = key;
+        st.images = [];
+        const names = st.names.slice();
+        let i = 0;
+        const next = () => {
+            if (i >= names.length || st.allFor !== key) { return; }
+            const url = imageUrl(String(names[i++])), img = new Image();
+            st.asked.add(url);
+            img.onload = img.onerror = next;
+            img.src = url;
+            st.images.push(img);
+        };
+        const start = () => { next(); next(); };
+        // not before the map is drawn (its own requests and frames come first), then when idle
+        const until = performance.now() + 60000;
+        const afterDraw = () => {
+            if (st.allFor !== key || performance.now() > until) { return; }
+            const gd = plotDiv(), tr = gd && gd._fullData && gd._fullData[st.cfg.points];
+            if (!(tr && tr.x && tr.x.length)) { requestAnimationFrame(afterDraw); return; }
+            setTimeout(() => {
+                if (window.requestIdleCallback) { window.requestIdleCallback(start, {timeout: 2000}); } else { start(); }
+            }, 500);
+        };
+        requestAnimationFrame(afterDraw);
+    }
+
     function show(hit) {
         const tr = hit.idx.tr, i = hit.i, name = String(st.names[i]);
         const img = document.getElementById(st.cfg.img), title = document.getElementById(st.cfg.name);
@@ -545,6 +579,7 @@
             st.cell = null;
             install();
             hook(plotDiv());
+            prefetchAll();
             return nu();
         },
 
@@ -555,6 +590,7 @@
                 window.bandscapeNames = st.names;  // what the page's tests read
                 st.rev += 1;
                 st.shown = -1;
+                if (st.cfg) { prefetchAll(); }
             }
             return nu();
         },

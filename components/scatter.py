@@ -43,6 +43,12 @@ HOVER_RADIUS_PX = 20
 #: PREFETCH_RADIUS_PX of the cursor (assets/explore.js; bench/load.py replays it)
 PREFETCH_AROUND = 12
 PREFETCH_RADIUS_PX = 60
+#: in the local app (one user), a map of at most this many materials has all its band images
+#: loaded into the page once it is idle after drawing (kept referenced, so in the browser's
+#: memory cache: a hover shows its image without a request); larger maps, and every map of a
+#: shared server (twenty users' prefetches queue ahead of their hovers: bench/load.py), prefetch
+#: around the cursor only
+PREFETCH_ALL_MAX = 1000
 
 
 def trace_type(n_points: int) -> str:

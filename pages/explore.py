@@ -26,7 +26,7 @@ import numpy as np
 from dash import (ClientsideFunction, Input, Output, Patch, State, callback, clientside_callback, dcc, html,
                   no_update)
 
-from app_state import get_catalog
+from app_state import get_catalog, is_shared_server
 from backend.clustering import (clustering_metric, cluster_model, default_model, graph_cached, labels_table,
                                 selection_table, uses_graph)
 from backend.elements import element_mask, elements_present
@@ -39,7 +39,7 @@ from components.discover_panels import (GALLERY_PAGE, cluster_cards_view, consen
                                         map_tools, neighbour_controls, neighbour_list, subset_panel,
                                         subset_report)
 from components.help import help_modal
-from components.scatter import (NEIGHBOURS, PALETTE, POINTS, PREFETCH_AROUND, PREFETCH_RADIUS_PX, SCALE_COLOURS,
+from components.scatter import (NEIGHBOURS, PALETTE, POINTS, PREFETCH_ALL_MAX, PREFETCH_AROUND, PREFETCH_RADIUS_PX, SCALE_COLOURS,
                                 UNSELECTED_CODE, colour_codes, neighbour_lines, overlay_updates, point_style, positions,
                                 scatter_figure, stability_codes, trace_type, visible_mask)
 
@@ -289,6 +289,8 @@ def layout(**query):
         dcc.Store(id=CLIENT_CONFIG, data={
             "graph": GRAPH, "img": HOVER_IMG, "name": HOVER_NAME, "tip": HOVER_TIP, "click": CLICKED,
             "points": POINTS, "prefetch_around": PREFETCH_AROUND, "prefetch_radius": PREFETCH_RADIUS_PX,
+            # a local app has one user: all of a small map's images; a shared server, around the cursor
+            "prefetch_all": 0 if is_shared_server() else PREFETCH_ALL_MAX,
             "sizes_box": SIZES_BOX,
             "palette": list(PALETTE), "colours": list(SCALE_COLOURS), "unselected_code": UNSELECTED_CODE,
             "model_list": MODEL_LIST, "selection": SELECTION, "gallery_box": GALLERY_BOX, "gallery": GALLERY,

@@ -5,6 +5,8 @@ positions, after a zoom and a pan, and after a recluster (with the right cluster
 
 from __future__ import annotations
 
+import urllib.parse
+
 import numpy as np
 import pytest
 
@@ -147,6 +149,32 @@ def test_hover_names_the_nearest_material(page, demo):
     assert g3["xr"] == g2["xr"], "a recluster keeps the view"
     named = check_hovers(page, names, pos, g3, cursor_positions(rng, pos, g3, 25), window, labels=result.labels)
     assert named >= 12
+    assert not page.errors, page.errors
+
+
+def test_local_app_has_a_small_maps_images_before_the_hover(page, demo):
+    """The local app (one user) loads every band image of a small map once the page is idle;
+    a hover then shows its material without asking the server."""
+    url, cat, model, data = demo
+    names = [str(n) for n in data.names]
+    window = cat.get(model).window
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/material-image/" in r.url else None)
+    open_map(page, url)
+    got: set = set()
+    for _ in range(120):  # up to a minute
+        got = {urllib.parse.unquote(u.rsplit("/", 1)[1])[:-len(".png")] for u in asked}
+        if len(got) >= len(names):
+            break
+        page.wait_for_timeout(500)
+    assert got == set(names)
+    page.wait_for_load_state("networkidle")
+    asked.clear()
+    pos, g = screen_positions(page, data.xy)
+    cursors = cursor_positions(np.random.default_rng(3), pos, g, 12)
+    named = check_hovers(page, names, pos, g, cursors, window)
+    assert named >= 6
+    assert asked == [], f"hovers asked the server for {asked}"
     assert not page.errors, page.errors
 
 

@@ -100,6 +100,8 @@ def test_load_client_against_the_production_server(browser, shared_root, tmp_pat
     for name in ("open", "recluster", "switch", "hover_image"):
         assert out["interactions"][name]["n"] >= 1, (name, out["interactions"])
     assert out["recorded"]["recluster_callbacks"] >= 1 and out["recorded"]["switch_callbacks"] >= 1
+    # a shared server's page prefetches around the cursor, not every image of the map
+    assert out["recorded"]["page_prefetches_around_cursor"] and not out["recorded"]["page_prefetches_images"]
     assert out["requests"] > 50 and len(out["requests_per_worker"]) >= 2  # both workers served
     assert killed["pid"] not in alive and len(alive) == 2  # replaced by the master
     assert 0 < out["peak_memory_mb"]["workers_pss_mb"] <= out["peak_memory_mb"]["workers_rss_mb"]
