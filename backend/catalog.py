@@ -429,17 +429,19 @@ def _read_table(path: Path, kind: str) -> pd.DataFrame:
     values = df.drop(columns="filename")
     if values.shape[1] == 0:
         raise DataError(f"{kind} file {path} has no value columns")
-    numeric = values.apply(pd.to_numeric, errors="coerce")
-    bad = numeric.isna() | ~np.isfinite(numeric.to_numpy(dtype=float))
-    if bad.to_numpy().any():
-        r, c = np.argwhere(bad.to_numpy())[0]
+    # columns the CSV reader already parsed as numbers are taken as they are (converting each of
+    # 147 columns again was most of reading a fingerprint file); the others converted, text -> NaN
+    parsed = all(pd.api.types.is_float_dtype(t) or pd.api.types.is_integer_dtype(t) for t in values.dtypes)
+    numeric = values if parsed else values.apply(pd.to_numeric, errors="coerce")
+    arr = numeric.to_numpy(dtype=float)
+    bad = ~np.isfinite(arr)  # NaN (missing, or not a number) and infinities
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
         raise DataError(
             f"{kind} file {path}: non-numeric or missing value {values.iat[r, c]!r} in column "
-            f"{values.columns[c]!r} of row {r + 2} ({df['filename'].iat[r]}); {int(bad.to_numpy().sum())} bad cells"
+            f"{values.columns[c]!r} of row {r + 2} ({df['filename'].iat[r]}); {int(bad.sum())} bad cells"
         )
-    out = numeric.astype(float)
-    out.index = df["filename"].astype(str)
-    return out
+    return pd.DataFrame(arr, index=pd.Index(df["filename"].astype(str), name="filename"), columns=values.columns)
 
 
 #: tables with more cells than this are kept parsed in the cache folder (.npy, memory-mapped):

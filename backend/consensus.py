@@ -192,24 +192,26 @@ def model_labelings(catalog, model_ids, params, workers: int | None = None) -> t
     for the models' data and distance matrices (default: one per core)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from backend.clustering import cluster_model, clustering_metric, model_distances
+    from backend.clustering import cluster_model
 
     params = params.validate()
     model_ids = list(model_ids)
-    # the distance matrices are the cost (NumPy's power of n^2 d / 2 numbers, which releases the
-    # GIL): computed (and cached for the explorer) on every core
+
+    def one(mid):
+        # the model's data, distance matrix (cached for the explorer too) and tree; NumPy's parts
+        # (the matrix is n^2 d / 2 logs and exps; the core distances a partition) release the
+        # GIL, so the models share every core
+        return catalog.load(mid).names, np.asarray(cluster_model(catalog, mid, params).labels)
+
     with ThreadPoolExecutor(max(1, min(workers or os.cpu_count() or 1, len(model_ids)))) as pool:
-        names = [d.names for d in pool.map(catalog.load, model_ids)]
-        if params.metric == "minkowski" and params.p != 2:
-            list(pool.map(lambda mid: model_distances(catalog, mid, *clustering_metric(params)), model_ids))
+        names, labelings = zip(*pool.map(one, model_ids))
     common = set(names[0])
     for nm in names[1:]:
         common &= set(nm)
     materials = np.array([n for n in names[0] if n in common])
     if len(materials) < 2:
         raise ParameterError(f"the {len(model_ids)} models share only {len(materials)} materials")
-    rows = [np.asarray(cluster_model(catalog, mid, params).labels)[pd.Index(nm).get_indexer(materials)]
-            for mid, nm in zip(model_ids, names)]
+    rows = [labels[pd.Index(nm).get_indexer(materials)] for labels, nm in zip(labelings, names)]
     return materials, np.stack(rows)
 
 

@@ -41,6 +41,22 @@ def test_distance_matrix_applies_p(data):
     assert not D.flags.writeable
 
 
+def test_distance_matrix_rows_are_the_distances_from_each_material(data):
+    """Computed a block of rows at a time, with equal coordinates handled apart: every row equals
+    the distances from that material exactly (the neighbours use those), a duplicate is at
+    distance 0, and scipy's Minkowski distances agree to rounding."""
+    from backend.clustering import distances_from
+
+    X = np.array(data.X[:150], dtype=float)
+    X[7] = X[3]          # a duplicate material
+    X[:, 1] = 0.25       # a coordinate every material shares
+    for p in (0.2, 0.5, 1.0):
+        D = distance_matrix(X, "minkowski", p)
+        assert all(np.array_equal(D[i], distances_from(X, i, "minkowski", p)) for i in range(len(X)))
+        assert np.array_equal(D, D.T) and D[3, 7] == 0 and np.all(np.diag(D) == 0)
+        assert np.allclose(D, cdist(X, X, "minkowski", p=p), rtol=1e-12, atol=0)
+
+
 def test_hdbscan_euclidean_equals_library(cat, model, data):
     r = cluster_model(cat, model, ClusterParams(metric="euclidean"))
     ref = hdbscan.HDBSCAN(min_cluster_size=3, min_samples=2, cluster_selection_method="leaf").fit_predict(data.X)
