@@ -49,10 +49,8 @@ from backend.catalog import Catalog  # noqa: E402
 from backend.clustering import PAPER_MODEL, ClusterParams, cluster_model  # noqa: E402
 from tests.e2e.browser import launch_browser, start_app, stop_app  # noqa: E402
 
-# In every page, before its scripts: a larger resource-timing buffer (the image prefetch), and a
-# probe that notes when the points are first drawn.
-INIT_JS = """
-performance.setResourceTimingBufferSize(20000);
+# A probe that notes when the materials' points are first drawn (``window.bsFirstDrawn``).
+FIRST_DRAWN_JS = """
 (function poll() {
     const g = document.querySelector('#explore-graph .js-plotly-plot');
     if (g && g._fullData && g._fullData[1] && g._fullData[1].x && g._fullData[1].x.length) {
@@ -62,6 +60,9 @@ performance.setResourceTimingBufferSize(20000);
     requestAnimationFrame(poll);
 })();
 """
+# In every page, before its scripts: a larger resource-timing buffer (the image prefetch), and
+# the probe.
+INIT_JS = "performance.setResourceTimingBufferSize(20000);\n" + FIRST_DRAWN_JS
 SUMMARY_IS = "t => { const e = document.getElementById('explore-summary-text'); return e && e.innerText.startsWith(t); }"
 
 # Start a clock at the next event of a kind (its timeStamp), stop it at the next frame after
@@ -168,25 +169,26 @@ def open_page(browser, url):
     return page, first
 
 
-def measure_reclusters(page, cat, repeats):
+def measure_reclusters(page, cat, repeats, model_id=PAPER_MODEL, settle_ms=300, max_mcs=None):
     """Change min cluster size to settings not seen before (no cached clustering); time it
-    through the redraw; count the bytes the server sent for it."""
+    through the redraw; count the bytes the server sent for it (waiting ``settle_ms`` after each
+    for the responses). Stops at ``repeats`` values, or at min cluster size ``max_mcs``."""
     times, sizes, sent = [], [], []
     page.on("response", lambda r: sent.append(r) if "_dash-update-component" in r.url else None)
-    shown = expected_summary(cat, PAPER_MODEL, ClusterParams())
+    shown = expected_summary(cat, model_id, ClusterParams())
     mcs = 3
-    while len(times) < repeats:
+    while len(times) < repeats and (max_mcs is None or mcs < max_mcs):
         mcs += 1
-        target = expected_summary(cat, PAPER_MODEL, ClusterParams(min_cluster_size=mcs))
+        target = expected_summary(cat, model_id, ClusterParams(min_cluster_size=mcs))
         if target == shown:
             continue  # the page would not visibly change
         page.wait_for_timeout(300)
         sent.clear()
         page.evaluate(ARM_JS, ["input", "#explore-mcs"])
-        page.evaluate(WAIT_JS, redrawn(cat, PAPER_MODEL, ClusterParams(min_cluster_size=mcs)))
+        page.evaluate(WAIT_JS, redrawn(cat, model_id, ClusterParams(min_cluster_size=mcs)))
         page.fill("#explore-mcs", str(mcs))
         times.append(page.evaluate("() => window.bsWait") / 1000)
-        page.wait_for_timeout(300)
+        page.wait_for_timeout(settle_ms)
         sizes.append(sum(len(r.body()) for r in sent))
         shown = target
     return times, sizes

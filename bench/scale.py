@@ -48,16 +48,6 @@ sys.path.insert(0, str(ROOT))
 TARGETS_100K = {"first_render_ms": 4000, "recluster_ms": 1500, "model_switch_ms": 3000, "hover_ms": 150,
                 "bytes_per_recluster": 150_000, "peak_rss_mb": 4096}
 
-FIRST_DRAWN_JS = """
-(function poll() {
-    const g = document.querySelector('#explore-graph .js-plotly-plot');
-    if (g && g._fullData && g._fullData[1] && g._fullData[1].x && g._fullData[1].x.length) {
-        requestAnimationFrame(() => { window.bsFirstDrawn = performance.now(); });
-        return;
-    }
-    requestAnimationFrame(poll);
-})();
-"""
 # the hover panel shows a name other than `before`, and that material's image has loaded
 HOVER_SHOWS = """t0 => { const im = document.getElementById('explore-hover-img');
     const name = document.getElementById('explore-hover-name').innerText;
@@ -108,6 +98,8 @@ def ensure_root(roots: Path, n: int) -> Path:
 
 
 def open_page(browser, url: str, timeout_s: float):
+    from bench.explorer_latency import FIRST_DRAWN_JS
+
     page = browser.new_page(viewport={"width": 1600, "height": 950})
     page.add_init_script(FIRST_DRAWN_JS)
     t0 = time.perf_counter()
@@ -134,27 +126,13 @@ def open_page(browser, url: str, timeout_s: float):
 
 
 def measure_reclusters(page, cat, model_id, repeats):
-    from bench.explorer_latency import ARM_JS, WAIT_JS, expected_summary, redrawn
+    """bench/explorer_latency.py's reclusters on this model (min cluster size up to 60), then
+    back to the default setting."""
+    from bench.explorer_latency import expected_summary
+    from bench.explorer_latency import measure_reclusters as reclusters
     from backend.clustering import ClusterParams
 
-    times, sizes, sent = [], [], []
-    page.on("response", lambda r: sent.append(r) if "_dash-update-component" in r.url else None)
-    shown = expected_summary(cat, model_id, ClusterParams())
-    mcs = 3
-    while len(times) < repeats and mcs < 60:
-        mcs += 1
-        target = expected_summary(cat, model_id, ClusterParams(min_cluster_size=mcs))
-        if target == shown:
-            continue
-        page.wait_for_timeout(300)
-        sent.clear()
-        page.evaluate(ARM_JS, ["input", "#explore-mcs"])
-        page.evaluate(WAIT_JS, redrawn(cat, model_id, ClusterParams(min_cluster_size=mcs)))
-        page.fill("#explore-mcs", str(mcs))
-        times.append(page.evaluate("() => window.bsWait") / 1000)
-        page.wait_for_timeout(500)
-        sizes.append(sum(len(r.body()) for r in sent))
-        shown = target
+    times, sizes = reclusters(page, cat, repeats, model_id=model_id, settle_ms=500, max_mcs=60)
     page.fill("#explore-mcs", "3")
     page.wait_for_function("t => document.getElementById('explore-summary-text').innerText.startsWith(t)",
                            arg=expected_summary(cat, model_id, ClusterParams()), timeout=60_000)
