@@ -90,6 +90,9 @@ def test_grid_search_page_ranks_and_opens_the_explorer(browser, small_app, tmp_p
     assert requests and all(r.startswith(url) for r in requests)
     assert any("plotly-bandscape.min.js" in r for r in requests)
     assert not any("plotly.min.js" in r for r in requests)
+    # regenerator-runtime in the place of Dash's Babel polyfill; every page worked with it
+    assert any(r.endswith("/assets/vendor/regenerator-runtime.js") for r in requests)
+    assert not any("polyfill" in r for r in requests)
     page.close()
 
 
