@@ -103,6 +103,24 @@ def test_training_image_agrees_with_the_published_plot(ac2hgge, shared_root):
     assert _overlap_f1(img == 0, published, tol=2) > 0.97  # measured 0.998
 
 
+def test_display_plots_drawn_over_a_kept_background_are_the_plain_drawing():
+    """From the second material with a k-path on, the decorations come from a kept background:
+    the pixels are exactly those of the plain Matplotlib drawing, for each window."""
+    import io
+
+    from PIL import Image
+
+    from backend.bands import _display_state, _plain_display_png
+
+    bands = [load_band_data(f) for f in sorted(DEMO_BANDS.glob("*.npz"))[:6]]
+    for window in (1, 3):
+        for bd in bands:
+            ours = np.asarray(Image.open(io.BytesIO(render_display_png(bd, window))).convert("RGBA"))
+            plain = np.asarray(Image.open(io.BytesIO(_plain_display_png(bd, window))).convert("RGBA"))
+            assert ours.shape == (480, 640, 4) and np.array_equal(ours, plain), (bd.material, window)
+    assert _display_state()["templates"], "the kept background was used"
+
+
 def test_training_image_agrees_with_import_plots(band, tmp_path):
     """The training image drawn from band data is what `import-plots` makes of its display plot."""
     img = render_training_image(band, 1)
