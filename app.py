@@ -119,7 +119,7 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
 
 
 #: Dash's first script, @babel/polyfill (core-js 2 and regenerator-runtime, 100 KB), takes
-#: 100-150 ms of a page load here to evaluate; every browser bandscape supports has what core-js
+#: 60-140 ms of a page load here to evaluate; every browser bandscape supports has what core-js
 #: adds, and of the polyfill the renderer and the component bundles use only the global
 #: ``regeneratorRuntime`` (their async functions are compiled to it). So the page loads
 #: regenerator-runtime alone (0.13.11, the polyfill's own, MIT; assets/vendor) in its place.

@@ -17,6 +17,7 @@ import io
 import os
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -352,33 +353,30 @@ def render_display_png(bd: BandData, window: float) -> bytes:
     only the bands, the Fermi line, the spines and the title over it, in Matplotlib's own order
     (the same pixels; ~15 ms)."""
     key = (float(window), tuple(np.round(bd.kdist[[0, -1]], 9)), tuple(np.round(bd.ticks, 9)), tuple(bd.tick_labels))
-    state = _display_state()
-    template = state["templates"].get(key)
-    if template is None:
-        if key not in state["seen"]:
-            # a k-path met once (real compounds each have their own): the plain drawing
-            state["seen"][key] = None
-            while len(state["seen"]) > 256:
-                state["seen"].pop(next(iter(state["seen"])))
-            return _plain_display_png(bd, window)
-        template = state["templates"][key] = _DisplayTemplate(bd, window)
-        while len(state["templates"]) > 4:
-            state["templates"].pop(next(iter(state["templates"])))
+    if not hasattr(_display, "templates"):
+        # per thread (Matplotlib's objects are not thread-safe): the k-paths met, the last few
+        # of them with their background, least recently used first
+        _display.seen, _display.templates = OrderedDict(), OrderedDict()
+    seen, templates = _display.seen, _display.templates
+    if key in templates:
+        templates.move_to_end(key)
+    elif key in seen:
+        templates[key] = _DisplayTemplate(bd, window)
+        if len(templates) > 4:
+            templates.popitem(last=False)
     else:
-        state["templates"][key] = state["templates"].pop(key)  # most recently used last
-    return template.render(bd, window)
+        # a k-path met once (real compounds each have their own): the plain drawing
+        seen[key] = None
+        if len(seen) > 256:
+            seen.popitem(last=False)
+        return _plain_display_png(bd, window)
+    return templates[key].render(bd, window)
 
 
 _display = threading.local()
 
 
-def _display_state() -> dict:
-    if not hasattr(_display, "state"):
-        _display.state = {"templates": {}, "seen": {}}
-    return _display.state
-
-
-def _display_axes(fig, bd: BandData, window: float):
+def _display_axes(fig, bd: BandData):
     ax = fig.add_subplot()
     for t in bd.ticks[1:-1]:
         ax.axvline(t, color="grey", lw=0.8, alpha=0.6)
@@ -395,7 +393,7 @@ def _plain_display_png(bd: BandData, window: float) -> bytes:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6.4, 4.8), dpi=100)
-    ax = _display_axes(fig, bd, window)
+    ax = _display_axes(fig, bd)
     _plot_bands(ax, bd, window, "black", 1.0)
     ax.axhline(0, color="red", ls="--", lw=1.0, alpha=0.7)
     _display_labels(ax, bd)
@@ -416,7 +414,7 @@ class _DisplayTemplate:
 
         self.fig = Figure(figsize=(6.4, 4.8), dpi=100)
         self.canvas = FigureCanvasAgg(self.fig)
-        ax = self.ax = _display_axes(self.fig, bd, window)
+        ax = self.ax = _display_axes(self.fig, bd)
         ax.set_xlim(bd.kdist[0], bd.kdist[-1])
         ax.set_ylim(-window, window)
         ax.set_autoscale_on(False)

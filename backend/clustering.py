@@ -91,7 +91,9 @@ def _minkowski_sums(YT: np.ndarray, x: np.ndarray, p: float) -> np.ndarray:
     scipy's per-element ``pow`` in ``pdist(..., 'minkowski')``), within two ulps of it. Every pair
     gets the same operations whatever the block, so a row of :func:`distance_matrix` equals
     :func:`distances_from`."""
-    diff = YT[None, :, :] - x[:, :, None]
+    # C order whatever ``YT``'s strides (a transposed view needs no copy): the sum over k then
+    # runs in the same order for every caller
+    diff = np.subtract(YT[None, :, :], x[:, :, None], order="C")
     np.abs(diff, out=diff)
     # equal coordinates (a tenth of the pairs' in trained fingerprints) would take log's and
     # exp's slow path for log(0) = -inf: computed as log(1) and zeroed after, exactly
@@ -114,7 +116,7 @@ def distances_from(X: np.ndarray, index: int, metric: str = "minkowski", p: floa
         from scipy.spatial.distance import cdist
 
         return cdist(X[index:index + 1], X, "euclidean")[0]
-    out = _minkowski_sums(np.ascontiguousarray(X.T), X[index:index + 1], p)[0]
+    out = _minkowski_sums(X.T, X[index:index + 1], p)[0]
     return np.power(out, 1.0 / p, out=out)
 
 

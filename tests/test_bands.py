@@ -110,7 +110,7 @@ def test_display_plots_drawn_over_a_kept_background_are_the_plain_drawing():
 
     from PIL import Image
 
-    from backend.bands import _display_state, _plain_display_png
+    from backend.bands import _display, _plain_display_png
 
     bands = [load_band_data(f) for f in sorted(DEMO_BANDS.glob("*.npz"))[:6]]
     for window in (1, 3):
@@ -118,7 +118,7 @@ def test_display_plots_drawn_over_a_kept_background_are_the_plain_drawing():
             ours = np.asarray(Image.open(io.BytesIO(render_display_png(bd, window))).convert("RGBA"))
             plain = np.asarray(Image.open(io.BytesIO(_plain_display_png(bd, window))).convert("RGBA"))
             assert ours.shape == (480, 640, 4) and np.array_equal(ours, plain), (bd.material, window)
-    assert _display_state()["templates"], "the kept background was used"
+    assert _display.templates, "the kept background was used"
 
 
 def test_training_image_agrees_with_import_plots(band, tmp_path):
