@@ -12,6 +12,7 @@ Minkowski.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,6 +84,22 @@ def distance_matrix(X: np.ndarray, metric: str = "minkowski", p: float = 0.2) ->
     return D
 
 
+#: per thread: the scratch array of :func:`_minkowski_sums` (blocks of the matrix are ~2.4 MB; a
+#: fresh allocation each block cost page faults, a fifth of the matrix time on two threads)
+_SCRATCH = threading.local()
+_SCRATCH_MAX = 1 << 20  # elements (8 MB) kept per thread; larger calls allocate and let go
+_TINY = float(np.finfo(np.float64).tiny)
+
+
+def _scratch(size: int) -> np.ndarray:
+    if size > _SCRATCH_MAX:
+        return np.empty(size)
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or buf.size < size:
+        buf = _SCRATCH.buf = np.empty(max(size, 1 << 16))
+    return buf[:size]
+
+
 def _minkowski_sums(YT: np.ndarray, x: np.ndarray, p: float) -> np.ndarray:
     """``sum_k |y_k - x_k|^p`` for every column ``y`` of ``YT`` (d, m) and every row ``x`` of
     ``x`` (b, d): (b, m). Laid out (b, d, m), so that NumPy's inner loops run along the m rows
@@ -91,12 +108,28 @@ def _minkowski_sums(YT: np.ndarray, x: np.ndarray, p: float) -> np.ndarray:
     scipy's per-element ``pow`` in ``pdist(..., 'minkowski')``), within two ulps of it. Every pair
     gets the same operations whatever the block, so a row of :func:`distance_matrix` equals
     :func:`distances_from`."""
+    b, d = x.shape
+    m = YT.shape[1]
     # C order whatever ``YT``'s strides (a transposed view needs no copy): the sum over k then
     # runs in the same order for every caller
-    diff = np.subtract(YT[None, :, :], x[:, :, None], order="C")
+    diff = _scratch(b * d * m).reshape(b, d, m)
+    np.subtract(YT[None, :, :], x[:, :, None], out=diff)
     np.abs(diff, out=diff)
     # equal coordinates (a tenth of the pairs' in trained fingerprints) would take log's and
-    # exp's slow path for log(0) = -inf: computed as log(1) and zeroed after, exactly
+    # exp's slow path for log(0) = -inf
+    floor = _TINY ** p
+    if floor < 1e-45:
+        # raised to the smallest normal number, whose power (6.7e-62 at p = 0.2) vanishes in any
+        # sum that has one coordinate apart by more than ~1e-200: the same sums, bit for bit, as
+        # zeroing them, at half the passes; a sum of only such terms is an equal pair: 0
+        np.maximum(diff, _TINY, out=diff)
+        np.log(diff, out=diff)
+        diff *= p
+        np.exp(diff, out=diff)
+        out = diff.sum(axis=1)
+        out[out <= 2 * d * floor] = 0.0
+        return out
+    # small p (the floor's power no longer vanishes): computed as log(1) and zeroed after
     zero = diff == 0
     np.add(diff, zero, out=diff)
     np.log(diff, out=diff)

@@ -42,15 +42,16 @@ def test_distance_matrix_applies_p(data):
 
 
 def test_distance_matrix_rows_are_the_distances_from_each_material(data):
-    """Computed a block of rows at a time, with equal coordinates handled apart: every row equals
-    the distances from that material exactly (the neighbours use those), a duplicate is at
-    distance 0, and scipy's Minkowski distances agree to rounding."""
+    """Computed a block of rows at a time, with equal coordinates handled apart (raised to the
+    smallest normal number for p >= 0.15, masked for a smaller p): every row equals the distances
+    from that material exactly (the neighbours use those), a duplicate is at distance 0, and
+    scipy's Minkowski distances agree to rounding."""
     from backend.clustering import distances_from
 
     X = np.array(data.X[:150], dtype=float)
     X[7] = X[3]          # a duplicate material
     X[:, 1] = 0.25       # a coordinate every material shares
-    for p in (0.2, 0.5, 1.0):
+    for p in (0.05, 0.2, 0.5, 1.0, 3.0):
         D = distance_matrix(X, "minkowski", p)
         assert all(np.array_equal(D[i], distances_from(X, i, "minkowski", p)) for i in range(len(X)))
         assert np.array_equal(D, D.T) and D[3, 7] == 0 and np.all(np.diag(D) == 0)
