@@ -54,8 +54,6 @@ def distance_matrix(X: np.ndarray, metric: str = "minkowski", p: float = 0.2) ->
     ``metric='minkowski'`` uses ``(sum_k |x_k - y_k|^p)^(1/p)`` for any p > 0 (not a metric for
     p < 1, but what the study uses); ``'euclidean'`` is p = 2.
     """
-    from scipy.spatial.distance import pdist, squareform
-
     metric, p = _check_metric(metric, p)
     X = np.ascontiguousarray(X, dtype=np.float64)  # (a DataFrame's values are column-major: 1.3x slower)
     if X.ndim != 2:
@@ -65,6 +63,8 @@ def distance_matrix(X: np.ndarray, metric: str = "minkowski", p: float = 0.2) ->
             f"{len(X)} materials are too many for a full Minkowski distance matrix "
             f"({8 * len(X) ** 2 / 1e9:.0f} GB; limit {MAX_PRECOMPUTED}); use metric='euclidean'")
     if metric == "euclidean" or p == 2:
+        from scipy.spatial.distance import pdist, squareform  # (0.6 s to import: only here)
+
         D = squareform(pdist(X, "euclidean"))
     else:
         # the upper triangle, a block of rows at a time (one NumPy pass per block, not per row:
@@ -578,13 +578,23 @@ def _cluster_model(catalog_root: str, model_id: str, data_key: tuple, params: Cl
                                  TREE_VERSION)
         labels = hdbscan_labels(None, tree, params.min_cluster_size, params.selection)
         return cluster(data.X, data.xy, params, labels=labels, graph=graph)
-    if params.algo == "hdbscan" and params.metric == "minkowski" and params.p != 2:
+    if takes_matrix(params, len(data.names)):
         D = model_distances(cat, model_id, params.metric, params.p)
         # the tree depends on min_samples only: moving min_cluster_size re-cuts a cached tree
         tree = _model_tree(catalog_root, model_id, data_key, params.metric, params.p, params.min_samples)
-        labels = hdbscan_labels(D, tree, params.min_cluster_size, params.selection)
-        return cluster(data.X, data.xy, params, D=D, labels=labels)
+        return _from_tree(data, params, D, tree)
     return cluster(data.X, data.xy, params)
+
+
+def takes_matrix(params: ClusterParams, n_samples: int) -> bool:
+    """Whether HDBSCAN runs on a full Minkowski distance matrix (not Euclidean, not the graph)."""
+    return (params.algo == "hdbscan" and params.metric == "minkowski" and params.p != 2
+            and not uses_graph(n_samples))
+
+
+def _from_tree(data, params: ClusterParams, D: np.ndarray, tree: np.ndarray) -> ClusterResult:
+    labels = hdbscan_labels(D, tree, params.min_cluster_size, params.selection)
+    return cluster(data.X, data.xy, params, D=D, labels=labels)
 
 
 def cluster_model(catalog, model_id: str, params: ClusterParams) -> ClusterResult:
@@ -593,6 +603,34 @@ def cluster_model(catalog, model_id: str, params: ClusterParams) -> ClusterResul
     data = catalog.load(model_id)
     params = params.validate(len(data.names))
     return _cluster_model(str(catalog.root), model_id, _data_key(catalog, model_id), params)
+
+
+def model_matrix_transient(catalog, model_id: str, params: ClusterParams) -> np.ndarray | None:
+    """The distance matrix :func:`cluster_model_transient` clusters, computed in memory and not
+    written to the cache folder; None when :func:`cluster_model` serves the model as it is (it does
+    not take a matrix, or its matrix is cached already)."""
+    n = len(catalog.load(model_id).names)
+    params = params.validate(n)
+    if not takes_matrix(params, n) or distances_cached(catalog, model_id, params.metric, params.p):
+        return None
+    return distance_matrix(catalog.load(model_id).X, params.metric, params.p)
+
+
+def cluster_model_transient(catalog, model_id: str, params: ClusterParams, data=None,
+                            D: np.ndarray | None = None) -> ClusterResult:
+    """:func:`cluster_model`'s result, for a pass over many models (the consensus): a distance
+    matrix that is not in the cache folder yet is computed in memory and let go, not written
+    there (72 published models' would be 172 MB written, an fsync each: on this machine's disk
+    the largest and least predictable part of a cold consensus), and nothing is memoised.
+    ``data`` and ``D``: the model's data and :func:`model_matrix_transient`, when another process
+    computed them."""
+    data = catalog.load(model_id) if data is None else data
+    params = params.validate(len(data.names))
+    if D is None:
+        D = model_matrix_transient(catalog, model_id, params)
+    if D is None:
+        return cluster_model(catalog, model_id, params)
+    return _from_tree(data, params, D, single_linkage_tree(D, params.min_samples))
 
 
 def labels_table(data, result: ClusterResult, params: ClusterParams):

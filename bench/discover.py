@@ -13,8 +13,8 @@ Prints one JSON line:
   ``neighbours_equal_brute_force``: how many of them equal scipy's ``cdist`` answer as a set.
 - ``consensus_*``: ``backend.consensus.model_consensus`` over the one-eV models (filter
   ``window=1``) at the paper's cell (3/2 leaf, Minkowski p = 0.2), each in a new process:
-  ``cold_s`` with an empty cache (reading the 72 models' files, their distance matrices,
-  trees, then the consensus), ``cached_s`` (the disk cache of the same), and
+  ``cold_s`` with an empty cache (reading the 72 models' files, their distance matrices, in
+  two forked processes, trees in the parent, then the consensus), ``cached_s`` (the disk cache of the same), and
   ``same_process_s`` (the in-process cache); ``warm_matrices_s``: the app's case once its
   background prewarm has cached the distance matrices (clustering and combining only).
 """

@@ -116,7 +116,7 @@ def test_the_default_model_set_is_the_window_or_every_autoencoder(cat, dataset):
         assert len(ids) == 72
 
 
-def test_consensus_bad_input_and_cache(cat, dataset, tmp_path):
+def test_consensus_bad_input_and_cache(cat, dataset, tmp_path, monkeypatch):
     with pytest.raises(ParameterError, match="at least two models"):
         model_consensus(cat, [dataset.model], ClusterParams())
     with pytest.raises(ParameterError, match="at least two clusterings"):
@@ -132,6 +132,20 @@ def test_consensus_bad_input_and_cache(cat, dataset, tmp_path):
         d = cat.load(mid)
         own = np.asarray(cluster_model(cat, mid, params).labels)[pd.Index(d.names).get_indexer(materials)]
         assert np.array_equal(row, own)
+    # a metric nothing has cached yet: forked processes (the CLI's way) and threads (the app's)
+    # give the explorer's labels, and neither leaves a distance matrix in the cache folder
+    from backend.clustering import distances_cached
+
+    monkeypatch.setenv("BANDSCAPE_CACHE", str(tmp_path / "fresh-cache"))
+    fresh = ClusterParams(min_cluster_size=4, p=0.3)
+    by_process = model_labelings(cat, ids, fresh, processes=True)
+    by_thread = model_labelings(cat, ids, fresh, processes=False)
+    assert not any(distances_cached(cat, mid, "minkowski", 0.3) for mid in ids)
+    for materials, L in (by_process, by_thread):
+        for mid, row in zip(ids, L):
+            d = cat.load(mid)
+            own = np.asarray(cluster_model(cat, mid, fresh).labels)[pd.Index(d.names).get_indexer(materials)]
+            assert np.array_equal(row, own)
     # read back from the disk cache, the same result
     from backend.cache import array_store
 
