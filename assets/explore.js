@@ -125,7 +125,10 @@
 
     /* Images of the points around the cursor (the nearest few within the prefetch radius),
      * asked for ahead of the hover; the server renders what it has to off the request thread
-     * and answers 202 until then (a later hover finds it ready). Nothing else is prefetched. */
+     * and answers 202 until then (a later hover finds it ready). Nothing else is prefetched.
+     * Two requests at a time, none while a hovered image is on its way, and a new cell replaces
+     * what was still waiting: a burst of them had the hovered image wait behind it, in the
+     * browser for a connection and on the server for its threads. */
     function prefetchAround(idx, x, y) {
         if (st.view.window === null || st.view.window === undefined) { return; }
         const r = idx.radius, cx = Math.floor(x / r), cy = Math.floor(y / r), key = cx + ":" + cy + ":" + st.rev;
@@ -144,16 +147,32 @@
         }
         near.sort((a, b) => a[0] - b[0]);
         if (st.asked.size > 20000) { st.asked.clear(); }
-        let sent = 0;
+        const queue = [];
         for (const [, i] of near) {
-            if (sent >= st.cfg.prefetch_around) { break; }
+            if (queue.length >= st.cfg.prefetch_around) { break; }
             const url = imageUrl(String(st.names[i]));
+            if (!st.asked.has(url)) { queue.push(url); }
+        }
+        st.prefetchQueue = queue;
+        pumpPrefetch();
+    }
+
+    function pumpPrefetch() {
+        const q = st.prefetchQueue || [];
+        while (q.length && (st.prefetching || 0) < 2 && !st.hoverLoading) {
+            const url = q.shift();
             if (st.asked.has(url)) { continue; }
             st.asked.add(url);
-            sent += 1;
-            fetch(url, {headers: {"X-Bandscape-Prefetch": "1"}}).then(resp => {
-                if (resp.status !== 200) { st.asked.delete(url); }  // not ready yet: ask again later
-            }).catch(() => st.asked.delete(url));
+            st.prefetching = (st.prefetching || 0) + 1;
+            const done = ok => {
+                if (!ok) { st.asked.delete(url); }  // not ready yet (202): ask again later
+                st.prefetching -= 1;
+                pumpPrefetch();
+            };
+            // low priority too: the browser sends a hovered image (high) before these
+            fetch(url, {headers: {"X-Bandscape-Prefetch": "1"}, priority: "low"})
+                .then(resp => resp.status === 200 ? resp.arrayBuffer().then(() => true) : false)
+                .then(done, () => done(false));
         }
     }
 
@@ -201,7 +220,16 @@
                 img.removeAttribute("src");
                 title.textContent = name + " (no images for this model)";
             } else {
-                img.src = imageUrl(name);
+                img.fetchPriority = "high";  // ahead of any prefetch waiting for a connection
+                if (!img.dataset.bsWatched) {  // the prefetches wait while a hovered image loads
+                    img.dataset.bsWatched = "1";
+                    const loaded = () => { st.hoverLoading = false; pumpPrefetch(); };
+                    img.addEventListener("load", loaded);
+                    img.addEventListener("error", loaded);
+                }
+                const url = imageUrl(name);
+                st.hoverLoading = !img.complete || img.src !== new URL(url, location.href).href;
+                img.src = url;
                 title.textContent = name;
             }
         }

@@ -75,3 +75,51 @@ def test_graph_path_in_the_page(synth_root, browser, tmp_path, monkeypatch):
     finally:
         page.close()
         stop_app(proc)
+
+
+def test_prefetch_around_the_cursor_keeps_two_requests_in_flight(browser, tmp_path):
+    """A map too large to load every image (above PREFETCH_ALL_MAX) prefetches the images around
+    the cursor, at most two requests at a time and at low priority, so that a burst of them
+    cannot hold up the hovered image; the hovered image still shows."""
+    from components.scatter import PREFETCH_ALL_MAX
+
+    root = tmp_path / "root"
+    subprocess.run([sys.executable, "-m", "backend", "synth", "--n", str(PREFETCH_ALL_MAX + 200), "--out", str(root),
+                    "--models", "1"], cwd=PROJECT, check=True, capture_output=True)
+    cat = Catalog(root)
+    data = cat.load(default_model(cat))
+    proc, url = start_app(root, env={"BANDSCAPE_CACHE": str(tmp_path / "cache"), "BANDSCAPE_PREWARM": "0"})
+    page = browser.new_page(viewport={"width": 1600, "height": 950})
+    # the page's own count of its prefetch requests in flight (sent -> answered)
+    page.add_init_script("""(() => {
+        const real = window.fetch, f = window.bsFlight = {now: 0, max: 0, sent: 0};
+        window.fetch = (url, init) => {
+            const pre = init && init.headers && init.headers["X-Bandscape-Prefetch"] === "1";
+            if (!pre) { return real(url, init); }
+            f.now += 1; f.sent += 1; f.max = Math.max(f.max, f.now);
+            return real(url, init).finally(() => { f.now -= 1; });
+        };
+    })()""")
+    try:
+        page.goto(url + "/")
+        page.wait_for_selector("#explore-summary-text", timeout=120_000)
+        page.wait_for_selector("#explore-help", state="visible", timeout=10_000)
+        page.click("#explore-help-close")
+        page.wait_for_selector("#explore-help", state="hidden")
+        pos, g = screen_positions(page, data.xy)
+        rng = np.random.default_rng(3)
+        for cx, cy in cursor_positions(rng, pos, g, 30):
+            page.mouse.move(float(cx), float(cy), steps=3)
+            page.wait_for_timeout(40)
+        page.wait_for_timeout(1500)
+        flight = page.evaluate("() => window.bsFlight")
+        assert flight["sent"] >= 10 and flight["max"] <= 2, flight
+        # the last material hovered has its image
+        x, y = pos[len(pos) // 2]
+        page.mouse.move(float(x), float(y))
+        page.wait_for_function("() => { const im = document.getElementById('explore-hover-img');"
+                               " return im.complete && im.naturalWidth > 0 && im.src.includes('/material-image/'); }",
+                               timeout=30_000)
+    finally:
+        page.close()
+        stop_app(proc)
