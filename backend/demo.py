@@ -33,7 +33,7 @@ from backend.bands import BandData
 FAMILIES = ("triangular", "honeycomb", "kagome", "dice")
 #: how the demo's models are trained: train's default objective at a CPU-friendly size (one model
 #: per window takes a few minutes on 2 cores)
-DEMO_RECIPE = dict(objective="contrastive", image_size=64, epochs=30, batch_size=64, max_lr=2e-3, split=0.1)
+DEMO_RECIPE = dict(objective="contrastive", image_size=64, epochs=60, batch_size=64, max_lr=2e-3, split=0.1)
 HOLDOUT_FAMILIES = ("square", "lieb", "checkerboard", "gapped_honeycomb")
 FAMILY_SETS = {"demo": FAMILIES, "holdout": HOLDOUT_FAMILIES}
 SQUARE_FAMILIES = ("square", "lieb", "checkerboard")
