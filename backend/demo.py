@@ -31,9 +31,6 @@ import numpy as np
 from backend.bands import BandData
 
 FAMILIES = ("triangular", "honeycomb", "kagome", "dice")
-#: how the demo's models are trained: train's default objective at a CPU-friendly size (one model
-#: per window takes a few minutes on 2 cores)
-DEMO_RECIPE = dict(objective="contrastive", image_size=64, epochs=60, batch_size=64, max_lr=2e-3, split=0.1)
 HOLDOUT_FAMILIES = ("square", "lieb", "checkerboard", "gapped_honeycomb")
 FAMILY_SETS = {"demo": FAMILIES, "holdout": HOLDOUT_FAMILIES}
 SQUARE_FAMILIES = ("square", "lieb", "checkerboard")
@@ -170,8 +167,8 @@ def build_demo(out, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: int 
                models: bool = True) -> dict:
     """Build the demo into ``out`` (the project root by default): band data and training images
     under ``assets/`` (display plots are rendered from the band data on demand), ``labels.csv``,
-    the unencoded baselines and one small ResNet-18 (latent 3) per window trained here with
-    :data:`DEMO_RECIPE` (``epochs`` and ``image_size`` override it). ``families="holdout"``
+    the unencoded baselines and one ResNet-18 (latent 3) per window trained here with train's
+    defaults (``epochs`` and ``image_size`` override them). ``families="holdout"``
     builds the held-out lattices instead; ``models=False`` only the materials and baselines."""
     import os
     from concurrent.futures import ProcessPoolExecutor
@@ -200,7 +197,8 @@ def build_demo(out, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: int 
                 progress(i, steps, stage="materials")
     write_csv_atomic(out / "labels.csv", pd.DataFrame(rows))
     built = []
-    recipe = dict(DEMO_RECIPE, **{k: v for k, v in (("epochs", epochs), ("image_size", image_size)) if v is not None})
+    # train's defaults are the recipe (a few minutes a model on 2 cores); only these two can be changed
+    recipe = {k: v for k, v in (("epochs", epochs), ("image_size", image_size)) if v is not None}
     for j, w in enumerate(windows):
         images = out / "assets" / "images" / f"train_{w}eV"
         built.append(write_unencoded_embedding(images, out, w))

@@ -46,7 +46,6 @@ def main() -> None:
     from backend.autoencoder.config import TrainConfig
     from backend.autoencoder.images import load_image_folder
     from backend.autoencoder.training import build_model, fit, keep_freed_memory, pick_device
-    from backend.demo import DEMO_RECIPE
 
     torch.set_num_threads(os.cpu_count() or 1)
     keep_freed_memory()
@@ -67,7 +66,10 @@ def main() -> None:
         per_epoch = statistics.median(len(ink) * (1 - cfg.split) / h["images_per_s"] for h in rows)
         out[name] = {"s_per_epoch": round(per_epoch, 2), "images_per_s": round(statistics.median(
             h["images_per_s"] for h in rows), 1), "wall_s": round(wall, 1)}
-    demo = DEMO_RECIPE
+    # the demo's models are trained with train's defaults
+    d = TrainConfig()
+    demo = dict(objective=d.objective, image_size=d.image_size, epochs=d.epochs, batch_size=d.batch_size,
+                max_lr=d.max_lr, split=d.split, cluster_loss=d.cluster_loss, cluster_epochs=d.cluster_epochs)
     pre = "contrastive" if demo["objective"] == "contrastive" else "reconstruction"
     demo_s = out[pre]["s_per_epoch"] * demo["epochs"]
     if demo.get("cluster_loss", "none") != "none":

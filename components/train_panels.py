@@ -65,7 +65,8 @@ def job_form(ids: dict, folders: list[dict], default_folder: str | None, default
             html.Div([
                 labelled("Image size (px)", dbc.Select(
                     id=ids["image_size"], value=str(defaults.image_size), size="sm",
-                    options=[{"label": f"{s}" + (" (the study)" if s == 224 else ""), "value": str(s)}
+                    options=[{"label": f"{s}" + (" (the study)" if s == 224 else " (default)"
+                                                 if s == defaults.image_size else ""), "value": str(s)}
                              for s in IMAGE_SIZES]), 130),
                 labelled("Seed", num("seed", defaults.seed, 0, 1, 80)),
             ], className="d-flex gap-2"),

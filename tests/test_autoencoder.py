@@ -160,7 +160,9 @@ def test_bad_input_is_refused_before_training(tmp_path, tiny_images):
 def test_paper_grid_has_216_distinct_models():
     grid = paper_grid()
     assert len(grid) == 216 and len({c.model_id for c in grid}) == 216
-    # the study's objective gives the study's ids; the default objective marks its own
-    assert "resnet50_latent3_window1eV_steps90_split1.0_width1" in {c.model_id for c in paper_grid(objective="reconstruction")}
+    # the study's settings give the study's ids; the default recipe marks its own
+    from backend.autoencoder.config import STUDY_RECIPE
+
+    assert "resnet50_latent3_window1eV_steps90_split1.0_width1" in {c.model_id for c in paper_grid(**STUDY_RECIPE)}
     assert all(c.model_id.endswith("_contrastive") for c in grid)
     assert len(paper_grid(window=1, arch="resnet50")) == 36

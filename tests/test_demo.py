@@ -93,6 +93,25 @@ def test_committed_demo_is_the_apps_default_and_is_labelled():
         assert len(data.names) == 600 and set(fam) == set(FAMILIES)
 
 
+def test_the_demo_models_are_what_train_makes_by_default():
+    """The quality the README reports for the demo's models is what a user gets from `train`
+    without flags: every committed demo model's recorded config is TrainConfig's defaults (bar
+    its window, and the device it ran on)."""
+    import json
+
+    from backend.autoencoder.config import TrainConfig
+    from tests.conftest import PROJECT
+
+    defaults = TrainConfig().as_dict()
+    trained = sorted((PROJECT / "models").glob("*.json"))
+    assert len(trained) == 3
+    for path in trained:
+        cfg = json.loads(path.read_text())["config"]
+        differ = {k for k in defaults if cfg.get(k) != defaults[k]} - {"window", "device"}
+        assert not differ, f"{path.name} differs from train's defaults in {sorted(differ)}"
+        assert TrainConfig(window=cfg["window"]).model_id == path.stem
+
+
 def test_holdout_lattices_are_textbook_and_unlike_the_demo(tmp_path):
     """The held-out families (lattices the demo does not contain) have their defining features."""
     from backend.demo import HOLDOUT_FAMILIES, SQ_M, SQ_X, kpath

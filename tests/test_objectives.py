@@ -117,5 +117,6 @@ def test_objective_that_needs_k_is_refused_before_training():
     with pytest.raises(ParameterError, match="objective"):
         TrainConfig(objective="vae").validate()
     assert TrainConfig(image_size=64).model_id.endswith("_size64_contrastive")
-    assert TrainConfig(objective="reconstruction").model_id == "resnet18_latent3_window1eV_steps30_split1.0_width1"
+    assert TrainConfig(objective="reconstruction", image_size=224, epochs=30).model_id == \
+        "resnet18_latent3_window1eV_steps30_split1.0_width1"  # the study's id
     assert TrainConfig(cluster_loss="idec", clusters=4).model_id.endswith("_contrastive_idec4")
