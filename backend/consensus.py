@@ -192,10 +192,11 @@ def _model_labels(catalog, model_id: str, params) -> tuple[np.ndarray, np.ndarra
     return catalog.load(model_id).names, np.asarray(cluster_model_transient(catalog, model_id, params).labels)
 
 
-def _model_work(root: str, model_id: str, params) -> tuple:
+def _model_work(root: str, model_id: str, params, spill: str | None = None) -> tuple:
     """In a worker process: the model's data and distance matrix (CSV parsing and NumPy, no
     hdbscan to import; None when the matrix is cached), or its labels when HDBSCAN takes no
-    matrix (Euclidean, the graph path)."""
+    matrix (Euclidean, the graph path). With ``spill`` (a folder), the matrix is written to a
+    file there and its path returned instead (see :func:`model_labelings`)."""
     from backend.catalog import Catalog
     from backend.clustering import cluster_model, model_matrix_transient, takes_matrix
 
@@ -203,7 +204,24 @@ def _model_work(root: str, model_id: str, params) -> tuple:
     data = cat.load(model_id)
     if not takes_matrix(params, len(data.names)):
         return data.names, np.asarray(cluster_model(cat, model_id, params).labels), None, None
-    return data.names, None, data, model_matrix_transient(cat, model_id, params)
+    D = model_matrix_transient(cat, model_id, params)
+    if spill is not None and D is not None:
+        path = os.path.join(spill, f"{os.getpid()}-{hashlib.sha1(model_id.encode()).hexdigest()[:16]}.f8")
+        D.tofile(path)
+        D = (path, D.shape)
+    return data.names, None, data, D
+
+
+def _unspill(D):
+    """A matrix :func:`_model_work` wrote to a file: mapped (hdbscan copies it anyway), the file
+    unlinked at once (the mapping keeps its pages until dropped)."""
+    if not isinstance(D, tuple):
+        return D
+    path, shape = D
+    try:
+        return np.memmap(path, dtype=np.float64, mode="r", shape=shape)
+    finally:
+        os.unlink(path)
 
 
 def _fork_is_safe() -> bool:
@@ -244,14 +262,22 @@ def model_labelings(catalog, model_ids, params, workers: int | None = None,
 
         from backend.clustering import cluster_model_transient
 
+        import tempfile
+
         names, labelings = [], []
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        # the matrices come back as files in memory (tmpfs), not through the result pipe: a
+        # worker's 2.4 MB result blocked it until this process, busy in hdbscan's tree code
+        # with the GIL held, drained the pipe (0.7 s of each worker's 5 s on the published data)
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        with tempfile.TemporaryDirectory(prefix="bandscape-consensus-", dir=shm) as spill, \
+                ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             # the workers read the CSVs and compute the matrices; this process imports hdbscan
             # meanwhile and turns each matrix into its tree and labels as it arrives
-            done = pool.map(partial(_model_work, str(catalog.root), params=params), model_ids)
+            done = pool.map(partial(_model_work, str(catalog.root), params=params, spill=spill), model_ids)
             for mid, (nm, labels, data, D) in zip(model_ids, done):
                 if labels is None:
-                    labels = np.asarray(cluster_model_transient(catalog, mid, params, data=data, D=D).labels)
+                    labels = np.asarray(cluster_model_transient(catalog, mid, params, data=data,
+                                                                D=_unspill(D)).labels)
                 names.append(nm)
                 labelings.append(labels)
     else:

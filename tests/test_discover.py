@@ -138,9 +138,15 @@ def test_consensus_bad_input_and_cache(cat, dataset, tmp_path, monkeypatch):
 
     monkeypatch.setenv("BANDSCAPE_CACHE", str(tmp_path / "fresh-cache"))
     fresh = ClusterParams(min_cluster_size=4, p=0.3)
+    import glob
+    import tempfile
+
+    spills = lambda: {f for d in ("/dev/shm", tempfile.gettempdir()) for f in glob.glob(f"{d}/bandscape-consensus-*")}
+    before = spills()
     by_process = model_labelings(cat, ids, fresh, processes=True)
     by_thread = model_labelings(cat, ids, fresh, processes=False)
     assert not any(distances_cached(cat, mid, "minkowski", 0.3) for mid in ids)
+    assert spills() <= before  # the workers' matrix files are gone
     for materials, L in (by_process, by_thread):
         for mid, row in zip(ids, L):
             d = cat.load(mid)
