@@ -149,6 +149,19 @@ class ModelInfo:
     def is_unencoded(self) -> bool:
         return self.fingerprint_path is None
 
+    @property
+    def image_size(self) -> int | None:
+        """Training-image side in pixels: from the model's JSON, else the id's ``size64`` suffix,
+        else the study's 224."""
+        if self.arch not in ("resnet18", "resnet50"):
+            return None
+        if isinstance(self.extra.get("image_size"), int):
+            return self.extra["image_size"]
+        for part in self.tag.split("_"):
+            if part.startswith("size") and part[4:].isdigit():
+                return int(part[4:])
+        return 224
+
     def hyperparameters(self) -> dict:
         return {"arch": self.arch, "latent": self.latent, "window": self.window, "epochs": self.epochs,
                 "split": self.split, "line_width": self.line_width, "tag": self.tag}

@@ -38,8 +38,12 @@ def main() -> None:
     ap.add_argument("--images", default=str(root / "assets" / "images" / "train_3eV"))
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--batch-size", type=int, default=None, help="default: train's (64)")
     args = ap.parse_args()
+    if args.batch_size is None:
+        from backend.autoencoder.config import TrainConfig
+
+        args.batch_size = TrainConfig().batch_size
 
     import torch
 

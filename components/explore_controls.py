@@ -26,14 +26,21 @@ def field_options(models, arch: str, name: str) -> list[dict]:
     if name == "arch":
         archs = sorted({m.arch for m in models}, key=lambda a: (a not in ARCH_LABELS, a))
         return [{"label": ARCH_LABELS.get(a, a), "value": a} for a in archs]
-    values = sorted({getattr(m, name) for m in models if m.arch == arch and getattr(m, name) is not None})
+    mine = [m for m in models if m.arch == arch and getattr(m, name) is not None]
+    values = sorted({getattr(m, name) for m in mine})
     # native selects carry strings; "None" stands for a field the architecture does not have
-    return [{"label": _fmt(v, name), "value": str(v)} for v in values] or [{"label": "–", "value": "None"}]
+    return ([{"label": _fmt(v, name, mine), "value": str(v)} for v in values]
+            or [{"label": "–", "value": "None"}])
 
 
-def _fmt(value, name: str) -> str:
+def _fmt(value, name: str, models=()) -> str:
     if name == "latent":
-        return f"{value} (7×7×{value} = {49 * value})"
+        # the fingerprint is the encoder's (image side / 32)^2 x latent map: 7x7 at the study's
+        # 224 px, 2x2 at the default 64; shown where every model of that latent agrees
+        sides = {m.image_size // 32 for m in models if m.latent == value and m.image_size}
+        if len(sides) == 1:
+            s = sides.pop()
+            return f"{value} ({s}×{s}×{value} = {s * s * value})"
     return str(value)
 
 

@@ -55,7 +55,8 @@ def job_form(ids: dict, folders: list[dict], default_folder: str | None, default
                     options=[{"label": ARCH_LABELS[a], "value": a} for a in ("resnet18", "resnet50")]), 130),
                 labelled("Latent channels", dbc.Select(
                     id=ids["latent"], value=str(defaults.latent), size="sm",
-                    options=[{"label": f"{z} (7×7×{z})", "value": str(z)} for z in (1, 2, 3)]), 120),
+                    # the fingerprint is (size/32)^2 x z numbers: 7x7xz at 224 px, 2x2xz at 64
+                    options=[{"label": f"{z}", "value": str(z)} for z in (1, 2, 3)]), 120),
             ], className="d-flex gap-2"),
             html.Div([
                 labelled("Epochs", num("epochs", defaults.epochs, 1, 1, 80)),
