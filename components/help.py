@@ -7,8 +7,10 @@ from dash import dcc
 
 HELP_TEXT = """
 **bandscape** clusters band structures by their autoencoder *fingerprints*: a residual
-convolutional autoencoder turns each 224×224 band-structure image into a 7×7×z map
-(z = 1, 2, 3 latent channels, so 49, 98 or 147 numbers). The fingerprints are clustered here, live,
+convolutional network turns each band-structure image into a small map of z = 1, 2 or 3 latent
+channels: 7×7×z numbers (49, 98, 147) for the study's 224×224 images, 2×2×z (4, 8, 12) for
+bandscape's default 64×64 training, whose fingerprints are trained to ignore where the Fermi
+level sits and the bandwidth (the *Latent channels* choice says which). The fingerprints are clustered here, live,
 and drawn on their 2-D UMAP projection. **Hover** a point to see its band structure; **click** to pin
 it (pin two to compare them).
 
