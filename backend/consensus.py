@@ -206,8 +206,11 @@ def _model_work(root: str, model_id: str, params, spill: str | None = None) -> t
         return data.names, np.asarray(cluster_model(cat, model_id, params).labels), None, None
     D = model_matrix_transient(cat, model_id, params)
     if spill is not None and D is not None:
-        path = os.path.join(spill, f"{os.getpid()}-{hashlib.sha1(model_id.encode()).hexdigest()[:16]}.f8")
-        D.tofile(path)
+        import tempfile
+
+        fd, path = tempfile.mkstemp(suffix=".f8", dir=spill)
+        with os.fdopen(fd, "wb") as f:
+            D.tofile(f)
         D = (path, D.shape)
     return data.names, None, data, D
 
@@ -259,10 +262,9 @@ def model_labelings(catalog, model_ids, params, workers: int | None = None,
                      and not all(distances_cached(catalog, mid, metric, p) for mid in model_ids))
     if processes:
         import multiprocessing
+        import tempfile
 
         from backend.clustering import cluster_model_transient
-
-        import tempfile
 
         names, labelings = [], []
         # the matrices come back as files in memory (tmpfs), not through the result pipe: a

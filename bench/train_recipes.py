@@ -38,16 +38,14 @@ def main() -> None:
     ap.add_argument("--images", default=str(root / "assets" / "images" / "train_3eV"))
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--batch-size", type=int, default=None, help="default: train's (64)")
-    args = ap.parse_args()
-    if args.batch_size is None:
-        from backend.autoencoder.config import TrainConfig
+    from backend.autoencoder.config import TrainConfig
 
-        args.batch_size = TrainConfig().batch_size
+    defaults = TrainConfig()
+    ap.add_argument("--batch-size", type=int, default=defaults.batch_size, help="default: train's")
+    args = ap.parse_args()
 
     import torch
 
-    from backend.autoencoder.config import TrainConfig
     from backend.autoencoder.images import load_image_folder
     from backend.autoencoder.training import build_model, fit, keep_freed_memory, pick_device
 
@@ -71,9 +69,8 @@ def main() -> None:
         out[name] = {"s_per_epoch": round(per_epoch, 2), "images_per_s": round(statistics.median(
             h["images_per_s"] for h in rows), 1), "wall_s": round(wall, 1)}
     # the demo's models are trained with train's defaults
-    d = TrainConfig()
-    demo = dict(objective=d.objective, image_size=d.image_size, epochs=d.epochs, batch_size=d.batch_size,
-                max_lr=d.max_lr, split=d.split, cluster_loss=d.cluster_loss, cluster_epochs=d.cluster_epochs)
+    demo = {k: getattr(defaults, k) for k in ("objective", "image_size", "epochs", "batch_size", "max_lr", "split",
+                                               "cluster_loss", "cluster_epochs")}
     pre = "contrastive" if demo["objective"] == "contrastive" else "reconstruction"
     demo_s = out[pre]["s_per_epoch"] * demo["epochs"]
     if demo.get("cluster_loss", "none") != "none":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from backend.autoencoder.config import DOWNSAMPLING
+
 #: hyperparameter fields of the model choice, in the order they are shown (and matched)
 MODEL_FIELDS = (
     ("arch", "Architecture"),
@@ -35,9 +37,9 @@ def field_options(models, arch: str, name: str) -> list[dict]:
 
 def _fmt(value, name: str, models=()) -> str:
     if name == "latent":
-        # the fingerprint is the encoder's (image side / 32)^2 x latent map: 7x7 at the study's
-        # 224 px, 2x2 at the default 64; shown where every model of that latent agrees
-        sides = {m.image_size // 32 for m in models if m.latent == value and m.image_size}
+        # the fingerprint is the encoder's (image side / DOWNSAMPLING)^2 x latent map: 7x7 at the
+        # study's 224 px, 2x2 at the default 64; shown where every model of that latent agrees
+        sides = {m.image_size // DOWNSAMPLING for m in models if m.latent == value and m.image_size}
         if len(sides) == 1:
             s = sides.pop()
             return f"{value} ({s}×{s}×{value} = {s * s * value})"

@@ -23,17 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.e2e.browser import POINT_PIXEL_JS, launch_browser, new_page, start_app, stop_app  # noqa: E402
 from tests.e2e.test_explore_discover import done_when_flow  # noqa: E402
-
-
-def hover_a_point(page, index: int = 100) -> None:
-    """Hover one material (the tests' way: approach, then onto a pixel nearest to it alone)."""
-    pt = page.evaluate(POINT_PIXEL_JS, [index])
-    page.mouse.move(pt["x"] - 25, pt["y"] - 25)
-    page.mouse.move(pt["x"], pt["y"], steps=4)
-    page.wait_for_function("n => document.getElementById('explore-hover-name').innerText === n",
-                           arg=pt["name"], timeout=10_000)
-    page.wait_for_function("() => { const im = document.getElementById('explore-hover-img');"
-                           " return im.complete && im.naturalWidth > 0; }", timeout=10_000)
+from tests.e2e.test_explore_page import hover, open_explorer  # noqa: E402
 
 
 def main() -> None:
@@ -51,13 +41,13 @@ def main() -> None:
                 browser = launch_browser(pw)
                 page = new_page(browser, width=1200, height=720)
                 # K-Means at the number of families, the map coloured by the known family
-                page.goto(url + "/?algo=kmeans&k=4&color=family")
-                page.wait_for_selector("#explore-summary-text", timeout=120_000)
-                # the help opens by itself on a first visit, once the map is drawn
-                page.wait_for_selector("#explore-help", state="visible", timeout=60_000)
-                page.click("#explore-help-close")
-                page.wait_for_selector("#explore-help", state="hidden")
-                hover_a_point(page)
+                open_explorer(page, url + "/?algo=kmeans&k=4&color=family")
+                pt = page.evaluate(POINT_PIXEL_JS, [100])
+                hover(page, pt)
+                page.wait_for_function("n => document.getElementById('explore-hover-name').innerText === n",
+                                       arg=pt["name"], timeout=10_000)
+                page.wait_for_function("() => document.getElementById('explore-hover-img').complete",
+                                       timeout=10_000)
                 page.screenshot(path=str(out / "demo.png"))
 
                 page = new_page(browser, height=1150, accept_downloads=True)

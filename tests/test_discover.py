@@ -141,7 +141,9 @@ def test_consensus_bad_input_and_cache(cat, dataset, tmp_path, monkeypatch):
     import glob
     import tempfile
 
-    spills = lambda: {f for d in ("/dev/shm", tempfile.gettempdir()) for f in glob.glob(f"{d}/bandscape-consensus-*")}
+    def spills():
+        return {f for d in ("/dev/shm", tempfile.gettempdir()) for f in glob.glob(f"{d}/bandscape-consensus-*")}
+
     before = spills()
     by_process = model_labelings(cat, ids, fresh, processes=True)
     by_thread = model_labelings(cat, ids, fresh, processes=False)
