@@ -151,8 +151,9 @@ def _page_index(app: dash.Dash):
 def warm_up(catalog) -> None:
     """What the first page needs, in this process's memory while it already listens: the default
     model's data and clustering, and the element list (imports pymatgen)."""
-    from backend.clustering import ClusterParams, cluster_model, default_model
-    from backend.elements import elements_present
+    from backend.cluster.models import cluster_model
+    from backend.cluster.params import ClusterParams, default_model
+    from backend.data.elements import elements_present
 
     try:
         model_id = default_model(catalog)
@@ -216,8 +217,8 @@ def start_job_runner(root: Path):
 def submit_prewarm(runner, catalog) -> None:
     """The distance matrices of the default metric that are not cached yet, as a background job
     (lowest CPU priority), so that switching models does not wait for them."""
-    from backend.clustering import ClusterParams
-    from backend.jobs.distances import submit_prewarm as submit
+    from backend.cluster.params import ClusterParams
+    from backend.jobs.distances_job import submit_prewarm as submit
 
     d = ClusterParams()
     try:
@@ -233,8 +234,9 @@ def submit_prewarm(runner, catalog) -> None:
 def submit_default_graph(runner, catalog) -> None:
     """The default model's neighbour graph, when it takes the graph path and is not built yet
     (the explorer opens it first)."""
-    from backend.clustering import ClusterParams, default_model, graph_cached, uses_graph
-    from backend.jobs.graphs import submit_graph
+    from backend.cluster.models import graph_cached
+    from backend.cluster.params import ClusterParams, default_model, uses_graph
+    from backend.jobs.graph_job import submit_graph
 
     d = ClusterParams()
     try:
@@ -267,7 +269,7 @@ def register_routes(server) -> None:
     def material_image(window: str, material: str):
         from flask import request
 
-        from backend.catalog import PENDING
+        from backend.data.catalog import PENDING
 
         # the page prefetches the images around the cursor: those are drawn in the background
         prefetch = request.headers.get("X-Bandscape-Prefetch") == "1"
@@ -293,7 +295,7 @@ def register_routes(server) -> None:
         address): the hover text of a map too large to carry every cluster label."""
         from flask import jsonify, request
 
-        from backend.explorer_view import point_info
+        from backend.discover.explorer_view import point_info
 
         try:
             return jsonify(point_info(app_state.get_catalog(), request.args.to_dict(), index))

@@ -24,7 +24,7 @@ def default_data_root() -> Path:
 
 def init(data_root: str | os.PathLike) -> None:
     """Point the app at a data root (called once by ``app.create_app``)."""
-    from backend.catalog import Catalog
+    from backend.data.catalog import Catalog
 
     global _catalog, _runner
     with _lock:
@@ -35,7 +35,7 @@ def init(data_root: str | os.PathLike) -> None:
 
 
 def get_catalog():
-    """The :class:`backend.catalog.Catalog` of the app's data root."""
+    """The :class:`backend.data.catalog.Catalog` of the app's data root."""
     if _catalog is None:
         init(default_data_root())
     return _catalog

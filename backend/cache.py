@@ -35,6 +35,11 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
+
+from backend.errors import ParameterError
+from backend.fileio import file_lock, write_npy_atomic
+
 log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_BYTES = 256 * 2 ** 20
@@ -51,8 +56,6 @@ def default_cache_dir() -> Path:
 
 def parse_bytes(text: str | int) -> int:
     """``'512M'``, ``'2G'``, ``'1.5g'``, ``'300000000'`` -> bytes (binary units)."""
-    from backend.errors import ParameterError
-
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", str(text).lower())
     if not m:
         raise ParameterError(f"BANDSCAPE_CACHE_BYTES: {text!r} is not a size like 256M, 2G or 300000000")
@@ -75,8 +78,6 @@ def file_signature(path: str | os.PathLike) -> tuple:
 def nbytes(value, _depth: int = 0) -> int:
     """Roughly the memory ``value`` holds: arrays by their buffers, bytes by length, frames by
     pandas' deep count, containers and dataclasses by their parts."""
-    import numpy as np
-
     if isinstance(value, np.ndarray):
         return int(value.nbytes)
     if isinstance(value, (bytes, bytearray, str)):
@@ -97,8 +98,6 @@ def nbytes(value, _depth: int = 0) -> int:
 def make_read_only(value, _depth: int = 0):
     """Mark every array in ``value`` read-only (one object handed to many callers must not be
     changed by any); returns ``value``."""
-    import numpy as np
-
     if isinstance(value, np.ndarray):
         value.setflags(write=False)
     elif _depth < 4 and dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -222,9 +221,12 @@ def small_store():
     return _small if _small is not None else _arrays
 
 
-def _key(fn, args, kwargs) -> str:
+def cache_key(fn, args, kwargs) -> str:
+    """The key of a memoised call: the function's name and a hash of its arguments. The name is
+    its ``__qualname__`` without the module, so a move of the function between modules keeps its
+    entries (memoised names are unique in the project: a test checks it)."""
     raw = repr((args, sorted(kwargs.items())))
-    return f"bandscape:{fn.__module__}.{fn.__qualname__}:" + hashlib.sha1(raw.encode()).hexdigest()
+    return f"bandscape:{fn.__qualname__}:" + hashlib.sha1(raw.encode()).hexdigest()
 
 
 class _KeyLocks:
@@ -249,7 +251,7 @@ def _memoizer(store_of, prepare=lambda value: value):
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            key = _key(fn, args, kwargs)
+            key = cache_key(fn, args, kwargs)
             store = store_of()
             hit = store.get(key)
             if hit is not None:
@@ -277,11 +279,7 @@ memoize_array = _memoizer(array_store, make_read_only)
 def memoize_mapped(fn):
     """Cache ``fn``'s array result as a ``.npy`` file under ``<cache dir>/arrays/`` and return it
     memory-mapped read-only (an ``np.memmap``): every process of the host maps the same file."""
-    import numpy as np
-
-    from backend.fileio import file_lock, write_npy_atomic
-
-    folder = f"{fn.__module__}.{fn.__qualname__}"
+    folder = fn.__qualname__
 
     def path_of(key: str) -> Path:
         return default_cache_dir() / "arrays" / folder / (key.rsplit(":", 1)[1] + ".npy")
@@ -296,7 +294,7 @@ def memoize_mapped(fn):
     def mapped(*args, progress=None, build: bool = True, **kwargs):
         # ``progress`` reaches ``fn`` (it is not part of the key); ``build=False`` only looks:
         # None when the file is not there
-        key = _key(fn, args, kwargs)
+        key = cache_key(fn, args, kwargs)
         store = array_store()
         hit = store.get(key)
         if hit is not None:
@@ -315,5 +313,5 @@ def memoize_mapped(fn):
         return hit
 
     mapped.uncached = fn
-    mapped.cached_path = lambda *args, **kwargs: path_of(_key(fn, args, kwargs))
+    mapped.cached_path = lambda *args, **kwargs: path_of(cache_key(fn, args, kwargs))
     return mapped

@@ -8,6 +8,7 @@ guarantees to be atomic on one filesystem.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -117,3 +118,38 @@ def _json_default(obj):
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's content (hex), read a megabyte at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def json_digest(obj) -> str:
+    """A short stable key (24 hex digits) of a JSON-able object: keys sorted, other values as str."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def load_npz(path: str | os.PathLike) -> dict | None:
+    """The arrays of an ``.npz`` file, or None when it is missing or unreadable (a cache entry to
+    compute again)."""
+    import numpy as np  # (fileio itself needs no NumPy)
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def save_npz_atomic(path: str | os.PathLike, arrays: dict) -> Path:
+    """Write ``arrays`` as a compressed ``.npz``, atomically."""
+    import numpy as np  # (fileio itself needs no NumPy)
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return write_bytes_atomic(path, buf.getvalue())

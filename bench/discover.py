@@ -8,10 +8,10 @@ Prints one JSON line:
   on the paper model's map: from the ``mouseup`` event that ends the box (its ``timeStamp``)
   to the next frame after the gallery shows its first page of thumbnails with every image
   loaded (images in the browser cache, as after the page's prefetch). Median of ``--repeats``.
-- ``neighbours_ms``: ``backend.neighbours.model_neighbours`` (k = 10, Minkowski p = 0.2, the
+- ``neighbours_ms``: ``backend.discover.neighbours.model_neighbours`` (k = 10, Minkowski p = 0.2, the
   model's data loaded) for 50 materials of the paper model: median and max;
   ``neighbours_equal_brute_force``: how many of them equal scipy's ``cdist`` answer as a set.
-- ``consensus_*``: ``backend.consensus.model_consensus`` over the one-eV models (filter
+- ``consensus_*``: ``backend.discover.consensus.model_consensus`` over the one-eV models (filter
   ``window=1``) at the paper's cell (3/2 leaf, Minkowski p = 0.2), each in a new process:
   ``cold_s`` with an empty cache (reading the 72 models' files, their distance matrices, in
   two forked processes, trees in the parent, then the consensus), ``cached_s`` (the disk cache of the same), and
@@ -35,16 +35,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from backend.catalog import Catalog  # noqa: E402
-from backend.clustering import PAPER_MODEL  # noqa: E402
+from backend.cluster.params import PAPER_MODEL  # noqa: E402
+from backend.data.catalog import Catalog  # noqa: E402
 
 CONSENSUS_RUN = """
 import json, sys, time
 t0 = time.perf_counter()
-from backend.catalog import Catalog
-from backend.clustering import ClusterParams, model_distances
-from backend.consensus import model_consensus
-from backend.model_selection import select_models
+from backend.data.catalog import Catalog
+from backend.cluster import ClusterParams, model_distances
+from backend.discover.consensus import model_consensus
+from backend.evaluate.grid import select_models
 cat = Catalog(sys.argv[1])
 ids = select_models(cat, "window=1")
 t_import = time.perf_counter() - t0
@@ -91,7 +91,7 @@ def bench_neighbours(cat) -> dict:
     import numpy as np
     from scipy.spatial.distance import cdist
 
-    from backend.neighbours import model_neighbours
+    from backend.discover.neighbours import model_neighbours
 
     data = cat.load(PAPER_MODEL)
     rng = np.random.default_rng(0)

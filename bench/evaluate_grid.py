@@ -21,16 +21,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backend.catalog import Catalog  # noqa: E402
-from backend.model_selection import GridSpec, grid_search, select_models  # noqa: E402
+from backend.data.catalog import Catalog  # noqa: E402
+from backend.evaluate.grid import GridSpec, grid_search  # noqa: E402
+from backend.evaluate.select import select_models  # noqa: E402
 
 
 def _cached_in_new_process(args, cache: str) -> float:
     import subprocess
 
     code = ("import sys, time; sys.path.insert(0, {root!r})\n"
-            "from backend.catalog import Catalog\n"
-            "from backend.model_selection import GridSpec, grid_search, select_models\n"
+            "from backend.data.catalog import Catalog\n"
+            "from backend.evaluate.grid import GridSpec, grid_search, select_models\n"
             "cat = Catalog({data!r}); t = time.perf_counter()\n"
             "r = grid_search(cat, select_models(cat, {models!r}), GridSpec(metric={metric!r}, p={p!r}), cache_dir={cache!r})\n"
             "assert r.timings['models_computed'] == 0 and r.timings['ami_cached']\n"

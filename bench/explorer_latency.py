@@ -45,8 +45,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backend.catalog import Catalog  # noqa: E402
-from backend.clustering import PAPER_MODEL, ClusterParams, cluster_model  # noqa: E402
+from backend.cluster.models import cluster_model  # noqa: E402
+from backend.cluster.params import PAPER_MODEL, ClusterParams  # noqa: E402
+from backend.data.catalog import Catalog  # noqa: E402
 from tests.e2e.browser import launch_browser, start_app, stop_app  # noqa: E402
 
 # A probe that notes when the materials' points are first drawn (``window.bsFirstDrawn``).

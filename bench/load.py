@@ -339,7 +339,7 @@ class User(threading.Thread):
         threading.Thread(target=run, daemon=True).start()
 
     def run(self):
-        from backend.clustering import default_model
+        from backend.cluster.params import default_model
 
         self.model = default_model(self.catalog)
         self.timed("open", self.open_page)
@@ -467,8 +467,8 @@ def run_load(url: str, data: str, users: int, duration: float, master_pid: int |
     """Record the page (in ``browser`` when given), then run ``users`` for ``duration`` seconds
     against ``url``; the result as a dict (what the JSON line prints). ``on_start(stats)`` is
     called once the users run."""
-    from backend.catalog import Catalog
-    from backend.clustering import default_model
+    from backend.cluster.params import default_model
+    from backend.data.catalog import Catalog
 
     catalog = Catalog(data)
     models = sorted(catalog.models)

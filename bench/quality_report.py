@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backend.catalog import Catalog  # noqa: E402
-from backend.model_selection import select_models  # noqa: E402
+from backend.data.catalog import Catalog  # noqa: E402
+from backend.evaluate.select import select_models  # noqa: E402
 from backend.quality import QualitySpec, quality_report  # noqa: E402
 from backend.quality.baselines import untrained_precision  # noqa: E402
 

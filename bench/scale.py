@@ -128,9 +128,9 @@ def open_page(browser, url: str, timeout_s: float):
 def measure_reclusters(page, cat, model_id, repeats):
     """bench/explorer_latency.py's reclusters on this model (min cluster size up to 60), then
     back to the default setting."""
+    from backend.cluster.params import ClusterParams
     from bench.explorer_latency import expected_summary
     from bench.explorer_latency import measure_reclusters as reclusters
-    from backend.clustering import ClusterParams
 
     times, sizes = reclusters(page, cat, repeats, model_id=model_id, settle_ms=500, max_mcs=60)
     page.fill("#explore-mcs", "3")
@@ -161,8 +161,8 @@ def measure_hovers(page, repeats, approach: bool):
 
 
 def measure_switch(page, cat, model_id):
+    from backend.cluster.params import ClusterParams
     from bench.explorer_latency import WAIT_JS, redrawn
-    from backend.clustering import ClusterParams
 
     page.wait_for_timeout(300)
     page.evaluate("() => { window.bsT = {t0: null, t1: null}; }")
@@ -177,8 +177,9 @@ def med_ms(values) -> float | None:
 
 
 def run_size(browser, root: Path, repeats: int) -> dict:
-    from backend.catalog import Catalog
-    from backend.clustering import ClusterParams, default_model, model_graph, uses_graph
+    from backend.cluster.models import model_graph
+    from backend.cluster.params import ClusterParams, default_model, uses_graph
+    from backend.data.catalog import Catalog
     from tests.e2e.browser import start_app, stop_app
 
     cache = Path(tempfile.mkdtemp(prefix="bandscape-scale-cache-"))

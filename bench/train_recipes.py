@@ -46,8 +46,9 @@ def main() -> None:
 
     import torch
 
+    from backend.autoencoder.device import keep_freed_memory, pick_device
     from backend.autoencoder.images import load_image_folder
-    from backend.autoencoder.training import build_model, fit, keep_freed_memory, pick_device
+    from backend.autoencoder.training import build_model, fit
 
     torch.set_num_threads(os.cpu_count() or 1)
     keep_freed_memory()

@@ -46,10 +46,10 @@ def run_variant(variant: str, arch: str, images: str, steps: int, batch: int) ->
     from PIL import Image
     from torch import nn
 
+    from backend.autoencoder.device import autocast_dtype
     from backend.autoencoder.images import list_images, load_image_folder
     from backend.autoencoder.model import Autoencoder
     from backend.autoencoder.noise import localized_noise
-    from backend.autoencoder.training import autocast_dtype
 
     torch.manual_seed(0)
     device = torch.device("cpu")
@@ -58,7 +58,7 @@ def run_variant(variant: str, arch: str, images: str, steps: int, batch: int) ->
     loss_fn = nn.BCEWithLogitsLoss()
     g = torch.Generator().manual_seed(0)
     if variant == "ours":
-        from backend.autoencoder.training import keep_freed_memory
+        from backend.autoencoder.device import keep_freed_memory
 
         keep_freed_memory()
         model = model.to(memory_format=torch.channels_last)
@@ -125,7 +125,8 @@ def main() -> int:
 
     import torch
 
-    from backend.autoencoder.training import PAPER_GRID, cpu_has_bf16
+    from backend.autoencoder.config import PAPER_GRID
+    from backend.autoencoder.device import cpu_has_bf16
 
     out = {"bench": "train_throughput", "machine": f"{platform.machine()}, {os.cpu_count()} cores",
            "torch": torch.__version__, "cpu_bf16": cpu_has_bf16(), "batch_size": args.batch_size,

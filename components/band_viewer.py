@@ -41,7 +41,7 @@ def _decorate(fig, bd, window, row=None, col=None):
 
 
 def band_figure(bands: list, window: float | None, mode: str = "overlay") -> go.Figure:
-    """Figure of one or two :class:`backend.bands.BandData` (``mode`` 'overlay' or 'side')."""
+    """Figure of one or two :class:`backend.data.bands.BandData` (``mode`` 'overlay' or 'side')."""
     if not bands:
         return go.Figure()
     span = (window or 1) * 2

@@ -2,8 +2,8 @@
 neighbours, cluster cards, the consensus and representative-subset panels.
 
 The gallery's thumbnails are drawn by the browser (``assets/explore.js``) from the points on the
-map; everything else here is built from backend results (``backend.neighbours``,
-``backend.cluster_cards``, ``backend.consensus``, ``backend.subset``).
+map; everything else here is built from backend results (``backend.discover.neighbours``,
+``backend.discover.cards``, ``backend.discover.consensus``, ``backend.discover.subset``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import urllib.parse
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from backend.cluster.params import Bound
 from components.explore_controls import labelled, number_input
 
 #: thumbnails per gallery page
@@ -49,7 +50,7 @@ def gallery_box(box_id: str, info_id: str, grid_id: str, export_id: str) -> html
 
 def neighbour_controls(k_id: str) -> html.Div:
     return html.Div([html.Span("Nearest neighbours of the last pinned material: k =", className="small me-1"),
-                     number_input(k_id, 10, 1, 1, 70)], className="d-flex align-items-center mt-2")
+                     number_input(k_id, 10, Bound(1, True), 70)], className="d-flex align-items-center mt-2")
 
 
 def neighbour_list(material: str, table, window, metric_text: str) -> list:
@@ -81,7 +82,7 @@ def subset_panel(size_id: str, button_id: str, export_id: str, report_id: str) -
     return dbc.Card([
         dbc.CardHeader("Representative subset"),
         dbc.CardBody([
-            html.Div([labelled("Size N", number_input(size_id, 50, 1, 1, 80)),
+            html.Div([labelled("Size N", number_input(size_id, 50, Bound(1, True), 80)),
                       dbc.Button("Choose", id=button_id, size="sm", color="primary", className="ms-2 mt-3"),
                       dbc.Button("Export (CSV)", id=export_id, size="sm", color="secondary", outline=True,
                                  className="ms-2 mt-3")], className="d-flex align-items-start"),

@@ -6,6 +6,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from backend.autoencoder.config import DOWNSAMPLING
+from backend.cluster.params import BOUNDS, Bound
 
 #: hyperparameter fields of the model choice, in the order they are shown (and matched)
 MODEL_FIELDS = (
@@ -51,6 +52,9 @@ def labelled(label: str, control, width: int | None = None) -> html.Div:
                     style={"minWidth": f"{width}px"} if width else None)
 
 
-def number_input(id_: str, value, min_: float, step="any", width: int = 90) -> dcc.Input:
-    return dcc.Input(id=id_, type="number", value=value, min=min_, step=step, debounce=False,
+def number_input(id_: str, value, bound: str | Bound, width: int = 90) -> dcc.Input:
+    """A number input whose minimum and step are ``bound``'s: a clustering parameter's name (its
+    limit in :data:`backend.cluster.params.BOUNDS`) or a :class:`~backend.cluster.params.Bound`."""
+    bound = BOUNDS[bound] if isinstance(bound, str) else bound
+    return dcc.Input(id=id_, type="number", value=value, min=bound.minimum, step=bound.step, debounce=False,
                      className="form-control form-control-sm", style={"width": f"{width}px"})

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from backend.autoencoder.config import CLUSTER_LOSSES, OBJECTIVES
-from backend.explorer_view import explorer_url
+from backend.discover.explorer_view import explorer_url
 from backend.jobs import format_duration, format_progress
 from components.explore_controls import ARCH_LABELS, labelled
 

@@ -4,7 +4,7 @@ Heat maps of the best DBCV and mean AMI of every (min_samples, min_cluster_size)
 names the model), the grid of one model (noise, clusters, DBCV, S_Dbw), and a sortable ranking of
 the models in the chosen cell whose links open that model and cell in the explorer.
 
-The search is a job (:mod:`backend.jobs.search`): it runs in its own process (local runner or
+The search is a job (:mod:`backend.jobs.search_job`): it runs in its own process (local runner or
 Celery), never in a web process; its progress and result are on disk, so any web worker shows
 them, a reload finds them, and opening the page shows a finished search at once. Opening the page
 never starts a search: the Run button does, and Cancel stops it (nothing of it is kept).
@@ -20,13 +20,16 @@ import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from app_state import get_catalog, get_job_runner
+from backend.data.labels import label_columns
 from backend.errors import BandscapeError
+from backend.evaluate.figures import cell_maxima_figure, model_grid_figure
+from backend.evaluate.grid import GridSpec
+from backend.evaluate.select import select_models
+from backend.evaluate.spec import parse_range
+from backend.evaluate.tables import cell_label, external_table
 from backend.jobs import UnknownJobError
-from backend.jobs.search import find_search, load_search_result, submit_search
-from backend.labels import label_columns
-from backend.model_selection import GridSpec, cell_label, external_table, parse_range, select_models
-from backend.report import cell_maxima_figure, model_grid_figure
-from backend.jobs.quality import find_quality, load_quality_result, submit_quality
+from backend.jobs.quality_job import find_quality, load_quality_result, submit_quality
+from backend.jobs.search_job import find_search, load_search_result, submit_search
 from components.evaluate_panels import EXTERNAL_COLUMNS, ranking_rows, ranking_table, search_form
 from components.quality_panels import available_metrics, quality_figure, quality_notes, quality_section, quality_table
 
@@ -46,7 +49,7 @@ QUALITY = {name: f"quality-{name}" for name in ("run", "cancel", "progress", "st
 
 def _default_filter(catalog) -> str:
     """The paper's search (one window) when it compares at least two models, else every model."""
-    from backend.clustering import PAPER_MODEL
+    from backend.cluster.params import PAPER_MODEL
 
     models = [m for m in catalog.models.values() if not m.is_unencoded]
     paper = catalog.models.get(PAPER_MODEL)
@@ -275,7 +278,7 @@ def render(job_id, cell, label, picked):
 
 def _paper_model_ranks(cell: pd.DataFrame) -> list:
     """Where the study's chosen model stands in this cell (when it is among the models)."""
-    from backend.clustering import PAPER_MODEL
+    from backend.cluster.params import PAPER_MODEL
 
     live = cell[~cell.collapsed]
     if PAPER_MODEL not in set(live.model_id):

@@ -4,7 +4,7 @@ All computation is in ``backend`` (cached there); fingerprints never leave the s
 recluster or a filter sends only per-point typed arrays (colour codes, cluster labels, opacity)
 as a ``Patch`` that plotly.js applies as a restyle; a model switch adds the positions. The
 hovered material is found in the browser (``assets/explore.js``), which sets its image at once.
-The view (:class:`backend.explorer_view.ExplorerView`) is the URL's query string.
+The view (:class:`backend.discover.explorer_view.ExplorerView`) is the URL's query string.
 
 Discovery: box and lasso selection (drawn in the browser on the hover's point index) and a
 click on a cluster open a gallery of the selected materials; a pinned material's nearest
@@ -23,25 +23,52 @@ import urllib.parse
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import (ClientsideFunction, Input, Output, Patch, State, callback, clientside_callback, dcc, html,
-                  no_update)
+from dash import ClientsideFunction, Input, Output, Patch, State, callback, clientside_callback, dcc, html, no_update
 
 from app_state import get_catalog, is_shared_server
-from backend.clustering import (clustering_metric, cluster_model, default_model, graph_cached, labels_table,
-                                selection_table, uses_graph)
-from backend.elements import element_mask, elements_present
+from backend.cluster.models import cluster_model, graph_cached, labels_table, selection_table
+from backend.cluster.params import BOUNDS, clustering_metric, default_model, uses_graph
+from backend.data.elements import element_mask, elements_present
+from backend.discover.explorer_view import (
+    CLUSTER_FIELDS,
+    CONSENSUS_COLOURINGS,
+    SELECTION_URL_MAX,
+    URL_FORMAT,
+    ExplorerView,
+)
 from backend.errors import BandscapeError
-from backend.explorer_view import (CLUSTER_FIELDS, CONSENSUS_COLOURINGS, SELECTION_URL_MAX, URL_FORMAT,
-                                   ExplorerView)
-from components.explore_controls import (MODEL_FIELDS, field_id, field_options, labelled,
-                                         number_input)
-from components.discover_panels import (GALLERY_PAGE, cluster_cards_view, consensus_panel, gallery_box,
-                                        map_tools, neighbour_controls, neighbour_list, subset_panel,
-                                        subset_report)
+from components.discover_panels import (
+    GALLERY_PAGE,
+    cluster_cards_view,
+    consensus_panel,
+    gallery_box,
+    map_tools,
+    neighbour_controls,
+    neighbour_list,
+    subset_panel,
+    subset_report,
+)
+from components.explore_controls import MODEL_FIELDS, field_id, field_options, labelled, number_input
 from components.help import help_modal
-from components.scatter import (NEIGHBOURS, PALETTE, POINTS, PREFETCH_ALL_MAX, PREFETCH_AROUND, PREFETCH_RADIUS_PX, SCALE_COLOURS,
-                                UNSELECTED_CODE, colour_codes, neighbour_lines, overlay_updates, point_style, positions,
-                                scatter_figure, stability_codes, trace_type, visible_mask)
+from components.scatter import (
+    NEIGHBOURS,
+    PALETTE,
+    POINTS,
+    PREFETCH_ALL_MAX,
+    PREFETCH_AROUND,
+    PREFETCH_RADIUS_PX,
+    SCALE_COLOURS,
+    UNSELECTED_CODE,
+    colour_codes,
+    neighbour_lines,
+    overlay_updates,
+    point_style,
+    positions,
+    scatter_figure,
+    stability_codes,
+    trace_type,
+    visible_mask,
+)
 
 dash.register_page(__name__, path="/", name="Explore", title="bandscape · explore", order=0)
 log = logging.getLogger(__name__)
@@ -102,12 +129,13 @@ assert set(CONTROLS) == set(URL_FORMAT), "every field of the view has a control"
 _PROPS = {"selected": "data"}
 #: the fields that decide what the map shows (the selection is drawn in the browser)
 VIEW_FIELDS = tuple(name for name in CONTROLS if name != "selected")
-#: what the numbers' error message calls each numeric field
-_NUMBER_FIELDS = {"min_cluster_size": "min cluster size (>= 2)", "min_samples": "min samples (>= 1)",
-                  "p": "p (> 0)", "n_clusters": "number of clusters (>= 1)", "dc_eps": "double-cluster eps (> 0)",
-                  "dc_min_samples": "double-cluster min samples (>= 1)",
-                  "rc_min_cluster_size": "recluster min cluster size (>= 2)",
-                  "rc_min_samples": "recluster min samples (>= 1)"}
+#: what the numbers' error message calls each numeric field (its limit from BOUNDS)
+_FIELD_NAMES = {"min_cluster_size": "min cluster size", "min_samples": "min samples", "p": "p",
+                "n_clusters": "number of clusters", "dc_eps": "double-cluster eps",
+                "dc_min_samples": "double-cluster min samples", "rc_min_cluster_size": "recluster min cluster size",
+                "rc_min_samples": "recluster min samples"}
+_NUMBER_FIELDS = {name: f"{label} (>= {BOUNDS[name].minimum})" if BOUNDS[name].integer else f"{label} (> 0)"
+                  for name, label in _FIELD_NAMES.items()}
 
 
 def _controls(kind, fields=VIEW_FIELDS) -> dict:
@@ -154,8 +182,8 @@ def _cluster_panel(v: ExplorerView) -> dbc.Card:
                                     {"label": "K-Means", "value": "kmeans"},
                                     {"label": "GMM", "value": "gmm"}]),
             html.Div(id=HDBSCAN_BOX, children=[
-                html.Div([labelled("Min cluster size", number_input(MCS, v.min_cluster_size, 2, 1)),
-                          labelled("Min samples", number_input(MS, v.min_samples, 1, 1))], className="d-flex gap-2"),
+                html.Div([labelled("Min cluster size", number_input(MCS, v.min_cluster_size, "min_cluster_size")),
+                          labelled("Min samples", number_input(MS, v.min_samples, "min_samples"))], className="d-flex gap-2"),
                 labelled("Cluster selection", dbc.RadioItems(
                     id=SEL, value=v.selection, inline=True,
                     options=[{"label": "leaf", "value": "leaf"}, {"label": "eom", "value": "eom"}])),
@@ -163,20 +191,20 @@ def _cluster_panel(v: ExplorerView) -> dbc.Card:
                     labelled("Metric", dbc.Select(id=METRIC, value=v.metric, size="sm",
                                                   options=[{"label": "Minkowski", "value": "minkowski"},
                                                            {"label": "Euclidean", "value": "euclidean"}]), 120),
-                    html.Div(labelled("p", number_input(P, v.p, 0.01, "any", 80)), id=P_BOX),
+                    html.Div(labelled("p", number_input(P, v.p, "p", 80)), id=P_BOX),
                 ], className="d-flex gap-2"),
             ]),
-            html.Div(id=KCLUSTER_BOX, children=[labelled("Number of clusters", number_input(K, v.n_clusters, 1, 1))]),
+            html.Div(id=KCLUSTER_BOX, children=[labelled("Number of clusters", number_input(K, v.n_clusters, "n_clusters"))]),
             dbc.Button("Advanced options", id=ADV_BTN, color="link", size="sm", className="p-0"),
             dbc.Collapse(id=ADV_COLLAPSE, is_open=bool(v.double_cluster or v.recluster_noise or v.hide_noise
                                                        or v.hide_nonnoise), children=[
                 dbc.Switch(id=DC, label="Double cluster (DBSCAN halos on the UMAP)", value=v.double_cluster),
-                html.Div([labelled("eps", number_input(DC_EPS, v.dc_eps, 0.01, "any", 80)),
-                          labelled("min samples", number_input(DC_MS, v.dc_min_samples, 1, 1))],
+                html.Div([labelled("eps", number_input(DC_EPS, v.dc_eps, "dc_eps", 80)),
+                          labelled("min samples", number_input(DC_MS, v.dc_min_samples, "dc_min_samples"))],
                          className="d-flex gap-2 ms-4"),
                 dbc.Switch(id=RC, label="Recluster noise (HDBSCAN on noise points)", value=v.recluster_noise),
-                html.Div([labelled("min cluster size", number_input(RC_MCS, v.rc_min_cluster_size, 2, 1)),
-                          labelled("min samples", number_input(RC_MS, v.rc_min_samples, 1, 1))],
+                html.Div([labelled("min cluster size", number_input(RC_MCS, v.rc_min_cluster_size, "rc_min_cluster_size")),
+                          labelled("min samples", number_input(RC_MS, v.rc_min_samples, "rc_min_samples"))],
                          className="d-flex gap-2 ms-4"),
                 dbc.Switch(id=HIDE_NOISE, label="Hide noise", value=v.hide_noise),
                 dbc.Switch(id=HIDE_NONNOISE, label="Hide non-noise", value=v.hide_nonnoise),
@@ -211,7 +239,7 @@ def _filter_panel(catalog, v: ExplorerView, matches=None) -> dbc.Card:
 
 
 def _label_columns(catalog) -> list[str]:
-    from backend.labels import label_columns
+    from backend.data.labels import label_columns
 
     return label_columns(catalog)
 
@@ -480,7 +508,7 @@ def _graph_in_progress(catalog, v: ExplorerView, n: int):
         return None
     from app_state import get_job_runner
     from backend.jobs.formatting import format_duration
-    from backend.jobs.graphs import submit_graph
+    from backend.jobs.graph_job import submit_graph
 
     rec = submit_graph(get_job_runner(), catalog, v.model, params.metric, params.p, params.min_samples)
     if rec["state"] == "failed":
@@ -528,8 +556,8 @@ def _colouring(catalog, data, result, v: ExplorerView):
         return None, None, None
     if v.colour_by in CONSENSUS_COLOURINGS:
         return _consensus_colouring(catalog, data, v)
-    from backend.labels import load_labels
-    from backend.validation import external_scores
+    from backend.cluster.validation import external_scores
+    from backend.data.labels import load_labels
 
     colour_by = v.colour_by
     truth = load_labels(catalog, colour_by, data.names)
@@ -545,7 +573,7 @@ def _consensus_colouring(catalog, data, v: ExplorerView):
     """The consensus of the filter's models in the view's cell, on this model's materials."""
     import pandas as pd
 
-    from backend.consensus import STABLE, consensus_models, model_consensus
+    from backend.discover.consensus import STABLE, consensus_models, model_consensus
 
     flt, ids = consensus_models(catalog, v.consensus_models, _window(catalog, v.model))
     cons = model_consensus(catalog, ids, v.params())
@@ -569,7 +597,7 @@ def _consensus_colouring(catalog, data, v: ExplorerView):
 
 def _consensus_placeholder(catalog, model_id) -> str:
     """What the consensus combines when its filter is empty (the field's placeholder)."""
-    from backend.consensus import consensus_models
+    from backend.discover.consensus import consensus_models
 
     try:
         flt, ids = consensus_models(catalog, None, _window(catalog, model_id))
@@ -584,7 +612,7 @@ def _window(catalog, model_id):
 
 def _point_labels(catalog, names) -> dict | None:
     """Every label column of labels.csv, per material (for the gallery's captions)."""
-    from backend.labels import load_labels
+    from backend.data.labels import load_labels
 
     cols = _label_columns(catalog)
     return {c: load_labels(catalog, c, names).tolist() for c in cols} or None
@@ -697,7 +725,7 @@ def _band_data(catalog, names: list[str]):
     band_dir = catalog.band_data_dir()
     if band_dir is None:
         return []
-    from backend.bands import load_band_data
+    from backend.data.bands import load_band_data
 
     out = []
     for name in names:
@@ -774,7 +802,7 @@ clientside_callback(
 def show_neighbours(_, pinned, k, controls: dict):
     """The last pinned material's k nearest materials in fingerprint space (the clustering's
     metric): thumbnails and distances beside the map, lines to them on it."""
-    from backend.neighbours import model_neighbours
+    from backend.discover.neighbours import model_neighbours
 
     patch = Patch()
     if not pinned:
@@ -805,7 +833,7 @@ def show_neighbours(_, pinned, k, controls: dict):
 def representative_subset(_choose, _export, size, controls: dict):
     """N representative materials of the clustering on screen: *Choose* reports them and selects
     them on the map; *Export* writes them as CSV."""
-    from backend.subset import model_subset
+    from backend.discover.subset import model_subset
 
     out = dict(report=no_update, names=no_update, download=no_update)
     catalog = get_catalog()
@@ -843,7 +871,7 @@ clientside_callback(
 )
 def show_cluster_cards(_, controls: dict):
     """Per cluster: size, medoid's band structure, over-represented elements, label mix."""
-    from backend.cluster_cards import model_cluster_cards
+    from backend.discover.cards import model_cluster_cards
 
     catalog = get_catalog()
     v = ExplorerView.from_values(controls)

@@ -18,9 +18,18 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, 
 from app_state import get_catalog, get_job_runner
 from backend.autoencoder.config import PAPER_GRID, TrainConfig, paper_grid
 from backend.errors import BandscapeError, ParameterError
-from backend.jobs import CPU_IMAGES_PER_S, ACTIVE, count_images, estimate_seconds, format_duration
-from components.train_panels import (explorer_href, folder_options, grid_form, job_form, job_header, jobs_table,
-                                     log_panel, loss_figure, recon_panel)
+from backend.jobs import ACTIVE, CPU_IMAGES_PER_S, count_images, estimate_seconds, format_duration
+from components.train_panels import (
+    explorer_href,
+    folder_options,
+    grid_form,
+    job_form,
+    job_header,
+    jobs_table,
+    log_panel,
+    loss_figure,
+    recon_panel,
+)
 
 dash.register_page(__name__, path="/train", name="Train", title="bandscape · train", order=2)
 log = logging.getLogger(__name__)

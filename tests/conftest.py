@@ -80,7 +80,7 @@ def shared_root() -> Path:
 def demo_model(window: float = 1) -> str:
     """The id of the committed demo's autoencoder model for a window (not hard-coded: the demo
     is rebuilt by `python -m backend demo`)."""
-    from backend.catalog import Catalog
+    from backend.data.catalog import Catalog
 
     return next(m.model_id for m in Catalog(PROJECT).models.values() if not m.is_unencoded and m.window == window)
 
@@ -106,7 +106,7 @@ def dataset(request) -> Dataset:
 def copy_models(source_root: Path, root: Path, model_ids) -> Path:
     """A data root at ``root`` with copies of some models' fingerprint and embedding files (so a
     test may change them), in the source's layout; returns ``root``."""
-    from backend.catalog import Catalog
+    from backend.data.catalog import Catalog
 
     cat = Catalog(source_root)
     for mid in model_ids:
@@ -135,7 +135,7 @@ def spread(files, n: int) -> list:
 def demo_display_plots(dest: Path, n: int = 12, window: float = 1) -> Path:
     """Labelled band plots like the published explorer's, of ``n`` demo materials, rendered from the
     committed band data into ``dest``."""
-    from backend.bands import load_band_data, render_display_png
+    from backend.data.bands import load_band_data, render_display_png
 
     dest.mkdir(parents=True, exist_ok=True)
     for f in spread(DEMO_BANDS.glob("*.npz"), n):

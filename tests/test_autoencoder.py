@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 import torch
 
+from backend.autoencoder.config import paper_grid
+from backend.autoencoder.device import pick_device
 from backend.autoencoder.encoding import training_images
 from backend.autoencoder.images import import_plot, import_plots, load_image_folder
 from backend.autoencoder.model import Autoencoder
 from backend.autoencoder.noise import localized_noise
-from backend.autoencoder.training import TrainConfig, fit, paper_grid, pick_device, train_model
-from backend.bands import load_band_data, render_display_png
-from backend.catalog import Catalog
+from backend.autoencoder.training import TrainConfig, fit, train_model
+from backend.data.bands import load_band_data, render_display_png
+from backend.data.catalog import Catalog
 from backend.errors import DataError, ParameterError
 from backend.progress import Cancelled
 from tests.conftest import DEMO_BANDS, demo_display_plots

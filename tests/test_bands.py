@@ -14,12 +14,20 @@ from PIL import Image
 from scipy.ndimage import binary_dilation
 
 from backend.autoencoder.images import import_plot
-from backend.bands import (check_eigenval, load_band_data, path_geometry, read_eigenval, read_fermi,
-                           render_display_png, render_training_image, save_band_data, write_material_outputs)
-from backend.catalog import Catalog
+from backend.data.bands import (
+    check_eigenval,
+    load_band_data,
+    path_geometry,
+    read_eigenval,
+    read_fermi,
+    render_display_png,
+    render_training_image,
+    save_band_data,
+    write_material_outputs,
+)
+from backend.data.catalog import Catalog
 from backend.errors import DataError
 from tests.conftest import DEMO_BANDS, PROJECT
-
 
 DEMO_MATERIAL = "honeycomb_0001"  # several bands, none flat (a flat band fills an image row)
 
@@ -110,7 +118,7 @@ def test_display_plots_drawn_over_a_kept_background_are_the_plain_drawing():
 
     from PIL import Image
 
-    from backend.bands import _display, _plain_display_png
+    from backend.data.bands import _display, _plain_display_png
 
     bands = [load_band_data(f) for f in sorted(DEMO_BANDS.glob("*.npz"))[:6]]
     for window in (1, 3):

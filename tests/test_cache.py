@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from backend import cache
-from backend.catalog import Catalog
-from backend.clustering import ClusterParams, _model_tree, cluster_model, distances_cached, model_distances
+from backend.cluster.models import _model_tree, cluster_model, distances_cached, model_distances
+from backend.cluster.params import ClusterParams
+from backend.data.catalog import Catalog
 from tests.conftest import PAPER_MODEL, PROJECT, copy_models, free_port
 
 OTHER = "resnet18_latent2_window1eV_steps60_split0_width1"
@@ -80,8 +81,8 @@ def test_warm_cache_returns_the_same_read_only_objects(root):
 MAPPER = """
 import json, sys
 import numpy as np
-from backend.catalog import Catalog
-from backend.clustering import model_distances, distances_cached
+from backend.data.catalog import Catalog
+from backend.cluster import model_distances, distances_cached
 cat = Catalog(sys.argv[1])
 was = distances_cached(cat, sys.argv[2])
 D = model_distances(cat, sys.argv[2])
@@ -108,19 +109,20 @@ def test_distance_matrix_is_computed_once_for_all_processes(root):
 @pytest.mark.shared_data
 def test_small_results_shared_through_redis(root, redis_url):
     """Two processes (web workers) with REDIS_URL: what one clustered, the other reads."""
-    from cachelib import RedisCache
     import redis
+    from cachelib import RedisCache
 
     client = redis.Redis.from_url(redis_url)
     cache.configure(RedisCache(client, key_prefix="bandscape:test:"))
     cat = Catalog(root)
     mine = cluster_model(cat, PAPER_MODEL, ClusterParams(min_cluster_size=4))
-    assert any(k.startswith(b"bandscape:test:bandscape:backend.clustering._cluster_model") for k in client.keys())
-    code = (f"from cachelib import RedisCache; import redis, sys; from backend import cache, clustering;"
+    assert any(k.startswith(b"bandscape:test:bandscape:_cluster_model:") for k in client.keys())
+    code = (f"from cachelib import RedisCache; import redis, sys; from backend import cache;"
+            f"from backend.cluster import algorithms, models, params;"
             f"cache.configure(RedisCache(redis.Redis.from_url({redis_url!r}), key_prefix='bandscape:test:'));"
-            f"clustering.cluster.__code__ = (lambda *a, **k: 1/0).__code__;"  # it must not compute
-            f"from backend.catalog import Catalog;"
-            f"r = clustering.cluster_model(Catalog({str(root)!r}), {PAPER_MODEL!r}, clustering.ClusterParams(min_cluster_size=4));"
+            f"algorithms.cluster.__code__ = (lambda *a, **k: 1/0).__code__;"  # it must not compute
+            f"from backend.data.catalog import Catalog;"
+            f"r = models.cluster_model(Catalog({str(root)!r}), {PAPER_MODEL!r}, params.ClusterParams(min_cluster_size=4));"
             f"print(r.n_clusters, r.n_noise)")
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, timeout=120, env=os.environ)
     assert out.returncode == 0, out.stderr
@@ -129,8 +131,8 @@ def test_small_results_shared_through_redis(root, redis_url):
 
 @pytest.mark.shared_data
 def test_redis_down_falls_back_to_the_process(root, caplog):
-    from cachelib import RedisCache
     import redis
+    from cachelib import RedisCache
 
     dead = RedisCache(redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5))
     cache.configure(dead)
@@ -141,3 +143,20 @@ def test_redis_down_falls_back_to_the_process(root, caplog):
     warnings = [rec for rec in caplog.records if "unreachable" in rec.getMessage()]
     assert len(warnings) == 1  # said once per outage, not per request
     assert (r.n_clusters, r.n_noise) == (45, 287)  # the paper's model, 3/2 leaf, Minkowski 0.2
+
+
+def test_memoised_functions_have_unique_names_across_the_backend():
+    """A memoised call's key holds the function's qualified name without its module (so that a
+    move between modules keeps the cache folder's entries): two memoised functions of the same
+    name would share entries."""
+    import ast
+    from pathlib import Path
+
+    names = []
+    for path in Path(__file__).resolve().parents[1].joinpath("backend").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and any(
+                    getattr(d, "id", None) in ("memoize", "memoize_array", "memoize_mapped") for d in node.decorator_list):
+                names.append(node.name)
+    assert len(names) >= 6  # the catalog's, the clustering's, the labels', the grid search's
+    assert len(names) == len(set(names)), sorted(names)

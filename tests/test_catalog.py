@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backend.catalog import Catalog, make_model_id, parse_model_id, unencoded_model_id
+from backend.data.catalog import Catalog, make_model_id, parse_model_id, unencoded_model_id
 from backend.errors import DataError, UnknownModelError
 from tests.conftest import PAPER_MODEL, PROJECT, copy_models, demo_model
 
@@ -194,7 +194,7 @@ def test_extra_map_rows_are_named_with_both_counts(tmp_path):
 def test_a_table_too_large_for_memory_says_what_it_needs(tmp_path, monkeypatch):
     """The demo's fingerprints on a machine with 100 kB free: refused before parsing, with the
     file, the memory it needs and the memory there is."""
-    import backend.catalog as catalog
+    import backend.data.catalog as catalog
 
     mid = _our_root(tmp_path)
     monkeypatch.setattr(catalog, "_memory_available", lambda: 100_000)

@@ -9,8 +9,9 @@ import sys
 import pandas as pd
 import pytest
 
-from backend.catalog import Catalog
-from backend.clustering import ClusterParams, cluster_model
+from backend.cluster.models import cluster_model
+from backend.cluster.params import ClusterParams
+from backend.data.catalog import Catalog
 from tests.conftest import PAPER_MODEL, PROJECT, demo_model
 
 

@@ -9,9 +9,11 @@ from scipy.spatial.distance import cdist
 from sklearn.cluster import DBSCAN, KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from backend.catalog import Catalog
-from backend.clustering import ClusterParams, cluster_model, distance_matrix, labels_table, model_distances
-from backend.elements import element_mask, elements_present, formula_elements
+from backend.cluster.distances import distance_matrix
+from backend.cluster.models import cluster_model, labels_table, model_distances
+from backend.cluster.params import ClusterParams
+from backend.data.catalog import Catalog
+from backend.data.elements import element_mask, elements_present, formula_elements
 from backend.errors import ParameterError
 from tests.conftest import PAPER_MODEL
 
@@ -46,7 +48,7 @@ def test_distance_matrix_rows_are_the_distances_from_each_material(data):
     smallest normal number for p >= 0.15, masked for a smaller p): every row equals the distances
     from that material exactly (the neighbours use those), a duplicate is at distance 0, and
     scipy's Minkowski distances agree to rounding."""
-    from backend.clustering import distances_from
+    from backend.cluster.distances import distances_from
 
     X = np.array(data.X[:150], dtype=float)
     X[7] = X[3]          # a duplicate material

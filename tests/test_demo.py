@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backend.catalog import Catalog
-from backend.demo import FAMILIES, GAMMA, K, M, bands_of, build_demo, kpath, make_material
-from backend.validation import clustering_accuracy, external_scores
+from backend.cluster.validation import clustering_accuracy, external_scores
+from backend.data.catalog import Catalog
+from backend.data.demo import FAMILIES, GAMMA, K, M, bands_of, build_demo, kpath, make_material
 
 HS = np.array([GAMMA, M, K])
 
@@ -81,7 +81,7 @@ def test_external_scores_on_hand_made_labelings():
 def test_committed_demo_is_the_apps_default_and_is_labelled():
     """The demo in the project root (built by `python -m backend demo`) opens in the catalog, and
     its labels line up with the materials of every model."""
-    from backend.labels import label_columns, load_labels
+    from backend.data.labels import label_columns, load_labels
     from tests.conftest import PROJECT
 
     cat = Catalog(PROJECT)
@@ -114,7 +114,7 @@ def test_the_demo_models_are_what_train_makes_by_default():
 
 def test_holdout_lattices_are_textbook_and_unlike_the_demo(tmp_path):
     """The held-out families (lattices the demo does not contain) have their defining features."""
-    from backend.demo import HOLDOUT_FAMILIES, SQ_M, SQ_X, kpath
+    from backend.data.demo import HOLDOUT_FAMILIES, SQ_M, SQ_X, kpath
 
     sq = np.array([[0.0, 0.0], SQ_X, SQ_M])
     t, e0 = 0.8, 0.2
@@ -125,7 +125,7 @@ def test_holdout_lattices_are_textbook_and_unlike_the_demo(tmp_path):
     assert np.allclose(bands_of("lieb", k, t, e0)[1], e0)  # flat along the whole path
     cb = bands_of("checkerboard", k, t, e0)
     assert np.allclose(cb[0], e0 - 2 * t) and np.isclose(cb[1, 79], e0 - 2 * t)  # flat band, touching at M
-    from backend.demo import hamiltonian
+    from backend.data.demo import hamiltonian
 
     gap = np.linalg.eigvalsh(hamiltonian("gapped_honeycomb", HS[2:], t, e0, gap=0.3))[0]
     assert np.allclose(gap, [e0 - 0.3, e0 + 0.3])  # the cone at K opens a gap of 2 * 0.3

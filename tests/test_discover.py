@@ -12,14 +12,15 @@ import pytest
 from scipy.spatial.distance import cdist
 from sklearn.metrics import adjusted_rand_score
 
-from backend.catalog import Catalog
-from backend.cluster_cards import cluster_cards, medoid, model_cluster_cards
-from backend.clustering import ClusterParams, cluster_model, model_matrix
-from backend.consensus import STABLE, consensus, consensus_models, model_consensus, model_labelings
-from backend.elements import formula_elements
+from backend.cluster.models import cluster_model, model_matrix
+from backend.cluster.params import ClusterParams
+from backend.data.catalog import Catalog
+from backend.data.elements import formula_elements
+from backend.discover.cards import cluster_cards, medoid, model_cluster_cards
+from backend.discover.consensus import STABLE, consensus, consensus_models, model_consensus, model_labelings
+from backend.discover.neighbours import model_neighbours, nearest_neighbours
+from backend.discover.subset import model_subset, representative_subset
 from backend.errors import ParameterError
-from backend.neighbours import model_neighbours, nearest_neighbours
-from backend.subset import model_subset, representative_subset
 from tests.conftest import PROJECT
 
 
@@ -100,7 +101,7 @@ def test_stability_drops_for_a_material_moved_in_half_the_inputs(cat, dataset):
 
 
 def test_the_default_model_set_is_the_window_or_every_autoencoder(cat, dataset):
-    from backend.model_selection import select_models
+    from backend.evaluate.select import select_models
 
     window = cat.get(dataset.model).window
     flt, ids = consensus_models(cat, None, window)
@@ -134,7 +135,7 @@ def test_consensus_bad_input_and_cache(cat, dataset, tmp_path, monkeypatch):
         assert np.array_equal(row, own)
     # a metric nothing has cached yet: forked processes (the CLI's way) and threads (the app's)
     # give the explorer's labels, and neither leaves a distance matrix in the cache folder
-    from backend.clustering import distances_cached
+    from backend.cluster.models import distances_cached
 
     monkeypatch.setenv("BANDSCAPE_CACHE", str(tmp_path / "fresh-cache"))
     fresh = ClusterParams(min_cluster_size=4, p=0.3)
@@ -171,7 +172,7 @@ def test_cluster_cards(cat, dataset, data):
     D = model_matrix(cat, dataset.model, params)
     known = None
     if dataset.name == "demo":
-        from backend.labels import load_labels
+        from backend.data.labels import load_labels
 
         known = load_labels(cat, "family", data.names)
     cards = model_cluster_cards(cat, dataset.model, params, "family" if known is not None else None)
@@ -237,7 +238,7 @@ def test_subset_bad_input_and_few(cat, dataset, data):
 
 
 def test_selection_table(cat, dataset, data):
-    from backend.clustering import selection_table
+    from backend.cluster.models import selection_table
 
     result = cluster_model(cat, dataset.model, ClusterParams())
     names = [data.names[5], data.names[2]]

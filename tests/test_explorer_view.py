@@ -9,12 +9,23 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 import pytest
 
-from backend.catalog import Catalog
-from backend.clustering import ClusterParams, cluster_model, default_model
-from backend.explorer_view import SELECTION_URL_MAX, URL_FORMAT, ExplorerView, explorer_url
-from backend.model_selection import GridSpec
-from components.scatter import (NOISE_COLOUR, PALETTE, POINTS, SCALE_COLOURS, colour_codes, overlay_updates, point_style,
-                                positions, scatter_figure, visible_mask)
+from backend.cluster.models import cluster_model
+from backend.cluster.params import ClusterParams, default_model
+from backend.data.catalog import Catalog
+from backend.discover.explorer_view import SELECTION_URL_MAX, URL_FORMAT, ExplorerView, explorer_url
+from backend.evaluate.grid import GridSpec
+from components.scatter import (
+    NOISE_COLOUR,
+    PALETTE,
+    POINTS,
+    SCALE_COLOURS,
+    colour_codes,
+    overlay_updates,
+    point_style,
+    positions,
+    scatter_figure,
+    visible_mask,
+)
 from tests.conftest import PROJECT
 
 

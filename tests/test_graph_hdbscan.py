@@ -1,4 +1,4 @@
-"""HDBSCAN on a k-nearest-neighbour graph (backend.hdbscan_graph) against the exact path on
+"""HDBSCAN on a k-nearest-neighbour graph (backend.cluster.graph_hdbscan) against the exact path on
 real data (the demo and the published fingerprints), and on a generated mixture."""
 
 from __future__ import annotations
@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_mutual_info_score
 
-from backend.catalog import Catalog
-from backend.clustering import distance_matrix, hdbscan_labels, single_linkage_tree
-from backend.hdbscan_graph import graph_single_linkage_tree, spanning_tree, subgraph
-from backend.knn_graph import knn_from_distances, knn_graph
+from backend.cluster.algorithms import hdbscan_labels, single_linkage_tree
+from backend.cluster.distances import distance_matrix
+from backend.cluster.graph_hdbscan import graph_single_linkage_tree, spanning_tree, subgraph
+from backend.cluster.knn import knn_from_distances, knn_graph
+from backend.data.catalog import Catalog
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +52,13 @@ def _shuffled_ties_labels(D, min_samples, mcs, selection, seed):
 
 
 def test_mixture_of_5000_under_minkowski_02():
-    """5,000 points of a generated mixture (backend.synth: 12 clusters in 147 dimensions and
+    """5,000 points of a generated mixture (backend.data.synth: 12 clusters in 147 dimensions and
     background), Minkowski p = 0.2: the graph path (its own kNN search, k = 15) against the
     exact path. With 'eom' the clusters are the mixture's and both paths agree (AMI >= 0.95).
     With the paper's cell (3/2, leaf) both break the mixture into ~290 specks, which depend
     on the order of equal-weight edges: the exact path against itself with the ties taken in
     other orders scores AMI 0.92-0.94, and the graph path must agree with it at least as well."""
-    from backend.synth import SynthSpec, synth_fingerprints, synth_truth
+    from backend.data.synth import SynthSpec, synth_fingerprints, synth_truth
 
     spec = SynthSpec(n=5000, n_clusters=12, seed=3).validate()
     truth, _ = synth_truth(spec)
@@ -81,7 +82,7 @@ def test_mixture_of_5000_under_minkowski_02():
 def test_rechecking_the_longest_edges_only_shortens_the_tree():
     """Cutting the graph tree's longest edges and joining the parts from measured pairs gives a
     tree no heavier than the graph's own, and no lighter than the exact minimum."""
-    from backend.synth import SynthSpec, synth_fingerprints, synth_truth
+    from backend.data.synth import SynthSpec, synth_fingerprints, synth_truth
 
     spec = SynthSpec(n=1500, n_clusters=8, seed=5).validate()
     truth, _ = synth_truth(spec)

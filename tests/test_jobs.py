@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from backend.autoencoder.config import TrainConfig
-from backend.catalog import Catalog, model_paths
+from backend.data.catalog import Catalog, model_paths
 from backend.errors import ParameterError
 from backend.jobs import JobStore, LocalRunner, make_runner
 from tests.conftest import PROJECT, copy_demo_images, free_port, wait_for
@@ -272,7 +272,7 @@ runner.stop()
     assert out.returncode == 0, out.stderr
     assert out.stdout.split(None, 1) == ["running", "[]\n"]
     # stopping the app put the running job back in the queue, with nothing written
-    assert state(JobStore(root), json.loads(next((root / "jobs").glob("*.json")).read_text())["job_id"]) == "queued"
+    assert state(JobStore(root), json.loads(next(JobStore(root).dir.glob("*.json")).read_text())["job_id"]) == "queued"
     assert not (root / "models").exists() or list((root / "models").iterdir()) == []
 
 
@@ -300,3 +300,29 @@ def test_every_command_takes_the_data_root_as_data(tmp_path, capsys):
         with pytest.raises(SystemExit):
             main(command)
         assert "--data" in capsys.readouterr().err, command
+
+
+def test_a_readonly_root_runs_jobs_and_stays_untouched(tmp_path, monkeypatch):
+    """Job records live in the state folder, not in the data root: a root nobody may write to (a
+    lab's shared dataset, a published one) runs a job, and its files are exactly what they were."""
+    import stat
+
+    from backend.cluster.models import distances_cached
+    from backend.jobs.distances_job import submit_prewarm
+    from tests.conftest import copy_models, demo_model
+
+    monkeypatch.setenv("BANDSCAPE_CACHE", str(tmp_path / "state"))
+    root = copy_models(PROJECT, tmp_path / "root", [demo_model(1), demo_model(3)])
+    for path in sorted(root.rglob("*"), reverse=True) + [root]:
+        path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH | (stat.S_IXUSR if path.is_dir() else 0))
+    before = sorted((str(p), p.stat().st_mtime_ns) for p in root.rglob("*"))
+    runner = LocalRunner(root).start()
+    try:
+        rec = submit_prewarm(runner, Catalog(root))
+        assert rec is not None and JobStore(root).dir.is_relative_to(tmp_path / "state")
+        wait_for(lambda: runner.store.load(rec["job_id"])["state"] in ("done", "failed"), 120, "the distances job")
+        assert runner.store.load(rec["job_id"])["state"] == "done", runner.store.log_tail(rec["job_id"])
+    finally:
+        runner.stop()
+    assert all(distances_cached(Catalog(root), m) for m in (demo_model(1), demo_model(3)))
+    assert sorted((str(p), p.stat().st_mtime_ns) for p in root.rglob("*")) == before

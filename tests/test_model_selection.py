@@ -8,11 +8,13 @@ import pandas as pd
 import pytest
 
 from backend.__main__ import main
-from backend.catalog import Catalog, model_paths
-from backend.clustering import cluster_hdbscan
+from backend.cluster.algorithms import cluster_hdbscan
+from backend.cluster.validation import ami
+from backend.data.catalog import Catalog, model_paths
 from backend.errors import ParameterError
-from backend.model_selection import GridSpec, grid_search, parse_range, select_models
-from backend.validation import ami
+from backend.evaluate.grid import GridSpec, grid_search
+from backend.evaluate.select import select_models
+from backend.evaluate.spec import parse_range
 from tests.conftest import PAPER_MODEL, PROJECT, copy_models, demo_model
 
 PUBLISHED = (PAPER_MODEL, "resnet18_latent2_window1eV_steps60_split0_width1",

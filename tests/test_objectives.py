@@ -11,10 +11,17 @@ import torch
 import torch.nn.functional as F
 
 from backend.autoencoder.config import TrainConfig
+from backend.autoencoder.device import pick_device
 from backend.autoencoder.images import load_image_folder
-from backend.autoencoder.objectives import (band_views, dec_loss, nt_xent, student_t_assignments,
-                                            target_distribution, wcss_loss)
-from backend.autoencoder.training import build_model, fit, pick_device
+from backend.autoencoder.objectives import (
+    band_views,
+    dec_loss,
+    nt_xent,
+    student_t_assignments,
+    target_distribution,
+    wcss_loss,
+)
+from backend.autoencoder.training import build_model, fit
 from backend.errors import ParameterError
 from tests.conftest import copy_demo_images
 

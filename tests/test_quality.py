@@ -71,7 +71,7 @@ def test_knn_agreement_and_trustworthiness_match_brute_force(blobs):
 
 
 def test_cluster_scores_match_sklearn(blobs):
-    from backend.validation import external_scores
+    from backend.cluster.validation import external_scores
 
     X, y = blobs
     pred = metrics.kmeans_labels(X, 4)
@@ -99,7 +99,7 @@ from tests.conftest import PROJECT, copy_models, demo_model  # noqa: E402
 @pytest.fixture(scope="module")
 def demo_report(tmp_path_factory):
     """The report of the committed demo's 3 eV model with labels (no ceiling: the slowest part)."""
-    from backend.catalog import Catalog
+    from backend.data.catalog import Catalog
     from backend.quality import QualitySpec, quality_report
 
     cache = tmp_path_factory.mktemp("cache")
@@ -126,7 +126,7 @@ def test_report_reads_every_model_against_its_baselines(demo_report):
 
 
 def test_report_rows_are_cached_and_equal(demo_report):
-    from backend.catalog import Catalog
+    from backend.data.catalog import Catalog
     from backend.quality import QualitySpec, quality_report
 
     result, cache = demo_report
@@ -138,7 +138,7 @@ def test_report_rows_are_cached_and_equal(demo_report):
 
 def test_every_feature_set_uses_the_same_folds(monkeypatch, tmp_path):
     """The probe of every row sees one fold assignment per material."""
-    from backend.catalog import Catalog
+    from backend.data.catalog import Catalog
     from backend.quality import QualitySpec, quality_report
     from backend.quality import report as report_mod
 
@@ -149,7 +149,7 @@ def test_every_feature_set_uses_the_same_folds(monkeypatch, tmp_path):
         seen.append(tuple(np.asarray(folds)))
         return real(X, y, folds, **kw)
 
-    monkeypatch.setattr(report_mod.metrics, "linear_probe", spy)
+    monkeypatch.setattr(report_mod, "linear_probe", spy)
     quality_report(Catalog(PROJECT), [demo_model(3)], QualitySpec(labels="family", ceiling=False), cache_dir=tmp_path)
     assert len(seen) == 4 and len(set(seen)) == 1  # model, unencoded map, pixels, untrained network
 
@@ -161,7 +161,7 @@ def _labelled_root(tmp_path, labels: pd.DataFrame):
 
 
 def test_labels_for_some_materials_use_the_overlap_and_say_so(tmp_path):
-    from backend.catalog import Catalog
+    from backend.data.catalog import Catalog
     from backend.quality import QualitySpec, quality_report
 
     labels = pd.read_csv(PROJECT / "labels.csv")
@@ -176,7 +176,7 @@ def test_labels_for_some_materials_use_the_overlap_and_say_so(tmp_path):
 
 
 def test_bad_label_columns_are_named(tmp_path):
-    from backend.catalog import Catalog
+    from backend.data.catalog import Catalog
     from backend.quality import QualitySpec, quality_report
 
     labels = pd.read_csv(PROJECT / "labels.csv")

@@ -1,4 +1,4 @@
-"""The grid search as a job (backend.jobs.search) on real models: run once, progress, result on
+"""The grid search as a job (backend.jobs.search_job) on real models: run once, progress, result on
 disk read by another process, cancel leaves nothing, a bad model named at once."""
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import time
 import pandas as pd
 import pytest
 
-from backend.catalog import Catalog
+from backend.data.catalog import Catalog
 from backend.errors import UnknownModelError
+from backend.evaluate.grid import GridSpec, grid_search
+from backend.evaluate.tables import load_result, save_result
 from backend.jobs import JobStore, LocalRunner
-from backend.jobs.search import find_search, load_search_result, result_dir, submit_search
-from backend.model_selection import GridSpec, grid_search, load_result, save_result
+from backend.jobs.search_job import find_search, load_search_result, result_dir, submit_search
 from tests.conftest import PAPER_MODEL, PROJECT, copy_models
 
 pytestmark = pytest.mark.shared_data  # real models of the published data
@@ -86,10 +87,10 @@ def test_search_job_runs_once_and_reports(root):
 
 READER = """
 import json, sys
-from backend.catalog import Catalog
+from backend.data.catalog import Catalog
 from backend.jobs import JobStore
-from backend.jobs.search import find_search, load_search_result
-from backend.model_selection import GridSpec
+from backend.jobs.search_job import find_search, load_search_result
+from backend.evaluate.grid import GridSpec
 root, models = sys.argv[1], sys.argv[2].split(",")
 spec = GridSpec(min_samples=(2,), min_cluster_size=(3, 4))
 store = JobStore(root)

@@ -9,11 +9,20 @@ from hdbscan.validity import validity_index
 from s_dbw import S_Dbw
 from sklearn.metrics import adjusted_mutual_info_score
 
-from backend.catalog import Catalog
-from backend.clustering import cluster_hdbscan, distance_matrix
+from backend.cluster.algorithms import cluster_hdbscan
+from backend.cluster.distances import distance_matrix
+from backend.cluster.validation import (
+    DBCV_UNDEFINED,
+    SDBW_UNDEFINED,
+    all_points_core_distances,
+    ami,
+    dbcv,
+    mean_ami,
+    pairwise_ami,
+    s_dbw,
+)
+from backend.data.catalog import Catalog
 from backend.errors import ParameterError
-from backend.validation import (DBCV_UNDEFINED, SDBW_UNDEFINED, all_points_core_distances, ami, dbcv, mean_ami,
-                                pairwise_ami, s_dbw)
 from tests.conftest import PAPER_MODEL
 
 

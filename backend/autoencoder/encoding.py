@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,12 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from backend.catalog import model_paths, path_in_root, resolve_in_root, unencoded_model_id  # noqa: F401 (model_paths re-exported)
+from backend.autoencoder.device import pick_device, to_input
+from backend.autoencoder.images import load_image_folder
+from backend.autoencoder.model import Autoencoder
+from backend.autoencoder.noise import localized_noise
+from backend.autoencoder.objectives import band_views
+from backend.data.catalog import model_paths, path_in_root, resolve_in_root, unencoded_model_id
 from backend.errors import DataError
 from backend.fileio import atomic_path, write_bytes_atomic, write_csv_atomic, write_json_atomic
 
@@ -24,12 +28,10 @@ UMAP_KWARGS = dict(n_neighbors=10, min_dist=0.1, metric="euclidean", random_stat
 @torch.no_grad()
 def encode_images(model, ink: torch.Tensor, device: torch.device, batch_size: int = 64) -> np.ndarray:
     """Fingerprints (n, latent * side^2) float32 of ink masks (n, 1, S, S), clean inputs, eval mode."""
-    from backend.autoencoder.training import _to_input
-
     model.eval()
     out = []
     for start in range(0, len(ink), batch_size):
-        z = model.encode(_to_input(ink[start:start + batch_size], device))
+        z = model.encode(to_input(ink[start:start + batch_size], device))
         out.append(z.float().flatten(1).cpu())
     return torch.cat(out).numpy()
 
@@ -52,12 +54,8 @@ def reconstruction_grid(model, ink: torch.Tensor, device: torch.device, cfg, n: 
     """uint8 image of the first ``n`` images: rows input / noised input / reconstruction for a
     reconstruction model; input / first view / second view for a
     contrastive one (two views the training learns to match)."""
-    from backend.autoencoder.noise import localized_noise
-    from backend.autoencoder.objectives import band_views
-    from backend.autoencoder.training import _to_input
-
     model.eval()
-    x = _to_input(ink[:n], device)
+    x = to_input(ink[:n], device)
     g = torch.Generator().manual_seed(cfg.seed)
     if model.decoder is None:
         rows = [x, band_views(x, g, noise=cfg.noise_prob).clamp(0, 1), band_views(x, g, noise=cfg.noise_prob).clamp(0, 1)]
@@ -114,8 +112,6 @@ def write_model_outputs(root, model_id: str, model, meta: dict, names, X, xy, gr
 
 def load_model(root, model_id: str, device: torch.device | None = None):
     """The trained Autoencoder of ``model_id`` and its config dict."""
-    from backend.autoencoder.model import Autoencoder
-
     path = model_paths(root, model_id)["weights"]
     if not path.is_file():
         raise DataError(f"no weights for model {model_id}: {path} is missing")
@@ -144,9 +140,6 @@ def training_images(root, model_id: str) -> Path:
 def encode_model(model_id: str, images_dir, out_root, progress=None, device: str = "auto") -> int:
     """Re-encode a folder of images (default: the one it was trained on) with a trained model and
     rewrite its fingerprints and UMAP embedding. Returns the number of materials."""
-    from backend.autoencoder.images import load_image_folder
-    from backend.autoencoder.training import pick_device
-
     dev = pick_device(device)
     model, cfg = load_model(out_root, model_id, dev)
     images_dir = images_dir or training_images(out_root, model_id)
@@ -169,8 +162,6 @@ def encode_model(model_id: str, images_dir, out_root, progress=None, device: str
 
 def write_unencoded_embedding(images_dir, out_root, window: float, line_width: float = 1, size: int = 224) -> str:
     """The baseline without autoencoder: UMAP of the flattened training images. Returns its id."""
-    from backend.autoencoder.images import load_image_folder
-
     names, ink = load_image_folder(images_dir, size)
     model_id = unencoded_model_id(window, line_width)
     X = ink.reshape(len(ink), -1).numpy().astype(np.float32)

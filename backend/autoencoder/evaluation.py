@@ -6,15 +6,16 @@ from pathlib import Path
 
 import torch
 
-from backend.errors import BandscapeError
+from backend.autoencoder.config import TrainConfig
+from backend.autoencoder.encoding import load_model, model_paths, training_images
+from backend.autoencoder.images import load_image_folder
+from backend.autoencoder.training import evaluate_loss, split_indices
+from backend.errors import BandscapeError, DataError
 
 
 def model_images_dir(catalog, info) -> Path | None:
     """The folder a model was trained on when it is still there, else the root's training images
     of the model's window (None when neither exists)."""
-    from backend.autoencoder.encoding import training_images
-    from backend.errors import DataError
-
     try:
         path = training_images(catalog.root, info.model_id)
         if path.is_dir():
@@ -28,11 +29,6 @@ def heldout_reconstruction_loss(catalog, model_id: str) -> float | None:
     """Mean BCE of the clean reconstructions of the model's validation images (its own split and
     seed), or None when it cannot be measured: no weights, no decoder (contrastive models), no
     validation split, or no images."""
-    from backend.autoencoder.config import TrainConfig
-    from backend.autoencoder.encoding import load_model, model_paths
-    from backend.autoencoder.images import load_image_folder
-    from backend.autoencoder.training import evaluate_loss, split_indices
-
     info = catalog.get(model_id)
     if not model_paths(catalog.root, model_id)["weights"].is_file():
         return None

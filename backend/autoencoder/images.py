@@ -20,6 +20,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from backend.errors import DataError
+from backend.fileio import atomic_path
 
 IMAGE_SUFFIXES = (".png",)
 BINARY_THRESHOLD = 0.8
@@ -132,7 +133,6 @@ def _import_one(args) -> tuple[str, str | None]:
     src, dst, size = args
     try:
         img = import_plot(src, size)
-        from backend.fileio import atomic_path
 
         with atomic_path(dst) as tmp:
             Image.fromarray(img).save(tmp, format="PNG")

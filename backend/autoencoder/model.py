@@ -11,7 +11,8 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from backend.autoencoder.config import DOWNSAMPLING, LATENTS, check_arch  # noqa: F401 (bounds in one place)
+from backend.autoencoder.config import DOWNSAMPLING, check_arch
+from backend.autoencoder.objectives import ProjectionHead
 
 ARCHS = {
     # name: (block, blocks per stage)
@@ -122,8 +123,6 @@ class Autoencoder(nn.Module):
         self.head = None
         projection = objective == "contrastive"
         if projection:
-            from backend.autoencoder.objectives import ProjectionHead
-
             self.head = ProjectionHead(self.fingerprint_size)
 
     @property

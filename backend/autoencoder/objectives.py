@@ -32,7 +32,6 @@ from torch import nn
 
 from backend.autoencoder.noise import localized_noise
 
-
 # ---- augmentations ------------------------------------------------------------------------------
 
 def band_views(x: torch.Tensor, generator: torch.Generator, shift: float = 0.33, stretch: float = 1.6,

@@ -24,15 +24,32 @@ import torch
 from torch import nn
 
 # the config lives in a torch-free module (the web app validates jobs without importing torch)
-from backend.autoencoder.config import DEVICES, PAPER_GRID, TrainConfig, paper_grid  # noqa: F401
+from backend.autoencoder.config import TrainConfig
+from backend.autoencoder.device import autocast_dtype, keep_freed_memory, pick_device, set_seed, to_input
+from backend.autoencoder.encoding import (
+    encode_images,
+    load_model,
+    model_paths,
+    reconstruction_grid,
+    umap_2d,
+    write_model_outputs,
+)
 from backend.autoencoder.images import folder_fingerprint, load_image_folder
 from backend.autoencoder.model import Autoencoder
 from backend.autoencoder.noise import localized_noise
-from backend.autoencoder.objectives import (band_views, dec_loss, kmeans_centroids, nt_xent, student_t_assignments,
-                                            target_distribution, wcss_loss)
-from backend.catalog import path_in_root
+from backend.autoencoder.objectives import (
+    band_views,
+    dec_loss,
+    kmeans_centroids,
+    nt_xent,
+    student_t_assignments,
+    target_distribution,
+    wcss_loss,
+)
+from backend.data.catalog import path_in_root
 from backend.errors import BandscapeError, ParameterError
 from backend.progress import ProgressFn, null_progress
+
 
 @dataclass
 class TrainResult:
@@ -44,56 +61,6 @@ class TrainResult:
 
 
 # ---- devices ------------------------------------------------------------------------------------
-
-def pick_device(preference: str = "auto") -> torch.device:
-    if preference == "cuda" and not torch.cuda.is_available():
-        raise ParameterError("device 'cuda' was asked for but no CUDA GPU is available")
-    if preference == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ParameterError("device 'mps' was asked for but Apple MPS is not available")
-    if preference != "auto":
-        return torch.device(preference)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def cpu_has_bf16() -> bool:
-    """True on CPUs with native bf16 matrix instructions (AVX512-BF16, AMX), where bf16 autocast pays."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_has_bf16():
-        return torch.bfloat16
-    return None
-
-
-def keep_freed_memory() -> None:
-    """Stop glibc from returning the large activation buffers to the OS after every step (and
-    page-faulting them back in on the next): measured here, it cut the kernel time of a CPU
-    training step from ~20 % to ~1 %. A no-op where glibc's mallopt is not available."""
-    if platform.system() != "Linux":
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: serve big blocks from the heap
-        libc.mallopt(-1, 1 << 31)  # M_TRIM_THRESHOLD: keep freed heap memory
-    except (OSError, AttributeError):
-        pass
-
-
-def set_seed(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
 
 
 def split_indices(n: int, split: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,11 +103,6 @@ def _batches(idx: torch.Tensor, batch_size: int, generator: torch.Generator | No
 
 def _n_batches(n: int, batch_size: int) -> int:
     return max(1, sum(1 for c in range(0, n, batch_size) if min(batch_size, n - c) >= 2))
-
-
-def _to_input(ink: torch.Tensor, device: torch.device) -> torch.Tensor:
-    x = ink.to(device, non_blocking=True).float()
-    return x.contiguous(memory_format=torch.channels_last) if device.type != "mps" else x
 
 
 class Objective:
@@ -199,7 +161,7 @@ def fit(model: nn.Module, ink: torch.Tensor, cfg: TrainConfig, device: torch.dev
             model.train()
             t0, seen, total = time.perf_counter(), 0, 0.0
             for batch, chunk in enumerate(_batches(train_idx, cfg.batch_size, g_order), 1):
-                x = _to_input(ink[chunk], device)
+                x = to_input(ink[chunk], device)
                 loss = loss_of(x, chunk)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -247,8 +209,6 @@ class ClusterFinetune:
         self.device, self.objective, self.generator = device, objective, generator
 
     def fingerprints(self) -> torch.Tensor:
-        from backend.autoencoder.encoding import encode_images
-
         return torch.as_tensor(encode_images(self.model, self.ink[self.train_idx], self.device, self.cfg.batch_size))
 
     def run(self, run_epochs) -> torch.Tensor:
@@ -310,14 +270,14 @@ def evaluate_loss(model: nn.Module, ink: torch.Tensor, idx: torch.Tensor, cfg: T
         for chunk in _batches(idx, max(cfg.batch_size, 2), None):
             if len(chunk) < 2:
                 continue
-            total += objective(_to_input(ink[chunk], device), g).item() * len(chunk)
+            total += objective(to_input(ink[chunk], device), g).item() * len(chunk)
             n += len(chunk)
         return total / max(n, 1)
     loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
     amp = autocast_dtype(device)
     total = 0.0
     for chunk in _batches(idx, cfg.batch_size, None):
-        x = _to_input(ink[chunk], device)
+        x = to_input(ink[chunk], device)
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
             logits = model(x)
         total += loss_fn(logits.float(), x).item() / x[0].numel()
@@ -336,7 +296,6 @@ def resolve_init(cfg: TrainConfig, root) -> TrainConfig:
         return cfg
     import json
 
-    from backend.autoencoder.encoding import model_paths
 
     meta = model_paths(root, cfg.init_from)["metadata"]
     try:
@@ -355,7 +314,6 @@ def load_pretrained(model: nn.Module, cfg: TrainConfig, root) -> list[dict]:
     """Load the weights of ``cfg.init_from`` into ``model``; return its training history."""
     import json
 
-    from backend.autoencoder.encoding import load_model, model_paths
 
     base, _ = load_model(root, cfg.init_from)
     model.load_state_dict(base.state_dict())
@@ -366,8 +324,6 @@ def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str |
                 progress: ProgressFn | None = None, overwrite: bool = False) -> TrainResult:
     """Train one autoencoder on a folder of training images and write the model, its metadata,
     fingerprints, UMAP embedding and reconstruction grid under ``out_root`` (see module doc)."""
-    from backend.autoencoder.encoding import encode_images, model_paths, reconstruction_grid, umap_2d, write_model_outputs
-
     progress = progress or null_progress
     out_root = Path(out_root)
     cfg = resolve_init(cfg.validate(), out_root)

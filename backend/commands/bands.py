@@ -7,6 +7,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from backend.commands import add_data_arg
+from backend.data.bands import read_eigenval, read_fermi, read_vasprun, write_material_outputs
+from backend.errors import BandscapeError, DataError, ParameterError
+from backend.progress import TqdmProgress
 
 
 def register(sub) -> None:
@@ -24,8 +27,6 @@ def register(sub) -> None:
 def find_inputs(folder: Path) -> list[Path]:
     """EIGENVAL or vasprun files: ``*EIGENVAL*``/``*vasprun*.xml`` in the folder, else one per sub-folder."""
     if not folder.is_dir():
-        from backend.errors import DataError
-
         raise DataError(f"--eigenvals {folder} is not a folder")
     direct = sorted(p for p in folder.iterdir() if p.is_file() and ("EIGENVAL" in p.name or p.name.endswith("vasprun.xml")))
     if direct:
@@ -41,8 +42,6 @@ def find_inputs(folder: Path) -> list[Path]:
 
 def fermi_for(path: Path, fermi: str | None) -> float | None:
     """E_F for one input: a number given on the command line, or a file found by name."""
-    from backend.bands import read_fermi
-
     if fermi is not None:
         try:
             return float(fermi)
@@ -60,9 +59,6 @@ def fermi_for(path: Path, fermi: str | None) -> float | None:
 
 def _process(task) -> tuple[str, str | None]:
     path, fermi, out, windows, labels = task
-    from backend.bands import read_eigenval, read_vasprun, write_material_outputs
-    from backend.errors import BandscapeError
-
     try:
         ef = fermi_for(path, fermi)
         if path.name.endswith(".xml"):
@@ -79,9 +75,6 @@ def _process(task) -> tuple[str, str | None]:
 
 
 def cmd_preprocess(args) -> int:
-    from backend.errors import ParameterError
-    from backend.progress import TqdmProgress
-
     try:
         windows = [float(w) for w in args.windows.split(",") if w.strip()]
     except ValueError:

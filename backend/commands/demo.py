@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from backend.commands import add_data_arg
+from backend.data.demo import build_demo
+from backend.errors import ParameterError
+from backend.progress import TqdmProgress
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -26,10 +29,6 @@ def register(sub) -> None:
 
 
 def cmd_demo(args) -> int:
-    from backend.demo import build_demo
-    from backend.errors import ParameterError
-    from backend.progress import TqdmProgress
-
     if args.n < 8:
         raise ParameterError(f"--n must be at least 8 (two materials per family), got {args.n}")
     windows = [int(w) for w in args.windows.split(",")]

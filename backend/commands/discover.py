@@ -6,6 +6,12 @@ import sys
 
 from backend.commands import add_data_arg
 from backend.commands.explore import add_cluster_args, add_metric_args, params_from_args
+from backend.data.catalog import Catalog
+from backend.discover.consensus import STABLE, model_consensus
+from backend.discover.neighbours import model_neighbours
+from backend.discover.subset import model_subset
+from backend.evaluate.select import select_models
+from backend.fileio import write_csv_atomic
 
 
 def register(sub) -> None:
@@ -37,10 +43,6 @@ def register(sub) -> None:
 
 
 def cmd_neighbours(args) -> int:
-    from backend.catalog import Catalog
-    from backend.fileio import write_csv_atomic
-    from backend.neighbours import model_neighbours
-
     table = model_neighbours(Catalog(args.data), args.model, args.material, args.k, args.metric, args.p)
     metric = f"Minkowski p={args.p:g}" if args.metric == "minkowski" else "Euclidean"
     print(f"{args.k} nearest of {args.material} in {args.model} ({metric}):")
@@ -52,11 +54,6 @@ def cmd_neighbours(args) -> int:
 
 def cmd_consensus(args) -> int:
     import time
-
-    from backend.catalog import Catalog
-    from backend.consensus import STABLE, model_consensus
-    from backend.fileio import write_csv_atomic
-    from backend.model_selection import select_models
 
     cat = Catalog(args.data)
     ids = select_models(cat, args.models)
@@ -74,10 +71,6 @@ def cmd_consensus(args) -> int:
 
 
 def cmd_subset(args) -> int:
-    from backend.catalog import Catalog
-    from backend.fileio import write_csv_atomic
-    from backend.subset import model_subset
-
     table, sub = model_subset(Catalog(args.data), args.model, params_from_args(args), args.size)
     b = sub.balance
     print(f"{len(table)} materials of {int(b['size'].sum())} from {len(b)} groups "

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import sys
 
-from backend.clustering import METRICS, SELECTIONS
+from backend.cluster.distances import METRICS
+from backend.cluster.params import SELECTIONS
 from backend.commands import add_data_arg
+from backend.data.catalog import Catalog
+from backend.errors import ParameterError
+from backend.evaluate.figures import write_report
+from backend.evaluate.grid import GridSpec, grid_search
+from backend.evaluate.select import select_models
+from backend.evaluate.spec import parse_range
+from backend.evaluate.tables import external_table
+from backend.progress import TqdmProgress
 
 
 def register(sub) -> None:
@@ -32,12 +41,6 @@ def register(sub) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from backend.catalog import Catalog
-    from backend.errors import ParameterError
-    from backend.model_selection import GridSpec, external_table, grid_search, parse_range, select_models
-    from backend.progress import TqdmProgress
-    from backend.report import write_report
-
     cat = Catalog(args.data)
     spec = GridSpec(min_samples=parse_range(args.min_samples, "--min-samples"),
                     min_cluster_size=parse_range(args.min_cluster_size, "--min-cluster-size"),

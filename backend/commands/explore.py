@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
+from backend.cluster.distances import METRICS
+from backend.cluster.models import cluster_model, labels_table
+from backend.cluster.params import ALGORITHMS, SELECTIONS, ClusterParams
 from backend.commands import add_data_arg
-from backend.clustering import ALGORITHMS, METRICS, SELECTIONS, ClusterParams
+from backend.data.catalog import Catalog
+from backend.fileio import write_csv_atomic
 
 
 def register(sub) -> None:
@@ -60,8 +63,6 @@ def params_from_args(args) -> ClusterParams:
 
 
 def cmd_models(args) -> int:
-    from backend.catalog import Catalog
-
     cat = Catalog(args.data)
     table = cat.summary()
     if args.json:
@@ -77,10 +78,6 @@ def cmd_models(args) -> int:
 
 
 def cmd_cluster(args) -> int:
-    from backend.catalog import Catalog
-    from backend.clustering import cluster_model, labels_table
-    from backend.fileio import write_csv_atomic
-
     cat = Catalog(args.data)
     params = params_from_args(args)
     data = cat.load(args.model)

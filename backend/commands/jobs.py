@@ -14,8 +14,22 @@ import sys
 import time
 from pathlib import Path
 
+from backend.autoencoder.config import TrainConfig, paper_grid
 from backend.commands import add_data_arg
 from backend.commands.train import add_train_args, config_from_args
+from backend.errors import ParameterError
+from backend.jobs import (
+    FINAL,
+    JobRunner,
+    JobStore,
+    LocalRunner,
+    format_duration,
+    format_progress,
+    make_runner,
+    redact,
+    request_cancel,
+)
+from backend.progress import TqdmProgress
 
 _WINDOW_IN_NAME = re.compile(r"train_(\d+(?:\.\d+)?)eV$")
 
@@ -64,8 +78,6 @@ def register(sub) -> None:
 
 
 def _one(args, name: str, default):
-    from backend.errors import ParameterError
-
     values = getattr(args, name)
     if not values:
         return default
@@ -81,8 +93,6 @@ def _window_from_folder(images: str) -> float | None:
 
 
 def _configs(args) -> list:
-    from backend.autoencoder.config import TrainConfig, paper_grid
-
     window = args.window or ([_window_from_folder(args.images)] if _window_from_folder(args.images) else None)
     if args.grid:
         restrict = {k: getattr(args, k) for k in ("arch", "latent", "epochs", "split") if getattr(args, k)}
@@ -97,8 +107,6 @@ def _configs(args) -> list:
 
 
 def cmd_submit(args) -> int:
-    from backend.jobs import FINAL, format_duration, make_runner, redact
-
     runner = make_runner(args.data)
     subs = runner.submit(_configs(args), args.images, overwrite=args.overwrite)
     total = 0.0
@@ -146,9 +154,6 @@ class _Watcher:
         self.bars, self.reported = {}, set()
 
     def update(self, rec: dict) -> None:
-        from backend.jobs import FINAL, format_progress
-        from backend.progress import TqdmProgress
-
         job_id, p = rec["job_id"], rec.get("progress") or {}
         if rec["state"] == "running" and job_id not in self.reported:
             bar = self.bars.setdefault(job_id, TqdmProgress(desc=rec["model_id"], unit="epoch"))
@@ -167,8 +172,6 @@ class _Watcher:
 
 
 def cmd_list(args) -> int:
-    from backend.jobs import JobRunner, format_progress
-
     runner = JobRunner(args.data)
     records = runner.jobs()
     if args.json:
@@ -183,8 +186,6 @@ def cmd_list(args) -> int:
 
 
 def cmd_cancel(args) -> int:
-    from backend.jobs import JobStore, request_cancel
-
     rec = request_cancel(JobStore(args.data), args.job_id)
     if rec["state"] == "running":
         print(f"{rec['job_id']}: cancel requested; the worker stops at its next progress report, keeping no model")
@@ -194,8 +195,6 @@ def cmd_cancel(args) -> int:
 
 
 def cmd_log(args) -> int:
-    from backend.jobs import JobStore
-
     store = JobStore(args.data)
     store.load(args.job_id)  # an unknown id is an error, not an empty log
     print(store.log_tail(args.job_id, args.lines))
@@ -203,8 +202,6 @@ def cmd_log(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from backend.jobs import LocalRunner
-
     runner = LocalRunner(args.data)
     requeued = runner.recover()
     if requeued:

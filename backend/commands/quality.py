@@ -7,6 +7,11 @@ import sys
 import numpy as np
 
 from backend.commands import add_data_arg
+from backend.data.catalog import Catalog
+from backend.evaluate.select import select_models
+from backend.fileio import write_csv_atomic
+from backend.progress import TqdmProgress
+from backend.quality import QualitySpec, quality_report
 
 #: the printed table's columns: (column, header, format)
 LABELLED = (("probe_acc", "probe", "{:.3f}"), ("probe_std", "±", "{:.3f}"), ("kmeans_nmi", "KM NMI", "{:.3f}"),
@@ -60,12 +65,6 @@ def format_table(table, labelled: bool) -> str:
 
 
 def cmd_quality(args) -> int:
-    from backend.catalog import Catalog
-    from backend.fileio import write_csv_atomic
-    from backend.model_selection import select_models
-    from backend.progress import TqdmProgress
-    from backend.quality import QualitySpec, quality_report
-
     cat = Catalog(args.data)
     spec = QualitySpec(labels=args.labels, n_folds=args.folds, seed=args.seed, ceiling=not args.no_ceiling,
                        baselines=not args.no_baselines).validate()

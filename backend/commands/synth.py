@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from backend.commands import add_data_arg
+from backend.data.synth import SynthSpec, write_synth
+from backend.progress import TqdmProgress
 
 
 def register(sub) -> None:
-    from backend.synth import SynthSpec
-
     d = SynthSpec()
     p = sub.add_parser("synth", help="write a synthetic data root (fingerprints, 2-D map, labels, band data) "
                                      "with known clusters, e.g. 100,000 materials for the scale benchmark")
@@ -22,9 +22,6 @@ def register(sub) -> None:
 
 
 def cmd_synth(args) -> int:
-    from backend.progress import TqdmProgress
-    from backend.synth import SynthSpec, write_synth
-
     spec = SynthSpec(n=args.n, n_clusters=args.clusters, noise=args.noise, seed=args.seed, n_models=args.models)
     with TqdmProgress(desc="synth", unit="step") as bar:
         report = write_synth(args.data, spec, bands=not args.no_bands, progress=bar)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import sys
 import time
 
+from backend.autoencoder.config import CLUSTER_LOSSES, DEVICES, OBJECTIVES, TrainConfig, paper_grid
+from backend.autoencoder.encoding import encode_model, model_paths
+from backend.autoencoder.images import import_plots
+from backend.autoencoder.training import train_model
 from backend.commands import add_data_arg
+from backend.progress import Cancelled, TqdmProgress
 
 
 def add_train_args(p, grid: bool = False) -> None:
     """The flags of one training run (shared by ``train``, ``sweep`` and ``jobs submit``)."""
-    from backend.autoencoder.config import CLUSTER_LOSSES, DEVICES, OBJECTIVES, TrainConfig
-
     d = TrainConfig()
     p.add_argument("--images", required=True, help="folder of training images (224x224 PNG, black lines on white)")
     add_data_arg(p, old_out=True, help="data root to write the model into (default: $BANDSCAPE_DATA)")
@@ -43,8 +46,6 @@ def add_train_args(p, grid: bool = False) -> None:
 
 
 def config_from_args(args, **override):
-    from backend.autoencoder.config import TrainConfig
-
     fields = dict(image_size=args.image_size, seed=args.seed, batch_size=args.batch_size,
                   line_width=args.line_width, device=args.device, max_lr=args.max_lr, objective=args.objective,
                   temperature=args.temperature, cluster_loss=args.cluster_loss, clusters=args.clusters,
@@ -90,14 +91,10 @@ def register(sub) -> None:
 
 
 def _bar(desc, unit):
-    from backend.progress import TqdmProgress
-
     return TqdmProgress(desc=desc, unit=unit)
 
 
 def cmd_train(args) -> int:
-    from backend.autoencoder.training import train_model
-
     cfg = config_from_args(args)
     with _bar(cfg.model_id, "epoch") as bar:
         result = train_model(cfg, args.images, args.data, progress=bar, overwrite=args.overwrite)
@@ -109,8 +106,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_encode(args) -> int:
-    from backend.autoencoder.encoding import encode_model
-
     with _bar(f"encode {args.model}", "step") as bar:
         n = encode_model(args.model, args.images, args.data, progress=bar, device=args.device)
     print(f"{args.model}: {n} materials encoded; fingerprints and embedding rewritten under {args.data}")
@@ -118,10 +113,6 @@ def cmd_encode(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from backend.autoencoder.encoding import model_paths
-    from backend.autoencoder.training import paper_grid, train_model
-    from backend.progress import Cancelled
-
     restrict = {k: getattr(args, k) for k in ("arch", "latent", "window", "epochs", "split") if getattr(args, k)}
     base = config_from_args(args)
     shared = {k: v for k, v in base.as_dict().items() if k not in restrict and k not in ("window", "epochs", "arch",
@@ -148,8 +139,6 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_import_plots(args) -> int:
-    from backend.autoencoder.images import import_plots
-
     with _bar("import-plots", "image") as bar:
         report = import_plots(args.plots, args.out, args.image_size, args.jobs, progress=bar)
     print(f"{report['written']} training images written to {args.out}")

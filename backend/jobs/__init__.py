@@ -20,16 +20,34 @@ runner), ``celery_app`` (Celery), ``formatting`` (CLI and page text); and one mo
 """
 
 from backend.jobs.celery_app import TASK_NAME, CeleryRunner, app, make_celery, redact
+from backend.jobs.choose import make_runner
 from backend.jobs.execute import HEARTBEAT_S, WRITE_EVERY_S, JobContext, execute_job, run_job
 from backend.jobs.formatting import format_duration, format_progress
 from backend.jobs.kinds import LANES, JobKind, get_kind, register
 from backend.jobs.local import LocalRunner
 from backend.jobs.reaper import STALE_S, reap_lost_jobs
-from backend.jobs.runner import JobRunner, make_runner
-from backend.jobs.store import (ACTIVE, EXECUTORS, FINAL, STATES, JobStore, UnknownJobError, jobs_dir,
-                                new_job_id, request_cancel)
-from backend.jobs.training import (CPU_IMAGES_PER_S, JobProgress, Submission, count_images, estimate_seconds,
-                                   model_exists, remove_partial_outputs, submit_jobs)
+from backend.jobs.runner import JobRunner
+from backend.jobs.store import (
+                                ACTIVE,
+                                EXECUTORS,
+                                FINAL,
+                                STATES,
+                                JobStore,
+                                UnknownJobError,
+                                jobs_dir,
+                                new_job_id,
+                                request_cancel,
+)
+from backend.jobs.train_job import (
+                                CPU_IMAGES_PER_S,
+                                JobProgress,
+                                Submission,
+                                count_images,
+                                estimate_seconds,
+                                model_exists,
+                                remove_partial_outputs,
+                                submit_jobs,
+)
 
 _redact = redact  # the name the CLI used
 

@@ -49,8 +49,8 @@ class JobKind:
 KINDS: dict[str, JobKind] = {}
 
 #: modules that register kinds (imported on first look-up)
-KIND_MODULES = ("backend.jobs.training", "backend.jobs.search", "backend.jobs.distances", "backend.jobs.quality",
-                "backend.jobs.graphs")
+KIND_MODULES = ("backend.jobs.train_job", "backend.jobs.search_job", "backend.jobs.distances_job", "backend.jobs.quality_job",
+                "backend.jobs.graph_job")
 
 
 def register(kind: JobKind) -> JobKind:

@@ -14,15 +14,15 @@ import hashlib
 import os
 from pathlib import Path
 
+from backend.cache import default_cache_dir
 from backend.errors import DataError
+from backend.fileio import file_lock
 
 
 @contextlib.contextmanager
 def exclusive(path: str | os.PathLike):
     """Hold an exclusive lock on ``path`` (created if missing) for the block. Each call opens its
     own file description, so threads of one process exclude each other too; not re-entrant."""
-    from backend.fileio import file_lock
-
     lock = file_lock(path)
     try:
         lock.__enter__()
@@ -42,8 +42,6 @@ class LaneLock:
     """
 
     def __init__(self, jobs_dir: str | os.PathLike, lane: str):
-        from backend.cache import default_cache_dir
-
         digest = hashlib.sha256(str(Path(jobs_dir).resolve()).encode()).hexdigest()[:16]
         self.path = default_cache_dir() / "locks" / f"jobs-{digest}-{lane}.lock"
         self._fh = None

@@ -14,12 +14,12 @@ import os
 import signal
 import sys
 
+from backend.jobs.execute import Interrupted, execute_job
+from backend.jobs.kinds import get_kind
+from backend.jobs.store import JobStore, kind_of
+
 
 def main(argv: list[str] | None = None) -> int:
-    from backend.jobs.execute import Interrupted, execute_job
-    from backend.jobs.kinds import get_kind
-    from backend.jobs.store import JobStore, kind_of
-
     root, job_id = (argv if argv is not None else sys.argv[1:])[:2]
     store = JobStore(root)
 

@@ -10,7 +10,7 @@ import socket
 import time
 
 from backend.jobs.execute import cleanup
-from backend.jobs.store import JobStore, requeued_fields
+from backend.jobs.store import JobStore, kind_of, requeued_fields
 
 STALE_S = 300.0          # a running job not heard of for this long has lost its worker
 
@@ -47,8 +47,6 @@ def orphan_alive(rec: dict, runner_pid: int) -> bool:
 def recover_local(store: JobStore, kinds=None, runner_pid: int | None = None) -> list[str]:
     """Put back in the queue the local jobs (of ``kinds``) of this host whose process is gone (the
     app was killed while they ran). Returns their ids."""
-    from backend.jobs.store import kind_of
-
     host = socket.gethostname()
     runner_pid = os.getpid() if runner_pid is None else runner_pid
     requeued = []

@@ -1,5 +1,6 @@
-"""Submitting, cancelling and listing the jobs of one data root; :func:`make_runner` picks where
-they run (a local runner, or Celery workers when ``REDIS_URL`` is set)."""
+"""Submitting, cancelling and listing the jobs of one data root: :class:`JobRunner`, whose
+subclasses say where jobs run (:mod:`backend.jobs.local`, :mod:`backend.jobs.celery_app`);
+:func:`backend.jobs.choose.make_runner` picks one."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+from backend.jobs.kinds import get_kind
 from backend.jobs.reaper import reap_lost_jobs
 from backend.jobs.store import JobStore, enqueue, request_cancel
+from backend.jobs.train_job import submit_jobs
 
 
 class JobRunner:
@@ -24,9 +27,7 @@ class JobRunner:
         return self.store.root
 
     def submit(self, configs: Iterable, images: str | os.PathLike, overwrite: bool = False) -> list:
-        """Queue training jobs (see :func:`backend.jobs.training.submit_jobs`)."""
-        from backend.jobs.training import submit_jobs
-
+        """Queue training jobs (see :func:`backend.jobs.train_job.submit_jobs`)."""
         subs = submit_jobs(self.store, configs, images, self.kind, overwrite)
         self._dispatch([s.job_id for s in subs if s.status == "queued"])
         return subs
@@ -34,8 +35,6 @@ class JobRunner:
     def submit_job(self, kind: str, key: str, reuse_done: bool = True, **fields) -> dict:
         """Queue a job of any kind for ``key`` unless one is queued, running (or done, with
         ``reuse_done``) for it: returns the record, new or found."""
-        from backend.jobs.kinds import get_kind
-
         get_kind(kind)
         rec, new = enqueue(self.store, kind, key, self.kind, reuse_done=reuse_done, **fields)
         if new:
@@ -57,13 +56,3 @@ class JobRunner:
 
     def stop(self) -> None:
         pass
-
-
-def make_runner(root: str | os.PathLike, redis_url: str | None = None) -> JobRunner:
-    """A Celery runner when ``redis_url`` (or ``$REDIS_URL``) is set, else a local runner (not
-    started: the app calls ``start()``)."""
-    from backend.jobs.celery_app import CeleryRunner
-    from backend.jobs.local import LocalRunner
-
-    url = redis_url if redis_url is not None else os.environ.get("REDIS_URL")
-    return CeleryRunner(root, url) if url else LocalRunner(root)

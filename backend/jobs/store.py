@@ -17,12 +17,12 @@ import json
 import os
 import re
 import secrets
-import stat
 import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable
 
+from backend.cache import default_cache_dir
 from backend.errors import BandscapeError, ParameterError
 from backend.fileio import write_json_atomic
 from backend.jobs.locking import exclusive
@@ -52,27 +52,15 @@ def kind_of(rec: dict) -> str:
     return rec.get("kind") or "train"
 
 
-def _read_only(root: Path) -> bool:
-    """A root nobody may write to: no write permission, or no write bit at all (a published data
-    set mounted read-only; the bits tell even when this process runs as root)."""
-    try:
-        return not os.access(root, os.W_OK) or not (root.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-    except OSError:
-        return False
-
-
 def jobs_dir(root: str | os.PathLike) -> Path:
-    """Where a data root's job records live: ``<root>/jobs``, shared by everything that mounts the
-    root (the app, the CLI, Celery workers). A read-only root (a published data set) keeps its
-    jobs in the host's cache folder instead, so that nothing is ever written into it."""
+    """Where a data root's job records live: in the state folder (the cache folder,
+    ``$BANDSCAPE_CACHE``), ``jobs/<root name>-<hash of its path>``, never in the root itself: a
+    lab's dataset is often read-only or under version control, and job records are not data.
+    Everything that runs a root's jobs (the app, the CLI, Celery workers on other machines) sees
+    the same records when it has the same cache folder and the root at the same path."""
     root = Path(root).expanduser().resolve()
-    own = root / JOBS_DIR
-    if own.is_dir() or not root.exists() or not _read_only(root):
-        return own
-    from backend.cache import default_cache_dir
-
     digest = hashlib.sha256(str(root).encode()).hexdigest()[:12]
-    return default_cache_dir() / "jobs" / f"{root.name}-{digest}"
+    return default_cache_dir() / JOBS_DIR / f"{root.name}-{digest}"
 
 
 class JobStore:

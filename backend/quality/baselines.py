@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from backend.autoencoder.config import check_arch
+from backend.autoencoder.device import autocast_dtype
+from backend.autoencoder.model import Encoder
 from backend.quality.metrics import SEED, fold_splits
 
 PCA_COMPONENTS = 50
@@ -41,9 +44,6 @@ def untrained_fingerprints(ink, arch: str, latents, image_size: int, seed: int =
     there (2.5-3x faster for a ResNet-50 at 224 px; random features do not need fp32)."""
     import torch
 
-    from backend.autoencoder.config import check_arch
-    from backend.autoencoder.model import Encoder
-
     amp = untrained_precision()
     latents = sorted(set(int(z) for z in latents))
     encoders = {}
@@ -68,7 +68,6 @@ def untrained_precision():
     """The autocast dtype of the untrained-network baseline here (None: fp32)."""
     import torch
 
-    from backend.autoencoder.training import autocast_dtype
 
     return autocast_dtype(torch.device("cpu"))
 

@@ -6,7 +6,7 @@ passed in, so all feature sets of a report are scored on exactly the same splits
 - :func:`linear_probe`: mean k-fold accuracy of a standardised multinomial logistic regression
   (the linear-probe protocol of representation learning; the crystal-classifier study compares
   such a probe against a random and a majority-class classifier, :func:`chance_accuracy`).
-- clusterings are scored against labels by :func:`backend.validation.external_scores` (NMI, ARI,
+- clusterings are scored against labels by :func:`backend.cluster.validation.external_scores` (NMI, ARI,
   Hungarian accuracy), as the explorer and the evaluate page do.
 - :func:`knn_agreement`: share of each material's k nearest neighbours that carry its label.
 - :func:`map_trustworthiness`: how well a 2-D map keeps fingerprint neighbours

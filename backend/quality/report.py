@@ -1,7 +1,7 @@
 """The fingerprint-quality report: every model of a selection in one table, next to baselines
 computed from the same images and, with labels, a supervised ceiling.
 
-    from backend.catalog import Catalog
+    from backend.data.catalog import Catalog
     from backend.quality import QualitySpec, quality_report
     result = quality_report(Catalog("."), ["resnet18_latent3_window3eV_..."], QualitySpec(labels="family"))
     result.table            # one row per feature set (models, baselines, ceiling, chance)
@@ -38,9 +38,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from backend.cache import default_cache_dir
+from backend.cluster.algorithms import cluster
+from backend.cluster.params import ClusterParams
+from backend.cluster.validation import external_scores
+from backend.data.catalog import unencoded_model_id
+from backend.data.labels import labelled_materials, load_labels
 from backend.errors import DataError, ParameterError
+from backend.fileio import file_sha256, json_digest, load_npz, save_npz_atomic, write_json_atomic
 from backend.progress import ProgressFn, null_progress
-from backend.quality import metrics
+from backend.quality.metrics import (
+    N_FOLDS,
+    SEED,
+    chance_accuracy,
+    check_labels,
+    kmeans_labels,
+    knn_agreement,
+    linear_probe,
+    make_folds,
+    map_trustworthiness,
+)
 
 CACHE_VERSION = 1
 #: columns of the table, in order
@@ -57,8 +74,8 @@ class QualitySpec:
     label-free scores only); ``ceiling``: train the supervised CNN (labels only)."""
 
     labels: str | None = None
-    n_folds: int = metrics.N_FOLDS
-    seed: int = metrics.SEED
+    n_folds: int = N_FOLDS
+    seed: int = SEED
     k_neighbours: int = 10
     ceiling: bool = True
     baselines: bool = True
@@ -106,30 +123,33 @@ class _Window:
     labels_key: str | None
 
 
-def _digest(obj) -> str:
-    import hashlib
-
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 def window_images(catalog, window, cache_dir: Path, size: int = 224, progress: ProgressFn = null_progress):
     """(names, ink uint8 (n, 1, size, size), key) of a window's training images; made from the
     display plots (and cached) when the root has no training images; (None, None, None) when it
     has neither."""
-    from backend.autoencoder.images import folder_fingerprint, import_plot, ink_from_grey, list_images, load_image_folder
+    # torch (the image helpers live with the autoencoder): only where a report runs, never in a web process
+    from backend.autoencoder.images import (
+        folder_fingerprint,
+        import_plot,
+        ink_from_grey,
+        list_images,
+        load_image_folder,
+    )
 
     train_dir = catalog.train_image_dir(window)
     if train_dir is not None:
-        key = _digest({"train": folder_fingerprint(train_dir), "size": size})
+        key = json_digest({"train": folder_fingerprint(train_dir), "size": size})
         names, ink = load_image_folder(train_dir, size)
         return np.asarray(names), ink.numpy(), key
     display = catalog.display_image_dir(window)
     if display is None:
         return None, None, None
     files = list_images(display)
-    key = _digest({"display": folder_fingerprint(display), "size": size})
+    key = json_digest({"display": folder_fingerprint(display), "size": size})
     path = cache_dir / f"images-{key}.npz"
-    hit = _load_npz(path)
+    hit = load_npz(path)
     if hit is not None:
         return hit["names"], hit["ink"], key
     names, inks = [], []
@@ -141,7 +161,7 @@ def window_images(catalog, window, cache_dir: Path, size: int = 224, progress: P
             pass  # a plot without an axes frame cannot be imported; it simply has no baseline row
         progress(i, len(files), stage="import plots")
     ink = np.stack(inks)[:, None]
-    _save_npz(path, {"names": np.asarray(names), "ink": ink})
+    save_npz_atomic(path, {"names": np.asarray(names), "ink": ink})
     return np.asarray(names), ink, key
 
 
@@ -151,7 +171,6 @@ def _window_inputs(catalog, window, infos, spec: QualitySpec, cache_dir: Path, w
                               if spec.baselines else (None, None, None))
     if spec.labels is None:
         return _Window(window, names, ink, images_key, None, None, None)
-    from backend.labels import load_labels
 
     path = catalog.labels_path()
     universe = names if names is not None else catalog.load(infos[0].model_id).names
@@ -163,17 +182,16 @@ def _window_inputs(catalog, window, infos, spec: QualitySpec, cache_dir: Path, w
     if not labelled.all():
         warnings.append(f"{path.name}: column {spec.labels!r} labels {int(labelled.sum())} of the "
                         f"{len(universe)} materials of window {window} eV; the others are left out")
-    from backend.labels import labelled_materials
 
     unknown = sorted(set(labelled_materials(catalog, spec.labels)) - set(universe))
     if unknown:
         warnings.append(f"{path.name}: {len(unknown)} labelled materials are not among the {len(universe)} of "
                         f"window {window} eV (e.g. {', '.join(unknown[:3])}); the report uses the overlap")
     lab_names, y = np.asarray(universe)[labelled], y[labelled]
-    y = metrics.check_labels(y, spec.n_folds, where=f"labels file {path}, column {spec.labels!r}")
-    fold = metrics.make_folds(y, spec.n_folds, spec.seed)
+    y = check_labels(y, spec.n_folds, where=f"labels file {path}, column {spec.labels!r}")
+    fold = make_folds(y, spec.n_folds, spec.seed)
     return _Window(window, names, ink, images_key, dict(zip(lab_names, y)), dict(zip(lab_names, fold)),
-                   _digest({"names": lab_names.tolist(), "y": y.tolist(), "folds": fold.tolist()}))
+                   json_digest({"names": lab_names.tolist(), "y": y.tolist(), "folds": fold.tolist()}))
 
 
 # ---- scoring ------------------------------------------------------------------------------------
@@ -190,16 +208,13 @@ def effective_dim(X) -> float:
 def score_features(X, names, ctx: _Window, spec: QualitySpec, xy=None, warnings: list | None = None,
                    what: str = "") -> dict:
     """Every score of one feature array ``X`` (n, d) whose rows are ``names``."""
-    from backend.clustering import ClusterParams, cluster
-    from backend.validation import external_scores
-
     X = np.asarray(X, dtype=np.float64)
     names = np.asarray(names)
     row: dict = {"dim": int(X.shape[1]), "n": int(len(X))}
     row["effective_dim"] = effective_dim(X)
     row["distinct"] = float(len(np.unique(X, axis=0)) / len(X))
     if xy is not None:
-        row["trustworthiness"] = metrics.map_trustworthiness(X, xy, spec.k_neighbours)
+        row["trustworthiness"] = map_trustworthiness(X, xy, spec.k_neighbours)
     if ctx.labels is None:
         return row
     keep = np.array([n in ctx.labels for n in names])
@@ -212,9 +227,9 @@ def score_features(X, names, ctx: _Window, spec: QualitySpec, xy=None, warnings:
     y = np.array([ctx.labels[n] for n in nl])
     folds = np.array([ctx.folds[n] for n in nl])
     row["n"] = int(len(nl))
-    row["probe_acc"], row["probe_std"] = metrics.linear_probe(Xl, y, folds)
+    row["probe_acc"], row["probe_std"] = linear_probe(Xl, y, folds)
     k = len(np.unique(y))
-    km = external_scores(y, metrics.kmeans_labels(Xl, k, spec.seed))
+    km = external_scores(y, kmeans_labels(Xl, k, spec.seed))
     row.update(kmeans_nmi=km["nmi"], kmeans_ari=km["ari"], kmeans_acc=km["accuracy"])
     params = ClusterParams()  # the explorer's first view: the paper's cell
     if len(Xl) > params.min_cluster_size:
@@ -222,13 +237,11 @@ def score_features(X, names, ctx: _Window, spec: QualitySpec, xy=None, warnings:
         hd = external_scores(y, labels)
         row.update(hdbscan_nmi=hd["nmi"], hdbscan_ari=hd["ari"], hdbscan_acc=hd["accuracy"],
                    hdbscan_clusters=int(len(np.unique(labels[labels >= 0]))), hdbscan_noise=int((labels < 0).sum()))
-    row["knn_agreement"] = metrics.knn_agreement(Xl, y, spec.k_neighbours)
+    row["knn_agreement"] = knn_agreement(Xl, y, spec.k_neighbours)
     return row
 
 
 def _chance_rows(ctx: _Window, spec: QualitySpec) -> list[dict]:
-    from backend.validation import external_scores
-
     names = np.array(list(ctx.labels))
     y = np.array([ctx.labels[n] for n in names])
     folds = np.array([ctx.folds[n] for n in names])
@@ -237,7 +250,7 @@ def _chance_rows(ctx: _Window, spec: QualitySpec) -> list[dict]:
     rows = []
     for strategy in ("majority", "random"):
         row = {"feature_set": f"{strategy} class", "kind": "chance", "n": len(y),
-               "probe_acc": metrics.chance_accuracy(y, folds, strategy, spec.seed), "probe_std": 0.0}
+               "probe_acc": chance_accuracy(y, folds, strategy, spec.seed), "probe_std": 0.0}
         pred = np.zeros(len(y), int) if strategy == "majority" else rng.integers(0, k, len(y))
         sc = external_scores(y, pred)
         row.update(kmeans_nmi=sc["nmi"], kmeans_ari=sc["ari"], kmeans_acc=sc["accuracy"])
@@ -251,22 +264,6 @@ def _chance_rows(ctx: _Window, spec: QualitySpec) -> list[dict]:
 
 # ---- cache --------------------------------------------------------------------------------------
 
-def _load_npz(path: Path) -> dict | None:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError):
-        return None
-
-
-def _save_npz(path: Path, arrays: dict) -> None:
-    import io
-
-    from backend.fileio import write_bytes_atomic
-
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    write_bytes_atomic(path, buf.getvalue())
 
 
 class _RowCache:
@@ -274,7 +271,7 @@ class _RowCache:
         self.folder, self.enabled, self.hits = folder, enabled, 0
 
     def get_or_compute(self, key: dict, compute) -> dict:
-        path = self.folder / f"row-{_digest({'v': CACHE_VERSION, **key})}.json"
+        path = self.folder / f"row-{json_digest({'v': CACHE_VERSION, **key})}.json"
         if self.enabled:
             try:
                 row = json.loads(path.read_text())
@@ -283,7 +280,6 @@ class _RowCache:
             except (OSError, ValueError):
                 pass
         row = compute()
-        from backend.fileio import write_json_atomic
 
         write_json_atomic(path, row)
         return row
@@ -302,8 +298,6 @@ def _model_image_size(info) -> int:
 def quality_report(catalog, model_ids, spec: QualitySpec | None = None, cache_dir: str | os.PathLike | None = None,
                    progress: ProgressFn | None = None, use_cache: bool = True) -> QualityResult:
     """Score every model of ``model_ids`` and the baselines of their windows (see module doc)."""
-    from backend.model_selection import default_cache_dir, file_sha256
-
     progress = progress or null_progress
     spec = (spec or QualitySpec()).validate()
     t0 = time.perf_counter()
@@ -359,15 +353,22 @@ def quality_report(catalog, model_ids, spec: QualitySpec | None = None, cache_di
 
 def _baseline_rows(catalog, window, group, ctx: _Window, spec: QualitySpec, cache: _RowCache, base_key: dict,
                    warnings: list, advance) -> list[dict]:
-    from backend.catalog import unencoded_model_id
+    # torch (untrained networks, the supervised ceiling): only where a report runs
+    from backend.quality.baselines import (
+        CEILING_EPOCHS,
+        CEILING_SIZE,
+        PCA_COMPONENTS,
+        pixel_pca,
+        supervised_ceiling,
+        untrained_fingerprints,
+        untrained_precision,
+    )
 
     rows = []
     label = f"window {window} eV"
     # the unencoded map of this window, when the selection did not include it already
     unenc = [m for m in catalog.models.values() if m.is_unencoded and m.window == window]
     if unenc and unenc[0].model_id not in {i.model_id for i in group}:
-        from backend.model_selection import file_sha256
-
         info = unenc[0]
         data = catalog.load(info.model_id)
         key = {**base_key, "model": info.model_id, "files": [file_sha256(info.embedding_path)]}
@@ -380,7 +381,6 @@ def _baseline_rows(catalog, window, group, ctx: _Window, spec: QualitySpec, cach
         warnings.append(f"{label}: no training images or display plots under {catalog.root}; the pixel, "
                         "untrained-network and ceiling baselines need them")
         return rows
-    from backend.quality import baselines
 
     advance("pixels")
     unenc_xy = None
@@ -390,22 +390,22 @@ def _baseline_rows(catalog, window, group, ctx: _Window, spec: QualitySpec, cach
         unenc_xy = d.xy[order] if (order >= 0).all() else None
 
     def pixels():
-        X = baselines.pixel_pca(ctx.ink, seed=spec.seed)
+        X = pixel_pca(ctx.ink, seed=spec.seed)
         return score_features(X, ctx.names, ctx, spec, unenc_xy, None, "pixels")
 
     row = cache.get_or_compute({**base_key, "baseline": "pixel_pca", "images": ctx.images_key}, pixels)
-    rows.append({"feature_set": f"pixels (PCA-{baselines.PCA_COMPONENTS})", "kind": "baseline", "window": window,
+    rows.append({"feature_set": f"pixels (PCA-{PCA_COMPONENTS})", "kind": "baseline", "window": window,
                  "objective": "PCA of raw pixels", **row})
     advance("untrained")
     archs = sorted({(i.arch, int(i.latent), _model_image_size(i)) for i in group
                     if not i.is_unencoded and i.arch in ("resnet18", "resnet50") and i.latent})
     features: dict = {}  # (arch, size) -> {latent: X}, computed only when a row is not cached
-    amp = str(baselines.untrained_precision())
+    amp = str(untrained_precision())
 
     def untrained(arch, latent, size):
         if (arch, size) not in features:
             wanted = [z for a, z, s in archs if (a, s) == (arch, size)]
-            features[(arch, size)] = baselines.untrained_fingerprints(ctx.ink, arch, wanted, size, seed=spec.seed)
+            features[(arch, size)] = untrained_fingerprints(ctx.ink, arch, wanted, size, seed=spec.seed)
         return score_features(features[(arch, size)][latent], ctx.names, ctx, spec, None, None, "untrained")
 
     for arch, latent, size in archs:
@@ -423,11 +423,11 @@ def _baseline_rows(catalog, window, group, ctx: _Window, spec: QualitySpec, cach
             def ceiling():
                 y = np.array([ctx.labels[n] for n in ctx.names[keep]])
                 folds = np.array([ctx.folds[n] for n in ctx.names[keep]])
-                acc, std = baselines.supervised_ceiling(ctx.ink[keep], y, folds, seed=spec.seed)
+                acc, std = supervised_ceiling(ctx.ink[keep], y, folds, seed=spec.seed)
                 return {"probe_acc": acc, "probe_std": std, "n": int(keep.sum())}
 
             row = cache.get_or_compute({**base_key, "baseline": "ceiling", "images": ctx.images_key,
-                                        "epochs": baselines.CEILING_EPOCHS, "size": baselines.CEILING_SIZE}, ceiling)
+                                        "epochs": CEILING_EPOCHS, "size": CEILING_SIZE}, ceiling)
             rows.append({"feature_set": "supervised CNN (ceiling)", "kind": "ceiling", "window": window,
                          "objective": "trained with the labels", **row})
     advance("baselines done")
@@ -439,6 +439,7 @@ def _recon_loss(catalog, info) -> float | None:
     if info.is_unencoded or info.meta_path is None:
         return None
     try:
+        # torch, imported only when a report needs a model's reconstruction loss
         from backend.autoencoder.evaluation import heldout_reconstruction_loss
     except ImportError:
         return None

@@ -7,9 +7,10 @@ import urllib.parse
 
 import pytest
 
-from backend.catalog import Catalog
-from backend.clustering import ClusterParams, cluster_model
-from backend.model_selection import GridSpec, grid_search
+from backend.cluster.models import cluster_model
+from backend.cluster.params import ClusterParams
+from backend.data.catalog import Catalog
+from backend.evaluate.grid import GridSpec, grid_search
 from tests.conftest import PAPER_MODEL, PROJECT, copy_models, demo_model
 from tests.e2e.browser import start_app, stop_app
 

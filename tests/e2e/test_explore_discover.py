@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 from matplotlib.path import Path as PolyPath
 
-from backend.catalog import Catalog
-from backend.clustering import ClusterParams, cluster_model, default_model
-from backend.consensus import consensus_models, model_consensus
-from backend.model_selection import select_models
-from backend.neighbours import model_neighbours
-from backend.subset import model_subset
+from backend.cluster.models import cluster_model
+from backend.cluster.params import ClusterParams, default_model
+from backend.data.catalog import Catalog
+from backend.discover.consensus import consensus_models, model_consensus
+from backend.discover.neighbours import model_neighbours
+from backend.discover.subset import model_subset
+from backend.evaluate.select import select_models
 from components.scatter import SCALE_COLOURS, UNSELECTED_CODE, colour_codes, stability_codes
 from tests.conftest import PROJECT
 from tests.e2e.browser import new_page, start_app, stop_app

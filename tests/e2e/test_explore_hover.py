@@ -10,8 +10,9 @@ import urllib.parse
 import numpy as np
 import pytest
 
-from backend.catalog import Catalog
-from backend.clustering import ClusterParams, cluster_model, default_model
+from backend.cluster.models import cluster_model
+from backend.cluster.params import ClusterParams, default_model
+from backend.data.catalog import Catalog
 from tests.conftest import PROJECT
 from tests.e2e.browser import new_page, start_app, stop_app
 

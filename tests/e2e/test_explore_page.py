@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from backend.catalog import Catalog
-from backend.clustering import ClusterParams, cluster_model, default_model
+from backend.cluster.models import cluster_model
+from backend.cluster.params import ClusterParams, default_model
+from backend.data.catalog import Catalog
 from tests.conftest import DEMO_BANDS, PROJECT, copy_models, demo_model
 from tests.e2e.browser import POINT_PIXEL_JS
-
 
 
 def open_explorer(page, url):
@@ -130,7 +130,7 @@ def test_model_switch_by_dropdown_and_bad_url(page, data_app, dataset):
 def test_band_data_gives_hover_plot_and_interactive_viewer(page, tmp_path, source, request):
     """A root with band data but no display images: hover shows a plot rendered from the band
     data, a click pins an interactive band structure."""
-    from backend.bands import load_band_data, read_eigenval, read_fermi, save_band_data
+    from backend.data.bands import load_band_data, read_eigenval, read_fermi, save_band_data
     from tests.e2e.browser import start_app, stop_app
 
     root = tmp_path / "root"

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backend.catalog import Catalog
-from backend.clustering import EXACT_MAX, ClusterParams, cluster_model, default_model, uses_graph
+from backend.cluster.models import cluster_model
+from backend.cluster.params import EXACT_MAX, ClusterParams, default_model, uses_graph
+from backend.data.catalog import Catalog
 from tests.conftest import PROJECT
 from tests.e2e.browser import start_app, stop_app
 from tests.e2e.test_explore_hover import check_hovers, cursor_positions, screen_positions

@@ -23,8 +23,9 @@ STATUS_IS = "t => { const e = document.getElementById('evaluate-status'); return
 
 
 @pytest.mark.shared_data  # real models and display images of the published data
-def test_search_survives_a_reload_onto_another_worker(browser, tmp_path, shared_root):
+def test_search_survives_a_reload_onto_another_worker(browser, tmp_path, shared_root, monkeypatch):
     root = copy_models(shared_root, tmp_path / "root", MODELS)
+    monkeypatch.setenv("BANDSCAPE_CACHE", str(tmp_path / "cache"))  # the server's state folder: its job records
     proc, url = start_server(root, workers=2, threads=2,
                              env={"BANDSCAPE_CACHE": str(tmp_path / "cache"), "BANDSCAPE_PREWARM": "0"})
     try:

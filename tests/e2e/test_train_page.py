@@ -8,8 +8,9 @@ import urllib.parse
 import pytest
 
 from backend.autoencoder.config import TrainConfig
-from tests.e2e.browser import start_app, stop_app
+from backend.jobs import JobStore
 from tests.conftest import PROJECT, copy_demo_images
+from tests.e2e.browser import start_app, stop_app
 
 TINY = TrainConfig(arch="resnet18", latent=1, epochs=3, split=0.25, image_size=64)
 
@@ -55,7 +56,7 @@ def test_train_a_model_and_open_it_in_the_explorer(page, train_app):
     page.wait_for_selector("#train-submit-error", timeout=10_000)
     refusal = page.inner_text("#train-submit-error")
     assert refusal.startswith("image_size must be a multiple of 32") and refusal.endswith("got 50")
-    assert not (root / "jobs").exists() or not list((root / "jobs").glob("*.json"))
+    assert not list(JobStore(root).dir.glob("*.json"))
 
     # a tiny real job
     page.select_option("#train-latent", "1")

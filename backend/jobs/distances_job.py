@@ -1,21 +1,22 @@
 """The ``distances`` kind: the distance matrices of a root's models, computed into the shared
-cache folder (:func:`backend.clustering.model_distances`) at the lowest CPU priority, so that the
+cache folder (:func:`backend.cluster.model_distances`) at the lowest CPU priority, so that the
 first switch to a model does not wait for its matrix. Matrices stay on disk across restarts:
 the app submits this job only when some are missing."""
 
 from __future__ import annotations
 
+from backend.cluster.models import distances_cached, prewarm_distances
+from backend.cluster.params import default_model, uses_graph
+from backend.data.catalog import Catalog
 from backend.jobs.execute import JobContext
 from backend.jobs.kinds import JobKind, register
 
-register(JobKind("distances", run="backend.jobs.distances:run_distances", lane="compute", nice=19,
+register(JobKind("distances", run="backend.jobs.distances_job:run_distances", lane="compute", nice=19,
                  title="distance matrices"))
 
 
 def prewarm_order(catalog) -> list[str]:
     """Encoded models, the default model's window and architecture first."""
-    from backend.clustering import default_model
-
     models = [m for m in catalog.models.values() if not m.is_unencoded]
     if not models:
         return []
@@ -25,8 +26,6 @@ def prewarm_order(catalog) -> list[str]:
 
 
 def missing_distances(catalog, metric: str, p: float) -> list[str]:
-    from backend.clustering import distances_cached, uses_graph
-
     out = []
     for mid in prewarm_order(catalog):
         try:
@@ -49,9 +48,6 @@ def submit_prewarm(runner, catalog, metric: str = "minkowski", p: float = 0.2) -
 
 
 def run_distances(ctx: JobContext) -> dict:
-    from backend.catalog import Catalog
-    from backend.clustering import prewarm_distances
-
     rec = ctx.record
     n = prewarm_distances(Catalog(ctx.root), rec["models"], rec["metric"], rec["p"],
                           progress=lambda done, total, **info: ctx.progress(done, total, stage="distances"))

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.errors import DataError
+from backend.fileio import atomic_path, write_bytes_atomic
 
 DEFAULT_LABELS_3 = ("Γ", "M", "K", "Γ")
 _GREEK = {"G": "Γ", "GAMMA": "Γ", "\\GAMMA": "Γ", "Γ": "Γ"}
@@ -287,8 +288,6 @@ def _kpoints_labels(kpoints: Path) -> list[str] | None:
 
 def save_band_data(bd: BandData, root: str | os.PathLike) -> Path:
     """Write ``root/bands/{material}.npz`` atomically (float32 energies: 0.1 meV is plenty)."""
-    from backend.fileio import atomic_path
-
     dest = Path(root) / "bands" / f"{bd.material}.npz"
     with atomic_path(dest) as tmp:
         with open(tmp, "wb") as fh:
@@ -456,7 +455,6 @@ def write_material_outputs(bd: BandData, root: str | os.PathLike, windows=(1, 2,
     """Band data, training images and display plots of one material in the catalog's layout."""
     from PIL import Image
 
-    from backend.fileio import atomic_path, write_bytes_atomic
 
     root = Path(root)
     written = [save_band_data(bd, root)]

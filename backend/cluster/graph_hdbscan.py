@@ -1,7 +1,7 @@
 """HDBSCAN on a k-nearest-neighbour graph: the single-linkage tree without an n x n matrix.
 
 The exact algorithm (Campello et al. 2013; ``hdbscan``'s generic path, which bandscape runs on a
-precomputed matrix below :data:`backend.clustering.EXACT_MAX` materials) needs every pairwise
+precomputed matrix below :data:`backend.cluster.EXACT_MAX` materials) needs every pairwise
 distance: core distances, the mutual-reachability graph
 ``mrd(a, b) = max(core(a), core(b), d(a, b))`` and its minimum spanning tree. Here:
 
@@ -20,7 +20,7 @@ distance: core distances, the mutual-reachability graph
    heavier than their true shortest link: the :data:`RECHECK_TOP` longest edges of the tree
    are cut and the parts joined the same way, a cut edge kept unless a join is shorter;
 4. the tree in scipy's linkage format (``hdbscan``'s ``label``), which
-   :func:`backend.clustering.hdbscan_labels` condenses and cuts as for the exact path.
+   :func:`backend.cluster.hdbscan_labels` condenses and cuts as for the exact path.
 
 With a complete graph (k = n - 1) steps 1-2 are the exact algorithm (tested against it). Read
 for facts: fast_hdbscan (Borůvka on kd-trees, Euclidean only) and scikit-learn's HDBSCAN
@@ -31,6 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from backend.cluster import private_api
+from backend.cluster.knn import pair_distances
+from backend.cluster.mst import prim_mst
 from backend.errors import ParameterError
 
 #: bumped when the tree this module builds changes (the key of the trees kept in the cache folder)
@@ -179,8 +182,6 @@ def symmetric_edges(graph: np.ndarray, core: np.ndarray):
 
 
 def _mrd_to(X, core, i: int, cand: np.ndarray, p: float) -> np.ndarray:
-    from backend.knn_graph import pair_distances
-
     d = pair_distances(X, np.array([i]), cand[None, :], p)[0]
     return np.maximum(np.maximum(d, core[i]), core[cand])
 
@@ -252,9 +253,8 @@ def join_components(X: np.ndarray, core: np.ndarray, roots: np.ndarray, p: float
                 where[u, v] = int(a), int(b)
                 where[v, u] = int(b), int(a)
     # a spanning tree over the components (dense Prim on c vertices)
-    from backend.validation import _prim_mst
 
-    parent, _ = _prim_mst(np.minimum(best, best.T))
+    parent, _ = prim_mst(np.minimum(best, best.T))
     out_a, out_b, out_w = [], [], []
     for child in range(c):
         par = parent[child]
@@ -348,11 +348,9 @@ def spanning_tree(graph: np.ndarray, min_samples: int, X: np.ndarray | None = No
 def graph_single_linkage_tree(graph: np.ndarray, min_samples: int, X: np.ndarray | None = None,
                               p: float = 0.2) -> np.ndarray:
     """HDBSCAN's single-linkage tree (n - 1, 4) from a kNN graph, read-only: the input of
-    :func:`backend.clustering.hdbscan_labels`, as :func:`backend.clustering.single_linkage_tree`
+    :func:`backend.cluster.hdbscan_labels`, as :func:`backend.cluster.single_linkage_tree`
     gives it from a full matrix."""
-    from hdbscan._hdbscan_linkage import label
-
-    tree = label(spanning_tree(graph, min_samples, X, p))
+    tree = private_api.hdbscan_label_spanning_tree(spanning_tree(graph, min_samples, X, p))
     tree.setflags(write=False)
     return tree
 

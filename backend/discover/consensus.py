@@ -31,8 +31,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from backend.clustering import LabelCounts
+from backend.cache import array_store, default_cache_dir, file_signature, make_read_only
+from backend.cluster.models import cluster_model, cluster_model_transient, distances_cached, model_matrix_transient
+from backend.cluster.params import LabelCounts, clustering_metric, takes_matrix
+from backend.data.catalog import Catalog
 from backend.errors import ParameterError
+from backend.evaluate.select import select_models
+from backend.fileio import write_bytes_atomic
 
 THRESHOLD = 0.5
 STABLE = 0.75
@@ -158,8 +163,6 @@ def consensus_models(catalog, filter_text: str | None = None, window: float | No
     (as on the evaluate page) when given; else the autoencoders of ``window`` (the 72 one-eV
     models on the published data), or every autoencoder model (filter ``""``) where that window
     has fewer than two (the demo has one per window) or no window is given."""
-    from backend.model_selection import select_models
-
     if filter_text:
         return filter_text, select_models(catalog, filter_text)
     if window is not None:
@@ -174,8 +177,6 @@ def consensus_models(catalog, filter_text: str | None = None, window: float | No
 
 
 def _cache_path(catalog, model_ids, params, cache_dir) -> Path:
-    from backend.cache import default_cache_dir, file_signature
-
     sigs = []
     for mid in model_ids:
         info = catalog.get(mid)
@@ -187,8 +188,6 @@ def _cache_path(catalog, model_ids, params, cache_dir) -> Path:
 
 
 def _model_labels(catalog, model_id: str, params) -> tuple[np.ndarray, np.ndarray]:
-    from backend.clustering import cluster_model_transient
-
     return catalog.load(model_id).names, np.asarray(cluster_model_transient(catalog, model_id, params).labels)
 
 
@@ -197,9 +196,6 @@ def _model_work(root: str, model_id: str, params, spill: str | None = None) -> t
     hdbscan to import; None when the matrix is cached), or its labels when HDBSCAN takes no
     matrix (Euclidean, the graph path). With ``spill`` (a folder), the matrix is written to a
     file there and its path returned instead (see :func:`model_labelings`)."""
-    from backend.catalog import Catalog
-    from backend.clustering import cluster_model, model_matrix_transient, takes_matrix
-
     cat = Catalog.at(root)
     data = cat.load(model_id)
     if not takes_matrix(params, len(data.names)):
@@ -254,8 +250,6 @@ def model_labelings(catalog, model_ids, params, workers: int | None = None,
     model_ids = list(model_ids)
     workers = max(1, min(workers or os.cpu_count() or 1, len(model_ids)))
     if processes is None:
-        from backend.clustering import clustering_metric, distances_cached
-
         # with every matrix cached (the app's prewarm ran) there is little left to share out
         metric, p = clustering_metric(params)
         processes = (workers > 1 and _fork_is_safe()
@@ -264,7 +258,6 @@ def model_labelings(catalog, model_ids, params, workers: int | None = None,
         import multiprocessing
         import tempfile
 
-        from backend.clustering import cluster_model_transient
 
         names, labelings = [], []
         # the matrices come back as files in memory (tmpfs), not through the result pipe: a
@@ -313,9 +306,6 @@ def model_consensus(catalog, model_ids, params, cache_dir=None, use_cache: bool 
 
 
 def _cached_consensus(path: str, model_ids: tuple, params, use_cache: bool, catalog) -> ConsensusResult:
-    from backend.cache import array_store, make_read_only
-    from backend.fileio import write_bytes_atomic
-
     store_key = f"bandscape:consensus:{path}"
     if use_cache:
         hit = array_store().get(store_key)

@@ -2,7 +2,7 @@
 
 A graph is a structured array ``(n, k)`` with fields ``idx`` (int32: the neighbour's row) and
 ``dist`` (float64: its distance), each row sorted by distance, the point itself left out. It is
-what the graph path of HDBSCAN (:mod:`backend.hdbscan_graph`) needs, and what nearest-neighbour
+what the graph path of HDBSCAN (:mod:`backend.cluster.graph_hdbscan`) needs, and what nearest-neighbour
 questions can reuse.
 
 Two ways to build one:
@@ -25,6 +25,7 @@ import os
 
 import numpy as np
 
+from backend.cluster.distances import check_metric
 from backend.errors import ParameterError
 
 #: brute force up to this many points (below, it beats NN-descent and its compilation)
@@ -37,9 +38,7 @@ METHODS = ("auto", "exact", "nndescent")
 
 
 def _check(X, k: int, metric: str, p: float):
-    from backend.clustering import _check_metric
-
-    metric, p = _check_metric(metric, p)
+    metric, p = check_metric(metric, p)
     X = np.asarray(X)
     if X.ndim != 2 or len(X) < 2:
         raise ParameterError(f"X must be a 2-D array of at least 2 rows, got shape {X.shape}")
@@ -51,7 +50,7 @@ def _check(X, k: int, metric: str, p: float):
 
 def pair_distances(X: np.ndarray, rows: np.ndarray, cols: np.ndarray, p: float) -> np.ndarray:
     """float64 distances between ``X[rows[i]]`` and ``X[cols[i, j]]``: (len(rows), cols.shape[1]);
-    the formula of :func:`backend.clustering.distance_matrix` (Minkowski p; p = 2 Euclidean)."""
+    the formula of :func:`backend.cluster.distance_matrix` (Minkowski p; p = 2 Euclidean)."""
     out = np.empty(cols.shape, dtype=np.float64)
     step = max(1, 2_000_000 // max(1, cols.shape[1] * X.shape[1]))
     for s in range(0, len(rows), step):

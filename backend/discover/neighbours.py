@@ -2,7 +2,7 @@
 
 Arrays in, arrays out (:func:`nearest_neighbours`), and the catalog-level entry point the app and
 the CLI call (:func:`model_neighbours`). Distances are those of
-:func:`backend.clustering.distance_matrix` (Minkowski with any p > 0, or Euclidean), so a
+:func:`backend.cluster.distance_matrix` (Minkowski with any p > 0, or Euclidean), so a
 neighbour here is a neighbour for HDBSCAN too.
 """
 
@@ -13,7 +13,7 @@ import difflib
 import numpy as np
 import pandas as pd
 
-from backend.clustering import _check_metric, distances_from
+from backend.cluster.distances import check_metric, distances_from
 from backend.errors import ParameterError, check_count
 
 
@@ -38,7 +38,7 @@ def nearest_neighbours(X: np.ndarray, index: int, k: int = 10, metric: str = "mi
     """The ``k`` rows of ``X`` (n, d) nearest row ``index`` (itself excluded, duplicates of it
     included at distance 0): their indices (k,) and distances (k,), nearest first (ties: the
     lower index first)."""
-    metric, p = _check_metric(metric, p)
+    metric, p = check_metric(metric, p)
     X = np.asarray(X, dtype=np.float64)
     if not 0 <= int(index) < len(X):
         raise ParameterError(f"index {index} is outside 0..{len(X) - 1}")

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from backend.cluster_cards import medoid
+from backend.cluster.models import cluster_model, model_matrix
+from backend.discover.cards import medoid
 from backend.errors import check_count
 
 NOISE_GROUP = -1
@@ -127,8 +128,6 @@ def representative_subset(D: np.ndarray, labels, size: int) -> SubsetResult:
 def model_subset(catalog, model_id: str, params, size: int) -> tuple[pd.DataFrame, SubsetResult]:
     """A representative subset of a catalog model clustered with ``params``: (the table of the
     chosen materials: rank, material, cluster, role, gap, x, y; the result)."""
-    from backend.clustering import cluster_model, model_matrix
-
     data = catalog.load(model_id)
     size = _check_size(size, len(data.names))
     result = cluster_model(catalog, model_id, params)

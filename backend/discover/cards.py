@@ -4,7 +4,7 @@ Per cluster: its size, its **medoid** (the member with the smallest total distan
 members, under the clustering's own distances), the chemical elements that are
 **over-represented** in it compared with the whole set (counts, shares and the hypergeometric
 tail probability of seeing that many by chance), and, where the data root has known labels,
-the **label mix**. Formulas are parsed as :mod:`backend.elements` does (pymatgen).
+the **label mix**. Formulas are parsed as :mod:`backend.data.elements` does (pymatgen).
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from backend.elements import formula_elements
+from backend.cluster.models import cluster_model, model_matrix
+from backend.data.elements import formula_elements
+from backend.data.labels import load_labels
 
 #: elements shown per card (most significant first), and the largest tail probability shown
 TOP_ELEMENTS = 4
@@ -93,13 +95,9 @@ def cluster_cards(names, labels, D: np.ndarray, known_labels=None) -> list[Clust
 
 def model_cluster_cards(catalog, model_id: str, params, label_column: str | None = None) -> list[ClusterCard]:
     """The cards of a catalog model clustered with ``params`` (see :func:`cluster_cards`)."""
-    from backend.clustering import cluster_model, model_matrix
-
     data = catalog.load(model_id)
     result = cluster_model(catalog, model_id, params)
     known = None
     if label_column:
-        from backend.labels import load_labels
-
         known = load_labels(catalog, label_column, data.names)
     return cluster_cards(data.names, result.labels, model_matrix(catalog, model_id, params), known)

@@ -2,7 +2,7 @@
 and external scores against known labels (accuracy, NMI, ARI).
 
 Arrays in, floats out. ``labels`` are int arrays of shape (n,) with ``-1`` for noise; ``D`` is
-the (n, n) distance matrix of :func:`backend.clustering.distance_matrix`, so every score uses the
+the (n, n) distance matrix of :func:`backend.cluster.distance_matrix`, so every score uses the
 metric the clustering used.
 
 Values where a score is undefined (documented once, here, and used by the grid search):
@@ -18,10 +18,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.special import logsumexp
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from backend.cluster import private_api
+from backend.cluster.distances import check_metric
+from backend.cluster.mst import prim_mst
 from backend.errors import ParameterError
 
 #: DBCV of a clustering with fewer than two clusters (undefined; the worst value)
@@ -56,6 +56,8 @@ def all_points_core_distances(log_D: np.ndarray, labels: np.ndarray, dim: int) -
     float64, which silently turns the core distances into zeros. Zero distances (duplicates)
     are left out of the sum, as in ``hdbscan.validity``. ``log_D``: ``log(D)`` (n, n).
     """
+    from scipy.special import logsumexp  # (scipy's submodules are imported where used: the web process needs none)
+
     out = np.full(len(labels), np.nan)
     # cluster by cluster: the work is the sum of the squared cluster sizes, not n^2
     for c in np.unique(labels[labels >= 0]):
@@ -73,49 +75,13 @@ def all_points_core_distances(log_D: np.ndarray, labels: np.ndarray, dim: int) -
     return out
 
 
-def _prim_mst(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Minimum spanning tree of the complete graph with weights ``W`` (m, m), grown from vertex 0
-    (first minimum on ties, as hdbscan's Prim). Returns parent (m,) (-1 for the root) and the
-    weight of each vertex's edge to its parent (m,).
-
-    Mutual reachability distances tie often (every distance below a core distance becomes that
-    core distance), so the tree is rarely unique, and DBCV's internal vertices depend on which of
-    the equal-weight trees is taken. This takes the one ``hdbscan.validity`` takes (the reference
-    the published study's scores come from): each vertex hangs from the lowest-numbered vertex
-    added before it whose edge has the same weight (within a relative 1e-5; hdbscan's absolute
-    1e-8 is left out so that the score stays scale-invariant)."""
-    m = len(W)
-    parent = np.full(m, -1)
-    best = W[0].copy()
-    in_tree = np.zeros(m, dtype=bool)
-    in_tree[0] = True
-    best[0] = np.inf
-    best_from = np.zeros(m, dtype=np.int64)
-    weight = np.zeros(m)
-    order = np.empty(m, dtype=np.int64)
-    order[0] = 0
-    for i in range(1, m):
-        v = int(np.argmin(np.where(in_tree, np.inf, best)))
-        w = best[v]
-        earlier = order[:i]
-        tied = earlier[np.abs(W[v, earlier] - w) <= 1e-5 * abs(w)] if np.isfinite(w) else earlier[:0]
-        parent[v] = tied.min() if len(tied) else best_from[v]
-        weight[v] = w
-        in_tree[v] = True
-        order[i] = v
-        closer = ~in_tree & (W[v] < best)
-        best[closer] = W[v][closer]
-        best_from[closer] = v
-    return parent, weight
-
-
 def _internal_tree(mrd: np.ndarray) -> tuple[np.ndarray, float]:
     """Internal vertices of a cluster's MST (degree > 1) and its density sparseness (the largest
     internal edge); with no internal vertex, vertex 0; with no internal edge, all edges."""
     m = len(mrd)
     if m == 1:
         return np.array([0]), 0.0
-    parent, weight = _prim_mst(mrd)
+    parent, weight = prim_mst(mrd)
     child = np.arange(m)[parent >= 0]
     par = parent[parent >= 0]
     w = weight[parent >= 0]
@@ -200,13 +166,12 @@ def s_dbw(X, labels, metric: str = "euclidean", p: float = 2.0, lam: float = TON
     """
     from scipy.spatial.distance import cdist
 
-    from backend.clustering import _check_metric
 
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ParameterError(f"X must be a 2-D array (n_samples, n_features), got shape {X.shape}")
     labels = _check_labels(labels, len(X))
-    metric, p = _check_metric(metric, p)
+    metric, p = check_metric(metric, p)
     groups, gi = np.unique(labels, return_inverse=True)
     k = len(groups)
     n = len(X)
@@ -273,11 +238,8 @@ def _entropy_of_counts(counts: np.ndarray) -> float:
 
 
 def _expected_mi(C: np.ndarray, n: int) -> float:
-    # scikit-learn's compiled kernel, the one adjusted_mutual_info_score calls (private, so the
-    # tests compare this module's AMI with the public function)
-    from sklearn.metrics.cluster._expected_mutual_info_fast import expected_mutual_information
-
-    return float(expected_mutual_information(C, int(n)))
+    # scikit-learn's compiled kernel, the one adjusted_mutual_info_score calls
+    return private_api.expected_mutual_information(C, n_samples=n)
 
 
 def ami_from_contingency(C: np.ndarray) -> float:
@@ -352,6 +314,8 @@ def mean_ami(labelings, noise: str = "cluster") -> np.ndarray:
 def clustering_accuracy(true_labels, pred_labels) -> float:
     """Fraction of points whose cluster maps to their label under the best one-to-one mapping of
     clusters to labels (Hungarian algorithm); clusters left without a label count as wrong."""
+    from scipy.optimize import linear_sum_assignment  # (imported where used: the web process needs none)
+
     true = np.unique(np.asarray(true_labels).astype(str), return_inverse=True)[1]
     pred = np.unique(np.asarray(pred_labels), return_inverse=True)[1]
     if len(true) == 0:
@@ -368,11 +332,14 @@ def external_scores(true_labels, pred_labels) -> dict:
     ``*``: noise (-1) counted as one more cluster; ``*_no_noise``: noise points left out (all
     three are NaN when every point is noise, and ``noise_fraction`` says so).
     """
+    from sklearn.metrics import (  # (heavy: ~0.5 s; not in a web process)
+        adjusted_rand_score,
+        normalized_mutual_info_score,
+    )
+
     true = np.asarray(true_labels).astype(str)
     pred = np.asarray(pred_labels)
     if true.shape != pred.shape:
-        from backend.errors import ParameterError
-
         raise ParameterError(f"labels and clustering differ in length: {true.shape} vs {pred.shape}")
     keep = pred >= 0
     out = {"accuracy": clustering_accuracy(true, pred), "nmi": float(normalized_mutual_info_score(true, pred)),

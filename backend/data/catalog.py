@@ -10,7 +10,7 @@ Two layouts are read, side by side in one root:
       models/{model_id}.pt                   weights
       images/display_{W}eV/{material}.png    display plots (also assets/images/display_{W}eV)
       images/train_{W}eV/{material}.png      224x224 training images
-      bands/{material}.npz                   band data (see backend.bands)
+      bands/{material}.npz                   band data (see backend.data.bands)
       labels.csv                             optional known labels: material,<label columns>
 
 * the published Heuslerene explorer's (``../shared/data/heuslerene``)::
@@ -36,8 +36,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from backend.cache import file_signature, memoize_array
+from backend.cache import default_cache_dir, file_signature, memoize_array
+from backend.data.image_cache import display_png
 from backend.errors import DataError, UnknownModelError
+from backend.fileio import file_lock, write_npy_atomic
 
 #: folders (relative to the root) scanned for ``*_embedding.csv`` files
 EMBEDDING_DIRS = ("embeddings", "embeddings/unencoded", "fingerprints", "fingerprints/unencoded")
@@ -277,7 +279,7 @@ class Catalog:
 
     def display_image(self, material: str, window: float, wait: bool = True) -> Path | bytes | None:
         """The display plot of a material for a window: its PNG file under the root, else a PNG
-        rendered from its band data (bytes, cached; :mod:`backend.image_cache`), else None.
+        rendered from its band data (bytes, cached; :mod:`backend.data.image_cache`), else None.
         ``wait=False`` (a prefetch): :data:`PENDING` while the drawing is queued. ``material``
         cannot name a file outside the root."""
         if not material or "/" in material or "\\" in material or material.startswith("."):
@@ -291,8 +293,6 @@ class Catalog:
         if band_dir is not None:
             band_file = self.resolve_file(str((band_dir / f"{material}.npz").relative_to(self.root)))
             if band_file is not None:
-                from backend.image_cache import display_png
-
                 png = display_png(file_signature(band_file), float(window), wait=wait)
                 return PENDING if png is None and not wait else png
         return None
@@ -469,9 +469,6 @@ def _read_table_cached(sig: tuple, kind: str) -> pd.DataFrame:
     if sig[1] < 20 * PARSED_CACHE_CELLS // 2:  # bytes: a small file parses faster than any look-up
         return _read_table(path, kind)
     import hashlib
-
-    from backend.cache import default_cache_dir
-    from backend.fileio import file_lock, write_npy_atomic
 
     stem = default_cache_dir() / "tables" / hashlib.sha1(repr((sig, kind)).encode()).hexdigest()
     names_path, values_path = stem.with_suffix(".names.npy"), stem.with_suffix(".values.npy")

@@ -1,4 +1,4 @@
-"""Figures and files of a grid search (:mod:`backend.model_selection`): the Plotly figures the
+"""Figures and files of a grid search (:mod:`backend.evaluate.grid`): the Plotly figures the
 evaluate page shows, and the CSV / PNG / HTML report the ``evaluate`` command writes.
 
 Grids are drawn as heat maps with min_cluster_size across and min_samples up, as in the study.
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from backend.fileio import atomic_path, write_csv_atomic, write_text_atomic
 
 #: the cell maxima: column of ``GridResult.cells`` -> title
 CELL_PANELS = (("best_dbcv", "best DBCV"), ("best_mean_ami", "best mean AMI (noise as a cluster)"),
@@ -90,7 +92,6 @@ def _png(result, path: Path, panels, frame: pd.DataFrame, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from backend.fileio import atomic_path
 
     spec = result.spec
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), constrained_layout=True)
@@ -115,8 +116,6 @@ def write_report(result, out_dir: str | os.PathLike, external: pd.DataFrame | No
     ``external.csv`` when given) and the figures (``cells.png``/``.html``, and the per-model
     grid of ``model_id``, default the top-ranked model, as ``model_grid.png``/``.html``).
     Every file is written atomically. Returns the paths written."""
-    from backend.fileio import write_csv_atomic, write_text_atomic
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = [write_csv_atomic(out / "per_model.csv", result.per_model),

@@ -14,7 +14,7 @@ whole box (the truth calls them noise). Two models are written (the paper's id a
 one), the second a different random view of the same latent structure with more noise, so
 model switches and cross-model agreement have something to show. Material names are Heusler-like
 formulas (``2D_Ac2HgGe``), unique, so the element filter has real work to do; each cluster draws
-its band structures from one of the demo's lattice families (``backend.demo``).
+its band structures from one of the demo's lattice families (``backend.data.demo``).
 
 Deterministic in ``seed``; every file is written atomically.
 """
@@ -27,7 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.data.bands import BandData, save_band_data
+from backend.data.demo import FAMILIES, kpath, random_material
 from backend.errors import ParameterError
+from backend.fileio import write_csv_atomic
 
 DIM = 147  # 7 x 7 x latent 3, as the study's fingerprints
 SHEET_DIM = 5
@@ -130,9 +133,6 @@ def write_synth(root: str | os.PathLike, spec: SynthSpec, bands: bool = True, pr
     """Write a synthetic data root (see the module docstring); returns what was written."""
     import pandas as pd
 
-    from backend.demo import FAMILIES
-    from backend.fileio import write_csv_atomic
-
     spec = spec.validate()
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -179,9 +179,6 @@ def _rotation(rng: np.random.Generator) -> np.ndarray:
 
 
 def _band_chunk(args) -> int:
-    from backend.bands import BandData, save_band_data
-    from backend.demo import kpath, random_material
-
     root, names, families, seed, start = args
     k, dist, corners = kpath(60)
     for i, (name, fam) in enumerate(zip(names, families)):

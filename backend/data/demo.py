@@ -28,7 +28,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from backend.bands import BandData
+from backend.autoencoder.encoding import write_unencoded_embedding
+from backend.autoencoder.training import TrainConfig, train_model
+from backend.data.bands import BandData, render_training_image, save_band_data
+from backend.errors import ParameterError
+from backend.fileio import atomic_path, write_csv_atomic
 
 FAMILIES = ("triangular", "honeycomb", "kagome", "dice")
 HOLDOUT_FAMILIES = ("square", "lieb", "checkerboard", "gapped_honeycomb")
@@ -151,9 +155,6 @@ def _write_one(args) -> dict:
     index, family, seed, root, windows = args
     from PIL import Image
 
-    from backend.bands import render_training_image, save_band_data
-    from backend.fileio import atomic_path
-
     bd, labels = make_material(index, family, seed)
     save_band_data(bd, root / "assets")
     for w in windows:
@@ -176,15 +177,9 @@ def build_demo(out, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: int 
 
     import pandas as pd
 
-    from backend.autoencoder.encoding import write_unencoded_embedding
-    from backend.autoencoder.training import TrainConfig, train_model
-    from backend.fileio import write_csv_atomic
-
     out = Path(out)
     windows = tuple(int(w) for w in windows)
     if families not in FAMILY_SETS:
-        from backend.errors import ParameterError
-
         raise ParameterError(f"families must be one of {tuple(FAMILY_SETS)}, got {families!r}")
     names = FAMILY_SETS[families]
     tasks = [(i, names[i % len(names)], seed, out, windows) for i in range(n)]

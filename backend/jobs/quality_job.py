@@ -12,24 +12,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from backend.cache import file_signature
+from backend.data.catalog import Catalog
+from backend.fileio import json_digest
 from backend.jobs.execute import JobContext
 from backend.jobs.kinds import JobKind, register
 from backend.jobs.store import JobStore
+from backend.quality import QualitySpec, quality_report
 
-register(JobKind("quality", run="backend.jobs.quality:run_quality", lane="compute", nice=10,
+register(JobKind("quality", run="backend.jobs.quality_job:run_quality", lane="compute", nice=10,
                  title="fingerprint quality"))
 
 
 def quality_key(catalog, model_ids, spec) -> str:
-    from backend.cache import file_signature
-    from backend.model_selection import _digest
-
     files = []
     for mid in model_ids:
         info = catalog.get(mid)
         files.append([file_signature(p) for p in (info.fingerprint_path, info.embedding_path) if p is not None])
     labels = catalog.labels_path()
-    return _digest({"v": 1, "root": str(catalog.root), "models": list(model_ids), "spec": spec.validate().key(),
+    return json_digest({"v": 1, "root": str(catalog.root), "models": list(model_ids), "spec": spec.validate().key(),
                     "files": files, "labels": file_signature(labels) if labels and spec.labels else None})
 
 
@@ -68,9 +69,6 @@ def load_quality_result(store: JobStore, rec: dict | None):
 
 
 def run_quality(ctx: JobContext) -> dict:
-    from backend.catalog import Catalog
-    from backend.quality import QualitySpec, quality_report
-
     rec = ctx.record
     spec = QualitySpec(**rec["spec"])
     result = quality_report(Catalog(ctx.root), rec["models"], spec, progress=ctx.progress)

@@ -15,7 +15,8 @@ import heapq
 import itertools
 import threading
 
-from backend.cache import _key, small_store
+from backend.cache import cache_key, small_store
+from backend.data.bands import load_band_data, render_display_png
 
 URGENT, PREFETCH = 0, 1
 #: prefetches waiting beyond this many are dropped, oldest first (the cursor has moved on)
@@ -87,7 +88,5 @@ _queue = RenderQueue()
 def display_png(band_sig: tuple, window: float, wait: bool = True) -> bytes | None:
     """The display plot drawn from the band-data file ``band_sig`` (see
     :func:`backend.cache.file_signature`) for ``window``; ``wait=False``: None until drawn."""
-    from backend.bands import load_band_data, render_display_png
-
-    key = _key(display_png, (band_sig, float(window)), {})
+    key = cache_key(display_png, (band_sig, float(window)), {})
     return _queue.get(key, lambda: render_display_png(load_band_data(band_sig[0]), float(window)), wait)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from backend.autoencoder.config import TrainConfig
-from backend.catalog import model_paths, path_in_root, resolve_in_root
+from backend.data.catalog import model_paths, path_in_root, resolve_in_root
 from backend.errors import ParameterError
 from backend.jobs.execute import WRITE_EVERY_S, JobContext
 from backend.jobs.kinds import JobKind, register
@@ -32,8 +32,8 @@ MAX_BATCH_POINTS = 1000  # batch losses kept for the live curve (thinned beyond 
 CPU_IMAGES_PER_S = {"resnet18": 6.2, "resnet50": 2.8}
 UMAP_S = 10.0            # encoding aside, UMAP of a few hundred points, roughly
 
-register(JobKind("train", run="backend.jobs.training:run_training", lane="train",
-                 cleanup="backend.jobs.training:cleanup_training", title="training"))
+register(JobKind("train", run="backend.jobs.train_job:run_training", lane="train",
+                 cleanup="backend.jobs.train_job:cleanup_training", title="training"))
 
 
 @dataclass(frozen=True)
@@ -217,11 +217,12 @@ class JobProgress:
 
 def run_training(ctx: JobContext) -> dict:
     """Train the job's model (torch is imported here, in the job's process only)."""
-    from backend.autoencoder.training import train_model
-
     rec = ctx.record
     progress = JobProgress(ctx.store, ctx.job_id, ctx.log)
     images = resolve_in_root(ctx.root, rec["images"])
+    # torch: imported in the job's own process only, never in a web process
+    from backend.autoencoder.training import train_model
+
     result = train_model(TrainConfig(**rec["config"]), images, ctx.root, progress=progress,
                          overwrite=rec.get("overwrite", False))
     ctx.log(f"done in {result.wall_time_s:.1f} s on {result.device}")

@@ -1,21 +1,23 @@
 """The ``graph`` kind: a model's k-nearest-neighbour graph (and its HDBSCAN tree at the default
 min_samples) built into the shared cache folder, for models too large for the exact path
-(:func:`backend.clustering.uses_graph`). The explorer submits it when it opens such a model
+(:func:`backend.cluster.uses_graph`). The explorer submits it when it opens such a model
 whose graph is not built yet, and shows this job's progress meanwhile; a web request never
 builds a graph itself. Written atomically: a cancelled or killed build leaves nothing."""
 
 from __future__ import annotations
 
+from backend.cluster.distances import check_metric
+from backend.cluster.models import _data_key, cluster_model, graph_k, model_graph
+from backend.cluster.params import ClusterParams
+from backend.data.catalog import Catalog
 from backend.jobs.execute import JobContext
 from backend.jobs.kinds import JobKind, register
 
-register(JobKind("graph", run="backend.jobs.graphs:run_graph", lane="compute", nice=5, title="neighbour graph"))
+register(JobKind("graph", run="backend.jobs.graph_job:run_graph", lane="compute", nice=5, title="neighbour graph"))
 
 
 def graph_key(catalog, model_id: str, metric: str, p: float, min_samples: int) -> str:
-    from backend.clustering import _check_metric, _data_key, graph_k
-
-    metric, p = _check_metric(metric, p)
+    metric, p = check_metric(metric, p)
     sig = _data_key(catalog, model_id)
     return f"{model_id}:{metric}:{p:g}:k{graph_k(min_samples)}:{sig[1][1] if sig[1] else sig[0][1]}:{sig[0][2]}"
 
@@ -32,9 +34,6 @@ def find_graph_job(store, catalog, model_id: str, metric: str, p: float, min_sam
 
 def run_graph(ctx: JobContext) -> dict:
     import time
-
-    from backend.catalog import Catalog
-    from backend.clustering import ClusterParams, cluster_model, model_graph
 
     rec = ctx.record
     cat = Catalog(ctx.root)

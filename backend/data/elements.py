@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 
 import numpy as np
+
+from backend.cache import array_store, make_read_only
+from backend.errors import ParameterError
 
 FILTER_MODES = ("inclusive", "exclusive")
 # names like "kagome_0042" or "2D_Ac2HgGe" carry a formula after the last underscore, if any
@@ -45,22 +49,21 @@ def _pymatgen_elements(formula: str) -> frozenset[str]:
     except Exception:  # pymatgen raises several types for non-formulas
         return frozenset()
     try:
-        return frozenset(el.symbol for el in comp.elements)
+        found = frozenset(el.symbol for el in comp.elements)
     except AttributeError:  # dummy species
         return frozenset()
+    # pymatgen reads a name like "M000001" as a dummy species "M": a name with any symbol that is
+    # no element is not a formula, and has no elements
+    return found if found <= _symbols() else frozenset()
 
 
 def _names_key(names) -> str:
-    import hashlib
-
     return hashlib.blake2b("\n".join(map(str, names)).encode(), digest_size=16).hexdigest()
 
 
 def element_table(names) -> dict[str, np.ndarray]:
     """For every element that occurs, the bool mask (n,) of the materials containing it, by
     symbol in order of atomic number; parsed once per list of names (cached by its content)."""
-    from backend.cache import array_store, make_read_only
-
     key = ("bandscape:elements", _names_key(names))
     table = array_store().get(key)
     if table is None:
@@ -94,8 +97,6 @@ def element_mask(names, selected, mode: str = "inclusive") -> np.ndarray:
     No selection matches nothing.
     """
     if mode not in FILTER_MODES:
-        from backend.errors import ParameterError
-
         raise ParameterError(f"element filter mode must be one of {FILTER_MODES}, got {mode!r}")
     selected = set(selected or ())
     if not selected:

@@ -11,7 +11,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from backend.clustering import ClusterParams
+from backend.cluster.models import cluster_model, graph_cached
+from backend.cluster.params import ClusterParams, default_model, uses_graph
+from backend.errors import ParameterError
 
 _D = ClusterParams()
 
@@ -165,9 +167,6 @@ def point_info(catalog, query: dict, index: int) -> dict:
     """Name and cluster of one material in the view that ``query`` (a URL query) describes; the
     view's clustering is the cached one (the page asked for it first). A large model whose
     neighbour graph is not built yet is an error here, never a build."""
-    from backend.clustering import cluster_model, default_model, graph_cached, uses_graph
-    from backend.errors import ParameterError
-
     view, _ = ExplorerView.from_query(query)
     model = view.model if view.model in catalog else default_model(catalog)
     data = catalog.load(model)

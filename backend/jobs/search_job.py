@@ -1,7 +1,7 @@
-"""The ``search`` kind: the evaluate page's grid search (:func:`backend.model_selection.grid_search`)
+"""The ``search`` kind: the evaluate page's grid search (:func:`backend.evaluate.grid.grid_search`)
 as a job, its result on disk where every web worker reads it.
 
-A search is identified by :func:`~backend.model_selection.search_key` (root, models and their
+A search is identified by :func:`~backend.evaluate.grid.search_key` (root, models and their
 files' signatures, grid). Its result is written into ``<jobs dir>/results/search-{key}/`` in one
 rename when the search completes (:meth:`~backend.jobs.execute.JobContext.publish_dir`), so a
 cancelled or failed search leaves nothing visible. The same search asked for again returns the
@@ -14,12 +14,18 @@ import os
 from pathlib import Path
 
 from backend.cache import memoize_array
+from backend.data.catalog import Catalog
+from backend.evaluate.grid import _prepare, evaluate_models_into_cache, grid_search
+from backend.evaluate.spec import search_key, spec_from_key
+from backend.evaluate.tables import load_result, save_result
+from backend.fileio import file_lock
+from backend.jobs.choose import make_runner
 from backend.jobs.execute import JobContext
 from backend.jobs.kinds import JobKind, register
 from backend.jobs.store import JobStore
 
-register(JobKind("search", run="backend.jobs.search:run_search", lane="compute", nice=10, title="grid search"))
-register(JobKind("search_part", run="backend.jobs.search:run_search_part", lane="compute", nice=10,
+register(JobKind("search", run="backend.jobs.search_job:run_search", lane="compute", nice=10, title="grid search"))
+register(JobKind("search_part", run="backend.jobs.search_job:run_search_part", lane="compute", nice=10,
                  title="grid search (models)"))
 
 
@@ -30,8 +36,6 @@ def result_dir(store: JobStore, key: str) -> Path:
 def submit_search(runner, catalog, model_ids, spec) -> dict:
     """Queue the grid search of ``model_ids`` over ``spec`` unless it is queued, running or done
     (with its result still on disk); returns its record."""
-    from backend.model_selection import search_key
-
     spec = spec.validate()
     key = search_key(catalog, model_ids, spec)
     fields = dict(models=list(model_ids), spec=spec.key())
@@ -43,13 +47,11 @@ def submit_search(runner, catalog, model_ids, spec) -> dict:
 
 def find_search(store: JobStore, catalog, model_ids, spec) -> dict | None:
     """The newest job of this search (any state), or None: looking never starts one."""
-    from backend.model_selection import search_key
-
     return store.find("search", search_key(catalog, model_ids, spec))
 
 
 def load_search_result(store: JobStore, rec: dict):
-    """The :class:`~backend.model_selection.GridResult` of a done search job, or None when its
+    """The :class:`~backend.evaluate.grid.GridResult` of a done search job, or None when its
     result is not (or no longer) on disk. Read once per process and result (then the same object)."""
     if rec is None or rec.get("state") != "done":
         return None
@@ -62,8 +64,6 @@ def load_search_result(store: JobStore, rec: dict):
 
 @memoize_array
 def _load(folder: str, mtime_ns: int):
-    from backend.model_selection import load_result
-
     return load_result(folder)
 
 
@@ -83,9 +83,6 @@ def submit_parts(runner, rec: dict) -> list[dict]:
 
 
 def run_search_part(ctx: JobContext) -> dict:
-    from backend.catalog import Catalog
-    from backend.model_selection import evaluate_models_into_cache, spec_from_key
-
     rec = ctx.record
     out = evaluate_models_into_cache(Catalog(ctx.root), rec["models"], spec_from_key(rec["spec"]), start=rec["start"],
                                      progress=ctx.progress)
@@ -96,15 +93,10 @@ def run_search_part(ctx: JobContext) -> dict:
 def run_search(ctx: JobContext) -> dict:
     """The search: on Celery, first its parts (one job per model; this job takes part too, then
     waits for the models others still hold), then the cross-model AMI and the tables here."""
-    from backend.catalog import Catalog
-    from backend.model_selection import evaluate_models_into_cache, grid_search, save_result, spec_from_key
-
     rec = ctx.record
     catalog, spec = Catalog(ctx.root), spec_from_key(rec["spec"])
     parts, own = [], {"computed": []}
     if split_over_workers() and len(rec["models"]) > 1:
-        from backend.jobs.runner import make_runner
-
         parts = submit_parts(make_runner(ctx.root), rec)
         ctx.log(f"{len(parts)} part jobs queued: {', '.join(p['job_id'] for p in parts)}")
         own = evaluate_models_into_cache(catalog, rec["models"], spec, start=0, progress=ctx.progress)
@@ -122,9 +114,6 @@ def run_search(ctx: JobContext) -> dict:
 def _wait_for_models(catalog, model_ids, spec, held) -> None:
     """Until the parts that hold these models' locks let go (done, or gone: a crashed part's
     model is then computed by :func:`grid_search` here)."""
-    from backend.fileio import file_lock
-    from backend.model_selection import _prepare
-
     if not held:
         return
     _, _, _, keys, cache, _ = _prepare(catalog, model_ids, spec, None)

@@ -1,0 +1,10 @@
+"""Data: what a data root holds and how it is read and written.
+
+- :mod:`.catalog`: data roots, which models exist, their hyperparameters and files; fingerprints
+- :mod:`.bands`: band structures from VASP, band-data files, training and display images
+- :mod:`.image_cache`: display images drawn from band data off the request thread
+- :mod:`.labels`: known labels of materials (``labels.csv``)
+- :mod:`.elements`: chemical elements of materials, from their formulas
+- :mod:`.demo`: the project's demo dataset (tight-binding lattices), :mod:`.synth`: synthetic
+  roots of any size for benchmarks
+"""
