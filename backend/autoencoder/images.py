@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from backend.data.plots import find_axes_frame, read_plot_rgb
 from backend.errors import DataError
 from backend.fileio import atomic_path
 
@@ -86,19 +87,6 @@ def folder_fingerprint(folder: str | os.PathLike) -> str:
 
 # ---- import-plots: published matplotlib plots -> training images ------------------------------
 
-def find_axes_frame(rgb: np.ndarray) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) pixel rows/columns of the plot frame (the axes' spines): the
-    dark lines spanning most of the image. Raises DataError when there is none."""
-    r, g, b = (rgb[..., c].astype(np.uint16) for c in range(3))  # channel planes: fast, no last-axis reduce
-    dark = (r + g + b) < 3 * 80
-    h, w = dark.shape
-    cols = np.flatnonzero(dark.sum(0) > 0.5 * h)
-    rows = np.flatnonzero(dark.sum(1) > 0.5 * w)
-    if len(cols) < 2 or len(rows) < 2 or cols[-1] - cols[0] < w // 4 or rows[-1] - rows[0] < h // 4:
-        raise DataError("no axes frame found (expected a matplotlib plot with a box around the axes)")
-    return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
-
-
 def import_plot(path: str | os.PathLike, size: int = 224) -> np.ndarray:
     """A training image (uint8 (size, size), 0 = line, 255 = white) from a labelled band plot.
 
@@ -107,11 +95,7 @@ def import_plot(path: str | os.PathLike, size: int = 224) -> np.ndarray:
     box-resamples to ``size`` and binarises at 0.8.
     """
     path = Path(path)
-    try:
-        with Image.open(path) as im:
-            rgb = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"{path} is not a readable image: {exc}") from None
+    rgb = read_plot_rgb(path)
     try:
         top, bottom, left, right = find_axes_frame(rgb)
     except DataError as exc:
