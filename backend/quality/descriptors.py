@@ -10,10 +10,11 @@ plot does not say its lattice, so 1/Å cannot be read from it.
 =====================  ==========================================  ===========================================
 descriptor             from band data (exact)                      from a plot (approximate)
 =====================  ==========================================  ===========================================
-``n_fermi_crossings``  points where a line changes sign along the  ink components that cross E_F's row by
-                       path (within each path segment)             2 px each way; lines crossing within ~2 px
-                                                                   of each other count once
-``n_crossing_bands``   lines with energies on both sides of E_F    ``ceil(n_fermi_crossings / 2)``: exact
+``n_fermi_crossings``  times a line goes from 5 meV below E_F to   ink components that cross E_F's row by
+                       5 meV above or back, within each path       2 px each way, each counted by its separate
+                       segment (a flat band at E_F does not        pieces at the edges; lines crossing within
+                       cross it)                                   ~2 px of each other count once
+``n_crossing_bands``   lines with energies on both sides (±5 meV)  ``ceil(n_fermi_crossings / 2)``: exact
                                                                    when each such line crosses twice, as on a
                                                                    closed path (Γ-M-K-Γ)
 ``metal``              1 if a line crosses E_F, else 0             1 if ``n_fermi_crossings`` > 0
@@ -32,17 +33,19 @@ descriptor             from band data (exact)                      from a plot (
                        E_F ± 0.1 eV and holds a line at every k:   of the columns; NaN when no such window
                        a flat feature at E_F whichever bands make  fits inside the plot
                        it (<= ``flat_bandwidth``)
-``max_slope``          largest |dE/dk| (eV/path) of a straight     from each line piece's height in its
-                       piece between k-points within ±0.2 eV       column (and width in its row) for the known
-                                                                   line width; a crossing's piece is capped by
-                                                                   its neighbours'
+``max_slope``          largest |dE/dk| (eV/path) of a straight     the rise of line centres followed over ±3
+                       piece between k-points within ±0.2 eV       columns (a line's height in its column for
+                                                                   the known line width where it cannot be
+                                                                   followed)
 ``line_density``       mean over k of the lines within ±window     mean number of line pieces per column
 =====================  ==========================================  ===========================================
 
 NaN means *undefined*, not zero: ``flat_bandwidth``, ``flat_strip`` and ``max_slope`` are NaN when
 no line comes within 0.1 eV (0.2 eV) of E_F; ``gap``, ``vbm`` and ``cbm`` as the table says.
 A line is one band of one spin channel: both channels of a spin-polarised run count, as the plot
-draws both. The path's segments that do not meet (a repeated distance) add no length.
+draws both. The path's segments that do not meet (a repeated distance) add no length. Band data
+lists bands by energy, so a Dirac point exactly at E_F is two bands touching (no crossing, gap 0:
+a semimetal); its plot is an X, which pixels cannot tell from lines crossing E_F (a metal).
 
 A plot's y axis is calibrated from its axes box: the spines' pixel rows are ±W eV (matplotlib
 snaps the limits and horizontal lines to pixel centres, so within ½ px: 2.7 meV at W = 1 eV);
@@ -76,6 +79,8 @@ CROSSING_STRIP_PX = 2
 LINE_WIDTH_PT = 1.0
 #: inches: the display plots' figure width (640 px at 100 dpi)
 FIGURE_WIDTH_IN = 6.4
+#: columns a line is followed each way to read its slope in a plot
+SLOPE_SPAN = 3
 #: fraction of a plot's columns a flat strip must hold a line in (a few columns are glitches)
 FLAT_COVERAGE = 0.99
 
@@ -109,8 +114,8 @@ def band_descriptors(kdist: np.ndarray, energies: np.ndarray, *, window: float =
     w = dx[step]
 
     above, below = e > 0, e < 0
-    crossings = int(((e0 > 0) != (e1 > 0)).sum())
-    crossing = above.any(1) & below.any(1)
+    crossings = _crossings(e, np.flatnonzero(~(np.diff(x) > 0)) + 1)
+    crossing = (e > TOUCH).any(1) & (e < -TOUCH).any(1)
     out = {"n_fermi_crossings": float(crossings), "n_crossing_bands": float(crossing.sum()),
            "metal": float(crossing.any())}
     if crossing.any() or (np.abs(e) < TOUCH).any():
@@ -129,6 +134,18 @@ def band_descriptors(kdist: np.ndarray, energies: np.ndarray, *, window: float =
     slopes = np.abs(e1 - e0) / w
     out["max_slope"] = float(slopes[piece_near].max()) if piece_near.any() else math.nan
     return out
+
+
+def _crossings(e: np.ndarray, breaks: np.ndarray) -> int:
+    """Times the lines go from below -TOUCH to above +TOUCH or back, within each path segment
+    (a line wandering within ±TOUCH of E_F, as a flat band at E_F does, does not cross it)."""
+    side = np.where(e > TOUCH, 1, np.where(e < -TOUCH, -1, 0))
+    count = 0
+    for seg in np.split(np.arange(e.shape[1]), breaks):
+        for line in side[:, seg]:
+            s = line[line != 0]
+            count += int((s[1:] != s[:-1]).sum())
+    return count
 
 
 def band_data_descriptors(bd, *, window: float = 1.0) -> dict[str, float]:
@@ -243,6 +260,12 @@ def _runs(ink: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.nd
     return line, start, end - start
 
 
+def _pieces_per_label(row: np.ndarray, n: int) -> np.ndarray:
+    """(n,): how many separate runs of each label 1..n a row of a label image holds."""
+    starts = row[(row > 0) & (np.concatenate([[0], row[:-1]]) != row)]
+    return np.bincount(starts, minlength=n + 1)[1:]
+
+
 def _run_length_map(ink: np.ndarray, axis: int) -> np.ndarray:
     """(H, W): at each ink pixel, the length of its vertical (axis 0) or horizontal run."""
     line, start, length = _runs(ink, axis)
@@ -281,12 +304,10 @@ def plot_lines_descriptors(lines: PlotLines) -> dict[str, float]:
     crossings = 0
     if 0 <= lo and hi < h_px:
         labels, n = ndimage.label(ink[lo:hi + 1], structure=np.ones((3, 3), bool))
-        if n:
-            touches_top = np.zeros(n + 1, bool)
-            touches_bot = np.zeros(n + 1, bool)
-            touches_top[labels[0]] = True
-            touches_bot[labels[-1]] = True
-            crossings = int((touches_top & touches_bot)[1:].sum())
+        # a component reaching both edge rows crosses; it holds as many lines as it has separate
+        # pieces in the edge rows (lines crossing each other or a flat line lying at E_F join it)
+        top, bottom = _pieces_per_label(labels[0], n), _pieces_per_label(labels[-1], n)
+        crossings = int(np.where((top > 0) & (bottom > 0), np.maximum(top, bottom), 0).sum())
     out["n_fermi_crossings"] = float(crossings)
     out["n_crossing_bands"] = float(math.ceil(crossings / 2))
     out["metal"] = float(crossings > 0)
@@ -331,31 +352,50 @@ def _flat_strip(col, mid, energy, w_px) -> float:
 def _max_slope(lines: PlotLines, col, start, length, e_mid) -> float:
     """Largest |dE/dk| (eV/path) of a line piece whose centre reaches ±SLOPE_NEAR_EF.
 
-    A straight line of thickness t and s rows per column fills n = t·sqrt(1 + s²) rows of a
-    column and u = t·sqrt(1 + 1/s²) columns of a row, so s = n / u; for steep pieces (u is then
-    one or two pixels) s = sqrt((n/t)² - 1) is the finer reading. Where two lines cross, a
-    column's piece is both lines': each piece keeps the smallest estimate of itself and the
-    pieces it touches in the columns either side, so a one-column spike goes and a steep line
-    keeps its slope."""
-    near = np.abs(e_mid) <= SLOPE_NEAR_EF
-    if not near.any():
+    Each piece is followed along its line up to SLOPE_SPAN columns each way (to the touching piece
+    of the next column whose middle is nearest where the line was heading) and the slope is the
+    rise of the middles over the columns spanned: a column's middle is good to ½ px, so over 6
+    columns to 1/6 px per column. A piece that cannot be followed two columns each way (a
+    steep line leaving the plot) reads its slope from its height instead: a straight line of
+    thickness t and s rows per column fills t·sqrt(1 + s²) rows of a column."""
+    near = np.flatnonzero(np.abs(e_mid) <= SLOPE_NEAR_EF)
+    if not len(near):
         return math.nan
     ink, t = lines.ink, lines.thickness
-    u = _run_length_map(ink, 1)[start + length // 2, col]
-    rows_per_col = np.where(length > u, np.sqrt(np.clip((length / t) ** 2 - 1, 0, None)), length / u)
     end = start + length
-    smoothed = rows_per_col.copy()
+    mid = start + length / 2.0
     order = np.lexsort((start, col))                      # runs sorted by column, then row
     bounds = np.searchsorted(col[order], np.arange(ink.shape[1] + 1))
-    for i in np.flatnonzero(near):
-        for side in (col[i] - 1, col[i] + 1):
-            if not 0 <= side < ink.shape[1]:
-                continue
-            idx = order[bounds[side]:bounds[side + 1]]
-            touching = idx[(start[idx] <= end[i]) & (end[idx] >= start[i])]
-            # no neighbour: a speck, not a line
-            smoothed[i] = min(smoothed[i], rows_per_col[touching].max()) if len(touching) else 0.0
-    return float(smoothed[near].max() * lines.ev_per_px * ink.shape[1])
+
+    def step(i: int, side: int, heading: float) -> int | None:
+        c = col[i] + side
+        if not 0 <= c < ink.shape[1]:
+            return None
+        idx = order[bounds[c]:bounds[c + 1]]
+        touching = idx[(start[idx] <= end[i]) & (end[idx] >= start[i])]
+        if not len(touching):
+            return None
+        return int(touching[np.argmin(np.abs(mid[touching] - (mid[i] + heading)))])
+
+    best = 0.0
+    for i in near:
+        ends = []
+        for side in (-1, 1):
+            j, heading, n = i, 0.0, 0
+            while n < SLOPE_SPAN:
+                nxt = step(j, side, heading)
+                if nxt is None:
+                    break
+                heading = mid[nxt] - mid[j]
+                j, n = nxt, n + 1
+            ends.append((j, n))
+        (a, na), (b, nb) = ends
+        if na + nb >= 4:
+            slope = abs(mid[b] - mid[a]) / (na + nb)
+        else:
+            slope = math.sqrt(max((length[i] / t) ** 2 - 1, 0.0))
+        best = max(best, slope)
+    return float(best * lines.ev_per_px * ink.shape[1])
 
 
 def describe_plots(paths, *, window: float, line_width: float = LINE_WIDTH_PT, jobs: int = 1, progress=None):
