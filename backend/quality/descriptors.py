@@ -229,8 +229,13 @@ def read_plot_lines(path: str | os.PathLike, *, window: float, line_width: float
     saturation = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
     # black band lines: darker than the grey high-symmetry lines (~180-215) and the red line
     ink = (saturation < 60) & (grey < 128)
+    # a band line under the translucent red line leaves it dark red (~(180, 0, 0)); red over the
+    # grey high-symmetry lines or over white keeps green and blue above 45. A line crossing it
+    # shows as ink just above and below.
     red = (r - np.maximum(g, b)) > 60
-    ink |= red & (r < 215)               # a band line under the (translucent) red line darkens it
+    bridged = np.zeros_like(ink)
+    bridged[1:-1] = ink[:-2] & ink[2:]
+    ink |= red & (((np.maximum(g, b) < 45) & (r < 220)) | bridged)
     for edge in range(3):                # spines drawn over 2-3 px leave dark border rows/columns
         for sl in (np.s_[edge, :], np.s_[-1 - edge, :], np.s_[:, edge], np.s_[:, -1 - edge]):
             if ink[sl].mean() > 0.9:
@@ -377,8 +382,14 @@ def _max_slope(lines: PlotLines, col, start, length, e_mid) -> float:
             return None
         return int(touching[np.argmin(np.abs(mid[touching] - (mid[i] + heading)))])
 
+    # pieces in order of an upper bound of their slope (a line fills at least t·sqrt(1 + s²) - 1
+    # rows of a column, and a followed line rises by less than its pieces' heights): stop when
+    # no piece left can beat the best
+    bound = np.sqrt(np.clip(((length + 1) / t) ** 2 - 1, 0, None)) + 1
     best = 0.0
-    for i in near:
+    for i in near[np.argsort(-bound[near], kind="stable")]:
+        if bound[i] <= best:
+            break
         ends = []
         for side in (-1, 1):
             j, heading, n = i, 0.0, 0
