@@ -73,6 +73,20 @@ def test_textbook_lattices():
     assert not cones_at(nearest_neighbour_model("kagome"), "kagome", -2.0)          # flat + quadratic at Γ
 
 
+def test_a_flat_band_is_followed_through_a_crossing():
+    """A flat level at 0.5 eV and a dispersive band crossing it, hybridised by 2 meV: energy-ordered
+    bands swap at the crossings and are not flat; followed by character, one band is."""
+    cell = D.cell_vectors("square", 3.0)
+    tb = D.TightBinding(cell=cell, onsite=np.array([0.0, 0.5]))
+    tb.add(0, 0, cell, 0.4)                            # 0.4 eV along x and y: a band from -1.6 to 1.6
+    tb.add(1, 0, np.zeros(2), 0.002)
+    k, dist, _, _ = D.kpath(tb, "square")
+    ordered = tb.bands(k)
+    assert (ordered.max(0) - ordered.min(0) > 0.5).all()
+    followed = D.tracked_bands(tb, k)
+    assert sorted(followed.max(0) - followed.min(0))[0] < 0.01
+
+
 def test_the_fermi_level_follows_from_the_electron_count(materials):
     _, ms = materials
     for m in ms[::10]:
@@ -99,11 +113,18 @@ def test_insulators_have_their_fermi_level_mid_gap(materials):
 
 def test_labels_match_their_definitions(materials):
     _, ms = materials
+    followed = 0
     for m in ms:
         e = m.band_data.energies[0]                    # (nbands, nk) along the path, E - E_F
         lab, phys = m.labels, m.physics
         near = np.abs(e).min(1) <= D.NEAR_EF
-        assert lab["flat_band_at_ef"] == bool(((e.max(1) - e.min(1) < D.FLAT_WIDTH) & near).any())
+        if ((e.max(1) - e.min(1) < D.FLAT_WIDTH) & near).any():
+            assert lab["flat_band_at_ef"]
+        elif lab["flat_band_at_ef"]:                   # a flat band crossed by others, followed by character
+            k, *_ = D.kpath(m.model, D.LATTICES[lab["family"]].bravais)
+            t = (D.tracked_bands(m.model, k) - phys["efermi_abs"]).T
+            assert (((t.max(1) - t.min(1)) < D.FLAT_WIDTH) & (np.abs(t).min(1) <= D.NEAR_EF)).any()
+            followed += 1
         if lab["odd_electrons"]:
             assert lab["metal"]                        # an odd count cannot fill bands
         if phys["metal_on_path"]:                      # a band crossing E_F on the path
@@ -112,6 +133,7 @@ def test_labels_match_their_definitions(materials):
             assert abs(phys["dirac_energy"]) <= D.NEAR_EF
         f = phys["filling_fraction"]
         assert lab["filling"] == ("low" if f < 1 / 3 else "high" if f > 2 / 3 else "half")
+    assert 0 < followed < 0.1 * len(ms)
 
 
 def test_both_classes_of_every_label_are_common(materials):

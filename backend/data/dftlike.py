@@ -33,8 +33,10 @@ VASP/QE plots show it.
 - ``metal``: a band is partly filled: it crosses E_F anywhere in the sampled zone (grid and
   path), or the count is odd (which half-fills a band, even a flat one at E_F); filled and empty
   bands that only touch at E_F (a Dirac point there) are not a metal (a semimetal);
-- ``flat_band_at_ef``: an energy-ordered band (as an EIGENVAL lists them) narrower than
-  :data:`FLAT_WIDTH` along the path that comes within :data:`NEAR_EF` of E_F;
+- ``flat_band_at_ef``: a band narrower than :data:`FLAT_WIDTH` along the path that comes within
+  :data:`NEAR_EF` of E_F: an energy-ordered band (as an EIGENVAL lists them) or a band followed
+  by its character through crossings with weakly hybridised bands (:func:`tracked_bands`), as
+  the eye follows a flat line that steep ones cross;
 - ``dirac_at_ef``: two adjacent bands touch (gap < :data:`DIRAC_TOUCH`, located on the path by
   refining the Hamiltonian around each sampled minimum) with a linear dispersion on both sides,
   within :data:`NEAR_EF` of E_F (a cone on the path: one off the path is not seen by a plot);
@@ -484,6 +486,25 @@ def fermi_level(grid_bands: np.ndarray, path_bands: np.ndarray, electrons: int) 
     return float((states[m - 1] + states[m]) / 2), False
 
 
+def tracked_bands(tb: TightBinding, k: np.ndarray) -> np.ndarray:
+    """Band energies (nk, n) along the path ``k`` (nk, 2), each column one band followed by its
+    character: from each k-point to the next, the eigenstates are matched by largest overlap
+    (an assignment), so a band keeps its identity through crossings with weakly hybridised
+    bands, where energy-ordered bands swap."""
+    from scipy.optimize import linear_sum_assignment
+
+    w, v = np.linalg.eigh(tb.hamiltonian(k))
+    out = np.empty_like(w)
+    out[0] = w[0]
+    prev = v[0]
+    for i in range(1, len(k)):
+        overlap = np.abs(prev.conj().T @ v[i]) ** 2          # (followed band, eigenstate)
+        perm = linear_sum_assignment(-overlap)[1]
+        out[i] = w[i, perm]
+        prev = v[i][:, perm]
+    return out
+
+
 def dirac_points(tb: TightBinding, k: np.ndarray, bands_rel: np.ndarray, segments: list[np.ndarray],
                  efermi: float, near: float = NEAR_EF) -> list[tuple[float, int]]:
     """Linear touchings of adjacent bands on the path within ``near`` (eV) of E_F: (energy
@@ -575,6 +596,9 @@ def make_material(index: int, *, family: str, seed: int, family_set: str = "demo
     width = rel.max(1) - rel.min(1)
     near = np.abs(rel).min(1) <= NEAR_EF
     flat = bool(((width < FLAT_WIDTH) & near).any())
+    if not flat and near.any():    # a flat band that dispersive bands cross: follow it by character
+        tracked = (tracked_bands(tb, k) - ef).T
+        flat = bool((((tracked.max(1) - tracked.min(1)) < FLAT_WIDTH) & (np.abs(tracked).min(1) <= NEAR_EF)).any())
     segments = np.split(np.arange(len(dist)), np.flatnonzero(np.diff(dist) == 0) + 1)
     diracs = dirac_points(tb, k, rel, segments, ef)
     fraction = (electrons - 2 * n_core) / (2 * (nb - n_core - n_high))
