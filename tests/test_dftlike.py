@@ -10,9 +10,6 @@ import pytest
 from backend.data import dftlike as D
 from backend.errors import ParameterError
 
-BINARY = ("metal", "flat_band_at_ef", "dirac_at_ef", "odd_electrons")
-
-
 @pytest.fixture(scope="module", params=["demo", "holdout"])
 def materials(request):
     """The default set of 600 materials (seed 0) of each family set (a few seconds each)."""
@@ -139,7 +136,7 @@ def test_labels_match_their_definitions(materials):
 def test_both_classes_of_every_label_are_common(materials):
     name, ms = materials
     labels = pd.DataFrame([m.labels for m in ms])
-    for column in BINARY:
+    for column in D.BINARY_LABELS:
         share = labels[column].mean()
         assert 0.15 <= share <= 0.85, f"{name}: {column} is true for {share:.1%}"
     assert set(labels["filling"]) == {"low", "half", "high"}

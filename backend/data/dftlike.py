@@ -93,6 +93,8 @@ FAMILY_SETS = {
     "demo": ("triangular", "honeycomb", "kagome", "square", "lieb"),
     "holdout": ("dice", "checkerboard", "breathing_kagome", "bilayer_honeycomb", "pi_flux"),
 }
+#: the yes/no labels (each class at least 15 % of a default set: tests/test_dftlike.py)
+BINARY_LABELS = ("metal", "flat_band_at_ef", "dirac_at_ef", "odd_electrons")
 #: lattices with a flat band (at nearest-neighbour hopping) and with Dirac cones on their path
 FLAT_LATTICES = ("kagome", "lieb", "dice", "checkerboard", "breathing_kagome")
 DIRAC_LATTICES = ("honeycomb", "kagome", "lieb", "dice", "pi_flux")
