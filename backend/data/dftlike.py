@@ -50,7 +50,7 @@ VASP/QE plots show it.
 and ``holdout`` (dice, checkerboard, breathing kagome, Bernal bilayer honeycomb and π-flux square
 lattices, with a uniaxial strain of the hoppings and a random sublattice disorder the demo does
 not have; the π-flux lattice's rectangular cell has its own path Γ-X-S-Y-Γ), so that a recipe
-tuned on one is checked on the other. Deterministic in (seed, index); 600 materials in a few seconds.
+tuned on one is checked on the other. Deterministic in (seed, index); 600 materials in 10-12 s.
 
 **Sampling.** What makes a label true is rare when parameters are drawn blindly (a flat band
 needs no second-neighbour hopping and E_F in it), so each material first draws an *intent*
@@ -281,7 +281,7 @@ def _unit_range(lattice: Lattice, cell: np.ndarray) -> tuple[float, float]:
         tb = TightBinding(cell=cell, onsite=np.zeros(len(lattice.sites)))
         s, s2, d = site_bonds(lattice, cell)[0]
         tb.add(s, s2, d, _flux_signs(lattice, s, s2))
-        e = tb.bands(_grid(tb))
+        e = tb.bands(zone_grid(tb))
         _RANGE_CACHE[key] = (float(e.min()), float(e.max()))
     return _RANGE_CACHE[key]
 
@@ -299,8 +299,8 @@ def _unit_width(lattice: Lattice, cell: np.ndarray) -> float:
     return hi - lo
 
 
-def _grid(tb: TightBinding, n: int = GRID) -> np.ndarray:
-    """Γ-centred n x n grid of the Brillouin zone, Cartesian (n², 2)."""
+def zone_grid(tb: TightBinding, n: int = GRID) -> np.ndarray:
+    """Γ-centred n x n grid of the Brillouin zone, Cartesian (n², 2), 1/Å."""
     u = np.arange(n) / n
     frac = np.stack(np.meshgrid(u, u, indexing="ij"), -1).reshape(-1, 2)
     return frac @ tb.reciprocal()
@@ -318,7 +318,7 @@ def kpath(tb: TightBinding, bravais: str, per_segment: int = PER_SEGMENT):
     return k, dist, corners, [name for name, _ in points]
 
 
-def draw_intent(family: str, rng: np.random.Generator) -> str:
+def _draw_intent(family: str, rng: np.random.Generator) -> str:
     """Where this material's E_F is meant to land (see :data:`INTENTS`)."""
     p = dict(INTENTS)
     if family not in DIRAC_LATTICES:
@@ -430,7 +430,7 @@ def _build(family: str, rng: np.random.Generator, *, holdout: bool, intent: str)
     return tb, drawn
 
 
-def add_localised(tb: TightBinding, drawn: dict, energy: float, rng: np.random.Generator) -> None:
+def _add_localised(tb: TightBinding, drawn: dict, energy: float, rng: np.random.Generator) -> None:
     """A d/f-like orbital at the origin at ``energy`` (eV): a band narrower than 30 meV, weakly
     hybridised (5-40 meV) with the active orbitals. Appended after the others (bands are sorted
     by energy anyway)."""
@@ -445,7 +445,7 @@ def add_localised(tb: TightBinding, drawn: dict, energy: float, rng: np.random.G
     drawn["localised"] = True
 
 
-def clear_background(tb: TightBinding, drawn: dict, energy: float, rng: np.random.Generator, margin: float = 0.3) -> None:
+def _clear_background(tb: TightBinding, drawn: dict, energy: float, rng: np.random.Generator, margin: float = 0.3) -> None:
     """Move the background bands whose range covers ``energy`` ± ``margin`` (eV) to either side
     of it (so that a flat band or a Dirac point there keeps E_F to itself)."""
     lo, hi = _unit_range(drawn["bravais"], tb.cell)
@@ -507,7 +507,7 @@ def tracked_bands(tb: TightBinding, k: np.ndarray) -> np.ndarray:
     return out
 
 
-def dirac_points(tb: TightBinding, k: np.ndarray, bands_rel: np.ndarray, segments: list[np.ndarray],
+def dirac_points(tb: TightBinding, k: np.ndarray, bands_rel: np.ndarray, *, segments: list[np.ndarray],
                  efermi: float, near: float = NEAR_EF) -> list[tuple[float, int]]:
     """Linear touchings of adjacent bands on the path within ``near`` (eV) of E_F: (energy
     relative to E_F, lower band index). ``bands_rel`` (nb, nk): the bands along the path ``k``
@@ -564,23 +564,23 @@ def make_material(index: int, *, family: str, seed: int, family_set: str = "demo
     if family not in LATTICES:
         raise ParameterError(f"family must be one of {tuple(LATTICES)}, got {family!r}")
     rng = np.random.default_rng([seed, index, 25])
-    intent = draw_intent(family, rng)
+    intent = _draw_intent(family, rng)
     tb, drawn = _build(family, rng, holdout=family_set == "holdout", intent=intent)
     lat = LATTICES[family]
     k, dist, corners, names = kpath(tb, lat.bravais)
-    kgrid = _grid(tb)
+    kgrid = zone_grid(tb)
     grid, path = tb.bands(kgrid), tb.bands(k)               # (nk, nb) each
     if intent == "flat" or rng.random() < 0.15:
         flat_bands = _flat_bands(grid, path, drawn)
         if intent != "flat" or not len(flat_bands):       # a localised orbital, in a free energy window
             if intent == "flat":                           # (made more likely by moving the background)
-                clear_background(tb, drawn, _free_energy(grid, path, drawn, rng), rng, margin=0.8)
+                _clear_background(tb, drawn, _free_energy(grid, path, drawn, rng), rng, margin=0.8)
                 grid, path = tb.bands(kgrid), tb.bands(k)
-            add_localised(tb, drawn, _free_energy(grid, path, drawn, rng), rng)
+            _add_localised(tb, drawn, _free_energy(grid, path, drawn, rng), rng)
             grid, path = tb.bands(kgrid), tb.bands(k)
     target = _target(tb, k, dist, grid, path, drawn, rng)
     if target is not None and rng.random() < 0.7:
-        clear_background(tb, drawn, target, rng)
+        _clear_background(tb, drawn, target, rng)
         grid, path = tb.bands(kgrid), tb.bands(k)
     nb = tb.n
     n_core, n_high = drawn["core"], drawn["high"]
@@ -602,7 +602,7 @@ def make_material(index: int, *, family: str, seed: int, family_set: str = "demo
         tracked = (tracked_bands(tb, k) - ef).T
         flat = bool((((tracked.max(1) - tracked.min(1)) < FLAT_WIDTH) & (np.abs(tracked).min(1) <= NEAR_EF)).any())
     segments = np.split(np.arange(len(dist)), np.flatnonzero(np.diff(dist) == 0) + 1)
-    diracs = dirac_points(tb, k, rel, segments, ef)
+    diracs = dirac_points(tb, k, rel, segments=segments, efermi=ef)
     fraction = (electrons - 2 * n_core) / (2 * (nb - n_core - n_high))
     filling = "low" if fraction < 1 / 3 else "high" if fraction > 2 / 3 else "half"
     name = f"{family}_{index:04d}"
@@ -665,7 +665,7 @@ def _cones(tb, k, path, dist, drawn) -> list[tuple[float, int]]:
     """Linear touchings between partly fillable bands on the path, at any energy: (eV, lower band)."""
     segments = np.split(np.arange(len(dist)), np.flatnonzero(np.diff(dist) == 0) + 1)
     lo_band, hi_band = drawn["core"], path.shape[1] - drawn["high"]
-    return [(e, j) for e, j in dirac_points(tb, k, path.T, segments, 0.0, near=np.inf) if lo_band <= j < hi_band - 1]
+    return [(e, j) for e, j in dirac_points(tb, k, path.T, segments=segments, efermi=0.0, near=np.inf) if lo_band <= j < hi_band - 1]
 
 
 def _electrons(rng, tb, k, dist, grid, path, drawn, target) -> int:
