@@ -113,8 +113,8 @@ def band_descriptors(kdist: np.ndarray, energies: np.ndarray, *, window: float =
     e0, e1 = e[:, :-1][:, step], e[:, 1:][:, step]   # (nlines, nsteps): the straight pieces drawn
     w = dx[step]
 
-    above, below = e > 0, e < 0
-    crossings = _crossings(e, np.flatnonzero(~(np.diff(x) > 0)) + 1)
+    above = e > 0
+    crossings = _crossings(e, np.flatnonzero(~step) + 1)
     crossing = (e > TOUCH).any(1) & (e < -TOUCH).any(1)
     out = {"n_fermi_crossings": float(crossings), "n_crossing_bands": float(crossing.sum()),
            "metal": float(crossing.any())}
