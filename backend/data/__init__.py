@@ -7,4 +7,7 @@
 - :mod:`.elements`: chemical elements of materials, from their formulas
 - :mod:`.demo`: the project's demo dataset (tight-binding lattices), :mod:`.synth`: synthetic
   roots of any size for benchmarks
+- :mod:`.dftlike`: DFT-like tight-binding materials, E_F from their electron count, with exact
+  physics labels
+- :mod:`.plots`: published display plots as pixels (reading, the axes frame)
 """

@@ -64,13 +64,18 @@ from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
 
-from backend.data.bands import BandData
+from backend.data.bands import BandData, write_material_outputs
 from backend.errors import ParameterError
+from backend.fileio import write_csv_atomic
 
 #: eV: a band within this of E_F is "at E_F" (flat band, Dirac point)
 NEAR_EF = 0.1
@@ -312,7 +317,7 @@ def kpath(tb: TightBinding, bravais: str, per_segment: int = PER_SEGMENT):
     points = _PATHS[bravais]
     corners_k = [np.array(p) @ tb.reciprocal() for _, p in points]
     t = np.linspace(0, 1, per_segment)[:, None]
-    k = np.concatenate([a + t * (b - a) for a, b in zip(corners_k[:-1], corners_k[1:])])
+    k = np.concatenate([a + t * (b - a) for a, b in pairwise(corners_k)])
     dist = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(k, axis=0), axis=1))])
     corners = np.array([0] + [(i + 1) * per_segment - 1 for i in range(len(points) - 1)])
     return k, dist, corners, [name for name, _ in points]
@@ -493,8 +498,6 @@ def tracked_bands(tb: TightBinding, k: np.ndarray) -> np.ndarray:
     character: from each k-point to the next, the eigenstates are matched by largest overlap
     (an assignment), so a band keeps its identity through crossings with weakly hybridised
     bands, where energy-ordered bands swap."""
-    from scipy.optimize import linear_sum_assignment
-
     w, v = np.linalg.eigh(tb.hamiltonian(k))
     out = np.empty_like(w)
     out[0] = w[0]
@@ -714,8 +717,6 @@ def _families(family_set: str) -> tuple:
 
 def _write_one(args) -> tuple[dict, dict]:
     index, family, seed, family_set, root, windows = args
-    from backend.data.bands import write_material_outputs
-
     m = make_material(index, family=family, seed=seed, family_set=family_set)
     write_material_outputs(m.band_data, root, windows=windows)
     return m.labels, m.physics
@@ -727,12 +728,6 @@ def build_dftlike_root(out, *, n: int = 600, seed: int = 0, family_set: str = "d
     ``bands/*.npz``, ``images/train_{W}eV/*.png`` (224 px) and ``images/display_{W}eV/*.png``
     for each window W (eV), ``labels.csv`` and ``physics.csv``. No models are trained.
     ``progress(i, n)`` is called after each material."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    import pandas as pd
-
-    from backend.fileio import write_csv_atomic
-
     families = _families(family_set)
     if n < len(families):
         raise ParameterError(f"n must be at least {len(families)} (one material per family), got {n}")

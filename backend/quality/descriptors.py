@@ -59,11 +59,15 @@ from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from scipy import ndimage
 
+from backend.data.plots import find_axes_frame, read_plot_rgb
 from backend.errors import DataError, ParameterError
 
 #: eV: half-width of the band at E_F for ``density_at_ef`` and the reach of the flat descriptors
@@ -214,8 +218,6 @@ def read_plot_lines(path: str | os.PathLike, *, window: float, line_width: float
     :func:`backend.data.bands.render_display_png`'s) it gives their thickness in pixels, which the
     slope reading needs (measured from the pixels it comes out 15-20 % thicker: run lengths are
     whole pixels)."""
-    from backend.data.plots import find_axes_frame, read_plot_rgb
-
     if not window > 0:
         raise ParameterError(f"window must be > 0 eV, got {window!r}")
     path = Path(path)
@@ -289,8 +291,6 @@ def plot_descriptors(path: str | os.PathLike, *, window: float, line_width: floa
 
 def plot_lines_descriptors(lines: PlotLines) -> dict[str, float]:
     """:func:`plot_descriptors` of lines already read."""
-    from scipy import ndimage
-
     ink, energy = lines.ink, lines.energy
     h_px, w_px = ink.shape
     px = lines.ev_per_px
@@ -413,14 +413,10 @@ def describe_plots(paths, *, window: float, line_width: float = LINE_WIDTH_PT, j
     """:func:`plot_descriptors` of many plots as a DataFrame (one row per plot, ``material`` =
     the file's stem, in the given order). ``jobs`` > 1 reads them in that many processes;
     ``progress(i, n)`` after each. An unreadable plot raises a DataError naming it."""
-    import pandas as pd
-
     paths = [Path(p) for p in paths]
     tasks = [(p, window, line_width) for p in paths]
     rows = []
     if jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = pool.map(_describe_one, tasks, chunksize=16)
             for i, row in enumerate(results, 1):
