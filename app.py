@@ -59,15 +59,35 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
     root = Path(data_root) if data_root else app_state.default_data_root()
     app_state.init(root)
     catalog = app_state.get_catalog()
-    if len(catalog) == 0:
-        hint = ("the demo dataset has not been built yet: run `python -m backend demo`, or"
-                if catalog.root == HERE else "")
-        raise BandscapeError(
-            f"no models found under {catalog.root} (looked for embeddings/*_embedding.csv and "
-            f"fingerprints/*_embedding.csv); {hint} pass a data root: "
-            f"`python app.py --data ../shared/data/heuslerene` (or set BANDSCAPE_DATA)"
-        )
+    _require_models(catalog)
+    app = _dash_app()
+    configure_caches(app.server)
+    register_routes(app.server)
+    _start_background_work(catalog)
+    app.layout = _shell(catalog)
+    # Dash sets itself up on its first request (component paths, pages), and a threaded server
+    # may answer a second request before that first one has finished: "... is not a registered
+    # library". So the first request is made here, before any browser's.
+    with app.server.test_client() as client:
+        client.get("/")
+    return app
 
+
+def _require_models(catalog) -> None:
+    """Raise BandscapeError, with what to do, when the data root has no models."""
+    if len(catalog) > 0:
+        return
+    hint = ("the demo dataset has not been built yet: run `python -m backend demo`, or"
+            if catalog.root == HERE else "")
+    raise BandscapeError(
+        f"no models found under {catalog.root} (looked for embeddings/*_embedding.csv and "
+        f"fingerprints/*_embedding.csv); {hint} pass a data root: "
+        f"`python app.py --data ../shared/data/heuslerene` (or set BANDSCAPE_DATA)"
+    )
+
+
+def _dash_app() -> dash.Dash:
+    """The multi-page Dash app, serving everything itself, with its page index."""
     app = dash.Dash(
         __name__,
         use_pages=True,
@@ -81,8 +101,12 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
         assets_ignore=r"(images|bands)/.*|^regenerator-runtime\.js$",  # (matched against file names)
     )
     app.interpolate_index = _page_index(app)
-    configure_caches(app.server)
-    register_routes(app.server)
+    return app
+
+
+def _start_background_work(catalog) -> None:
+    """The job runner, and (unless ``BANDSCAPE_PREWARM=0``) the first page's warm-up in this
+    process and the prewarm jobs."""
     runner = start_job_runner(catalog.root)
     app_state.set_job_runner(runner)
     if os.environ.get("BANDSCAPE_PREWARM", "1") != "0":
@@ -90,6 +114,9 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
         if runner.kind == "local":
             submit_prewarm(runner, catalog)
 
+
+def _shell(catalog):
+    """The app's layout: the navigation bar, the data-root banner and the page."""
     nav = dbc.NavbarSimple(
         brand="bandscape",
         brand_href="/",
@@ -100,6 +127,7 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
                   for page in dash.page_registry.values()],
         className="mb-2",
     )
+
     def shell():
         # a function, so that each page load counts the models as they are now (new ones appear)
         return html.Div([
@@ -109,13 +137,7 @@ def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
             dash.page_container,
         ])
 
-    app.layout = shell
-    # Dash sets itself up on its first request (component paths, pages), and a threaded server
-    # may answer a second request before that first one has finished: "... is not a registered
-    # library". So the first request is made here, before any browser's.
-    with app.server.test_client() as client:
-        client.get("/")
-    return app
+    return shell
 
 
 #: Dash's first script, @babel/polyfill (core-js 2 and regenerator-runtime, 100 KB), takes
