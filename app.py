@@ -40,20 +40,10 @@ from dash import html  # noqa: E402
 import app_state  # noqa: E402
 from backend import cache as backend_cache  # noqa: E402
 from backend.errors import BandscapeError  # noqa: E402
+from components.material_image import MATERIAL_IMAGE_ROUTE  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("bandscape")
-#: a material's band-structure image (a display plot, or one drawn from its band data)
-MATERIAL_IMAGE_ROUTE = "/material-image/<window>/<material>.png"
-
-
-def material_image_path(window: float, material: str) -> str:
-    """The URL path of :data:`MATERIAL_IMAGE_ROUTE` for one material (window as the page writes it)."""
-    from urllib.parse import quote
-
-    return f"/material-image/{window:g}/{quote(material, safe='')}.png"
-
-
 def create_app(data_root: str | os.PathLike | None = None) -> dash.Dash:
     """Build the app for a data root (raises BandscapeError when the root has no models)."""
     root = Path(data_root) if data_root else app_state.default_data_root()
@@ -287,6 +277,7 @@ def register_routes(server) -> None:
             abort(404)
         return send_file(path, max_age=3600)
 
+    # a material's band-structure image (a display plot, or one drawn from its band data)
     @server.route(MATERIAL_IMAGE_ROUTE)
     def material_image(window: str, material: str):
         from flask import request

@@ -97,8 +97,18 @@
         return x < b[0] || x > b[1] || y < b[2] || y > b[3] ? null : {idx, rect, x, y};
     }
 
+    /* A material's image address: the view's template (components/material_image.py's
+     * material_image_template) with the name, in the config's name slot, quoted as its
+     * quote_name does: every byte but A-Z a-z 0-9 _ . - ~ percent-encoded (encodeURIComponent
+     * leaves ! ' ( ) * as they are). */
     function imageUrl(name) {
-        return "/material-image/" + st.view.window + "/" + encodeURIComponent(name) + ".png";
+        const quoted = encodeURIComponent(name).replace(/[!'()*]/g, c => "%" + c.charCodeAt(0).toString(16).toUpperCase());
+        return st.view.image_url.replace(st.cfg.image_name_slot, () => quoted);
+    }
+
+    /* Whether the model has band images (an image window). */
+    function hasImages() {
+        return Boolean(st.view && st.view.image_url);
     }
 
     function clusterText(c) {
@@ -130,7 +140,7 @@
      * what was still waiting: a burst of them had the hovered image wait behind it, in the
      * browser for a connection and on the server for its threads. */
     function prefetchAround(idx, x, y) {
-        if (st.view.window === null || st.view.window === undefined) { return; }
+        if (!hasImages()) { return; }
         const r = idx.radius, cx = Math.floor(x / r), cy = Math.floor(y / r), key = cx + ":" + cy + ":" + st.rev;
         if (key === st.cell) { return; }
         st.cell = key;
@@ -180,9 +190,9 @@
      * at a time, so hovers and callbacks are not held up); the loaded images stay referenced, which
      * keeps them in the page's memory cache: a hover then shows its image without a request. */
     function prefetchAll() {
-        const w = st.view && st.view.window, n = st.names.length;
-        if (w === null || w === undefined || !n || n > st.cfg.prefetch_all) { return; }
-        const key = w + "|" + st.names[0] + "|" + n;
+        const n = st.names.length;
+        if (!hasImages() || !n || n > st.cfg.prefetch_all) { return; }
+        const key = st.view.image_url + "|" + st.names[0] + "|" + n;
         if (st.allFor === key) { return; }
         st.allFor = key;
         st.images = [];
@@ -216,7 +226,7 @@
         if (hit.i !== st.shown || hit.idx !== st.shownIndex) {
             st.shown = i;
             st.shownIndex = hit.idx;
-            if (st.view.window === null || st.view.window === undefined) {
+            if (!hasImages()) {
                 img.removeAttribute("src");
                 title.textContent = name + " (no images for this model)";
             } else {
@@ -524,7 +534,7 @@
         const size = st.cfg.page_size, pages = Math.ceil(picked.length / size);
         st.page = Math.max(0, Math.min(st.page, pages - 1));
         const from = st.page * size, shown = picked.slice(from, from + size);
-        const noImages = st.view.window === null || st.view.window === undefined;
+        const noImages = !hasImages();
         const cards = shown.map(i => {
             const name = String(st.names[i]);
             const img = el("img", {alt: name, decoding: "async"});

@@ -276,9 +276,9 @@ class User(threading.Thread):
             self.callback(body)
 
     def hover(self, name: str):
-        from app import material_image_path
+        from components.material_image import material_image_url
 
-        r = self.send("GET", material_image_path(self.window(), name))
+        r = self.send("GET", material_image_url(self.window(), name))
         if not r.content.startswith(b"\x89PNG"):
             raise RuntimeError(f"image of {name}: not a PNG")
         self.in_cache.add((self.window(), name))
@@ -287,7 +287,7 @@ class User(threading.Thread):
         """What a page that prefetches around the cursor sends as it moves onto ``name``: the
         images of the materials nearest it on the map (pages/explore.py's PREFETCH_AROUND), in
         the background, with the prefetch header (the server answers 202 while one is drawn)."""
-        from app import material_image_path
+        from components.material_image import material_image_url
         from components.scatter import PREFETCH_AROUND
 
         data = self.catalog.load(self.model)
@@ -303,7 +303,7 @@ class User(threading.Thread):
             with requests.Session() as http:
                 for m in todo:
                     try:
-                        r = http.get(self.url + material_image_path(window, m), headers={"X-Bandscape-Prefetch": "1"},
+                        r = http.get(self.url + material_image_url(window, m), headers={"X-Bandscape-Prefetch": "1"},
                                      timeout=60)
                     except Exception:
                         continue
@@ -327,12 +327,12 @@ class User(threading.Thread):
         def run():
             import requests
 
-            from app import material_image_path
+            from components.material_image import material_image_url
 
             with requests.Session() as http, cf.ThreadPoolExecutor(4) as pool:
                 def one(name):
                     if time.time() < self.until and (window, name) not in self.in_cache:
-                        self.timed("prefetch_image", lambda: self.send("GET", material_image_path(window, name), session=http))
+                        self.timed("prefetch_image", lambda: self.send("GET", material_image_url(window, name), session=http))
                         self.in_cache.add((window, name))
                 list(pool.map(one, names))
 

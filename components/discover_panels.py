@@ -8,21 +8,15 @@ map; everything else here is built from backend results (``backend.discover.neig
 
 from __future__ import annotations
 
-import urllib.parse
-
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from backend.cluster.params import Bound
 from components.explore_controls import labelled, number_input
+from components.material_image import material_image_url
 
 #: thumbnails per gallery page
 GALLERY_PAGE = 48
-
-
-def image_src(name: str, window) -> str | None:
-    """The app's URL of a material's band plot (None when the model has no image window)."""
-    return None if window is None else f"/material-image/{window:g}/{urllib.parse.quote(str(name))}.png"
 
 
 def map_tools(tool_id: str) -> html.Div:
@@ -57,7 +51,7 @@ def neighbour_list(material: str, table, window, metric_text: str) -> list:
     """The neighbours' thumbnails, names and distances (click one to pin it)."""
     items = [html.Div(f"{len(table)} nearest of {material} ({metric_text}):", className="small text-muted mb-1")]
     for row in table.itertuples():
-        src = image_src(row.material, window)
+        src = material_image_url(window, row.material)
         items.append(html.Div([
             html.Img(src=src, alt=row.material) if src else None,
             html.Div([html.B(f"{row.rank}. {row.material}"), html.Br(), f"distance {row.distance:.4g}"]),
@@ -115,7 +109,7 @@ def cluster_cards_view(cards, window, limit: int = 60) -> list:
     elements, label mix; a click selects the cluster (``data-cluster``)."""
     out = []
     for c in cards[:limit]:
-        src = image_src(c.medoid, window)
+        src = material_image_url(window, c.medoid)
         elements = ", ".join(f"{e['element']} {e['count']}/{c.size} (set {e['overall_share']:.0%})" for e in c.elements)
         mix = ", ".join(f"{k} {v}" for k, v in (c.labels or {}).items())
         out.append(html.Div([

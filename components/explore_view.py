@@ -27,6 +27,7 @@ from backend.data.labels import label_columns
 from backend.discover.explorer_view import CONSENSUS_COLOURINGS, ExplorerView
 from backend.errors import BandscapeError
 from components.map_colouring import colouring, consensus_placeholder, point_labels
+from components.material_image import material_image_template
 from components.scatter import (
     POINTS,
     overlay_updates,
@@ -191,12 +192,13 @@ def _map_update(v: ExplorerView, m: _Map, drawn: dict | None) -> dict:
 
 
 def _model_info(catalog, v: ExplorerView, data) -> dict:
-    """What changes with the model: the hover's view (image window and address, the known
-    labels for the gallery's captions: on small maps only, like the hover's clusters) and the
-    consensus filter's placeholder."""
+    """What changes with the model: the hover's view (image window; the images' address, with
+    the name to fill in, for assets/explore.js; the known labels for the gallery's captions: on
+    small maps only, like the hover's clusters) and the consensus filter's placeholder."""
     window = catalog.get(v.model).window
     labels = point_labels(catalog, data.names) if labels_inline(len(data.names)) else None
-    return {"view": {"window": window, "model": v.model, "labels": labels},
+    return {"view": {"window": window, "image_url": material_image_template(window), "model": v.model,
+                     "labels": labels},
             "consensus_default": consensus_placeholder(catalog, v.model)}
 
 

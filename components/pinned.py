@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import urllib.parse
-
 from dash import dcc, html
+
+from components.material_image import material_image_url
 
 
 def pinned_panel(catalog, pinned: list[str], window, mode: str = "overlay") -> list:
@@ -21,7 +21,7 @@ def pinned_panel(catalog, pinned: list[str], window, mode: str = "overlay") -> l
                                   config={"displaylogo": False}))
     else:
         for name in pinned:
-            src = f"/material-image/{window}/{urllib.parse.quote(name)}.png" if window is not None else ""
+            src = material_image_url(window, name) or ""
             children += [html.Div(name, className="fw-bold small pinned-name"),
                          html.Img(src=src, alt=name, style={"width": "100%"})]
     return children

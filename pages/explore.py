@@ -78,6 +78,7 @@ from components.explore_view import (
 )
 from components.help import help_modal
 from components.map_colouring import model_window
+from components.material_image import NAME_SLOT
 from components.pinned import pinned_panel
 from components.scatter import (
     NEIGHBOURS,
@@ -198,6 +199,8 @@ def _client_config() -> dict:
         "model_list": ids.MODEL_LIST, "selection": ids.SELECTION, "gallery_box": ids.GALLERY_BOX,
         "gallery": ids.GALLERY, "gallery_info": ids.GALLERY_INFO, "gallery_clear": ids.GALLERY_CLEAR,
         "page_size": GALLERY_PAGE,
+        # where the name goes in the view's image address (components/material_image.py)
+        "image_name_slot": NAME_SLOT,
     }
 
 

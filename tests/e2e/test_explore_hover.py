@@ -13,6 +13,7 @@ import pytest
 from backend.cluster.models import cluster_model
 from backend.cluster.params import ClusterParams, default_model
 from backend.data.catalog import Catalog
+from components.material_image import material_image_url
 from tests.conftest import PROJECT
 from tests.e2e.browser import new_page, start_app, stop_app
 
@@ -101,7 +102,7 @@ def check_hovers(page, names, pos: np.ndarray, g: dict, cursors: np.ndarray, win
                 f"cursor ({cx:.1f}, {cy:.1f}): shown {shown['name']!r} at "
                 f"{d[list(names).index(shown['name'])] if shown['name'] in names else 'n/a'} px; "
                 f"nearest {sorted(allowed)} at {best:.2f} px")
-            assert shown["src"] == f"/material-image/{window:g}/{shown['name']}.png"
+            assert shown["src"] == material_image_url(window, shown["name"])
             assert shown["tipShown"] and shown["tip"].startswith(shown["name"])
             if labels is not None:
                 i = list(names).index(shown["name"])

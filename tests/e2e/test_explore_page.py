@@ -9,6 +9,7 @@ import pytest
 from backend.cluster.models import cluster_model
 from backend.cluster.params import ClusterParams, default_model
 from backend.data.catalog import Catalog
+from components.material_image import material_image_url
 from tests.conftest import DEMO_BANDS, PROJECT, copy_models, demo_model
 from tests.e2e.browser import POINT_PIXEL_JS
 
@@ -47,7 +48,7 @@ def test_recluster_hover_and_share(page, data_app, dataset):
     errors = open_explorer(page, data_app + "/")
     cat = Catalog(dataset.root)
     model = default_model(cat)  # the paper's model on the published data, else the last trained one
-    window = f"{cat.get(model).window:g}"
+    window = cat.get(model).window
     first = cluster_model(cat, model, ClusterParams())
     assert summary(page).startswith(f"{first.n_clusters} clusters · {first.n_noise} noise")
 
@@ -67,7 +68,7 @@ def test_recluster_hover_and_share(page, data_app, dataset):
         page.wait_for_function("n => document.getElementById('explore-hover-name').innerText === n",
                                arg=pt["name"], timeout=10_000)
         src = page.get_attribute("#explore-hover-img", "src")
-        assert src == f"/material-image/{window}/{pt['name']}.png"
+        assert src == material_image_url(window, pt["name"])
         page.wait_for_function("() => { const im = document.getElementById('explore-hover-img');"
                                " return im.complete && im.naturalWidth === 640; }", timeout=10_000)
 
