@@ -9,6 +9,7 @@ import urllib.parse
 
 import numpy as np
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from backend.cluster.models import cluster_model
 from backend.cluster.params import ClusterParams, default_model
@@ -229,20 +230,27 @@ def test_recolour_in_place_draws_what_plotly_draws(page, demo):
     url, cat, model, data = demo
     open_map(page, url)
     result = cluster_model(cat, model, ClusterParams(min_cluster_size=5))
+    want = {str(i): [_rgb(NOISE_COLOUR if label < 0 else PALETTE[label % len(PALETTE)]), 0 if label < 0 else 1]
+            for i, label in enumerate(result.labels)}
     page.fill("#explore-mcs", "5")
     page.wait_for_function("t => document.getElementById('explore-summary-text').innerText.startsWith(t)",
                            arg=f"{result.n_clusters} clusters · {result.n_noise} noise", timeout=30_000)
     page.click("#explore-adv-btn")
     page.click("#explore-hide-noise")
-    page.wait_for_function("() => document.querySelector('#explore-graph .js-plotly-plot')._fullData[1]"
-                           ".marker.opacity.length > 0", timeout=30_000)
-    page.wait_for_timeout(300)
+    # wait for the state asserted below: every point drawn in its new cluster's colour, noise
+    # hidden (the hide-noise switch's own restyle), not merely for some per-point opacity
+    try:
+        page.wait_for_function(f"want => {{ let got; try {{ got = ({POINT_STYLES_JS})(); }} catch (e) {{ return false; }}"
+                               " return Object.keys(want).every(i => got[i] && got[i][0] === want[i][0]"
+                               " && got[i][1] === want[i][1]); }", arg=want, timeout=30_000)
+    except PlaywrightTimeout:
+        pass  # the assertions below say which points differ
     in_place = page.evaluate(POINT_STYLES_JS)
     assert len(in_place) == len(data.names)
     for i, label in enumerate(result.labels):
         fill, opacity = in_place[str(i)]
-        assert fill == _rgb(NOISE_COLOUR if label < 0 else PALETTE[label % len(PALETTE)]), (i, label, fill)
-        assert opacity == (0 if label < 0 else 1), (i, label, opacity)
+        assert fill == want[str(i)][0], (i, label, fill)
+        assert opacity == want[str(i)][1], (i, label, opacity)
     # Plotly's own drawing of the same figure (recomputed from its data)
     page.evaluate("() => Plotly.redraw(document.querySelector('#explore-graph .js-plotly-plot'))")
     page.wait_for_timeout(300)
