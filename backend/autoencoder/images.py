@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from backend.data.image_window import write_images_meta
 from backend.data.plots import find_axes_frame, read_plot_rgb
 from backend.errors import DataError
 from backend.fileio import atomic_path
@@ -126,9 +127,11 @@ def _import_one(args) -> tuple[str, str | None]:
 
 
 def import_plots(plots: str | os.PathLike, out: str | os.PathLike, size: int = 224, jobs: int | None = None,
-                 progress=None) -> dict:
+                 progress=None, window: float | None = None) -> dict:
     """Convert every PNG plot in ``plots`` into a training image in ``out`` (same file name).
-    Returns ``{"written": n, "skipped": {file: reason}}``; a bad file does not stop the others."""
+    Returns ``{"written": n, "skipped": {file: reason}}``; a bad file does not stop the others.
+    ``window``: the plots' energy window (±eV), recorded in ``out``'s ``images.json`` for training
+    to check (:mod:`backend.data.image_window`)."""
     files = list_images(plots)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -141,4 +144,6 @@ def import_plots(plots: str | os.PathLike, out: str | os.PathLike, size: int = 2
                 skipped[src] = err
             if progress:
                 progress(i, len(tasks), skipped=len(skipped))
+    if window is not None and len(skipped) < len(tasks):
+        write_images_meta(out, window=window, image_size=size, source="import-plots")
     return {"written": len(tasks) - len(skipped), "skipped": skipped}

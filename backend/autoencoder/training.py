@@ -47,6 +47,7 @@ from backend.autoencoder.objectives import (
     wcss_loss,
 )
 from backend.data.catalog import path_in_root
+from backend.data.image_window import check_window, images_window
 from backend.errors import BandscapeError, ParameterError
 from backend.progress import ProgressFn, null_progress
 
@@ -330,6 +331,7 @@ def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str |
     paths = model_paths(out_root, cfg.model_id)
     if not overwrite and (paths["embedding"].exists() or paths["weights"].exists()):
         raise ParameterError(f"model {cfg.model_id} already exists under {out_root} (pass --overwrite to replace it)")
+    check_window(images_dir, cfg.window)  # a model of one window is never trained on images of another
     device = pick_device(cfg.device)
     names, ink = load_image_folder(images_dir, cfg.image_size)
     if len(names) < 3:
@@ -360,6 +362,8 @@ def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str |
         # relative to the root when the images are inside it: no path of this machine in the file
         "dataset": {"images": path_in_root(out_root, images_dir), "n_images": len(names),
                     "image_folder_sha256": folder_fingerprint(images_dir),
+                    # the images' own window when the folder says it (None: not known, config's taken)
+                    "images_window": images_window(images_dir).window,
                     "n_train": len(names) - int(round(cfg.split * len(names))),
                     "n_val": int(round(cfg.split * len(names)))},
         "history": history,

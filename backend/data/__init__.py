@@ -1,7 +1,10 @@
 """Data: what a data root holds and how it is read and written.
 
+- :mod:`.roots`: the default data root (the demo), one definition for the app and the CLI
 - :mod:`.catalog`: data roots, which models exist, their hyperparameters and files; fingerprints
 - :mod:`.bands`: band structures from VASP, band-data files, training and display images
+- :mod:`.image_window`: which energy window a folder of training images shows, and the check
+  that a training run's window agrees with it
 - :mod:`.image_cache`: display images drawn from band data off the request thread
 - :mod:`.labels`: known labels of materials (``labels.csv``)
 - :mod:`.elements`: chemical elements of materials, from their formulas

@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from backend.autoencoder.encoding import write_unencoded_embedding
-from backend.autoencoder.training import TrainConfig, train_model
 from backend.data.bands import BandData, render_training_image, save_band_data
+from backend.data.image_window import write_images_meta
 from backend.errors import ParameterError
 from backend.fileio import atomic_path, write_csv_atomic
 
@@ -177,6 +176,10 @@ def build_demo(out, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: int 
 
     import pandas as pd
 
+    # torch: only for the models (the materials, and synth's roots built from them, need none)
+    from backend.autoencoder.encoding import write_unencoded_embedding
+    from backend.autoencoder.training import TrainConfig, train_model
+
     out = Path(out)
     windows = tuple(int(w) for w in windows)
     if families not in FAMILY_SETS:
@@ -191,6 +194,8 @@ def build_demo(out, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: int 
             if progress:
                 progress(i, steps, stage="materials")
     write_csv_atomic(out / "labels.csv", pd.DataFrame(rows))
+    for w in windows:  # what the images show, for training to check
+        write_images_meta(out / "assets" / "images" / f"train_{w}eV", window=w, image_size=None, source="demo")
     built = []
     # train's defaults are the recipe (a few minutes a model on 2 cores); only these two can be changed
     recipe = {k: v for k, v in (("epochs", epochs), ("image_size", image_size)) if v is not None}

@@ -19,6 +19,7 @@ from typing import Iterable
 
 from backend.autoencoder.config import TrainConfig
 from backend.data.catalog import model_paths, path_in_root, resolve_in_root
+from backend.data.image_window import check_window
 from backend.errors import ParameterError
 from backend.jobs.execute import WRITE_EVERY_S, JobContext
 from backend.jobs.kinds import JobKind, register
@@ -91,15 +92,17 @@ def _check_images(root: Path, images: str | os.PathLike) -> tuple[Path, str]:
 
 def submit_jobs(store: JobStore, configs: Iterable[TrainConfig], images: str | os.PathLike,
                 executor: str = "local", overwrite: bool = False) -> list[Submission]:
-    """Validate every config (ParameterError names the field), then queue a job per model id that
-    is not already queued, running or done (see :class:`Submission`). Nothing is queued if any
-    config is invalid."""
+    """Validate every config (ParameterError names the field) and its window against the images'
+    (:func:`~backend.data.image_window.check_window`), then queue a job per model id that is not
+    already queued, running or done (see :class:`Submission`). Nothing is queued if any config is
+    invalid."""
     if executor not in EXECUTORS:
         raise ParameterError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     configs = [c.validate() for c in configs]
     if not configs:
         raise ParameterError("nothing to train: the grid selection is empty")
     folder, stored_images = _check_images(store.root, images)
+    check_window(folder, [c.window for c in configs], shown=stored_images)
     n_images = count_images(folder)
     out: list[Submission] = []
     with store.lock():
