@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent
+# the default root is defined once, in the backend, for the app and the CLI alike
+from backend.data.roots import PROJECT_ROOT, default_data_root  # noqa: F401
+
 _catalog = None
 _runner = None
 _shared_server = False
 _lock = threading.Lock()
-
-
-def default_data_root() -> Path:
-    """``$BANDSCAPE_DATA`` if set, else the project itself (its demo dataset)."""
-    return Path(os.environ.get("BANDSCAPE_DATA") or PROJECT_ROOT)
 
 
 def init(data_root: str | os.PathLike) -> None:

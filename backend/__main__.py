@@ -1,8 +1,9 @@
 """The ``python -m backend`` command line.
 
-Each module in :mod:`backend.commands` adds its sub-commands through ``register(subparsers)``;
-a sub-command's handler takes the parsed arguments and returns an exit code. Errors the user can
-fix (:class:`backend.errors.BandscapeError`) are printed as one line, without a traceback.
+Each module in :mod:`backend.commands` adds its sub-commands through ``register(subparsers)``, in
+the workflow order of :data:`backend.commands.MODULES`; a sub-command's handler takes the parsed
+arguments and returns an exit code. Errors the user can fix
+(:class:`backend.errors.BandscapeError`) are printed as one line, without a traceback.
 """
 
 from __future__ import annotations
@@ -13,26 +14,38 @@ import pkgutil
 import sys
 
 from backend import commands
-from backend.commands import check_data_arg
+from backend.data.roots import default_data_root
 from backend.errors import BandscapeError
+
+DESCRIPTION = """bandscape: band structures -> autoencoder fingerprints -> clusters.
+
+The commands, in the order of a study: data in (preprocess, import-plots) -> training (train,
+sweep, encode) -> exploring (models, cluster, neighbours, consensus, subset) -> judging
+(evaluate, quality) -> background jobs (jobs) -> made-up data (demo, synth). Every command works
+on a data root, --data DIR; without it, the app's: {root}.
+`python -m backend COMMAND --help` lists a command's options and their defaults."""
+
+
+def command_modules() -> list[str]:
+    """The modules of :mod:`backend.commands`: those of ``MODULES`` in its order, then any other."""
+    found = {m.name for m in pkgutil.iter_modules(commands.__path__)}
+    return [m for m in commands.MODULES if m in found] + sorted(found - set(commands.MODULES))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m backend",
-        description="bandscape: band structures -> autoencoder fingerprints -> clusters.",
+        prog="python -m backend", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION.format(root=default_data_root()),
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{mod.name}")
-        module.register(sub)
+    for name in command_modules():
+        importlib.import_module(f"{commands.__name__}.{name}").register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_data_arg(parser, args)
     try:
         return int(args.handler(args) or 0)
     except BandscapeError as exc:

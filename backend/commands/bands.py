@@ -1,27 +1,49 @@
-"""``preprocess``: VASP outputs -> band data, training images and display plots."""
+"""Data in: ``preprocess`` (VASP outputs -> band data, training images and display plots) and
+``import-plots`` (published band plots -> training images). Both record the images' energy window
+in the folder's ``images.json`` (:mod:`backend.data.image_window`), which training checks."""
 
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from backend.commands import add_data_arg
+from backend.autoencoder.config import STUDY_RECIPE
+from backend.commands import Deprecated, add_command, add_data_arg
 from backend.data.bands import read_eigenval, read_fermi, read_vasprun, write_material_outputs
+from backend.data.image_window import images_window, window_of_plots, write_images_meta
 from backend.errors import BandscapeError, DataError, ParameterError
 from backend.progress import TqdmProgress
 
 
 def register(sub) -> None:
-    p = sub.add_parser("preprocess", help="VASP EIGENVAL/vasprun.xml files -> band data, training images, display plots")
+    p = add_command(sub, "preprocess", "VASP EIGENVAL/vasprun.xml files -> band data, training images, display plots")
     p.add_argument("--eigenvals", required=True,
                    help="folder of *EIGENVAL / *vasprun.xml files, or of one folder per material holding EIGENVAL or vasprun.xml")
-    p.add_argument("--fermi", help="folder of Fermi-energy files ({prefix}_EF or FERMI_ENERGY.in beside the EIGENVAL), or one value in eV")
-    add_data_arg(p, old_out=True, help="data root to write into (default: $BANDSCAPE_DATA)")
-    p.add_argument("--windows", default="1,2,3", help="energy windows, eV (default 1,2,3)")
-    p.add_argument("--labels", help="high-symmetry labels when no line-mode KPOINTS is found, e.g. G,M,K,G")
+    p.add_argument("--fermi", help="folder of Fermi-energy files ({prefix}_EF or FERMI_ENERGY.in beside the EIGENVAL), "
+                                   "or one value in eV (default: such files beside each input)")
+    add_data_arg(p, old_out=True, required=True, help="data root to write into")
+    p.add_argument("--windows", default="1,2,3", help="energy windows, ±eV, comma-separated")
+    p.add_argument("--kpath-labels", metavar="LABELS",
+                   help="high-symmetry point labels of the k-path when no line-mode KPOINTS is found, e.g. G,M,K,G "
+                        "(default: from KPOINTS)")
+    p.add_argument("--labels", dest="kpath_labels", action=Deprecated,
+                   new="the k-path labels are --kpath-labels (--labels names a label column in evaluate and quality)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     p.set_defaults(handler=cmd_preprocess)
+
+    p = add_command(sub, "import-plots", "training images from published matplotlib band plots")
+    p.add_argument("--plots", required=True, help="folder of labelled band-structure PNGs")
+    p.add_argument("--out", required=True, help="folder to write the training images into, e.g. ROOT/images/train_1eV")
+    p.add_argument("--window", type=float, default=None,
+                   help="energy window of the plots, ±eV, recorded with the images for training to check "
+                        "(default: from a plots folder named display_{W}eV or bands_10width_{W}eV, or an --out "
+                        "named train_{W}eV)")
+    p.add_argument("--image-size", type=int, default=STUDY_RECIPE["image_size"],
+                   help="pixels (the study's; training resizes to its own --image-size)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: up to 4)")
+    p.set_defaults(handler=cmd_import_plots)
 
 
 def find_inputs(folder: Path) -> list[Path]:
@@ -81,7 +103,7 @@ def cmd_preprocess(args) -> int:
         raise ParameterError(f"--windows must be numbers separated by commas, got {args.windows!r}") from None
     if not windows or any(w <= 0 for w in windows):
         raise ParameterError(f"--windows must be positive numbers of eV, got {args.windows!r}")
-    labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
+    labels = [s.strip() for s in args.kpath_labels.split(",")] if args.kpath_labels else None
     inputs = find_inputs(Path(args.eigenvals))
     if not inputs:
         raise ParameterError(f"no EIGENVAL or vasprun.xml files under {args.eigenvals}")
@@ -94,8 +116,29 @@ def cmd_preprocess(args) -> int:
                 problems[path] = msg
             bar(i, len(tasks), problems=len(problems))
     skipped = {p: m for p, m in problems.items() if not m.startswith("warning")}
+    if len(skipped) < len(tasks):
+        for w in windows:
+            folder = Path(args.data) / "images" / f"train_{w:g}eV"
+            write_images_meta(folder, window=w, image_size=None, source="preprocess")
     shown = ", ".join(f"{w:g}" for w in windows)
     print(f"{len(tasks) - len(skipped)} of {len(tasks)} materials written to {args.data} (windows {shown} eV)")
     for path, msg in problems.items():
         print(f"{'skipped' if path in skipped else 'note'}: {path}: {msg}")
     return 0 if len(skipped) < len(tasks) else 1
+
+
+def cmd_import_plots(args) -> int:
+    # torch: imported by the handler only, so that --help stays fast
+    from backend.autoencoder.images import import_plots
+
+    window = args.window or window_of_plots(args.plots) or images_window(args.out).window
+    with TqdmProgress(desc="import-plots", unit="image") as bar:
+        report = import_plots(args.plots, args.out, args.image_size, args.jobs, progress=bar, window=window)
+    print(f"{report['written']} training images written to {args.out}"
+          + (f" (window ±{window:g} eV, recorded in images.json)" if window else ""))
+    if not window:
+        print("note: the window of these plots is not known (pass --window W): training cannot check it",
+              file=sys.stderr)
+    for path, reason in report["skipped"].items():
+        print(f"skipped {path}: {reason}")
+    return 0 if report["written"] else 1

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from backend.commands import add_data_arg
-from backend.data.demo import build_demo
+from backend.autoencoder.config import TrainConfig
+from backend.commands import add_command, add_data_arg
 from backend.errors import ParameterError
 from backend.progress import TqdmProgress
 
-PROJECT = Path(__file__).resolve().parents[2]
-
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="build the labelled tight-binding demo dataset (the app's default)")
-    add_data_arg(p, default=str(PROJECT), old_out=True,
-                 help="data root (default: $BANDSCAPE_DATA, else the project, which `python app.py` opens)")
+    d = TrainConfig()
+    p = add_command(sub, "demo", "build the labelled tight-binding demo dataset (the app's default data)")
+    add_data_arg(p, old_out=True, help="data root to build it in")
     p.add_argument("--n", type=int, default=600, help="number of materials")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=None, help="pre-training epochs (default: the demo recipe's)")
-    p.add_argument("--image-size", type=int, default=None, help="pixels (default: the demo recipe's, 64)")
-    p.add_argument("--windows", default="1,2,3")
+    p.add_argument("--seed", type=int, default=0, help="random seed (materials and models)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="pre-training epochs of its models (train's default)")
+    p.add_argument("--image-size", type=int, default=d.image_size, help="pixels of its models (train's default)")
+    p.add_argument("--windows", default="1,2,3", help="energy windows, ±eV, comma-separated")
     p.add_argument("--families", choices=("demo", "holdout"), default="demo",
                    help="demo: triangular, honeycomb, kagome, dice; holdout: square, Lieb, checkerboard and gapped "
                         "honeycomb lattices the demo does not contain (to check a recipe is not tuned to the demo)")
@@ -29,6 +25,8 @@ def register(sub) -> None:
 
 
 def cmd_demo(args) -> int:
+    from backend.data.demo import build_demo  # trains models: torch, imported by the handler only
+
     if args.n < 8:
         raise ParameterError(f"--n must be at least 8 (two materials per family), got {args.n}")
     windows = [int(w) for w in args.windows.split(",")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from backend.commands import add_data_arg
+from backend.commands import add_command, add_data_arg
 from backend.commands.explore import add_cluster_args, add_metric_args, params_from_args
 from backend.data.catalog import Catalog
 from backend.discover.consensus import STABLE, model_consensus
@@ -15,30 +15,31 @@ from backend.fileio import write_csv_atomic
 
 
 def register(sub) -> None:
-    p = sub.add_parser("neighbours", help="the k nearest materials of one material in a model's fingerprint space")
+    p = add_command(sub, "neighbours", "the k nearest materials of one material in a model's fingerprint space")
     add_data_arg(p)
     p.add_argument("--model", required=True, help="model id (see `models`)")
     p.add_argument("--material", required=True, help="material name, e.g. Ac2HgGe")
-    p.add_argument("--k", type=int, default=10, help="how many neighbours (default 10)")
+    p.add_argument("--k", type=int, default=10, help="how many neighbours")
     add_metric_args(p)
-    p.add_argument("--out", help="also write the table as CSV here")
+    p.add_argument("--out", help="also write the table as CSV here (default: print only)")
     p.set_defaults(handler=cmd_neighbours)
 
-    p = sub.add_parser("consensus", help="consensus clusters and per-material stability across models, one HDBSCAN cell")
+    p = add_command(sub, "consensus", "consensus clusters and per-material stability across models, one HDBSCAN cell")
     add_data_arg(p)
     p.add_argument("--models", default="window=1",
                    help="model filter as for `evaluate` (window=1 | window=1,arch=50 | latent=2|3 | id=resnet50_*)")
     add_cluster_args(p, hdbscan_only=True)
-    p.add_argument("--out", help="write material, consensus_cluster, stability, stable, noise_share as CSV here")
+    p.add_argument("--out", help="write material, consensus_cluster, stability, stable, noise_share as CSV here "
+                                 "(default: print the summary only)")
     p.set_defaults(handler=cmd_consensus)
 
-    p = sub.add_parser("subset", help="a representative subset: N materials covering the clusters in proportion")
+    p = add_command(sub, "subset", "a representative subset: N materials covering the clusters in proportion")
     add_data_arg(p)
     p.add_argument("--model", required=True, help="model id (see `models`)")
     p.add_argument("--size", type=int, required=True, help="how many materials (N)")
     add_cluster_args(p)
-    p.add_argument("--out", help="write the chosen materials as CSV here")
-    p.add_argument("--balance-out", help="write the cluster balance before/after as CSV here")
+    p.add_argument("--out", help="write the chosen materials as CSV here (default: print only)")
+    p.add_argument("--balance-out", help="write the cluster balance before/after as CSV here (default: print only)")
     p.set_defaults(handler=cmd_subset)
 
 

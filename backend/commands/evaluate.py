@@ -6,7 +6,7 @@ import sys
 
 from backend.cluster.distances import METRICS
 from backend.cluster.params import SELECTIONS
-from backend.commands import add_data_arg
+from backend.commands import add_command, add_data_arg
 from backend.data.catalog import Catalog
 from backend.errors import ParameterError
 from backend.evaluate.figures import write_report
@@ -18,26 +18,36 @@ from backend.progress import TqdmProgress
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "evaluate", help="grid search: DBCV, S_Dbw and mean AMI of every model in every HDBSCAN cell",
+    d = GridSpec()
+    p = add_command(
+        sub, "evaluate", "grid search: DBCV, S_Dbw and mean AMI of every model in every HDBSCAN cell",
         description="Cluster every chosen model for every (min_samples, min_cluster_size) cell, score "
                     "each clustering (DBCV, S_Dbw, mean AMI with the other models) and write the tables "
                     "(CSV) and figures (PNG, self-contained HTML). Results are cached on disk.")
     add_data_arg(p)
     p.add_argument("--models", default="", help="filter, e.g. 'window=1' or 'window=1,arch=50' or 'latent=2|3' "
                                                 "(default: every encoded model)")
-    p.add_argument("--min-samples", default="2:10", help="range: 2:10 (inclusive), 2:10:2 or 3,5,8")
-    p.add_argument("--min-cluster-size", default="2:10", help="range, as --min-samples")
-    p.add_argument("--selection", choices=SELECTIONS, default="leaf")
-    p.add_argument("--metric", choices=METRICS, default="minkowski")
-    p.add_argument("--p", type=float, default=0.2, help="Minkowski exponent (default 0.2, as the paper)")
-    p.add_argument("--labels", metavar="COLUMN", help="also score against this column of the root's labels.csv")
+    p.add_argument("--min-samples", default=_range(d.min_samples), help="range: 2:10 (inclusive), 2:10:2 or 3,5,8")
+    p.add_argument("--min-cluster-size", default=_range(d.min_cluster_size), help="range, as --min-samples")
+    p.add_argument("--selection", choices=SELECTIONS, default=d.selection, help="HDBSCAN cluster selection")
+    p.add_argument("--metric", choices=METRICS, default=d.metric, help="distance between fingerprints")
+    p.add_argument("--p", type=float, default=d.p, help="Minkowski exponent (the paper's)")
+    p.add_argument("--labels", metavar="COLUMN",
+                   help="also score against this column of the root's labels.csv (default: none)")
     p.add_argument("--model", help="model whose per-cell grid is drawn (default: the top-ranked)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
-    p.add_argument("--cache", default=None, help="cache folder (default $BANDSCAPE_CACHE or ~/.cache/bandscape)")
+    p.add_argument("--cache", default=None, help="cache folder (default: $BANDSCAPE_CACHE, else ~/.cache/bandscape)")
     p.add_argument("--no-cache", action="store_true", help="recompute everything")
     p.add_argument("--out", required=True, help="folder for the tables and figures")
     p.set_defaults(handler=cmd_evaluate)
+
+
+def _range(values) -> str:
+    """A contiguous range as the flags write it (2:10); else its values (3,5,8)."""
+    values = list(values)
+    if values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}:{values[-1]}"
+    return ",".join(map(str, values))
 
 
 def cmd_evaluate(args) -> int:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import time
-from pathlib import Path
 
-from backend.autoencoder.config import TrainConfig, paper_grid
-from backend.commands import add_data_arg
-from backend.commands.train import add_train_args, config_from_args
+from backend.autoencoder.config import ARCH_NAMES, LATENTS, TrainConfig, paper_grid
+from backend.commands import add_command, add_data_arg
+from backend.commands.train import WINDOW_HELP, add_train_args, config_from_args, images_windows
 from backend.errors import ParameterError
 from backend.jobs import (
     FINAL,
@@ -31,47 +29,50 @@ from backend.jobs import (
 )
 from backend.progress import TqdmProgress
 
-_WINDOW_IN_NAME = re.compile(r"train_(\d+(?:\.\d+)?)eV$")
-
 
 def register(sub) -> None:
-    p = sub.add_parser("jobs", help="queue training jobs, list and cancel them, run a local worker")
+    p = add_command(sub, "jobs", "queue training jobs, list and cancel them, run a local worker")
     jsub = p.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
 
-    s = jsub.add_parser("submit", help="queue one model (the flags of `train`) or a grid (--grid paper)",
-                        description="Queue training jobs; prints one line per model: job id, model id, what "
-                                    "happened. Without --grid each hyperparameter flag is given at most once "
-                                    "(one model); with --grid paper they restrict the study's 216-model grid "
-                                    "(repeatable).")
+    d = TrainConfig()
+    s = add_command(jsub, "submit", "queue one model (the flags of `train`) or a grid (--grid paper)",
+                    description="Queue training jobs; prints one line per model: job id, model id, what "
+                                "happened. Without --grid each hyperparameter flag is given at most once "
+                                "(one model); with --grid paper they restrict the study's 216-model grid "
+                                "(repeatable).")
     add_train_args(s, grid=True)
-    s.add_argument("--arch", action="append", choices=("resnet18", "resnet50"))
-    s.add_argument("--latent", type=int, action="append", choices=(1, 2, 3))
-    s.add_argument("--epochs", type=int, action="append")
-    s.add_argument("--split", type=float, action="append", help="validation fraction in [0, 1)")
-    s.add_argument("--window", type=float, action="append",
-                   help="energy window of the images, +-eV (default: from a folder named train_{W}eV, else 1)")
-    s.add_argument("--grid", choices=("paper",), help="the study's grid, restricted by the flags above")
+    s.add_argument("--arch", action="append", choices=ARCH_NAMES,
+                   help=f"encoder architecture (default: {d.arch}; with --grid: every one)")
+    s.add_argument("--latent", type=int, action="append", choices=LATENTS,
+                   help=f"latent channels (default: {d.latent}; with --grid: every one)")
+    s.add_argument("--epochs", type=int, action="append",
+                   help=f"pre-training epochs (default: {d.epochs}; with --grid: every one of the grid)")
+    s.add_argument("--split", type=float, action="append",
+                   help=f"validation fraction in [0, 1) (default: {d.split:g}; with --grid: every one of the grid)")
+    s.add_argument("--window", type=float, action="append", help=WINDOW_HELP)
+    s.add_argument("--grid", choices=("paper",),
+                   help="the study's grid, restricted by the flags above (default: one model)")
     s.add_argument("--wait", action="store_true",
                    help="run the local queue in the foreground (or follow the Celery workers) until these jobs end")
     s.set_defaults(handler=cmd_submit)
 
-    s = jsub.add_parser("list", help="one line per job: id, model id, state, progress")
+    s = add_command(jsub, "list", "one line per job: id, model id, state, progress")
     add_data_arg(s, old_out=True)
     s.add_argument("--json", action="store_true", help="the records as JSON")
     s.set_defaults(handler=cmd_list)
 
-    s = jsub.add_parser("cancel", help="cancel a queued or running job (no model is kept)")
-    s.add_argument("job_id")
+    s = add_command(jsub, "cancel", "cancel a queued or running job (no model is kept)")
+    s.add_argument("job_id", help="the job's id (see `jobs list`)")
     add_data_arg(s, old_out=True)
     s.set_defaults(handler=cmd_cancel)
 
-    s = jsub.add_parser("log", help="the end of a job's log")
-    s.add_argument("job_id")
+    s = add_command(jsub, "log", "the end of a job's log")
+    s.add_argument("job_id", help="the job's id (see `jobs list`)")
     add_data_arg(s, old_out=True)
-    s.add_argument("--lines", type=int, default=40)
+    s.add_argument("--lines", type=int, default=40, help="how many lines")
     s.set_defaults(handler=cmd_log)
 
-    s = jsub.add_parser("worker", help="run the data root's local queue in the foreground, one job at a time")
+    s = add_command(jsub, "worker", "run the data root's local queue in the foreground, one job at a time")
     add_data_arg(s, old_out=True)
     s.add_argument("--once", action="store_true", help="exit when the queue is empty")
     s.set_defaults(handler=cmd_worker)
@@ -87,19 +88,15 @@ def _one(args, name: str, default):
     return values[0]
 
 
-def _window_from_folder(images: str) -> float | None:
-    m = _WINDOW_IN_NAME.search(Path(images).resolve().name)
-    return float(m.group(1)) if m else None
-
-
 def _configs(args) -> list:
-    window = args.window or ([_window_from_folder(args.images)] if _window_from_folder(args.images) else None)
+    window = images_windows(args, args.window)
     if args.grid:
         restrict = {k: getattr(args, k) for k in ("arch", "latent", "epochs", "split") if getattr(args, k)}
-        if window:
-            restrict["window"] = window
-        return [c.validate() for c in paper_grid(image_size=args.image_size, seed=args.seed, batch_size=args.batch_size,
-                                                 line_width=args.line_width, device=args.device, **restrict)]
+        restrict["window"] = window
+        # every other flag (objective, fine-tuning, learning rate...) holds for the whole grid
+        shared = {k: v for k, v in config_from_args(args, window=window[0]).as_dict().items()
+                  if k not in ("arch", "latent", "window", "epochs", "split")}
+        return [c.validate() for c in paper_grid(**shared, **restrict)]
     d = TrainConfig()
     args.window = window
     return [config_from_args(args, **{name: _one(args, name, getattr(d, name))

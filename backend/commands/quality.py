@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from backend.commands import add_data_arg
+from backend.commands import add_command, add_data_arg
 from backend.data.catalog import Catalog
 from backend.evaluate.select import select_models
 from backend.fileio import write_csv_atomic
@@ -22,9 +22,9 @@ UNLABELLED = (("trustworthiness", "trust", "{:.3f}"), ("effective_dim", "eff.dim
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "quality", help="fingerprint quality: linear probe, K-Means/HDBSCAN agreement, kNN, trustworthiness, "
-                        "against pixel, untrained-network, unencoded, chance baselines and a supervised ceiling",
+    d = QualitySpec()
+    p = add_command(
+        sub, "quality", "fingerprint quality: what each model's fingerprints know, against baselines",
         description="Score what each model's fingerprints know. With --labels (a column of the root's labels.csv): "
                     "5-fold stratified linear-probe accuracy, K-Means(k = classes) and HDBSCAN NMI/ARI/accuracy, "
                     "k-nearest-neighbour label agreement; always: trustworthiness of the 2-D map, effective "
@@ -32,15 +32,17 @@ def register(sub) -> None:
                     "same architecture untrained, the unencoded UMAP, majority/random classifiers and (with labels) "
                     "a small CNN trained with the labels on the same folds. Rows are cached on disk.")
     add_data_arg(p)
-    p.add_argument("--models", default="", help="filter as for evaluate, e.g. 'window=1' or 'id=*contrastive*'")
-    p.add_argument("--labels", metavar="COLUMN", help="a column of the root's labels.csv, e.g. family")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--models", default="", help="filter as for evaluate, e.g. 'window=1' or 'id=*contrastive*' "
+                                                "(default: every encoded model)")
+    p.add_argument("--labels", metavar="COLUMN",
+                   help="a column of the root's labels.csv, e.g. family (default: none; the label-free scores only)")
+    p.add_argument("--folds", type=int, default=d.n_folds, help="stratified folds of the probe and the ceiling")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the folds and the baselines")
     p.add_argument("--no-ceiling", action="store_true", help="skip the supervised CNN (the slowest baseline)")
     p.add_argument("--no-baselines", action="store_true", help="models only")
-    p.add_argument("--cache", default=None, help="cache folder (default $BANDSCAPE_CACHE or ~/.cache/bandscape)")
+    p.add_argument("--cache", default=None, help="cache folder (default: $BANDSCAPE_CACHE, else ~/.cache/bandscape)")
     p.add_argument("--no-cache", action="store_true", help="recompute every row")
-    p.add_argument("--out", help="write quality.csv into this folder")
+    p.add_argument("--out", help="write quality.csv into this folder (default: print only)")
     p.set_defaults(handler=cmd_quality)
 
 

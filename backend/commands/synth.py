@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from backend.commands import add_data_arg
+from backend.commands import add_command, add_data_arg
 from backend.data.synth import SynthSpec, write_synth
 from backend.progress import TqdmProgress
 
 
 def register(sub) -> None:
     d = SynthSpec()
-    p = sub.add_parser("synth", help="write a synthetic data root (fingerprints, 2-D map, labels, band data) "
-                                     "with known clusters, e.g. 100,000 materials for the scale benchmark")
-    add_data_arg(p, old_out=True, help="data root to write (created if missing)")
-    p.add_argument("--n", type=int, default=d.n, help=f"number of materials (default {d.n})")
-    p.add_argument("--clusters", type=int, default=d.n_clusters, help=f"number of clusters (default {d.n_clusters})")
-    p.add_argument("--noise", type=float, default=d.noise, help=f"fraction of background points (default {d.noise})")
-    p.add_argument("--models", type=int, default=d.n_models, help=f"models to write, 1 or 2 (default {d.n_models})")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p = add_command(sub, "synth", "a synthetic data root with known clusters, of any size (benchmarks)",
+                    description="Write a synthetic data root (fingerprints, 2-D map, labels, band data) with known "
+                                "clusters, e.g. 100,000 materials for the scale benchmark.")
+    add_data_arg(p, old_out=True, required=True, help="data root to write (created if missing)")
+    p.add_argument("--n", type=int, default=d.n, help="number of materials")
+    p.add_argument("--clusters", type=int, default=d.n_clusters, help="number of clusters")
+    p.add_argument("--noise", type=float, default=d.noise, help="fraction of background points")
+    p.add_argument("--models", type=int, default=d.n_models, help="models to write, 1 or 2")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--no-bands", action="store_true", help="no band data (then hover shows no images)")
     p.set_defaults(handler=cmd_synth)
 

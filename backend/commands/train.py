@@ -1,48 +1,89 @@
-"""``train``, ``encode``, ``sweep`` and ``import-plots``: the autoencoder from the command line."""
+"""``train``, ``sweep`` and ``encode``: the autoencoder from the command line.
+
+Every flag's default is :class:`~backend.autoencoder.config.TrainConfig`'s (one source of truth),
+except the window: by default the images' own (their folder's ``images.json`` or its name
+``train_{W}eV``, :mod:`backend.data.image_window`); a window that disagrees with the images' is
+refused, and where theirs is not known ``--window`` must say it.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
 
-from backend.autoencoder.config import CLUSTER_LOSSES, DEVICES, OBJECTIVES, TrainConfig, paper_grid
-from backend.autoencoder.encoding import encode_model, model_paths
-from backend.autoencoder.images import import_plots
-from backend.autoencoder.training import train_model
-from backend.commands import add_data_arg
+from backend.autoencoder.config import (
+    ARCH_NAMES,
+    CLUSTER_LOSSES,
+    DEVICES,
+    LATENTS,
+    OBJECTIVES,
+    STUDY_RECIPE,
+    TrainConfig,
+    paper_grid,
+)
+from backend.commands import add_command, add_data_arg
+from backend.data.catalog import model_paths
+from backend.data.image_window import check_window, images_window
+from backend.errors import ParameterError
 from backend.progress import Cancelled, TqdmProgress
+
+WINDOW_HELP = ("energy window of the images, ±eV (default: the images' own, from their folder's images.json or a "
+               "folder name train_{W}eV; required when neither says it); another than the images' is refused")
 
 
 def add_train_args(p, grid: bool = False) -> None:
-    """The flags of one training run (shared by ``train``, ``sweep`` and ``jobs submit``)."""
+    """The flags of one training run (shared by ``train``, ``sweep`` and ``jobs submit``); with
+    ``grid`` the caller adds the repeatable grid flags (arch, latent, epochs, split, window)."""
     d = TrainConfig()
-    p.add_argument("--images", required=True, help="folder of training images (224x224 PNG, black lines on white)")
-    add_data_arg(p, old_out=True, help="data root to write the model into (default: $BANDSCAPE_DATA)")
+    p.add_argument("--images", required=True,
+                   help="folder of training images (square PNGs, black band lines on white, e.g. "
+                        "ROOT/images/train_1eV; resized to --image-size)")
+    add_data_arg(p, old_out=True, help="data root to write the model into")
     if not grid:
-        p.add_argument("--arch", choices=("resnet18", "resnet50"), default=d.arch)
-        p.add_argument("--latent", type=int, choices=(1, 2, 3), default=d.latent)
-        p.add_argument("--epochs", type=int, default=d.epochs)
+        p.add_argument("--arch", choices=ARCH_NAMES, default=d.arch, help="encoder architecture")
+        p.add_argument("--latent", type=int, choices=LATENTS, default=d.latent,
+                       help="latent channels (the fingerprint is (image size/32)^2 x latent numbers)")
+        p.add_argument("--epochs", type=int, default=d.epochs, help="pre-training epochs")
         p.add_argument("--split", type=float, default=d.split, help="validation fraction in [0, 1)")
-        p.add_argument("--window", type=float, default=d.window, help="energy window of the images, +-eV")
-    p.add_argument("--image-size", type=int, default=d.image_size, help="pixels (multiple of 32; < 224 for quick CPU runs)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--line-width", type=float, default=d.line_width)
-    p.add_argument("--device", choices=DEVICES, default=d.device)
+        p.add_argument("--window", type=float, default=None, help=WINDOW_HELP)
+    p.add_argument("--image-size", type=int, default=d.image_size,
+                   help=f"pixels, a multiple of 32 (the study used {STUDY_RECIPE['image_size']})")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed (split, order, noise, weights)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per batch")
+    p.add_argument("--line-width", type=float, default=d.line_width, help="line width of the images, pt (recorded)")
+    p.add_argument("--device", choices=DEVICES, default=d.device,
+                   help="where to train (auto: CUDA, else MPS, else CPU)")
     p.add_argument("--max-lr", type=float, default=d.max_lr, help="peak learning rate of the one-cycle schedule")
     p.add_argument("--objective", choices=OBJECTIVES, default=d.objective,
-                   help="contrastive (default: views differing by a Fermi-level shift, a bandwidth stretch, E->-E, "
-                        "line width and noise should match) or reconstruction (the study's denoising autoencoder)")
+                   help="contrastive: views differing by a Fermi-level shift, a bandwidth stretch, E->-E, line width "
+                        "and noise should match (NT-Xent); reconstruction: the study's denoising autoencoder (BCE)")
     p.add_argument("--temperature", type=float, default=d.temperature, help="NT-Xent temperature (contrastive)")
     p.add_argument("--cluster-loss", choices=CLUSTER_LOSSES, default=d.cluster_loss,
                    help="clustering fine-tuning after pre-training: wcss (joint K-Means loss), dec, idec")
-    p.add_argument("--clusters", type=int, default=None, help="k for --cluster-loss")
+    p.add_argument("--clusters", type=int, default=d.clusters,
+                   help="k for --cluster-loss (default: none; required by it)")
     p.add_argument("--cluster-epochs", type=int, default=d.cluster_epochs, help="fine-tuning epochs")
     p.add_argument("--cluster-weight", type=float, default=d.cluster_weight,
                    help="weight of the clustering term next to the pre-training loss (wcss, idec)")
     p.add_argument("--init-from", default="", metavar="MODEL_ID",
-                   help="fine-tune this trained model of the data root (with --cluster-loss) instead of pre-training")
+                   help="fine-tune this trained model of the data root (with --cluster-loss) instead of pre-training "
+                        "(default: none)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model of the same id")
+
+
+def images_windows(args, asked: list[float] | None) -> list[float]:
+    """The window(s) to train: those asked (each checked against the images'), else the images'
+    own. Prints a note when the images' window is not known; refuses to guess one."""
+    found = images_window(args.images)
+    if not asked:
+        if not found.known:
+            raise ParameterError(f"window: the window of the images in {args.images} is not known ({found.source}): "
+                                 "pass --window W (the ±W eV the images were drawn for)")
+        return [found.window]
+    note = check_window(args.images, asked, shown=str(args.images))
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    return asked
 
 
 def config_from_args(args, **override):
@@ -60,34 +101,30 @@ def config_from_args(args, **override):
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train one autoencoder and write its fingerprints and UMAP")
+    p = add_command(sub, "train", "train one autoencoder and write its fingerprints and UMAP")
     add_train_args(p)
     p.set_defaults(handler=cmd_train)
 
-    p = sub.add_parser("encode", help="re-encode images with a trained model (fingerprints + UMAP)")
-    p.add_argument("--model", required=True)
-    p.add_argument("--images", help="folder of training images (default: the one the model was trained on)")
-    add_data_arg(p, old_out=True, help="data root holding models/{id}.pt (default: $BANDSCAPE_DATA)")
-    p.add_argument("--device", default="auto")
-    p.set_defaults(handler=cmd_encode)
-
-    p = sub.add_parser("sweep", help="train a grid of models (resumable: finished models are skipped)")
+    p = add_command(sub, "sweep", "train a grid of models (resumable: finished models are skipped)")
     add_train_args(p, grid=True)
     p.add_argument("--grid", default="paper", choices=("paper",), help="the study's 216 configurations")
     p.add_argument("--window", type=float, action="append",
-                   help="restrict to these windows (repeatable); the images are of one window, so usually one")
-    p.add_argument("--arch", action="append", choices=("resnet18", "resnet50"))
-    p.add_argument("--latent", type=int, action="append", choices=(1, 2, 3))
-    p.add_argument("--epochs", type=int, action="append")
-    p.add_argument("--split", type=float, action="append")
+                   help="restrict to this window (repeatable; the images show one, so at most one) "
+                        "(default: the images' own, as for train)")
+    p.add_argument("--arch", action="append", choices=ARCH_NAMES, help="restrict (repeatable) (default: every one)")
+    p.add_argument("--latent", type=int, action="append", choices=LATENTS,
+                   help="restrict (repeatable) (default: every one)")
+    p.add_argument("--epochs", type=int, action="append", help="restrict (repeatable) (default: every one of the grid)")
+    p.add_argument("--split", type=float, action="append",
+                   help="restrict (repeatable) (default: every one of the grid)")
     p.set_defaults(handler=cmd_sweep)
 
-    p = sub.add_parser("import-plots", help="training images from published matplotlib band plots")
-    p.add_argument("--plots", required=True, help="folder of labelled band-structure PNGs")
-    p.add_argument("--out", required=True, help="folder for the 224x224 training images")
-    p.add_argument("--image-size", type=int, default=224)
-    p.add_argument("--jobs", type=int, default=None)
-    p.set_defaults(handler=cmd_import_plots)
+    p = add_command(sub, "encode", "re-encode images with a trained model (fingerprints + UMAP)")
+    p.add_argument("--model", required=True, help="model id (see `models`)")
+    p.add_argument("--images", help="folder of training images (default: the one the model was trained on)")
+    add_data_arg(p, old_out=True, help="data root holding models/{id}.pt")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="where to encode")
+    p.set_defaults(handler=cmd_encode)
 
 
 def _bar(desc, unit):
@@ -95,7 +132,10 @@ def _bar(desc, unit):
 
 
 def cmd_train(args) -> int:
-    cfg = config_from_args(args)
+    from backend.autoencoder.training import train_model  # torch: in the handler, so --help stays fast
+
+    (window,) = images_windows(args, [args.window] if args.window is not None else None)
+    cfg = config_from_args(args, window=window)
     with _bar(cfg.model_id, "epoch") as bar:
         result = train_model(cfg, args.images, args.data, progress=bar, overwrite=args.overwrite)
     last = result.history[-1]
@@ -106,6 +146,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_encode(args) -> int:
+    from backend.autoencoder.encoding import encode_model  # torch: in the handler
+
     with _bar(f"encode {args.model}", "step") as bar:
         n = encode_model(args.model, args.images, args.data, progress=bar, device=args.device)
     print(f"{args.model}: {n} materials encoded; fingerprints and embedding rewritten under {args.data}")
@@ -113,6 +155,9 @@ def cmd_encode(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from backend.autoencoder.training import train_model  # torch: in the handler
+
+    args.window = images_windows(args, args.window)
     restrict = {k: getattr(args, k) for k in ("arch", "latent", "window", "epochs", "split") if getattr(args, k)}
     base = config_from_args(args)
     shared = {k: v for k, v in base.as_dict().items() if k not in restrict and k not in ("window", "epochs", "arch",
@@ -136,12 +181,3 @@ def cmd_sweep(args) -> int:
             done_epochs += cfg.epochs
     print(f"sweep: {len(todo)} models trained in {time.perf_counter() - t0:.0f} s")
     return 0
-
-
-def cmd_import_plots(args) -> int:
-    with _bar("import-plots", "image") as bar:
-        report = import_plots(args.plots, args.out, args.image_size, args.jobs, progress=bar)
-    print(f"{report['written']} training images written to {args.out}")
-    for path, reason in report["skipped"].items():
-        print(f"skipped {path}: {reason}")
-    return 0 if report["written"] else 1
