@@ -13,7 +13,7 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from backend.autoencoder.config import CLUSTER_LOSSES, OBJECTIVES
+from backend.autoencoder.config import CLUSTER_LOSSES, OBJECTIVES, TrainConfig, loss_name
 from backend.discover.explorer_view import explorer_url
 from backend.jobs import format_duration, format_progress
 from components.explore_controls import ARCH_LABELS, labelled
@@ -165,8 +165,22 @@ def explorer_href(model_id: str) -> str:
     return explorer_url(model=model_id)
 
 
+def loss_axis_title(config: dict) -> str:
+    """The loss chart's y axis: the objective's loss by name (NT-Xent, BCE), and with a clustering
+    fine-tuning what its epochs minimise too (validation stays on the objective's loss)."""
+    d = TrainConfig()
+    objective = config.get("objective") or d.objective
+    pretrain = loss_name(objective)
+    cluster_loss = config.get("cluster_loss") or "none"
+    if cluster_loss == "none":
+        return f"{pretrain} loss"
+    tuned = loss_name(objective, cluster_loss, config.get("cluster_weight", d.cluster_weight))
+    return f"loss: {pretrain}, fine-tuning {tuned}"
+
+
 def loss_figure(rec: dict | None) -> go.Figure:
-    """Per-batch training loss (thin), per-epoch train and validation loss, against epochs."""
+    """Per-batch training loss (thin), per-epoch train and validation loss, against epochs; the y
+    axis names the job's loss, and a clustering fine-tuning's first epoch is marked."""
     fig = go.Figure()
     if rec:
         batches = [b for b in rec.get("batch_losses") or [] if b[1] is not None]
@@ -181,10 +195,18 @@ def loss_figure(rec: dict | None) -> go.Figure:
             if val:
                 fig.add_trace(go.Scatter(x=[h["epoch"] for h in val], y=[h["val_loss"] for h in val],
                                          mode="lines+markers", name="validation", line={"color": "#d62728"}))
-    epochs = (rec or {}).get("config", {}).get("epochs") or 1
+    config = (rec or {}).get("config") or {}
+    epochs = config.get("epochs") or 1
+    finetune = (config.get("cluster_loss") or "none") != "none"
+    total = epochs + ((config.get("cluster_epochs") or 0) if finetune else 0)
+    if finetune and not config.get("init_from"):
+        fig.add_vline(x=epochs, line={"color": "#888", "dash": "dot", "width": 1},
+                      annotation_text="fine-tuning", annotation_position="top right",
+                      annotation_font={"size": 10, "color": "#666"})
     fig.update_layout(
         margin={"l": 50, "r": 10, "t": 10, "b": 40}, height=260, template="plotly_white",
-        xaxis={"title": "epoch", "range": [0, epochs]}, yaxis={"title": "BCE loss", "rangemode": "tozero"},
+        xaxis={"title": "epoch", "range": [0, total]},
+        yaxis={"title": loss_axis_title(config) if rec else "loss", "rangemode": "tozero"},
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
         uirevision=(rec or {}).get("job_id"),
     )

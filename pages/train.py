@@ -3,7 +3,8 @@
 Jobs never run in the web process: the app's job runner (:func:`app_state.get_job_runner`) runs
 them in separate processes, or on Celery workers when ``REDIS_URL`` is set. This page only reads
 and writes job records, polling them once a second. Every submitted value is checked here, on the
-server, with the CLI's bounds (:meth:`TrainConfig.validate`), whatever the browser sent.
+server, with the CLI's bounds (:meth:`TrainConfig.validate`) and the CLI's window check (a window
+other than the images' is refused, :mod:`backend.data.image_window`), whatever the browser sent.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, 
 
 from app_state import get_catalog, get_job_runner
 from backend.autoencoder.config import PAPER_GRID, TrainConfig, paper_grid
+from backend.data.image_window import check_window
 from backend.errors import BandscapeError, ParameterError
 from backend.jobs import ACTIVE, CPU_IMAGES_PER_S, count_images, estimate_seconds, format_duration
 from components.train_panels import (
@@ -232,16 +234,19 @@ def estimates(form, grid):
     scaled by image area; shown before anything is submitted."""
     catalog = get_catalog()
     try:
-        n = count_images(_folder(catalog, form["folder"]))
+        images = _folder(catalog, form["folder"])
+        n = count_images(images)
     except ParameterError:
-        n = 0
+        images, n = None, 0
     basis = (f"CPU estimate from ResNet-18 {CPU_IMAGES_PER_S['resnet18']} and ResNet-50 "
              f"{CPU_IMAGES_PER_S['resnet50']} images/s at 224 px")
     try:
-        one = (f"≈ {format_duration(estimate_seconds(form_config(**form), n))}"
-               if n else "no training images to estimate from")
+        cfg = form_config(**form)
+        if images is not None:  # said here already; the server refuses it at submission
+            check_window(images, cfg.window, shown=form["folder"])
+        one = f"≈ {format_duration(estimate_seconds(cfg, n))}" if n else "no training images to estimate from"
     except ParameterError as exc:
-        one = str(exc)
+        one = html.Span(str(exc), className="text-danger", id="train-form-problem")
     try:
         configs = grid_configs(form, grid)
     except ParameterError as exc:

@@ -25,9 +25,25 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 OBJECTIVES = ("contrastive", "reconstruction")
 #: optional clustering-friendly fine-tuning after it
 CLUSTER_LOSSES = ("none", "wcss", "dec", "idec")
+#: the pre-training loss of each objective, as the literature names it (SimCLR's NT-Xent; the
+#: study's binary cross-entropy of the reconstructed ink mask)
+OBJECTIVE_LOSSES = {"contrastive": "NT-Xent", "reconstruction": "BCE"}
+#: the term each clustering fine-tuning adds: K-Means' within-cluster sum of squares, or DEC's
+#: KL divergence to the sharpened target
+CLUSTER_TERMS = {"wcss": "WCSS", "dec": "KL", "idec": "KL"}
 #: the study's own settings, where train's defaults differ from them (``TrainConfig(**STUDY_RECIPE)``
 #: reproduces the paper's models; the grid's epochs and splits are the study's either way)
 STUDY_RECIPE = dict(objective="reconstruction", image_size=224, max_lr=1e-3)
+
+
+def loss_name(objective: str, cluster_loss: str = "none", cluster_weight: float = 0.1) -> str:
+    """What a run minimises, as the loss chart names it: 'NT-Xent', 'BCE', or with clustering
+    fine-tuning the fine-tuning phase's 'NT-Xent + 0.1·WCSS' (DEC: the KL term alone)."""
+    base = OBJECTIVE_LOSSES.get(objective, objective)
+    if cluster_loss in (None, "", "none"):
+        return base
+    term = CLUSTER_TERMS.get(cluster_loss, cluster_loss)
+    return term if cluster_loss == "dec" else f"{base} + {float(cluster_weight):g}·{term}"
 
 
 def check_arch(arch: str, latent: int, image_size: int) -> None:

@@ -78,6 +78,7 @@ def test_train_a_model_and_open_it_in_the_explorer(page, train_app):
     page.wait_for_function("() => { const im = document.getElementById('train-recon-img');"
                            " return im && im.complete && im.naturalWidth > 0; }", timeout=10_000)
     assert page.locator("#train-loss .scatterlayer .trace").count() >= 2  # batch + train (+ validation) curves
+    assert page.inner_text("#train-loss .ytitle") == "NT-Xent loss"  # the objective's loss, by name
 
     # a second submit of the same model returns the same job
     page.click("#train-submit")
@@ -98,3 +99,24 @@ def test_train_a_model_and_open_it_in_the_explorer(page, train_app):
     assert "12 materials" in page.inner_text("#explore-summary")
     assert page.inner_text("#data-root-banner").endswith("· 2 models")  # was 1 before the job
     assert errors == []
+
+
+def test_a_window_the_images_are_not_is_refused_naming_both(page, train_app):
+    """images/train_1eV holds ±1 eV images: a ±3 eV model of them is said to be wrong while the form
+    is filled in, and the server refuses it (one model or a grid), queueing nothing."""
+    url, root = train_app
+    page.goto(url + "/train")
+    page.wait_for_selector("#train-grid-summary", timeout=60_000)
+    assert page.input_value("#train-folder") == "images/train_1eV" and page.input_value("#train-window") == "1"
+    page.fill("#train-window", "3")
+    page.wait_for_selector("#train-form-problem", timeout=10_000)
+    assert "±1 eV" in page.inner_text("#train-form-problem") and "±3 eV" in page.inner_text("#train-form-problem")
+    for button in ("#train-submit", "#train-grid-submit"):
+        page.click(button)
+        page.wait_for_selector("#train-submit-error", timeout=10_000)
+        refusal = page.inner_text("#train-submit-error")
+        assert "images/train_1eV are drawn for ±1 eV" in refusal and "window asked is ±3 eV" in refusal, refusal
+        page.click("#train-submit-error .btn-close")
+    assert not list(JobStore(root).dir.glob("*.json"))
+    page.fill("#train-window", "1")
+    page.wait_for_selector("#train-form-problem", state="detached", timeout=10_000)
