@@ -1,4 +1,5 @@
-"""Layout pieces of the evaluate page: the search form and the ranking table."""
+"""Layout pieces of the evaluate page: the search form, what to do before a search, and the
+ranking table."""
 
 from __future__ import annotations
 
@@ -57,6 +58,20 @@ def search_form(ids: dict, values: dict, label_columns: list[str]) -> html.Div:
                                style={"height": "14px"}),
                   html.Div(values.get("status", ""), id=ids["status"], className="small text-muted")]),
     ])
+
+
+def search_instructions(id_: str, style: dict | None = None) -> html.Div:
+    """What stands where the search's figures will be, until there is a search to show."""
+    return html.Div([
+        html.Div("No grid search for these settings yet.", className="fw-bold mb-1"),
+        html.Div(["Choose the models (the filter) and the ", html.Code("min_samples"), " and ",
+                  html.Code("min_cluster_size"), " ranges on the left, then ", html.B("Run grid search"),
+                  ". Every model is clustered with HDBSCAN in every cell of the grid and each clustering scored: "
+                  "DBCV and S_Dbw (how well its clusters stand apart), mean AMI (how much the models agree)."]),
+        html.Div("Here then: the best score of every cell (click one), one model over the grid, and the models of "
+                 "the chosen cell ranked, each a link that opens it in the explorer with that cell's parameters.",
+                 className="mt-1"),
+    ], id=id_, style=style, className="border rounded p-3 mb-3 small text-muted bg-light")
 
 
 def _fmt(value, digits):

@@ -8,10 +8,13 @@ return components and figures; the page holds the callbacks.
 from __future__ import annotations
 
 import math
+import re
 
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dash_table, dcc, html
+
+from backend.data.catalog import parse_model_id
 
 #: metric column -> label, for the chart's metric choice (labelled metrics first)
 METRICS = {
@@ -63,32 +66,169 @@ def quality_table(table, table_id: str) -> dash_table.DataTable:
     )
 
 
+#: tokens of the study's model ids, shortened for tick labels (pattern, short form, key) and
+#: spelled out where every model shares them (pattern, long form)
+_ID_TOKENS = (
+    (r"resnet(\d+)", r"R\1", "R: ResNet depth", r"ResNet-\1"),
+    (r"latent(\d+)", r"L\1", "L: latent channels", r"latent \1"),
+    (r"window(\d+(?:\.\d+)?)eV", r"\1eV", None, r"window \1 eV"),
+    (r"steps(\d+)", r"\1ep", "ep: epochs", r"\1 epochs"),
+    (r"split(\d+(?:\.\d+)?)", None, "v: validation split", None),  # written times ten by the study
+    (r"width(\d+(?:\.\d+)?)", r"w\1", "w: line width", r"line width \1"),
+    (r"size(\d+)", r"\1px", None, r"\1 px"),
+)
+#: the longest upright tick label (longer ones end in "…"; hover shows the full id)
+MAX_TICK_CHARS = 28
+PLOT_HEIGHT = 340        # px of the plotting area, whatever the labels around it take
+LABEL_GAP = 13           # px between two reference labels
+CHAR_PX = 6.2            # width of a character of the 10-11 px labels, roughly
+UPRIGHT_PX = 700         # the plot's width on a laptop's page, about: labels across it lie flat
+ALL_TICKS = 80           # up to this many models every one gets its tick label
+
+
+def _token(token: str, long: bool) -> tuple[str, str | None]:
+    """One id token, short (tick label) or long (the axis title), and its key entry if shortened."""
+    for pattern, short, key, spelled in _ID_TOKENS:
+        m = re.fullmatch(pattern, token)
+        if not m:
+            continue
+        if pattern.startswith("split"):
+            value = f"{float(m.group(1)) / 10:g}"
+            return (f"validation split {value}", None) if long else (f"v{value}", key)
+        return (m.expand(spelled), None) if long else (m.expand(short), key)
+    return token, None
+
+
+def _clip(label: str, long: bool) -> str:
+    """Short labels stand upright: at most :data:`MAX_TICK_CHARS` (long ones lie flat, unclipped)."""
+    return label if long or len(label) <= MAX_TICK_CHARS else label[:MAX_TICK_CHARS - 1] + "…"
+
+
+def model_labels(model_ids, long: bool = False) -> tuple[dict[str, str], str, str]:
+    """Tick labels for models: only what tells them apart (the tokens of their ids that not every
+    one shares), in short forms (``resnet18_latent1_..._steps120_split1.0`` -> ``R18 L1 120ep
+    v0.1``) or, with ``long``, spelled out (``ResNet-18, latent 1, 120 epochs, validation split
+    0.1``). Returns (id -> label, what they all share spelled out, the key of the short forms).
+    Falls back to the ids where shortening would make two labels alike."""
+    ids = list(dict.fromkeys(model_ids))
+    tokens = {mid: mid.split("_") for mid in ids}
+    shared = set.intersection(*(set(t) for t in tokens.values())) if len(ids) > 1 else set()
+    labels, keys = {}, []
+    for mid in ids:
+        parts = []
+        for tok in tokens[mid]:
+            if tok in shared or not tok:
+                continue
+            short, key = _token(tok, long=long)
+            parts.append(short)
+            if key and key not in keys:
+                keys.append(key)
+        labels[mid] = _clip((", " if long else " ").join(parts) or mid, long)
+    if len(set(labels.values())) < len(labels):
+        labels, keys = {mid: _clip(mid, long) for mid in ids}, []
+    common = [_token(t, long=True)[0] for t in (ids[0].split("_") if ids else []) if t in shared]
+    return labels, ", ".join(common), ", ".join(keys)
+
+
+def _spread(positions: list[float], gap: float, top: float) -> list[float]:
+    """Label heights (px from the bottom, sorted input) moved apart by at least ``gap``, kept
+    within [0, top] when they fit, each as near its line as that allows."""
+    out = []
+    for p in positions:
+        out.append(max(p, out[-1] + gap) if out else max(p, 0.0))
+    overflow = out[-1] - top if out else 0
+    if overflow > 0:
+        out[-1] -= overflow
+        for i in range(len(out) - 2, -1, -1):
+            out[i] = min(out[i], out[i + 1] - gap)
+    return out
+
+
 def quality_figure(table, metric: str) -> go.Figure:
-    """``metric`` of every model (markers, one trace per window) with each window's baselines,
-    chance levels and ceiling drawn as horizontal lines in that window's colour."""
+    """``metric`` of every model (markers, one trace per window), with each window's baselines,
+    chance levels and ceiling as horizontal lines in that window's colour, named at their right
+    end (labels spread apart so none overlap, a thin leader to their line). Models are labelled
+    by what tells them apart (:func:`model_labels`; the full id on hover), sorted by their
+    hyperparameters; the axis title says what they all share."""
     fig = go.Figure()
     palette = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
-    if metric not in table.columns:
+    if metric not in table.columns or not table[metric].notna().any():
+        fig.add_annotation(text="no value of this metric in the report", showarrow=False, xref="paper", yref="paper",
+                           x=0.5, y=0.5, font=dict(color="#888"))
+        fig.update_layout(height=200, template="plotly_white", xaxis=dict(visible=False), yaxis=dict(visible=False))
         return fig
-    models = table[(table.kind == "model") & table[metric].notna()]
+    models = table[(table.kind == "model") & table[metric].notna()].copy()
+    models["_order"] = [_sort_key(m) for m in models.feature_set]
+    models = models.sort_values(["window", "_order"])
+    # spelled out when every label fits across the plot, else short (and turned upright)
+    labels, common, key = model_labels(models.feature_set, long=True)
+    n = len(models)
+    longest = max((len(v) for v in labels.values()), default=0)
+    upright = n * (longest + 3) * CHAR_PX < UPRIGHT_PX
+    if not upright:
+        labels, common, key = model_labels(models.feature_set)
+        longest = max((len(v) for v in labels.values()), default=0)
     windows = sorted(table.window.dropna().unique())
+    refs = table[(table.kind != "model") & table[metric].notna()]
+
+    values = list(models[metric]) + list(refs[metric])
+    lo, hi = float(min(values)), float(max(values))
+    pad = (hi - lo) * 0.06 or abs(hi) * 0.05 or 0.05
+    lo, hi = lo - pad, hi + pad
+
+    # reference labels: as many as need room set the plot's height
+    plot_h = max(PLOT_HEIGHT, LABEL_GAP * (len(refs) + 1))
+    lines = []
+    for i, w in enumerate(windows):
+        colour = palette[i % len(palette)]
+        for _, r in refs[refs.window == w].iterrows():
+            name = r.feature_set + (f", {w:g} eV" if len(windows) > 1 else "")
+            lines.append((float(r[metric]), f"{name}: {float(r[metric]):.3g}", colour, r.kind))
+    lines.sort(key=lambda line: line[0])
+    to_px = plot_h / (hi - lo)
+    placed = _spread([(v - lo) * to_px for v, *_ in lines], LABEL_GAP, plot_h)
+    for (value, text, colour, kind), at in zip(lines, placed):
+        fig.add_hline(y=value, line=dict(color=colour, dash=LINE_STYLES.get(kind, "dot"), width=1))
+        fig.add_annotation(x=1, xref="paper", y=value, yref="y", text=text, showarrow=True, arrowhead=0,
+                           arrowwidth=0.7, arrowcolor=colour, ax=14, ay=-(at - (value - lo) * to_px),
+                           xanchor="left", font=dict(size=10, color=colour), align="left")
+
     for i, w in enumerate(windows):
         colour = palette[i % len(palette)]
         m = models[models.window == w]
         if len(m):
             fig.add_trace(go.Scatter(
-                x=m.feature_set, y=m[metric], mode="markers", name=f"models, {w:g} eV",
-                marker=dict(size=9, color=colour), customdata=m.objective,
-                hovertemplate="%{x}<br>%{customdata}<br>" + metric + " = %{y:.3f}<extra></extra>"))
-        refs = table[(table.window == w) & (table.kind != "model") & table[metric].notna()]
-        for _, r in refs.iterrows():
-            fig.add_hline(y=float(r[metric]), line=dict(color=colour, dash=LINE_STYLES.get(r.kind, "dot"), width=1),
-                          annotation_text=f"{r.feature_set} ({w:g} eV)", annotation_position="top left",
-                          annotation_font=dict(size=10, color=colour))
-    fig.update_layout(margin=dict(l=50, r=10, t=30, b=10), height=420, template="plotly_white",
-                      yaxis_title=METRICS.get(metric, metric), xaxis=dict(showticklabels=len(models) <= 12),
-                      legend=dict(orientation="h", y=1.08), title=None)
+                x=[labels[f] for f in m.feature_set], y=m[metric], mode="markers", name=f"models, {w:g} eV",
+                marker=dict(size=8 if len(models) <= 40 else 6, color=colour),
+                customdata=list(zip(m.feature_set, m.objective)),
+                hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>" + METRICS.get(metric, metric)
+                              + " = %{y:.3f}<extra></extra>"))
+
+    tick_px = 16 if upright else longest * CHAR_PX
+    title = f"{n} model{'s' if n != 1 else ''}" + (f", all {common}" if common else "") \
+        + (f" ({key})" if key else "") + " · hover a point for its id"
+    right = 20 + CHAR_PX * max((len(t) for _, t, *_ in lines), default=0) + (14 if lines else 0)
+    bottom = int(tick_px + 46)
+    fig.update_layout(
+        margin=dict(l=60, r=int(right), t=36, b=bottom), height=int(plot_h + 36 + bottom),
+        template="plotly_white", title=None,
+        yaxis=dict(title=METRICS.get(metric, metric), range=[lo, hi], zeroline=False),
+        xaxis=dict(title=dict(text=title, font=dict(size=11)), type="category", showgrid=n <= 40,
+                   categoryorder="array", categoryarray=[labels[f] for f in models.feature_set],
+                   tickangle=0 if upright else -90, tickfont=dict(size=10 if n <= 40 else 9), automargin=False,
+                   # every model named while a label has room (~10 px each), else plotly thins them
+                   dtick=1 if n <= ALL_TICKS else None),
+        legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
+    )
     return fig
+
+
+def _sort_key(model_id: str) -> tuple:
+    """Models in hyperparameter order (architecture, latent, epochs, split), others by id."""
+    hp = parse_model_id(model_id)
+    if not hp:
+        return (1, model_id)
+    return (0, hp["arch"], hp["latent"] or 0, hp["epochs"] or 0, hp["split"] or 0, hp.get("tag", ""), model_id)
 
 
 def quality_notes(warnings: list[str]) -> html.Div:
@@ -114,11 +254,19 @@ def quality_section(ids: dict, metric: str = "probe_acc", status: str = "") -> h
         dbc.Progress(id=ids["progress"], value=0, striped=True, animated=True, className="mt-1", style={"height": "10px"}),
         html.Div(status, id=ids["status"], className="small text-muted mb-1"),
         html.Div(id=ids["warnings"]),
+        # until a report is there, what to do instead of an empty chart
+        html.Div(["No report shown yet: ", html.B("Run quality report"), " scores the models of the filter (with the "
+                  "known-label column chosen on the left, if any). One chart, one metric at a time, and the table of "
+                  "every score appear here."], id=ids["empty"],
+                 className="border rounded p-3 small text-muted bg-light"),
         html.Div([
-            html.Span("Metric", className="small me-2"),
-            dcc.Dropdown(id=ids["metric"], value=metric, clearable=False, style={"minWidth": "320px", "fontSize": "13px"},
-                         options=[{"label": v, "value": k} for k, v in METRICS.items()]),
-        ], className="d-flex align-items-center mb-1"),
-        dcc.Graph(id=ids["graph"], config={"displaylogo": False}, style={"height": "420px"}),
-        html.Div(id=ids["table"]),
+            html.Div([
+                html.Span("Metric", className="small me-2"),
+                dcc.Dropdown(id=ids["metric"], value=metric, clearable=False,
+                             style={"minWidth": "320px", "fontSize": "13px"},
+                             options=[{"label": v, "value": k} for k, v in METRICS.items()]),
+            ], className="d-flex align-items-center mb-1"),
+            dcc.Graph(id=ids["graph"], config={"displaylogo": False}),
+            html.Div(id=ids["table"]),
+        ], id=ids["results"], style={"display": "none"}),
     ])

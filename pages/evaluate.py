@@ -30,7 +30,7 @@ from backend.evaluate.tables import cell_label, external_table
 from backend.jobs import UnknownJobError
 from backend.jobs.quality_job import find_quality, load_quality_result, submit_quality
 from backend.jobs.search_job import find_search, load_search_result, submit_search
-from components.evaluate_panels import EXTERNAL_COLUMNS, ranking_rows, ranking_table, search_form
+from components.evaluate_panels import EXTERNAL_COLUMNS, ranking_rows, ranking_table, search_form, search_instructions
 from components.quality_panels import available_metrics, quality_figure, quality_notes, quality_section, quality_table
 
 dash.register_page(__name__, path="/evaluate", name="Evaluate", title="bandscape · evaluate", order=1)
@@ -43,9 +43,12 @@ IDS = {name: f"evaluate-{name}" for name in (
 KEY, RESULT, CELL, POLL = "evaluate-key", "evaluate-result", "evaluate-cell", "evaluate-poll"
 ALERT, WARNINGS, CELLS_GRAPH, CELL_INFO = "evaluate-alert", "evaluate-warnings", "evaluate-cells", "evaluate-cell-info"
 MODEL_PICK, MODEL_GRAPH, TABLE, URL_SINK = "evaluate-model", "evaluate-model-grid", "evaluate-table", "evaluate-url-sink"
+#: what a search shows (RESULTS), and what stands in its place until there is one (EMPTY)
+RESULTS, EMPTY = "evaluate-results", "evaluate-empty"
 #: the fingerprint-quality section: its job id (Q_KEY) and the same once its result is there (Q_RESULT)
 QUALITY = {name: f"quality-{name}" for name in ("run", "cancel", "progress", "status", "warnings", "metric", "graph",
-                                                "table", "key", "result", "poll")}
+                                                "table", "key", "result", "poll", "results", "empty")}
+SHOWN, HIDDEN = {}, {"display": "none"}
 
 def _default_filter(catalog) -> str:
     """The paper's search (one window) when it compares at least two models, else every model."""
@@ -127,16 +130,20 @@ def layout(**query):
     main = html.Div([
         html.Div([dbc.Alert(n, color="warning", dismissable=True) for n in notes], id=ALERT),
         html.Div(id=WARNINGS),
-        html.H6("Cell maxima: click a cell to rank the models there", className="mb-0"),
-        dcc.Graph(id=CELLS_GRAPH, config={"displaylogo": False}, style={"height": "360px"}),
-        html.Div(id=CELL_INFO, className="small mb-2"),
+        # no empty axes before a search: what to do instead, until there is something to show
+        search_instructions(EMPTY, style=HIDDEN if result_id else SHOWN),
         html.Div([
-            html.H6("One model over the grid", className="me-2 mb-0"),
-            dcc.Dropdown(id=MODEL_PICK, clearable=False, style={"minWidth": "480px", "fontSize": "13px"}),
-        ], className="d-flex align-items-center"),
-        dcc.Graph(id=MODEL_GRAPH, config={"displaylogo": False}, style={"height": "330px"}),
-        html.H6("Models in the chosen cell (sortable; the link opens the explorer)"),
-        ranking_table(TABLE, with_external=bool(labels)),
+            html.H6("Cell maxima: click a cell to rank the models there", className="mb-0"),
+            dcc.Graph(id=CELLS_GRAPH, config={"displaylogo": False}, style={"height": "360px"}),
+            html.Div(id=CELL_INFO, className="small mb-2"),
+            html.Div([
+                html.H6("One model over the grid", className="me-2 mb-0"),
+                dcc.Dropdown(id=MODEL_PICK, clearable=False, style={"minWidth": "480px", "fontSize": "13px"}),
+            ], className="d-flex align-items-center"),
+            dcc.Graph(id=MODEL_GRAPH, config={"displaylogo": False}, style={"height": "330px"}),
+            html.H6("Models in the chosen cell (sortable; the link opens the explorer)"),
+            ranking_table(TABLE, with_external=bool(labels)),
+        ], id=RESULTS, style=SHOWN if result_id else HIDDEN),
         quality_section(QUALITY, status=q_status),
     ], style={"flex": "1 1 auto", "minWidth": "0"})
     return html.Div([
@@ -242,14 +249,14 @@ def _selected_cell(r, cell) -> tuple[int, int]:
 
 @callback(
     Output(CELLS_GRAPH, "figure"), Output(CELL_INFO, "children"), Output(TABLE, "data"),
-    Output(MODEL_PICK, "options"), Output(MODEL_PICK, "value"),
+    Output(MODEL_PICK, "options"), Output(MODEL_PICK, "value"), Output(RESULTS, "style"), Output(EMPTY, "style"),
     Input(RESULT, "data"), Input(CELL, "data"), Input(IDS["label"], "value"),
     State(MODEL_PICK, "value"),
 )
 def render(job_id, cell, label, picked):
     r = _result(job_id)
     if r is None:
-        return {}, "", [], [], None
+        return {}, "", [], [], None, HIDDEN, SHOWN
     ms, mcs = _selected_cell(r, cell)
     link = lambda mid: r.spec.explorer_query(mid, ms, mcs)  # noqa: E731
     row = r.cells[(r.cells.min_samples == ms) & (r.cells.min_cluster_size == mcs)].iloc[0]
@@ -273,7 +280,8 @@ def render(job_id, cell, label, picked):
             info += [html.Span(str(exc), className="text-danger")]
     options = [{"label": m, "value": m} for m in r.ranking.model_id]
     value = picked if picked in r.models else row["best_dbcv_model"] or r.models[0]
-    return (cell_maxima_figure(r, selected=(ms, mcs)), info, ranking_rows(table, link, extra), options, value)
+    return (cell_maxima_figure(r, selected=(ms, mcs)), info, ranking_rows(table, link, extra), options, value, SHOWN,
+            HIDDEN)
 
 
 def _paper_model_ranks(cell: pd.DataFrame) -> list:
@@ -388,7 +396,8 @@ def poll_quality(tick, job_id, shown):
 
 @callback(
     output=dict(figure=Output(QUALITY["graph"], "figure"), table=Output(QUALITY["table"], "children"),
-                warnings=Output(QUALITY["warnings"], "children"), options=Output(QUALITY["metric"], "options")),
+                warnings=Output(QUALITY["warnings"], "children"), options=Output(QUALITY["metric"], "options"),
+                shown=Output(QUALITY["results"], "style"), empty=Output(QUALITY["empty"], "style")),
     inputs=dict(job_id=Input(QUALITY["result"], "data"), metric=Input(QUALITY["metric"], "value")),
 )
 def render_quality(job_id, metric):
@@ -396,11 +405,11 @@ def render_quality(job_id, metric):
 
     found = load_quality_result(get_job_runner().store, _job(job_id))
     if found is None:
-        return dict(figure={}, table=[], warnings=[], options=no_update)
+        return dict(figure={}, table=[], warnings=[], options=no_update, shown=HIDDEN, empty=SHOWN)
     table, warnings = found
     metrics = available_metrics(table)
     options = [{"label": METRICS[m], "value": m} for m in metrics]
     if metric not in metrics and metrics:
         metric = metrics[0]
     return dict(figure=quality_figure(table, metric), table=quality_table(table, "quality-rows"),
-                warnings=quality_notes(warnings), options=options)
+                warnings=quality_notes(warnings), options=options, shown=SHOWN, empty=HIDDEN)

@@ -51,6 +51,7 @@ def test_grid_search_page_ranks_and_opens_the_explorer(browser, small_app, tmp_p
     best = expected.cells.loc[expected.cells.best_dbcv.idxmax()]
     info = page.locator("#evaluate-cell-info")
     info.get_by_text(f"ms={best.min_samples}, mcs={best.min_cluster_size}").wait_for(timeout=30_000)
+    assert page.locator("#evaluate-empty").is_hidden()  # the instructions made way for the results
     assert best.best_dbcv_model in info.inner_text()
     cell = expected.cell(int(best.min_samples), int(best.min_cluster_size)).set_index("model_id")
     if PAPER_MODEL in MODELS:  # where the study's chosen model stands, when it is compared
@@ -97,6 +98,24 @@ def test_grid_search_page_ranks_and_opens_the_explorer(browser, small_app, tmp_p
     page.close()
 
 
+def test_before_a_search_the_page_says_what_to_do_instead_of_empty_axes(browser, small_app):
+    """A new user opening the page sees what to do, not three empty plots: the heat maps, the
+    per-model grid and the quality chart wait, hidden, until there is a result to draw."""
+    url, _, _, selection = small_app
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url + f"/evaluate?models={urllib.parse.quote(selection)}")
+    page.wait_for_function("() => (document.getElementById('evaluate-status') || {}).innerText"
+                           " && document.getElementById('evaluate-status').innerText.startsWith('not run yet')",
+                           timeout=60_000)
+    page.wait_for_selector("#evaluate-empty", state="visible", timeout=10_000)
+    assert "Run grid search" in page.inner_text("#evaluate-empty")
+    assert "Run quality report" in page.inner_text("#quality-empty")
+    for graph in ("#evaluate-cells", "#evaluate-model-grid", "#quality-graph"):
+        assert page.locator(graph).is_hidden(), graph
+    assert page.locator(".js-plotly-plot .xy").filter(visible=True).count() == 0  # no axes at all
+    page.close()
+
+
 def test_bad_url_parameters_are_named(browser, small_app):
     url = small_app[0]
     page = browser.new_page(viewport={"width": 1300, "height": 900})
@@ -133,4 +152,5 @@ def test_quality_section_runs_the_report_and_shows_it(browser, small_app, tmp_pa
         assert str(round(float(row.trustworthiness), 3)) in text  # as the table rounds it
     assert "no training images or display plots" in page.locator("#quality-warnings").inner_text()
     assert page.locator("#quality-graph .scatterlayer .trace").count() >= 1
+    assert page.locator("#quality-empty").is_hidden() and page.locator("#quality-graph").is_visible()
     assert not errors
