@@ -81,7 +81,8 @@ def job_form(ids: dict, folders: list[dict], default_folder: str | None, default
                 labelled("k", num("clusters", defaults.clusters, 2, 1, 60)),
             ], className="d-flex gap-2"),
             html.Div([
-                dbc.Button("Train this model", id=ids["submit"], color="primary", size="sm", disabled=not folders),
+                dbc.Button("Train this model", id=ids["submit"], color="primary", size="sm", disabled=not folders,
+                           className="flex-shrink-0"),  # a long message beside it does not squeeze it
                 html.Span(id=ids["estimate"], className="small text-muted ms-2"),
             ], className="d-flex align-items-center"),
         ]),
@@ -211,7 +212,8 @@ def loss_figure(rec: dict | None) -> go.Figure:
         uirevision=(rec or {}).get("job_id"),
     )
     if not fig.data:
-        fig.add_annotation(text="the loss curve appears after the first batch", showarrow=False,
+        fig.add_annotation(text="the loss curve appears after the first batch" if rec else
+                           "select a job in the table: its loss curve appears here", showarrow=False,
                            xref="paper", yref="paper", x=0.5, y=0.5, font={"color": "#888"})
     return fig
 
