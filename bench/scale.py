@@ -92,7 +92,7 @@ class MemorySampler(threading.Thread):
 def ensure_root(roots: Path, n: int) -> Path:
     root = roots / f"synth-{n}"
     if not (root / "embeddings").is_dir():
-        subprocess.run([sys.executable, "-m", "backend", "synth", "--n", str(n), "--out", str(root)], cwd=ROOT,
+        subprocess.run([sys.executable, "-m", "backend", "synth", "--n", str(n), "--data", str(root)], cwd=ROOT,
                        check=True, stdout=subprocess.DEVNULL)
     return root
 
