@@ -78,7 +78,7 @@ def test_train_a_model_and_open_it_in_the_explorer(page, train_app):
     page.wait_for_function("() => { const im = document.getElementById('train-recon-img');"
                            " return im && im.complete && im.naturalWidth > 0; }", timeout=10_000)
     assert page.locator("#train-loss .scatterlayer .trace").count() >= 2  # batch + train (+ validation) curves
-    assert page.inner_text("#train-loss .ytitle") == "NT-Xent loss"  # the objective's loss, by name
+    assert page.text_content("#train-loss .ytitle") == "NT-Xent loss"  # the objective's loss, by name
 
     # a second submit of the same model returns the same job
     page.click("#train-submit")
