@@ -564,6 +564,17 @@
             window.dash_clientside.set_props(st.cfg.click, {data: {name: thumb.dataset.pin, t: Date.now()}});
             return;
         }
+        const byLabel = e.target.closest && e.target.closest("[data-label]");
+        if (byLabel) {
+            const value = byLabel.dataset.label, tr = pointsTrace(plotDiv());
+            const texts = tr && tr.meta && tr.meta.point_labels;
+            if (!texts) { return; }
+            const out = [];
+            for (let i = 0; i < tr.x.length; i++) { if (texts[i] === value && visible(tr, i)) { out.push(i); } }
+            st.selectedAt = e.timeStamp;
+            select(out, tr.meta.label + " " + (value || "(no label)"));
+            return;
+        }
         const badge = e.target.closest && e.target.closest("[data-cluster]");
         if (!badge) { return; }
         const k = Number(badge.dataset.cluster), tr = pointsTrace(plotDiv());
@@ -571,7 +582,7 @@
         const out = [];
         for (let i = 0; i < tr.x.length; i++) { if (tr.customdata[i] - 1 === k && visible(tr, i)) { out.push(i); } }
         st.selectedAt = e.timeStamp;
-        select(out, "cluster " + k);
+        select(out, k < 0 ? "noise" : "cluster " + k);
     }
 
     function hook(gd) {
@@ -633,26 +644,40 @@
             return nu();
         },
 
-        /* The cluster sizes as badges in the clusters' colours (cluster k: palette[k % n]). */
-        sizes: function (data, cfg) {
+        /* The legend of the colouring on the map (components/map_colouring.py's legend): one
+         * badge per category in the colour its points are drawn in (the same colour code,
+         * looked up in the one colour scale), named, with its count; a click on a cluster's or
+         * a label value's badge selects its materials. */
+        legend: function (data, cfg) {
             const box = document.getElementById(cfg.sizes_box);
             if (!box || !data) { return nu(); }
-            const pal = cfg.palette, badges = data.sizes.map(([k, size]) => {
+            st.legend = data;
+            const badges = data.entries.map(e => {
                 const b = document.createElement("span");
-                b.className = "badge me-1";
-                b.style.backgroundColor = pal[k % pal.length];
-                b.style.color = "black";
-                b.title = "cluster " + k + ": click to see its materials";
-                b.dataset.cluster = String(k);
-                b.style.cursor = "pointer";
-                b.textContent = String(size);
+                b.className = "badge me-1 explore-legend-entry";
+                const colour = cfg.colours[e.code];
+                b.style.backgroundColor = colour;
+                b.style.color = e.code === 0 ? "white" : "black";
+                b.dataset.colour = colour;
+                b.dataset.name = e.text;
+                b.textContent = e.text + ": " + e.count;
+                if (e.cluster !== undefined) {
+                    b.dataset.cluster = String(e.cluster);
+                    b.title = (e.cluster < 0 ? "noise" : "cluster " + e.cluster) + ": click to see its materials";
+                } else if (e.label !== undefined) {
+                    b.dataset.label = e.label;
+                    b.title = data.title + " = " + e.text + ": click to see its materials";
+                }
+                if (b.title) { b.style.cursor = "pointer"; }
                 return b;
             });
             if (data.more) {
                 badges.push(Object.assign(document.createElement("span"),
                                           {className: "text-muted", textContent: "+" + data.more + " more"}));
             }
-            box.replaceChildren(...badges);
+            const title = Object.assign(document.createElement("span"),
+                                        {className: "me-1 explore-legend-title", textContent: data.title + ":"});
+            box.replaceChildren(title, ...badges);
             return nu();
         },
 

@@ -1,5 +1,5 @@
 """What the explorer shows for a view: the map (a whole figure, a Patch of the one on screen, or
-the new per-point style that the browser applies in place), the summary line and cluster sizes,
+the new per-point style that the browser applies in place), the summary line and the legend,
 the scores of a colouring, the element matches and the hover's view info.
 
 :func:`render_view` is called by the page's layout (the first figure comes with the page) and by
@@ -41,7 +41,7 @@ from components.scatter import (
 log = logging.getLogger(__name__)
 
 #: the outputs of a view, by name (the page wires each to its component's property)
-VIEW_OUTPUTS = ("figure", "drawn", "summary", "sizes", "scores", "style", "alert", "matches", "view", "names",
+VIEW_OUTPUTS = ("figure", "drawn", "summary", "legend", "scores", "style", "alert", "matches", "view", "names",
                 "poll", "consensus_default")
 #: up to this many materials a recluster also sends each material's cluster label (hover text)
 LABELS_INLINE_MAX = 20_000
@@ -67,6 +67,7 @@ class _Map:
     style: dict
     meta: dict
     scores: dict | None
+    legend: dict
     key: dict
 
 
@@ -130,7 +131,7 @@ def _clustered_map(catalog, v: ExplorerView, data) -> _Map:
     """Cluster the view and compute everything the map draws of it."""
     result = cluster_model(catalog, v.model, v.params())
     highlight = element_mask(data.names, list(v.elements), v.element_mode)
-    codes, texts, scores = colouring(catalog, data, result, v)
+    codes, texts, scores, legend = colouring(catalog, data, result, v)
     n = len(data.names)
     keep = visible_mask(result.noise, v.hide_noise, v.hide_nonnoise)
     overlays = overlay_updates(data.xy, result, highlight, keep)
@@ -142,24 +143,49 @@ def _clustered_map(catalog, v: ExplorerView, data) -> _Map:
     if v.colour_by in CONSENSUS_COLOURINGS:
         meta["label"] = "consensus"
     return _Map(data=data, result=result, highlight=highlight, keep=keep, overlays=overlays, style=style,
-                meta=meta, scores=scores, key=key)
+                meta=meta, scores=scores, legend=legend, key=key)
 
 
 def _texts(v: ExplorerView, m: _Map) -> dict:
-    """The summary line, cluster sizes, colouring scores, element matches; no alert."""
+    """The summary line, the legend (with the figure's caption and file name), colouring
+    scores, element matches; no alert."""
     n = len(m.data.names)
-    head, sizes = _summary(m.result, n)
-    return {"summary": head, "sizes": sizes, "scores": m.scores["text"] if m.scores else None, "alert": None,
+    head = _summary(m.result, n)
+    legend = {**m.legend, **figure_caption(v, m.result)}
+    return {"summary": head, "legend": legend, "scores": m.scores["text"] if m.scores else None, "alert": None,
             "matches": f"{int(m.highlight.sum())} of {n} materials match" if v.elements else ""}
 
 
-def _summary(result, n: int) -> tuple[html.Span, dict]:
-    """The summary line, and the cluster sizes (largest 40) that the browser draws as badges in
-    the clusters' colours."""
-    sizes = sorted(result.cluster_sizes().items(), key=lambda kv: -kv[1])
-    head = html.Span([html.B(f"{result.n_clusters} clusters"), f" · {result.n_noise} noise · {n} materials · sizes: "],
+def _summary(result, n: int) -> html.Span:
+    """The summary line (the legend, drawn by the browser, follows it)."""
+    return html.Span([html.B(f"{result.n_clusters} clusters"), f" · {result.n_noise} noise · {n} materials · "],
                      id="explore-summary-text")
-    return head, {"sizes": sizes[:40], "more": max(len(sizes) - 40, 0)}
+
+
+def cell_text(v: ExplorerView) -> str:
+    """The clustering's parameters as a figure caption says them."""
+    if v.algo in ("kmeans", "gmm"):
+        return f"{'K-Means' if v.algo == 'kmeans' else 'GMM'}, k = {v.n_clusters}"
+    metric = f"Minkowski p = {v.p:g}" if v.metric == "minkowski" else "Euclidean"
+    return (f"HDBSCAN, min cluster size {v.min_cluster_size}, min samples {v.min_samples}, {v.selection}, "
+            f"{metric}")
+
+
+def cell_slug(v: ExplorerView) -> str:
+    """The clustering's parameters in a file name: ``hdbscan_mcs3_ms2_leaf_minkowski0.2``."""
+    if v.algo in ("kmeans", "gmm"):
+        return f"{v.algo}_k{v.n_clusters}"
+    metric = f"minkowski{v.p:g}" if v.metric == "minkowski" else "euclidean"
+    return f"hdbscan_mcs{v.min_cluster_size}_ms{v.min_samples}_{v.selection}_{metric}"
+
+
+def figure_caption(v: ExplorerView, result) -> dict:
+    """What a downloaded map says of itself: a title (model, clustering, counts) and a file
+    name (model id, clustering, colouring)."""
+    colour = "" if v.colour_by == "cluster" else f"_{v.colour_by}"
+    return {"caption": f"{v.model} · {cell_text(v)} · {result.n_clusters} clusters, {result.n_noise} noise"
+                       + ("" if v.colour_by == "cluster" else f" · coloured by {v.colour_by}"),
+            "filename": f"{v.model}_{cell_slug(v)}{colour}"}
 
 
 def _map_update(v: ExplorerView, m: _Map, drawn: dict | None) -> dict:

@@ -71,6 +71,16 @@ def colour_codes(labels: np.ndarray) -> np.ndarray:
     return np.where(labels < 0, 0, 1 + np.mod(labels, len(PALETTE))).astype(np.uint8)
 
 
+def category_codes(values, categories) -> np.ndarray:
+    """Colour codes of categorical values keyed to the value itself: ``categories`` is the sorted
+    list of every value over the whole dataset (not only those on screen), value
+    ``categories[j]`` gets code ``1 + j % len(PALETTE)`` in every model and view; a value not
+    in it ('' for unlabelled) gets 0, the noise colour."""
+    at = {c: j for j, c in enumerate(categories)}
+    idx = np.array([at.get(str(v), -1) for v in values], dtype=int)
+    return colour_codes(idx)
+
+
 def stability_codes(stability: np.ndarray) -> np.ndarray:
     """Colour codes of stabilities in [0, 1] (NaN, a material the consensus lacks: noise)."""
     s = np.asarray(stability, dtype=float)

@@ -82,7 +82,6 @@ from components.material_image import NAME_SLOT
 from components.pinned import pinned_panel
 from components.scatter import (
     NEIGHBOURS,
-    PALETTE,
     POINTS,
     PREFETCH_ALL_MAX,
     PREFETCH_AROUND,
@@ -165,7 +164,7 @@ def _stores(v: ExplorerView, first: dict) -> list:
     return [
         dcc.Store(id=ids.DRAWN, data=first.get("drawn")),
         dcc.Store(id=ids.VIEW, data=first.get("view")),
-        dcc.Store(id=ids.SIZES, data=first.get("sizes")),
+        dcc.Store(id=ids.SIZES, data=first.get("legend")),
         dcc.Store(id=ids.NAMES, data=first.get("names")),
         # polls while a neighbour graph is being built (large models), then stops
         dcc.Interval(id=ids.GRAPH_POLL, interval=1500, disabled=first.get("poll", True)),
@@ -195,7 +194,7 @@ def _client_config() -> dict:
         # a local app has one user: all of a small map's images; a shared server, around the cursor
         "prefetch_all": 0 if is_shared_server() else PREFETCH_ALL_MAX,
         "sizes_box": ids.SIZES_BOX,
-        "palette": list(PALETTE), "colours": list(SCALE_COLOURS), "unselected_code": UNSELECTED_CODE,
+        "colours": list(SCALE_COLOURS), "unselected_code": UNSELECTED_CODE,
         "model_list": ids.MODEL_LIST, "selection": ids.SELECTION, "gallery_box": ids.GALLERY_BOX,
         "gallery": ids.GALLERY, "gallery_info": ids.GALLERY_INFO, "gallery_clear": ids.GALLERY_CLEAR,
         "page_size": GALLERY_PAGE,
@@ -209,7 +208,7 @@ def _client_config() -> dict:
 _FIELD_OUTPUTS = {prop: {n: Output(field_id(n), prop) for n, _ in MODEL_FIELDS}
                   for prop in ("value", "options", "disabled")}
 _OUTPUTS = dict(figure=Output(ids.GRAPH, "figure"), drawn=Output(ids.DRAWN, "data"),
-                summary=Output(ids.SUMMARY, "children"), sizes=Output(ids.SIZES, "data"),
+                summary=Output(ids.SUMMARY, "children"), legend=Output(ids.SIZES, "data"),
                 scores=Output(ids.SCORES, "children"), style=Output(ids.STYLE, "data"),
                 alert=Output(ids.ALERT, "children"), matches=Output(ids.MATCHES, "children"),
                 view=Output(ids.VIEW, "data"), names=Output(ids.NAMES, "data"),
@@ -267,8 +266,8 @@ clientside_callback(
 )
 
 clientside_callback(
-    ClientsideFunction("explore", "sizes"),
-    Output(ids.SIZES_SINK, "data"),  # nothing is written: the function draws the badges
+    ClientsideFunction("explore", "legend"),
+    Output(ids.SIZES_SINK, "data"),  # nothing is written: the function draws the legend
     Input(ids.SIZES, "data"), State(ids.CLIENT_CONFIG, "data"),
 )
 
