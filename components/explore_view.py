@@ -20,7 +20,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Patch, html, no_update
 
-from backend.cluster.models import cluster_model, graph_cached
+from backend.cluster.models import cluster_model, distinct_fingerprints, graph_cached
 from backend.cluster.params import BOUNDS, default_model, uses_graph
 from backend.data.elements import element_mask, elements_present
 from backend.data.labels import label_columns
@@ -92,6 +92,7 @@ def render_view(catalog, v: ExplorerView, *, drawn: dict | None, job_runner) -> 
         return {**out, "alert": dbc.Alert(f"internal error while clustering {v.model}: {exc}", color="danger")}
 
     out.update(_texts(v, m), drawn=m.key, poll=True)
+    out["alert"] = caveats(catalog, v, m.result, len(data.names))
     if not drawn or drawn.get("names") != m.key["names"]:
         # the names go once per set of materials, as one string (the browser splits it)
         out["names"] = {"key": m.key["names"], "names": "\n".join(map(str, data.names))}
@@ -154,6 +155,33 @@ def _texts(v: ExplorerView, m: _Map) -> dict:
     legend = {**m.legend, **figure_caption(v, m.result)}
     return {"summary": head, "legend": legend, "scores": m.scores["text"] if m.scores else None, "alert": None,
             "matches": f"{int(m.highlight.sum())} of {n} materials match" if v.elements else ""}
+
+
+def caveats(catalog, v: ExplorerView, result, n: int):
+    """A warning where the view cannot mean much: a collapsed model (the evaluate page's
+    definition, :func:`backend.evaluate.spec.is_collapsed`), a clustering that is all noise or
+    one cluster; None when there is nothing to say."""
+    from backend.evaluate.spec import COLLAPSED_FRACTION, is_collapsed
+
+    notes = []
+    distinct = distinct_fingerprints(catalog, v.model)
+    if is_collapsed(distinct, n):
+        notes.append(html.Div([html.B("This model has collapsed: "),
+                               f"its {n} materials have only {distinct} distinct fingerprint"
+                               f"{'s' if distinct != 1 else ''} (fewer than {COLLAPSED_FRACTION:.0%}). Its clusters "
+                               "are groups of identical fingerprints, not similar band structures; the evaluate "
+                               "page leaves it out of its rankings. Choose another model."],
+                              id="explore-collapsed"))
+    if result.n_clusters == 0:
+        notes.append(html.Div([html.B("Every material is noise: "),
+                               "this clustering found no cluster. Try a smaller min cluster size or min samples."],
+                              id="explore-all-noise"))
+    elif result.n_clusters == 1:
+        notes.append(html.Div([html.B("One cluster: "),
+                               f"this clustering puts all {n - result.n_noise} non-noise materials together"
+                               f"{f' ({result.n_noise} noise)' if result.n_noise else ''}, so it separates nothing."],
+                              id="explore-one-cluster"))
+    return dbc.Alert(notes, color="warning", className="py-2 small", id="explore-caveats") if notes else None
 
 
 def _summary(result, n: int) -> html.Span:
