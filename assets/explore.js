@@ -300,6 +300,19 @@
         document.addEventListener("mousedown", onDown, {capture: true, passive: true});
         document.addEventListener("click", onClick, {capture: true, passive: true});
         document.documentElement.addEventListener("mouseleave", hideTip, {passive: true});
+        document.addEventListener("keydown", onKey);
+    }
+
+    /* Escape: a box or lasso being drawn is dropped; else the selection is cleared (not while
+     * a dialog, such as the help, is open: Escape closes that). */
+    function onKey(e) {
+        if (e.key !== "Escape" || !st.cfg || document.querySelector(".modal.show")) { return; }
+        if (st.drag) {
+            drawShape(st.drag.gd, null);
+            st.drag = null;
+            return;
+        }
+        if (st.sel) { select([], "clear"); }
     }
 
     const TYPED = {u1: Uint8Array, i1: Int8Array, u2: Uint16Array, i2: Int16Array, u4: Uint32Array, i4: Int32Array,
@@ -556,9 +569,16 @@
     }
 
     /* Clicks on cluster badges and cards (data-cluster) select the cluster; on a thumbnail or a
-     * neighbour (data-pin), pin that material. */
+     * neighbour (data-pin), pin that material; on a pinned material's close button (data-unpin),
+     * unpin it. */
     function onPageClick(e) {
         if (!st.cfg) { return; }
+        const unpin = e.target.closest && e.target.closest("[data-unpin]");
+        if (unpin) {
+            window.dash_clientside.set_props(st.cfg.click, {data: {name: unpin.dataset.unpin, unpin: true,
+                                                                   t: Date.now()}});
+            return;
+        }
         const thumb = e.target.closest && e.target.closest("[data-pin]");
         if (thumb) {
             window.dash_clientside.set_props(st.cfg.click, {data: {name: thumb.dataset.pin, t: Date.now()}});

@@ -79,7 +79,7 @@ from components.explore_view import (
 from components.help import help_modal
 from components.map_colouring import model_window
 from components.material_image import NAME_SLOT
-from components.pinned import pinned_panel
+from components.pinned import NEEDS_BAND_DATA, has_band_data, pinned_panel
 from components.scatter import (
     NEIGHBOURS,
     POINTS,
@@ -103,7 +103,7 @@ def layout(**query):
     return html.Div([
         *_stores(v, first),
         help_modal(ids.HELP, ids.HELP_CLOSE),
-        html.Div([_side(catalog, v, first), _main(notes, first), _viewer()], className="d-flex"),
+        html.Div([_side(catalog, v, first), _main(notes, first), _viewer(catalog)], className="d-flex"),
     ], className="px-3")
 
 
@@ -143,7 +143,8 @@ def _main(notes: list[str], first: dict) -> html.Div:
     ], style={"flex": "1 1 auto", "minWidth": "0"})
 
 
-def _viewer() -> html.Div:
+def _viewer(catalog) -> html.Div:
+    bands = has_band_data(catalog)
     return html.Div([
         html.Div("Hover a point to see its band structure; click to pin it (two pinned ones are compared).",
                  className="small text-muted"),
@@ -151,7 +152,9 @@ def _viewer() -> html.Div:
         html.Img(id=ids.HOVER_IMG, alt="", style={"width": "100%", "minHeight": "120px"}),
         html.Hr(),
         dbc.RadioItems(id=ids.COMPARE, value="overlay", inline=True, className="small",
-                       options=[{"label": "overlay", "value": "overlay"}, {"label": "side by side", "value": "side"}]),
+                       options=[{"label": "overlay", "value": "overlay", "disabled": not bands},
+                                {"label": "side by side", "value": "side", "disabled": not bands}]),
+        None if bands else html.Div(NEEDS_BAND_DATA, className="small text-muted", id="explore-needs-bands"),
         html.Div(id=ids.PIN_PANEL),
         neighbour_controls(ids.NB_K),
         html.Div(id=ids.NB_PANEL, className="mt-1"),
@@ -306,27 +309,38 @@ clientside_callback(
 
 
 @callback(
-    output=dict(pinned=Output(ids.PINNED, "data"), panel=Output(ids.PIN_PANEL, "children")),
+    output=dict(pinned=Output(ids.PINNED, "data"), panel=Output(ids.PIN_PANEL, "children"),
+                neighbours=Output(ids.NB_PANEL, "children", allow_duplicate=True),
+                figure=Output(ids.GRAPH, "figure", allow_duplicate=True)),
     inputs=dict(clicked=Input(ids.CLICKED, "data"), mode=Input(ids.COMPARE, "value")),
     state=dict(pinned=State(ids.PINNED, "data"), view=State(ids.VIEW, "data")),
     prevent_initial_call=True,
 )
 def pin_material(clicked, mode, pinned, view):
     """A click (found in the browser: the material the hover shows) pins it; two pinned
-    materials are shown together for comparison."""
+    materials are shown together for comparison. A pinned material's close button unpins it;
+    with none left, its neighbours go from the panel and the map."""
     pinned = list(pinned or [])
+    out = {"neighbours": no_update, "figure": no_update}
     if dash.ctx.triggered_id == ids.CLICKED:
         if not clicked or not clicked.get("name"):
             raise dash.exceptions.PreventUpdate
         name = clicked["name"]
-        pinned = [p for p in pinned if p != name][-1:] + [name]
+        if clicked.get("unpin"):
+            pinned = [p for p in pinned if p != name]
+            if not pinned:
+                patch = Patch()
+                assign_paths(patch["data"][NEIGHBOURS], neighbour_lines(None, None))
+                return {**out, "pinned": [], "panel": [], "neighbours": [], "figure": patch}
+        else:
+            pinned = [p for p in pinned if p != name][-1:] + [name]
     if not pinned:
         raise dash.exceptions.PreventUpdate
     try:
         panel = pinned_panel(get_catalog(), pinned, (view or {}).get("window"), mode or "overlay")
-        return {"pinned": pinned, "panel": panel}
+        return {**out, "pinned": pinned, "panel": panel}
     except BandscapeError as exc:
-        return {"pinned": pinned, "panel": dbc.Alert(str(exc), color="danger")}
+        return {**out, "pinned": pinned, "panel": dbc.Alert(str(exc), color="danger")}
 
 
 @callback(
