@@ -629,7 +629,44 @@
         paint(gd, st.cfg.points, colourCodes(c));
     }
 
+    /* The map as a figure for a paper: the figure on screen (the points in their own colours,
+     * a selection's grey left out) with axis titles, a legend (the page's, as legend-only
+     * traces in the same colours) and a caption naming the model and the clustering. */
+    function publicationFigure(gd) {
+        const lg = st.legend || {entries: [], caption: [], title: ""};
+        const data = gd.data.map(t => Object.assign({}, t, {showlegend: false}));
+        const pts = data[st.cfg.points];
+        if (st.sel && st.base) { pts.marker = Object.assign({}, pts.marker, {color: st.base}); }
+        for (const e of lg.entries) {
+            data.push({type: "scatter", mode: "markers", x: [null], y: [null], showlegend: true, hoverinfo: "skip",
+                       name: e.text + " (" + e.count + ")", marker: {color: st.cfg.colours[e.code], size: 9}});
+        }
+        const axis = (a, title) => Object.assign({}, a, {
+            visible: true, title: {text: title}, showticklabels: false, ticks: "", showgrid: false,
+            zeroline: false, showline: true, linecolor: "#444", mirror: true});
+        const more = lg.more ? " (+" + lg.more + " more)" : "";
+        const layout = Object.assign({}, gd.layout, {
+            title: {text: (lg.caption || []).join("<br>"), font: {size: 12}, x: 0.01, xanchor: "left"},
+            showlegend: true, legend: {title: {text: lg.title + more}, font: {size: 10}},
+            xaxis: axis(gd.layout.xaxis, "UMAP 1"), yaxis: axis(gd.layout.yaxis, "UMAP 2"),
+            margin: {l: 40, r: 10, t: 60, b: 40}, dragmode: false});
+        return {data, layout};
+    }
+
     const fns = {
+        /* A download button: the map as a figure for a paper, in its format (PNG or SVG), named
+         * after the model and the clustering. */
+        downloadMap: function () {
+            const gd = plotDiv(), ctx = window.dash_clientside.callback_context;
+            if (!gd || !ctx.triggered_id) { return nu(); }
+            const format = ctx.triggered_id === ctx.inputs_list[1].id ? "svg" : "png";
+            const fig = publicationFigure(gd);
+            const name = (st.legend && st.legend.filename) || "bandscape_map";
+            window.Plotly.downloadImage(fig, {format, filename: name, width: 1100, height: 800,
+                                              scale: format === "png" ? 2 : 1});
+            return nu();
+        },
+
         /* The server's new per-point style for the map on screen (a recluster, a filter). */
         restyle: function (style, cfg) {
             const gd = plotDiv();

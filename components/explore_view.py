@@ -208,11 +208,12 @@ def cell_slug(v: ExplorerView) -> str:
 
 
 def figure_caption(v: ExplorerView, result) -> dict:
-    """What a downloaded map says of itself: a title (model, clustering, counts) and a file
-    name (model id, clustering, colouring)."""
+    """What a downloaded map says of itself: a caption (its lines: the model, the clustering
+    and its counts) and a file name (model id, clustering, colouring)."""
     colour = "" if v.colour_by == "cluster" else f"_{v.colour_by}"
-    return {"caption": f"{v.model} · {cell_text(v)} · {result.n_clusters} clusters, {result.n_noise} noise"
-                       + ("" if v.colour_by == "cluster" else f" · coloured by {v.colour_by}"),
+    counts = f"{result.n_clusters} clusters, {result.n_noise} noise"
+    return {"caption": [v.model, f"{cell_text(v)} · {counts}"
+                        + ("" if v.colour_by == "cluster" else f" · coloured by {v.colour_by}")],
             "filename": f"{v.model}_{cell_slug(v)}{colour}"}
 
 

@@ -23,6 +23,13 @@ def unpin_button(name: str) -> html.Button:
                        title=f"unpin {name}", **{"data-unpin": name, "aria-label": f"unpin {name}"})
 
 
+def band_config(pinned: list[str]) -> dict:
+    """The band viewer's Plotly config: its camera button saves an SVG named after the
+    materials; no selection tools (nothing to select in a band structure)."""
+    return {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d", "toggleSpikelines"],
+            "toImageButtonOptions": {"format": "svg", "filename": "bands_" + "_".join(pinned)}}
+
+
 def pinned_panel(catalog, pinned: list[str], window, mode: str = "overlay") -> list:
     """Pinned materials: interactive band viewers where band data exists, else their images."""
     children = [html.Div(["Pinned: ", *[html.Span([name, unpin_button(name)], className="me-2 pinned-tag")
@@ -34,7 +41,7 @@ def pinned_panel(catalog, pinned: list[str], window, mode: str = "overlay") -> l
 
         fig = band_figure(band_data, window, mode=mode)
         children.append(dcc.Graph(id="explore-band-viewer", figure=fig, style={"height": "420px"},
-                                  config={"displaylogo": False}))
+                                  config=band_config(pinned)))
     else:
         if len(pinned) > 1:
             children.append(html.Div(NEEDS_BAND_DATA if not has_band_data(catalog) else

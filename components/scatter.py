@@ -51,6 +51,16 @@ PREFETCH_RADIUS_PX = 60
 PREFETCH_ALL_MAX = 1000
 
 
+#: the map's Plotly config: wheel zoom; the mode bar keeps zoom, pan and reset only: selection
+#: is the page's Map tool (Plotly's own box and lasso do not fire with its hover off), and a
+#: figure for a paper is the page's download (axis titles, legend, caption), not the bare map
+MAP_CONFIG = {
+    "scrollZoom": True, "displaylogo": False,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "toImage", "toggleSpikelines", "hoverClosestCartesian",
+                               "hoverCompareCartesian", "sendDataToCloud", "editInChartStudio"],
+}
+
+
 def trace_type(n_points: int) -> str:
     return "scatter" if n_points <= SVG_MAX_POINTS else "scattergl"
 

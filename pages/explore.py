@@ -81,6 +81,7 @@ from components.map_colouring import model_window
 from components.material_image import NAME_SLOT
 from components.pinned import NEEDS_BAND_DATA, has_band_data, pinned_panel
 from components.scatter import (
+    MAP_CONFIG,
     NEIGHBOURS,
     POINTS,
     PREFETCH_ALL_MAX,
@@ -128,10 +129,10 @@ def _main(notes: list[str], first: dict) -> html.Div:
         html.Div(first.get("alert"), id=ids.ALERT),
         html.Div([html.Span(first.get("summary"), id=ids.SUMMARY), html.Span(id=ids.SIZES_BOX),
                   html.Div(first.get("scores"), id=ids.SCORES, className="text-muted")], className="small mb-1"),
-        map_tools(ids.TOOL),
+        html.Div([map_tools(ids.TOOL), _figure_download()], className="d-flex justify-content-between"),
         html.Div([
             dcc.Loading(dcc.Graph(id=ids.GRAPH, figure=first.get("figure", {}), style={"height": "72vh"},
-                                  config={"scrollZoom": True, "displaylogo": False}),
+                                  config=MAP_CONFIG),
                         delay_show=400, type="dot"),
             html.Div(id=ids.HOVER_TIP, className="explore-tip"),
         ], className="position-relative"),
@@ -141,6 +142,17 @@ def _main(notes: list[str], first: dict) -> html.Div:
         dbc.Collapse(dcc.Loading(html.Div(id=ids.CARDS), delay_show=300, type="dot"), id=ids.CARDS_COLLAPSE,
                      is_open=False),
     ], style={"flex": "1 1 auto", "minWidth": "0"})
+
+
+def _figure_download() -> html.Div:
+    """Buttons that download the map as a figure for a paper (assets/explore.js builds it)."""
+    button = dict(size="sm", color="secondary", outline=True, className="py-0 ms-1")
+    return html.Div([
+        html.Span("Download map:", className="text-muted"),
+        dbc.Button("PNG", id=ids.FIGURE_PNG, title="the map with axis titles, legend and caption, as PNG", **button),
+        dbc.Button("SVG", id=ids.FIGURE_SVG, title="the map with axis titles, legend and caption, as SVG (vector)",
+                   **button),
+    ], className="small mb-1 text-nowrap")
 
 
 def _viewer(catalog) -> html.Div:
@@ -184,7 +196,8 @@ def _stores(v: ExplorerView, first: dict) -> list:
         dcc.Store(id=ids.CARDS_TRIGGER),
         # outputs of the clientside functions that act on the page rather than return a value
         *[dcc.Store(id=sink) for sink in (ids.HOVER_SINK, ids.MODEL_LIST_SINK, ids.SIZES_SINK, ids.STYLE_SINK,
-                                          ids.URL_SINK, ids.TOOL_SINK, ids.SELECT_SINK, ids.NAMES_SINK)],
+                                          ids.URL_SINK, ids.TOOL_SINK, ids.SELECT_SINK, ids.NAMES_SINK,
+                                          ids.FIGURE_SINK)],
         dcc.Store(id=ids.HELP_SEEN, storage_type="local"),
     ]
 
@@ -356,6 +369,14 @@ def export_labels(_, controls: dict):
     data = catalog.load(view.model)
     table = labels_table(data, cluster_model(catalog, view.model, params), params)
     return dcc.send_data_frame(table.to_csv, f"{view.model}_{params.algo}_labels.csv", index=False)
+
+
+clientside_callback(
+    ClientsideFunction("explore", "downloadMap"),
+    Output(ids.FIGURE_SINK, "data"),  # nothing is written: the browser saves the figure
+    Input(ids.FIGURE_PNG, "n_clicks"), Input(ids.FIGURE_SVG, "n_clicks"),
+    prevent_initial_call=True,
+)
 
 
 # ---- discovery: selection and gallery, neighbours, consensus, cluster cards, subsets ---------

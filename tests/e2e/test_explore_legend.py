@@ -103,3 +103,35 @@ def test_legend_of_an_hdbscan_clustering_names_noise_in_black(page, demo):
         if str(k) in colours:
             assert fills[i] == colours[str(k)], (i, k)
     assert not page.errors, page.errors
+
+
+def test_the_map_downloads_as_a_figure_with_axes_legend_and_caption(page, demo):
+    """The SVG download is a figure for a paper: axis titles, the legend in the map's colours, a
+    caption with the model and the clustering, a file name saying the same; the mode bar has
+    no selection or image buttons of its own (the page's Map tool and downloads are the ones)."""
+    url, cat, model, data = demo
+    family = sorted(set(pd.read_csv(PROJECT / "labels.csv", dtype=str)["family"]))
+    open_map(page, url, "?algo=kmeans&k=4&color=family")
+    wait_legend(page, "label: family")
+    titles = page.evaluate("() => Array.from(document.querySelectorAll('#explore-graph .modebar-btn'))"
+                           ".map(b => b.getAttribute('data-title'))")
+    assert titles and not [t for t in titles if any(w in t.lower() for w in ("select", "lasso", "download", "png"))]
+
+    with page.expect_download() as info:
+        page.click("#explore-figure-svg")
+    download = info.value
+    assert download.suggested_filename == f"{model}_kmeans_k4_family.svg"
+    svg = open(download.path(), encoding="utf-8").read()
+    assert svg.startswith("<svg")
+    for text in ("UMAP 1", "UMAP 2", "label: family", model, "K-Means, k = 4 · 4 clusters, 0 noise"):
+        assert text in svg, text
+    for j, name in enumerate(family):
+        assert f"{name} (" in svg
+        assert PALETTE[j % len(PALETTE)].lower() in svg.lower() or _rgb(PALETTE[j % len(PALETTE)]) in svg
+
+    with page.expect_download() as info:
+        page.click("#explore-figure-png")
+    assert info.value.suggested_filename == f"{model}_kmeans_k4_family.png"
+    with open(info.value.path(), "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert not page.errors, page.errors
