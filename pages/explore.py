@@ -431,7 +431,7 @@ clientside_callback(
 def show_neighbours(_, pinned, k, controls: dict):
     """The last pinned material's k nearest materials in fingerprint space (the clustering's
     metric): thumbnails and distances beside the map, lines to them on it."""
-    from backend.discover.neighbours import model_neighbours
+    from backend.discover.neighbours import distance_ranks, model_neighbours
 
     patch = Patch()
     if not pinned:
@@ -442,6 +442,7 @@ def show_neighbours(_, pinned, k, controls: dict):
     try:
         metric, p = clustering_metric(v.params())
         table = model_neighbours(catalog, v.model, material, k, metric, p)
+        table = table.join(distance_ranks(catalog, v.model, table["distance"], metric, p))
         data = catalog.load(v.model)
     except BandscapeError as exc:
         assign_paths(patch["data"][NEIGHBOURS], neighbour_lines(None, None))

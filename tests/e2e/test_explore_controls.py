@@ -61,6 +61,10 @@ def test_a_pinned_material_can_be_unpinned(page, demo):
         names.append(pt["name"])
     page.wait_for_selector("#explore-neighbours .explore-neighbour", timeout=20_000)
     assert page.evaluate(NEIGHBOUR_LINES) > 0
+    # a distance says where it lies among all pairs of the model (raw Minkowski 0.2 has no unit)
+    pairs = len(data.names) * (len(data.names) - 1) // 2
+    assert f"all {pairs:,} pairs" in page.inner_text("#explore-neighbours-head")
+    assert page.locator("#explore-neighbours .explore-pair-rank").first.inner_text().startswith("closest ")
 
     # the last one pinned goes: the other stays, with its own neighbours
     page.click(f"#explore-pin-panel [data-unpin='{names[1]}']")
