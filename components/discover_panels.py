@@ -25,7 +25,7 @@ def map_tools(tool_id: str) -> html.Div:
         dbc.RadioItems(id=tool_id, value="pan", inline=True, className="d-inline-block",
                        options=[{"label": "pan / zoom", "value": "pan"}, {"label": "box select", "value": "box"},
                                 {"label": "lasso select", "value": "lasso"}]),
-        html.Span("· click a cluster's size badge to select it", className="text-muted"),
+        html.Span("· click a legend entry to select it · Esc clears", className="text-muted"),
     ], className="small mb-1")
 
 
