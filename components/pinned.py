@@ -26,7 +26,8 @@ def unpin_button(name: str) -> html.Button:
 def band_config(pinned: list[str]) -> dict:
     """The band viewer's Plotly config: its camera button saves an SVG named after the
     materials; no selection tools (nothing to select in a band structure)."""
-    return {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d", "toggleSpikelines"],
+    return {"displaylogo": False,
+            "modeBarButtonsToRemove": ["select2d", "lasso2d", "toggleSpikelines", "sendChartToCloud"],
             "toImageButtonOptions": {"format": "svg", "filename": "bands_" + "_".join(pinned)}}
 
 

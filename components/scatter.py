@@ -51,13 +51,14 @@ PREFETCH_RADIUS_PX = 60
 PREFETCH_ALL_MAX = 1000
 
 
-#: the map's Plotly config: wheel zoom; the mode bar keeps zoom, pan and reset only: selection
+#: the map's Plotly config: wheel zoom; the mode bar keeps zoom, pan and reset only (no "Share
+#: chart" upload to a cloud the app does not use): selection
 #: is the page's Map tool (Plotly's own box and lasso do not fire with its hover off), and a
 #: figure for a paper is the page's download (axis titles, legend, caption), not the bare map
 MAP_CONFIG = {
     "scrollZoom": True, "displaylogo": False,
     "modeBarButtonsToRemove": ["select2d", "lasso2d", "toImage", "toggleSpikelines", "hoverClosestCartesian",
-                               "hoverCompareCartesian", "sendDataToCloud", "editInChartStudio"],
+                               "hoverCompareCartesian", "sendDataToCloud", "sendChartToCloud", "editInChartStudio"],
 }
 
 

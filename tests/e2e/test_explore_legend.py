@@ -115,7 +115,7 @@ def test_the_map_downloads_as_a_figure_with_axes_legend_and_caption(page, demo):
     wait_legend(page, "label: family")
     titles = page.evaluate("() => Array.from(document.querySelectorAll('#explore-graph .modebar-btn'))"
                            ".map(b => b.getAttribute('data-title'))")
-    assert titles and not [t for t in titles if any(w in t.lower() for w in ("select", "lasso", "download", "png"))]
+    assert titles and not [t for t in titles if any(w in t.lower() for w in ("select", "lasso", "download", "png", "share"))]
 
     with page.expect_download() as info:
         page.click("#explore-figure-svg")
