@@ -300,6 +300,19 @@
         document.addEventListener("mousedown", onDown, {capture: true, passive: true});
         document.addEventListener("click", onClick, {capture: true, passive: true});
         document.documentElement.addEventListener("mouseleave", hideTip, {passive: true});
+        document.addEventListener("keydown", onKey);
+    }
+
+    /* Escape: a box or lasso being drawn is dropped; else the selection is cleared (not while
+     * a dialog, such as the help, is open: Escape closes that). */
+    function onKey(e) {
+        if (e.key !== "Escape" || !st.cfg || document.querySelector(".modal.show")) { return; }
+        if (st.drag) {
+            drawShape(st.drag.gd, null);
+            st.drag = null;
+            return;
+        }
+        if (st.sel) { select([], "clear"); }
     }
 
     const TYPED = {u1: Uint8Array, i1: Int8Array, u2: Uint16Array, i2: Int16Array, u4: Uint32Array, i4: Int32Array,
@@ -556,12 +569,30 @@
     }
 
     /* Clicks on cluster badges and cards (data-cluster) select the cluster; on a thumbnail or a
-     * neighbour (data-pin), pin that material. */
+     * neighbour (data-pin), pin that material; on a pinned material's close button (data-unpin),
+     * unpin it. */
     function onPageClick(e) {
         if (!st.cfg) { return; }
+        const unpin = e.target.closest && e.target.closest("[data-unpin]");
+        if (unpin) {
+            window.dash_clientside.set_props(st.cfg.click, {data: {name: unpin.dataset.unpin, unpin: true,
+                                                                   t: Date.now()}});
+            return;
+        }
         const thumb = e.target.closest && e.target.closest("[data-pin]");
         if (thumb) {
             window.dash_clientside.set_props(st.cfg.click, {data: {name: thumb.dataset.pin, t: Date.now()}});
+            return;
+        }
+        const byLabel = e.target.closest && e.target.closest("[data-label]");
+        if (byLabel) {
+            const value = byLabel.dataset.label, tr = pointsTrace(plotDiv());
+            const texts = tr && tr.meta && tr.meta.point_labels;
+            if (!texts) { return; }
+            const out = [];
+            for (let i = 0; i < tr.x.length; i++) { if (texts[i] === value && visible(tr, i)) { out.push(i); } }
+            st.selectedAt = e.timeStamp;
+            select(out, tr.meta.label + " " + (value || "(no label)"));
             return;
         }
         const badge = e.target.closest && e.target.closest("[data-cluster]");
@@ -571,7 +602,7 @@
         const out = [];
         for (let i = 0; i < tr.x.length; i++) { if (tr.customdata[i] - 1 === k && visible(tr, i)) { out.push(i); } }
         st.selectedAt = e.timeStamp;
-        select(out, "cluster " + k);
+        select(out, k < 0 ? "noise" : "cluster " + k);
     }
 
     function hook(gd) {
@@ -598,7 +629,44 @@
         paint(gd, st.cfg.points, colourCodes(c));
     }
 
+    /* The map as a figure for a paper: the figure on screen (the points in their own colours,
+     * a selection's grey left out) with axis titles, a legend (the page's, as legend-only
+     * traces in the same colours) and a caption naming the model and the clustering. */
+    function publicationFigure(gd) {
+        const lg = st.legend || {entries: [], caption: [], title: ""};
+        const data = gd.data.map(t => Object.assign({}, t, {showlegend: false}));
+        const pts = data[st.cfg.points];
+        if (st.sel && st.base) { pts.marker = Object.assign({}, pts.marker, {color: st.base}); }
+        for (const e of lg.entries) {
+            data.push({type: "scatter", mode: "markers", x: [null], y: [null], showlegend: true, hoverinfo: "skip",
+                       name: e.text + " (" + e.count + ")", marker: {color: st.cfg.colours[e.code], size: 9}});
+        }
+        const axis = (a, title) => Object.assign({}, a, {
+            visible: true, title: {text: title}, showticklabels: false, ticks: "", showgrid: false,
+            zeroline: false, showline: true, linecolor: "#444", mirror: true});
+        const more = lg.more ? " (+" + lg.more + " more)" : "";
+        const layout = Object.assign({}, gd.layout, {
+            title: {text: (lg.caption || []).join("<br>"), font: {size: 12}, x: 0.01, xanchor: "left"},
+            showlegend: true, legend: {title: {text: lg.title + more}, font: {size: 10}},
+            xaxis: axis(gd.layout.xaxis, "UMAP 1"), yaxis: axis(gd.layout.yaxis, "UMAP 2"),
+            margin: {l: 40, r: 10, t: 60, b: 40}, dragmode: false});
+        return {data, layout};
+    }
+
     const fns = {
+        /* A download button: the map as a figure for a paper, in its format (PNG or SVG), named
+         * after the model and the clustering. */
+        downloadMap: function () {
+            const gd = plotDiv(), ctx = window.dash_clientside.callback_context;
+            if (!gd || !ctx.triggered_id) { return nu(); }
+            const format = ctx.triggered_id === ctx.inputs_list[1].id ? "svg" : "png";
+            const fig = publicationFigure(gd);
+            const name = (st.legend && st.legend.filename) || "bandscape_map";
+            window.Plotly.downloadImage(fig, {format, filename: name, width: 1100, height: 800,
+                                              scale: format === "png" ? 2 : 1});
+            return nu();
+        },
+
         /* The server's new per-point style for the map on screen (a recluster, a filter). */
         restyle: function (style, cfg) {
             const gd = plotDiv();
@@ -633,26 +701,40 @@
             return nu();
         },
 
-        /* The cluster sizes as badges in the clusters' colours (cluster k: palette[k % n]). */
-        sizes: function (data, cfg) {
+        /* The legend of the colouring on the map (components/map_colouring.py's legend): one
+         * badge per category in the colour its points are drawn in (the same colour code,
+         * looked up in the one colour scale), named, with its count; a click on a cluster's or
+         * a label value's badge selects its materials. */
+        legend: function (data, cfg) {
             const box = document.getElementById(cfg.sizes_box);
             if (!box || !data) { return nu(); }
-            const pal = cfg.palette, badges = data.sizes.map(([k, size]) => {
+            st.legend = data;
+            const badges = data.entries.map(e => {
                 const b = document.createElement("span");
-                b.className = "badge me-1";
-                b.style.backgroundColor = pal[k % pal.length];
-                b.style.color = "black";
-                b.title = "cluster " + k + ": click to see its materials";
-                b.dataset.cluster = String(k);
-                b.style.cursor = "pointer";
-                b.textContent = String(size);
+                b.className = "badge me-1 explore-legend-entry";
+                const colour = cfg.colours[e.code];
+                b.style.backgroundColor = colour;
+                b.style.color = e.code === 0 ? "white" : "black";
+                b.dataset.colour = colour;
+                b.dataset.name = e.text;
+                b.textContent = e.text + ": " + e.count;
+                if (e.cluster !== undefined) {
+                    b.dataset.cluster = String(e.cluster);
+                    b.title = (e.cluster < 0 ? "noise" : "cluster " + e.cluster) + ": click to see its materials";
+                } else if (e.label !== undefined) {
+                    b.dataset.label = e.label;
+                    b.title = data.title + " = " + e.text + ": click to see its materials";
+                }
+                if (b.title) { b.style.cursor = "pointer"; }
                 return b;
             });
             if (data.more) {
                 badges.push(Object.assign(document.createElement("span"),
                                           {className: "text-muted", textContent: "+" + data.more + " more"}));
             }
-            box.replaceChildren(...badges);
+            const title = Object.assign(document.createElement("span"),
+                                        {className: "me-1 explore-legend-title", textContent: data.title + ":"});
+            box.replaceChildren(title, ...badges);
             return nu();
         },
 

@@ -61,6 +61,7 @@ def band_figure(bands: list, window: float | None, mode: str = "overlay") -> go.
         if len(bands) == 1:
             fig.update_layout(title=dict(text=bands[0].material, x=0.5, font=dict(size=13)))
     fig.update_yaxes(title_text="E - E_F (eV)", range=[-span, span], zeroline=False)
+    fig.update_xaxes(title_text="wave vector along the k path", title_font_size=11)
     fig.update_layout(margin=dict(l=50, r=10, t=30, b=30), plot_bgcolor="white", hovermode="closest",
                       legend=dict(orientation="h", y=-0.12), uirevision="bands")
     return fig

@@ -25,7 +25,7 @@ def map_tools(tool_id: str) -> html.Div:
         dbc.RadioItems(id=tool_id, value="pan", inline=True, className="d-inline-block",
                        options=[{"label": "pan / zoom", "value": "pan"}, {"label": "box select", "value": "box"},
                                 {"label": "lasso select", "value": "lasso"}]),
-        html.Span("· click a cluster's size badge to select it", className="text-muted"),
+        html.Span("· click a legend entry to select it · Esc clears", className="text-muted"),
     ], className="small mb-1")
 
 
@@ -48,13 +48,22 @@ def neighbour_controls(k_id: str) -> html.Div:
 
 
 def neighbour_list(material: str, table, window, metric_text: str) -> list:
-    """The neighbours' thumbnails, names and distances (click one to pin it)."""
-    items = [html.Div(f"{len(table)} nearest of {material} ({metric_text}):", className="small text-muted mb-1")]
+    """The neighbours' thumbnails, names and distances (click one to pin it). With ``pair_rank``,
+    ``pairs`` and ``percentile`` columns (:func:`backend.discover.neighbours.distance_ranks`),
+    each distance also says where it lies among all pairwise distances of the model."""
+    ranked = "percentile" in table.columns
+    head = f"{len(table)} nearest of {material} ({metric_text} distance between fingerprints"
+    if ranked and len(table):
+        head += (f"; it has no unit, so each is also placed among all {int(table['pairs'].iloc[0]):,} pairs of "
+                 "materials of this model: “closest 2%” means 98% of all pairs are farther apart")
+    items = [html.Div(head + "):", className="small text-muted mb-1", id="explore-neighbours-head")]
     for row in table.itertuples():
         src = material_image_url(window, row.material)
+        where = ([html.Br(), html.Span(f"closest {row.percentile:.2g}% of pairs (rank {int(row.pair_rank):,})",
+                                       className="explore-pair-rank")] if ranked else [])
         items.append(html.Div([
             html.Img(src=src, alt=row.material) if src else None,
-            html.Div([html.B(f"{row.rank}. {row.material}"), html.Br(), f"distance {row.distance:.4g}"]),
+            html.Div([html.B(f"{row.rank}. {row.material}"), html.Br(), f"distance {row.distance:.4g}", *where]),
         ], className="explore-neighbour", title=f"click to pin {row.material}", **{"data-pin": row.material}))
     return items
 

@@ -34,6 +34,7 @@ HOVER_IMG, HOVER_NAME, HOVER_TIP, CLICKED = ("explore-hover-img", "explore-hover
                                              "explore-clicked")
 PINNED, PIN_PANEL = "explore-pinned", "explore-pin-panel"
 EXPORT_BTN, DOWNLOAD = "explore-export", "explore-download"
+FIGURE_PNG, FIGURE_SVG, FIGURE_SINK = "explore-figure-png", "explore-figure-svg", "explore-figure-sink"
 URL_SINK, URL_FORMAT_STORE, NOTES = "explore-url-sink", "explore-url-format", "explore-notes"
 CLIENT_CONFIG, HOVER_SINK = "explore-client-config", "explore-hover-sink"
 COMPARE = "explore-compare"

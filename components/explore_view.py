@@ -1,5 +1,5 @@
 """What the explorer shows for a view: the map (a whole figure, a Patch of the one on screen, or
-the new per-point style that the browser applies in place), the summary line and cluster sizes,
+the new per-point style that the browser applies in place), the summary line and the legend,
 the scores of a colouring, the element matches and the hover's view info.
 
 :func:`render_view` is called by the page's layout (the first figure comes with the page) and by
@@ -20,7 +20,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Patch, html, no_update
 
-from backend.cluster.models import cluster_model, graph_cached
+from backend.cluster.models import cluster_model, distinct_fingerprints, graph_cached
 from backend.cluster.params import BOUNDS, default_model, uses_graph
 from backend.data.elements import element_mask, elements_present
 from backend.data.labels import label_columns
@@ -41,7 +41,7 @@ from components.scatter import (
 log = logging.getLogger(__name__)
 
 #: the outputs of a view, by name (the page wires each to its component's property)
-VIEW_OUTPUTS = ("figure", "drawn", "summary", "sizes", "scores", "style", "alert", "matches", "view", "names",
+VIEW_OUTPUTS = ("figure", "drawn", "summary", "legend", "scores", "style", "alert", "matches", "view", "names",
                 "poll", "consensus_default")
 #: up to this many materials a recluster also sends each material's cluster label (hover text)
 LABELS_INLINE_MAX = 20_000
@@ -67,6 +67,7 @@ class _Map:
     style: dict
     meta: dict
     scores: dict | None
+    legend: dict
     key: dict
 
 
@@ -91,6 +92,7 @@ def render_view(catalog, v: ExplorerView, *, drawn: dict | None, job_runner) -> 
         return {**out, "alert": dbc.Alert(f"internal error while clustering {v.model}: {exc}", color="danger")}
 
     out.update(_texts(v, m), drawn=m.key, poll=True)
+    out["alert"] = caveats(catalog, v, m.result, len(data.names))
     if not drawn or drawn.get("names") != m.key["names"]:
         # the names go once per set of materials, as one string (the browser splits it)
         out["names"] = {"key": m.key["names"], "names": "\n".join(map(str, data.names))}
@@ -130,7 +132,7 @@ def _clustered_map(catalog, v: ExplorerView, data) -> _Map:
     """Cluster the view and compute everything the map draws of it."""
     result = cluster_model(catalog, v.model, v.params())
     highlight = element_mask(data.names, list(v.elements), v.element_mode)
-    codes, texts, scores = colouring(catalog, data, result, v)
+    codes, texts, scores, legend = colouring(catalog, data, result, v)
     n = len(data.names)
     keep = visible_mask(result.noise, v.hide_noise, v.hide_nonnoise)
     overlays = overlay_updates(data.xy, result, highlight, keep)
@@ -142,24 +144,77 @@ def _clustered_map(catalog, v: ExplorerView, data) -> _Map:
     if v.colour_by in CONSENSUS_COLOURINGS:
         meta["label"] = "consensus"
     return _Map(data=data, result=result, highlight=highlight, keep=keep, overlays=overlays, style=style,
-                meta=meta, scores=scores, key=key)
+                meta=meta, scores=scores, legend=legend, key=key)
 
 
 def _texts(v: ExplorerView, m: _Map) -> dict:
-    """The summary line, cluster sizes, colouring scores, element matches; no alert."""
+    """The summary line, the legend (with the figure's caption and file name), colouring
+    scores, element matches; no alert."""
     n = len(m.data.names)
-    head, sizes = _summary(m.result, n)
-    return {"summary": head, "sizes": sizes, "scores": m.scores["text"] if m.scores else None, "alert": None,
+    head = _summary(m.result, n)
+    legend = {**m.legend, **figure_caption(v, m.result)}
+    return {"summary": head, "legend": legend, "scores": m.scores["text"] if m.scores else None, "alert": None,
             "matches": f"{int(m.highlight.sum())} of {n} materials match" if v.elements else ""}
 
 
-def _summary(result, n: int) -> tuple[html.Span, dict]:
-    """The summary line, and the cluster sizes (largest 40) that the browser draws as badges in
-    the clusters' colours."""
-    sizes = sorted(result.cluster_sizes().items(), key=lambda kv: -kv[1])
-    head = html.Span([html.B(f"{result.n_clusters} clusters"), f" · {result.n_noise} noise · {n} materials · sizes: "],
+def caveats(catalog, v: ExplorerView, result, n: int):
+    """A warning where the view cannot mean much: a collapsed model (the evaluate page's
+    definition, :func:`backend.evaluate.spec.is_collapsed`), a clustering that is all noise or
+    one cluster; None when there is nothing to say."""
+    from backend.evaluate.spec import COLLAPSED_FRACTION, is_collapsed
+
+    notes = []
+    distinct = distinct_fingerprints(catalog, v.model)
+    if is_collapsed(distinct, n):
+        notes.append(html.Div([html.B("This model has collapsed: "),
+                               f"its {n} materials have only {distinct} distinct fingerprint"
+                               f"{'s' if distinct != 1 else ''} (fewer than {COLLAPSED_FRACTION:.0%}). Its clusters "
+                               "are groups of identical fingerprints, not similar band structures; the evaluate "
+                               "page leaves it out of its rankings. Choose another model."],
+                              id="explore-collapsed"))
+    if result.n_clusters == 0:
+        notes.append(html.Div([html.B("Every material is noise: "),
+                               "this clustering found no cluster. Try a smaller min cluster size or min samples."],
+                              id="explore-all-noise"))
+    elif result.n_clusters == 1:
+        notes.append(html.Div([html.B("One cluster: "),
+                               f"this clustering puts all {n - result.n_noise} non-noise materials together"
+                               f"{f' ({result.n_noise} noise)' if result.n_noise else ''}, so it separates nothing."],
+                              id="explore-one-cluster"))
+    return dbc.Alert(notes, color="warning", className="py-2 small", id="explore-caveats") if notes else None
+
+
+def _summary(result, n: int) -> html.Span:
+    """The summary line (the legend, drawn by the browser, follows it)."""
+    return html.Span([html.B(f"{result.n_clusters} clusters"), f" · {result.n_noise} noise · {n} materials · "],
                      id="explore-summary-text")
-    return head, {"sizes": sizes[:40], "more": max(len(sizes) - 40, 0)}
+
+
+def cell_text(v: ExplorerView) -> str:
+    """The clustering's parameters as a figure caption says them."""
+    if v.algo in ("kmeans", "gmm"):
+        return f"{'K-Means' if v.algo == 'kmeans' else 'GMM'}, k = {v.n_clusters}"
+    metric = f"Minkowski p = {v.p:g}" if v.metric == "minkowski" else "Euclidean"
+    return (f"HDBSCAN, min cluster size {v.min_cluster_size}, min samples {v.min_samples}, {v.selection}, "
+            f"{metric}")
+
+
+def cell_slug(v: ExplorerView) -> str:
+    """The clustering's parameters in a file name: ``hdbscan_mcs3_ms2_leaf_minkowski0.2``."""
+    if v.algo in ("kmeans", "gmm"):
+        return f"{v.algo}_k{v.n_clusters}"
+    metric = f"minkowski{v.p:g}" if v.metric == "minkowski" else "euclidean"
+    return f"hdbscan_mcs{v.min_cluster_size}_ms{v.min_samples}_{v.selection}_{metric}"
+
+
+def figure_caption(v: ExplorerView, result) -> dict:
+    """What a downloaded map says of itself: a caption (its lines: the model, the clustering
+    and its counts) and a file name (model id, clustering, colouring)."""
+    colour = "" if v.colour_by == "cluster" else f"_{v.colour_by}"
+    counts = f"{result.n_clusters} clusters, {result.n_noise} noise"
+    return {"caption": [v.model, f"{cell_text(v)} · {counts}"
+                        + ("" if v.colour_by == "cluster" else f" · coloured by {v.colour_by}")],
+            "filename": f"{v.model}_{cell_slug(v)}{colour}"}
 
 
 def _map_update(v: ExplorerView, m: _Map, drawn: dict | None) -> dict:

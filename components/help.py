@@ -12,7 +12,10 @@ channels: 7×7×z numbers (49, 98, 147) for the study's 224×224 images, 2×2×z
 bandscape's default 64×64 training, whose fingerprints are trained to ignore where the Fermi
 level sits and the bandwidth (the *Latent channels* choice says which). The fingerprints are clustered here, live,
 and drawn on their 2-D UMAP projection. **Hover** a point to see its band structure; **click** to pin
-it (pin two to compare them).
+it (pin two to compare them; × unpins). The **legend** above the map names what each colour means
+(clusters, label values, consensus clusters, stability), in the colours drawn; a yellow box warns
+where a view cannot mean much (a collapsed model, all noise, one cluster). *Download map* saves
+the map as a PNG or SVG figure with axis titles, legend and a caption naming model and clustering.
 
 **Autoencoder model** — pick the architecture (ResNet-18/50, or *Unencoded*: UMAP of the raw
 pixels), latent channels, training epochs, validation split, energy window (±eV around E_F) and
@@ -34,11 +37,12 @@ elements. Where the dataset has labels (`labels.csv`), colour by a label and rea
 NMI and ARI of the clustering against it.
 
 **Find and compare** — choose *box select* or *lasso select* above the map and draw around a
-region (or click a cluster's size badge, or a cluster card): a gallery of the selected materials'
+region (or click a cluster's or label value's legend entry, or a cluster card): a gallery of the selected materials'
 band structures opens below the map (a page at a time; click one to pin it); the other points
-turn grey. *Export selection* writes them as CSV; a small selection is kept in the address. A
+turn grey; Escape clears the selection. *Export selection* writes them as CSV; a small selection is kept in the address. A
 pinned material's **nearest neighbours** in fingerprint space (under the clustering's metric)
-are listed on the right and joined to it by lines on the map. **Consensus across models**: pick
+are listed on the right and joined to it by lines on the map, each distance also placed among all
+pairs of the model ("closest 2% of pairs"): a Minkowski distance has no unit. **Consensus across models**: pick
 models with a filter as on the evaluate page (default: the autoencoders of this window, or all
 autoencoders where the window has one), then colour
 by *consensus cluster* (the groups most of them agree on, for the HDBSCAN cell above) or by

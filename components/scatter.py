@@ -51,6 +51,17 @@ PREFETCH_RADIUS_PX = 60
 PREFETCH_ALL_MAX = 1000
 
 
+#: the map's Plotly config: wheel zoom; the mode bar keeps zoom, pan and reset only (no "Share
+#: chart" upload to a cloud the app does not use): selection
+#: is the page's Map tool (Plotly's own box and lasso do not fire with its hover off), and a
+#: figure for a paper is the page's download (axis titles, legend, caption), not the bare map
+MAP_CONFIG = {
+    "scrollZoom": True, "displaylogo": False,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "toImage", "toggleSpikelines", "hoverClosestCartesian",
+                               "hoverCompareCartesian", "sendDataToCloud", "sendChartToCloud", "editInChartStudio"],
+}
+
+
 def trace_type(n_points: int) -> str:
     return "scatter" if n_points <= SVG_MAX_POINTS else "scattergl"
 
@@ -69,6 +80,16 @@ def colour_codes(labels: np.ndarray) -> np.ndarray:
     character Dash's JSON writes as six)."""
     labels = np.asarray(labels, dtype=int)
     return np.where(labels < 0, 0, 1 + np.mod(labels, len(PALETTE))).astype(np.uint8)
+
+
+def category_codes(values, categories) -> np.ndarray:
+    """Colour codes of categorical values keyed to the value itself: ``categories`` is the sorted
+    list of every value over the whole dataset (not only those on screen), value
+    ``categories[j]`` gets code ``1 + j % len(PALETTE)`` in every model and view; a value not
+    in it ('' for unlabelled) gets 0, the noise colour."""
+    at = {c: j for j, c in enumerate(categories)}
+    idx = np.array([at.get(str(v), -1) for v in values], dtype=int)
+    return colour_codes(idx)
 
 
 def stability_codes(stability: np.ndarray) -> np.ndarray:

@@ -79,10 +79,10 @@ from components.explore_view import (
 from components.help import help_modal
 from components.map_colouring import model_window
 from components.material_image import NAME_SLOT
-from components.pinned import pinned_panel
+from components.pinned import NEEDS_BAND_DATA, has_band_data, pinned_panel
 from components.scatter import (
+    MAP_CONFIG,
     NEIGHBOURS,
-    PALETTE,
     POINTS,
     PREFETCH_ALL_MAX,
     PREFETCH_AROUND,
@@ -104,7 +104,7 @@ def layout(**query):
     return html.Div([
         *_stores(v, first),
         help_modal(ids.HELP, ids.HELP_CLOSE),
-        html.Div([_side(catalog, v, first), _main(notes, first), _viewer()], className="d-flex"),
+        html.Div([_side(catalog, v, first), _main(notes, first), _viewer(catalog)], className="d-flex"),
     ], className="px-3")
 
 
@@ -129,10 +129,10 @@ def _main(notes: list[str], first: dict) -> html.Div:
         html.Div(first.get("alert"), id=ids.ALERT),
         html.Div([html.Span(first.get("summary"), id=ids.SUMMARY), html.Span(id=ids.SIZES_BOX),
                   html.Div(first.get("scores"), id=ids.SCORES, className="text-muted")], className="small mb-1"),
-        map_tools(ids.TOOL),
+        html.Div([map_tools(ids.TOOL), _figure_download()], className="d-flex justify-content-between"),
         html.Div([
             dcc.Loading(dcc.Graph(id=ids.GRAPH, figure=first.get("figure", {}), style={"height": "72vh"},
-                                  config={"scrollZoom": True, "displaylogo": False}),
+                                  config=MAP_CONFIG),
                         delay_show=400, type="dot"),
             html.Div(id=ids.HOVER_TIP, className="explore-tip"),
         ], className="position-relative"),
@@ -144,7 +144,19 @@ def _main(notes: list[str], first: dict) -> html.Div:
     ], style={"flex": "1 1 auto", "minWidth": "0"})
 
 
-def _viewer() -> html.Div:
+def _figure_download() -> html.Div:
+    """Buttons that download the map as a figure for a paper (assets/explore.js builds it)."""
+    button = dict(size="sm", color="secondary", outline=True, className="py-0 ms-1")
+    return html.Div([
+        html.Span("Download map:", className="text-muted"),
+        dbc.Button("PNG", id=ids.FIGURE_PNG, title="the map with axis titles, legend and caption, as PNG", **button),
+        dbc.Button("SVG", id=ids.FIGURE_SVG, title="the map with axis titles, legend and caption, as SVG (vector)",
+                   **button),
+    ], className="small mb-1 text-nowrap")
+
+
+def _viewer(catalog) -> html.Div:
+    bands = has_band_data(catalog)
     return html.Div([
         html.Div("Hover a point to see its band structure; click to pin it (two pinned ones are compared).",
                  className="small text-muted"),
@@ -152,7 +164,9 @@ def _viewer() -> html.Div:
         html.Img(id=ids.HOVER_IMG, alt="", style={"width": "100%", "minHeight": "120px"}),
         html.Hr(),
         dbc.RadioItems(id=ids.COMPARE, value="overlay", inline=True, className="small",
-                       options=[{"label": "overlay", "value": "overlay"}, {"label": "side by side", "value": "side"}]),
+                       options=[{"label": "overlay", "value": "overlay", "disabled": not bands},
+                                {"label": "side by side", "value": "side", "disabled": not bands}]),
+        None if bands else html.Div(NEEDS_BAND_DATA, className="small text-muted", id="explore-needs-bands"),
         html.Div(id=ids.PIN_PANEL),
         neighbour_controls(ids.NB_K),
         html.Div(id=ids.NB_PANEL, className="mt-1"),
@@ -165,7 +179,7 @@ def _stores(v: ExplorerView, first: dict) -> list:
     return [
         dcc.Store(id=ids.DRAWN, data=first.get("drawn")),
         dcc.Store(id=ids.VIEW, data=first.get("view")),
-        dcc.Store(id=ids.SIZES, data=first.get("sizes")),
+        dcc.Store(id=ids.SIZES, data=first.get("legend")),
         dcc.Store(id=ids.NAMES, data=first.get("names")),
         # polls while a neighbour graph is being built (large models), then stops
         dcc.Interval(id=ids.GRAPH_POLL, interval=1500, disabled=first.get("poll", True)),
@@ -182,7 +196,8 @@ def _stores(v: ExplorerView, first: dict) -> list:
         dcc.Store(id=ids.CARDS_TRIGGER),
         # outputs of the clientside functions that act on the page rather than return a value
         *[dcc.Store(id=sink) for sink in (ids.HOVER_SINK, ids.MODEL_LIST_SINK, ids.SIZES_SINK, ids.STYLE_SINK,
-                                          ids.URL_SINK, ids.TOOL_SINK, ids.SELECT_SINK, ids.NAMES_SINK)],
+                                          ids.URL_SINK, ids.TOOL_SINK, ids.SELECT_SINK, ids.NAMES_SINK,
+                                          ids.FIGURE_SINK)],
         dcc.Store(id=ids.HELP_SEEN, storage_type="local"),
     ]
 
@@ -195,7 +210,7 @@ def _client_config() -> dict:
         # a local app has one user: all of a small map's images; a shared server, around the cursor
         "prefetch_all": 0 if is_shared_server() else PREFETCH_ALL_MAX,
         "sizes_box": ids.SIZES_BOX,
-        "palette": list(PALETTE), "colours": list(SCALE_COLOURS), "unselected_code": UNSELECTED_CODE,
+        "colours": list(SCALE_COLOURS), "unselected_code": UNSELECTED_CODE,
         "model_list": ids.MODEL_LIST, "selection": ids.SELECTION, "gallery_box": ids.GALLERY_BOX,
         "gallery": ids.GALLERY, "gallery_info": ids.GALLERY_INFO, "gallery_clear": ids.GALLERY_CLEAR,
         "page_size": GALLERY_PAGE,
@@ -209,7 +224,7 @@ def _client_config() -> dict:
 _FIELD_OUTPUTS = {prop: {n: Output(field_id(n), prop) for n, _ in MODEL_FIELDS}
                   for prop in ("value", "options", "disabled")}
 _OUTPUTS = dict(figure=Output(ids.GRAPH, "figure"), drawn=Output(ids.DRAWN, "data"),
-                summary=Output(ids.SUMMARY, "children"), sizes=Output(ids.SIZES, "data"),
+                summary=Output(ids.SUMMARY, "children"), legend=Output(ids.SIZES, "data"),
                 scores=Output(ids.SCORES, "children"), style=Output(ids.STYLE, "data"),
                 alert=Output(ids.ALERT, "children"), matches=Output(ids.MATCHES, "children"),
                 view=Output(ids.VIEW, "data"), names=Output(ids.NAMES, "data"),
@@ -267,8 +282,8 @@ clientside_callback(
 )
 
 clientside_callback(
-    ClientsideFunction("explore", "sizes"),
-    Output(ids.SIZES_SINK, "data"),  # nothing is written: the function draws the badges
+    ClientsideFunction("explore", "legend"),
+    Output(ids.SIZES_SINK, "data"),  # nothing is written: the function draws the legend
     Input(ids.SIZES, "data"), State(ids.CLIENT_CONFIG, "data"),
 )
 
@@ -307,27 +322,38 @@ clientside_callback(
 
 
 @callback(
-    output=dict(pinned=Output(ids.PINNED, "data"), panel=Output(ids.PIN_PANEL, "children")),
+    output=dict(pinned=Output(ids.PINNED, "data"), panel=Output(ids.PIN_PANEL, "children"),
+                neighbours=Output(ids.NB_PANEL, "children", allow_duplicate=True),
+                figure=Output(ids.GRAPH, "figure", allow_duplicate=True)),
     inputs=dict(clicked=Input(ids.CLICKED, "data"), mode=Input(ids.COMPARE, "value")),
     state=dict(pinned=State(ids.PINNED, "data"), view=State(ids.VIEW, "data")),
     prevent_initial_call=True,
 )
 def pin_material(clicked, mode, pinned, view):
     """A click (found in the browser: the material the hover shows) pins it; two pinned
-    materials are shown together for comparison."""
+    materials are shown together for comparison. A pinned material's close button unpins it;
+    with none left, its neighbours go from the panel and the map."""
     pinned = list(pinned or [])
+    out = {"neighbours": no_update, "figure": no_update}
     if dash.ctx.triggered_id == ids.CLICKED:
         if not clicked or not clicked.get("name"):
             raise dash.exceptions.PreventUpdate
         name = clicked["name"]
-        pinned = [p for p in pinned if p != name][-1:] + [name]
+        if clicked.get("unpin"):
+            pinned = [p for p in pinned if p != name]
+            if not pinned:
+                patch = Patch()
+                assign_paths(patch["data"][NEIGHBOURS], neighbour_lines(None, None))
+                return {**out, "pinned": [], "panel": [], "neighbours": [], "figure": patch}
+        else:
+            pinned = [p for p in pinned if p != name][-1:] + [name]
     if not pinned:
         raise dash.exceptions.PreventUpdate
     try:
         panel = pinned_panel(get_catalog(), pinned, (view or {}).get("window"), mode or "overlay")
-        return {"pinned": pinned, "panel": panel}
+        return {**out, "pinned": pinned, "panel": panel}
     except BandscapeError as exc:
-        return {"pinned": pinned, "panel": dbc.Alert(str(exc), color="danger")}
+        return {**out, "pinned": pinned, "panel": dbc.Alert(str(exc), color="danger")}
 
 
 @callback(
@@ -343,6 +369,14 @@ def export_labels(_, controls: dict):
     data = catalog.load(view.model)
     table = labels_table(data, cluster_model(catalog, view.model, params), params)
     return dcc.send_data_frame(table.to_csv, f"{view.model}_{params.algo}_labels.csv", index=False)
+
+
+clientside_callback(
+    ClientsideFunction("explore", "downloadMap"),
+    Output(ids.FIGURE_SINK, "data"),  # nothing is written: the browser saves the figure
+    Input(ids.FIGURE_PNG, "n_clicks"), Input(ids.FIGURE_SVG, "n_clicks"),
+    prevent_initial_call=True,
+)
 
 
 # ---- discovery: selection and gallery, neighbours, consensus, cluster cards, subsets ---------
@@ -397,7 +431,7 @@ clientside_callback(
 def show_neighbours(_, pinned, k, controls: dict):
     """The last pinned material's k nearest materials in fingerprint space (the clustering's
     metric): thumbnails and distances beside the map, lines to them on it."""
-    from backend.discover.neighbours import model_neighbours
+    from backend.discover.neighbours import distance_ranks, model_neighbours
 
     patch = Patch()
     if not pinned:
@@ -408,6 +442,7 @@ def show_neighbours(_, pinned, k, controls: dict):
     try:
         metric, p = clustering_metric(v.params())
         table = model_neighbours(catalog, v.model, material, k, metric, p)
+        table = table.join(distance_ranks(catalog, v.model, table["distance"], metric, p))
         data = catalog.load(v.model)
     except BandscapeError as exc:
         assign_paths(patch["data"][NEIGHBOURS], neighbour_lines(None, None))

@@ -18,7 +18,7 @@ from backend.data.catalog import Catalog
 from backend.data.elements import formula_elements
 from backend.discover.cards import cluster_cards, medoid, model_cluster_cards
 from backend.discover.consensus import STABLE, consensus, consensus_models, model_consensus, model_labelings
-from backend.discover.neighbours import model_neighbours, nearest_neighbours
+from backend.discover.neighbours import distance_ranks, model_neighbours, nearest_neighbours, pair_distances
 from backend.discover.subset import model_subset, representative_subset
 from backend.errors import ParameterError
 from tests.conftest import PROJECT
@@ -55,6 +55,25 @@ def test_neighbours_equal_brute_force(cat, dataset, data, metric, p):
         assert len(got) == k and data.names[i] not in got
         assert np.allclose(table["distance"], np.sort(ref)[:k], rtol=1e-10)
         assert list(table["distance"]) == sorted(table["distance"])
+
+
+@pytest.mark.parametrize("metric,p", [("minkowski", 0.2), ("euclidean", 2.0)])
+def test_distance_ranks_place_a_distance_among_all_pairs(cat, dataset, data, metric, p):
+    """A neighbour's distance, placed among all pairwise distances of the model (scipy's cdist
+    as the reference): rank 1 + the number of pairs strictly closer, and that share in %."""
+    scipy_metric = {"metric": "euclidean"} if metric == "euclidean" else {"metric": "minkowski", "p": p}
+    full = cdist(data.X, data.X, **scipy_metric)
+    ref = np.sort(full[np.triu_indices(len(full), 1)])
+    np.testing.assert_allclose(pair_distances(data.X[:200], metric, p), np.sort(
+        cdist(data.X[:200], data.X[:200], **scipy_metric)[np.triu_indices(200, 1)]), rtol=1e-10)
+    table = model_neighbours(cat, dataset.model, data.names[7], 5, metric, p)
+    ranks = distance_ranks(cat, dataset.model, table["distance"], metric, p)
+    assert (ranks["pairs"] == len(ref)).all()
+    for d, rank, pct in zip(table["distance"], ranks["pair_rank"], ranks["percentile"]):
+        closer = int((ref < d * (1 - 1e-9)).sum())
+        assert abs((rank - 1) - closer) <= int((np.abs(ref - d) <= d * 1e-9).sum())
+        assert pct == pytest.approx(100 * (rank - 1) / len(ref))
+    assert list(ranks["pair_rank"]) == sorted(ranks["pair_rank"])
 
 
 def test_neighbours_bad_input(cat, dataset, data):

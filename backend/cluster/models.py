@@ -20,6 +20,18 @@ from backend.data.catalog import Catalog
 from backend.errors import ParameterError
 
 
+@memoize
+def _distinct_fingerprints(catalog_root: str, model_id: str, data_key: tuple) -> int:
+    return int(len(np.unique(Catalog.at(catalog_root).load(model_id).X, axis=0)))
+
+
+def distinct_fingerprints(catalog, model_id: str) -> int:
+    """How many distinct fingerprint rows a model has (what the clustering sees: unencoded
+    models, their 2-D embedding); cached by the model's files. Far fewer than its materials
+    means the encoder collapsed (:func:`backend.evaluate.spec.is_collapsed`)."""
+    return _distinct_fingerprints(str(catalog.root), model_id, _data_key(catalog, model_id))
+
+
 @memoize_mapped
 def _model_distances(catalog_root: str, model_id: str, data_key: tuple, metric: str, p: float) -> np.ndarray:
     return distance_matrix(Catalog.at(catalog_root).load(model_id).X, metric, p)

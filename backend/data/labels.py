@@ -47,6 +47,13 @@ def load_labels(catalog, column: str, names) -> np.ndarray:
     return _label_column(catalog, column).reindex(list(names)).fillna("").to_numpy(dtype=str)
 
 
+def label_categories(catalog, column: str) -> list[str]:
+    """The distinct non-empty values of ``column`` over the whole ``labels.csv``, sorted: what a
+    value's colour is keyed to, so that it keeps its colour in every model and view."""
+    values = _label_column(catalog, column)
+    return sorted(set(values[values != ""]))
+
+
 def labelled_materials(catalog, column: str) -> list[str]:
     """The materials ``labels.csv`` gives a non-empty ``column`` value (the column must exist)."""
     values = _label_column(catalog, column)

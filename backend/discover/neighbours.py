@@ -1,7 +1,9 @@
 """Nearest neighbours of a material in fingerprint space, under the clustering's own metric.
 
 Arrays in, arrays out (:func:`nearest_neighbours`), and the catalog-level entry point the app and
-the CLI call (:func:`model_neighbours`). Distances are those of
+the CLI call (:func:`model_neighbours`). A distance's meaning: its place among all pairwise
+distances of the model (:func:`distance_ranks`), since raw Minkowski p < 1 distances of
+high-dimensional fingerprints are huge numbers without a unit. Distances are those of
 :func:`backend.cluster.distance_matrix` (Minkowski with any p > 0, or Euclidean), so a
 neighbour here is a neighbour for HDBSCAN too.
 """
@@ -13,8 +15,15 @@ import difflib
 import numpy as np
 import pandas as pd
 
+from backend.cache import memoize_array
 from backend.cluster.distances import check_metric, distances_from
+from backend.cluster.models import _data_key
+from backend.cluster.params import EXACT_MAX
+from backend.data.catalog import Catalog
 from backend.errors import ParameterError, check_count
+
+#: above EXACT_MAX materials, the pairwise distances are those of this many random materials to all
+PAIR_SAMPLE_ROWS = 500
 
 
 def check_k(k, n_others: int, what: str = "the data") -> int:
@@ -64,3 +73,35 @@ def model_neighbours(catalog, model_id: str, material: str, k: int = 10, metric:
     idx, dist = nearest_neighbours(data.X, i, k, metric, p)
     return pd.DataFrame({"rank": np.arange(1, len(idx) + 1), "material": data.names[idx], "distance": dist,
                          "x": data.xy[idx, 0], "y": data.xy[idx, 1], "index": idx})
+
+
+def pair_distances(X: np.ndarray, metric: str = "minkowski", p: float = 0.2, seed: int = 0) -> np.ndarray:
+    """The distances between all pairs of rows of ``X`` (n, d), sorted ascending (n (n - 1) / 2,);
+    above :data:`~backend.cluster.params.EXACT_MAX` rows, those of :data:`PAIR_SAMPLE_ROWS` random
+    rows (``seed``) to all others, a sample of the same distribution."""
+    metric, p = check_metric(metric, p)
+    X = np.asarray(X, dtype=np.float64)
+    n = len(X)
+    if n <= EXACT_MAX:
+        rows = [distances_from(X, i, metric, p)[i + 1:] for i in range(n - 1)]
+    else:
+        picked = np.random.default_rng(seed).choice(n, PAIR_SAMPLE_ROWS, replace=False)
+        rows = [np.delete(distances_from(X, int(i), metric, p), int(i)) for i in picked]
+    return np.sort(np.concatenate(rows)) if rows else np.zeros(0)
+
+
+@memoize_array
+def _model_pair_distances(catalog_root: str, model_id: str, data_key: tuple, metric: str, p: float) -> np.ndarray:
+    return pair_distances(Catalog.at(catalog_root).load(model_id).X, metric, p)
+
+
+def distance_ranks(catalog, model_id: str, distances, metric: str = "minkowski", p: float = 0.2) -> pd.DataFrame:
+    """Where each of ``distances`` (of the model's fingerprints under ``metric``) lies among all
+    pairwise distances of the model: ``pair_rank`` (1 = no pair is closer), ``pairs`` (how many
+    there are) and ``percentile`` (share of all pairs closer, in %). Cached per model and metric."""
+    metric, p = check_metric(metric, p)
+    allpairs = _model_pair_distances(str(catalog.root), model_id, _data_key(catalog, model_id), metric, p)
+    d = np.asarray(distances, dtype=np.float64)
+    closer = np.searchsorted(allpairs, d, side="left")
+    return pd.DataFrame({"pair_rank": closer + 1, "pairs": len(allpairs),
+                         "percentile": 100.0 * closer / max(len(allpairs), 1)})

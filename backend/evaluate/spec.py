@@ -30,6 +30,12 @@ CACHE_VERSION = 3  # 3: DBCV takes hdbscan.validity's tree among equal-weight MS
 COLLAPSED_FRACTION = 0.1
 
 
+def is_collapsed(n_distinct: int, n: int) -> bool:
+    """Whether a model whose ``n`` materials have ``n_distinct`` distinct fingerprints has
+    collapsed (:data:`COLLAPSED_FRACTION`): the one test the evaluate page and the explorer use."""
+    return int(n_distinct) < COLLAPSED_FRACTION * int(n)
+
+
 #: a clustering takes part in the cell maxima only with at least this many clusters
 MIN_CLUSTERS = 2
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from backend.cluster.validation import external_scores
 from backend.data.labels import load_labels
-from backend.evaluate.spec import COLLAPSED_FRACTION, MIN_CLUSTERS, GridResult, GridSpec, spec_from_key
+from backend.evaluate.spec import MIN_CLUSTERS, GridResult, GridSpec, is_collapsed, spec_from_key
 from backend.fileio import save_npz_atomic, write_json_atomic
 
 
@@ -29,7 +29,7 @@ def per_model_table(catalog, model_ids, spec, per, ami, ami_nn) -> pd.DataFrame:
             "n_clusters": r["n_clusters"].ravel(), "n_noise": r["n_noise"].ravel(),
             "dbcv": r["dbcv"].ravel(), "s_dbw": r["s_dbw"].ravel(),
             "mean_ami": ami[:, :, k].ravel(), "mean_ami_no_noise": ami_nn[:, :, k].ravel(),
-            "collapsed": bool(int(r["distinct"]) < COLLAPSED_FRACTION * r["labels"].shape[-1]),
+            "collapsed": is_collapsed(r["distinct"], r["labels"].shape[-1]),
         }))
     return pd.concat(frames, ignore_index=True)
 
