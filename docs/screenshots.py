@@ -1,4 +1,4 @@
-"""Regenerate the README's screenshots of the demo: ``docs/demo.png``, ``docs/discover.png``,
+"""Regenerate the screenshots of the demo (README and docs/): ``docs/demo.png``, ``docs/discover.png``,
 ``docs/evaluate.png``.
 
     python docs/screenshots.py [--data .] [--out docs]

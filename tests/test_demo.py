@@ -94,7 +94,7 @@ def test_committed_demo_is_the_apps_default_and_is_labelled():
 
 
 def test_the_demo_models_are_what_train_makes_by_default():
-    """The quality the README reports for the demo's models is what a user gets from `train`
+    """The quality docs/findings.md reports for the demo's models is what a user gets from `train`
     without flags: every committed demo model's recorded config is TrainConfig's defaults (bar
     its window, and the device it ran on)."""
     import json

@@ -61,7 +61,7 @@ class TrainConfig:
     """Hyperparameters of one model.
 
     The defaults are the recipe that measured best on labelled band structures, on the demo's
-    lattices and on lattices the demo does not contain (README, *Fingerprint quality*): the
+    lattices and on lattices the demo does not contain (docs/findings.md, *Fingerprint quality*): the
     contrastive objective on 64 px ink masks, 60 epochs, one-cycle to lr 2e-3 — about 5 minutes a
     model for 600 images on 2 CPU cores. Architecture, latent, split and batch are the study's;
     :data:`STUDY_RECIPE` holds the rest of its settings."""

@@ -1,7 +1,7 @@
 """HDBSCAN on a k-nearest-neighbour graph: the single-linkage tree without an n x n matrix.
 
 The exact algorithm (Campello et al. 2013; ``hdbscan``'s generic path, which bandscape runs on a
-precomputed matrix below :data:`backend.cluster.EXACT_MAX` materials) needs every pairwise
+precomputed matrix below :data:`backend.cluster.params.EXACT_MAX` materials) needs every pairwise
 distance: core distances, the mutual-reachability graph
 ``mrd(a, b) = max(core(a), core(b), d(a, b))`` and its minimum spanning tree. Here:
 
@@ -20,7 +20,7 @@ distance: core distances, the mutual-reachability graph
    heavier than their true shortest link: the :data:`RECHECK_TOP` longest edges of the tree
    are cut and the parts joined the same way, a cut edge kept unless a join is shorter;
 4. the tree in scipy's linkage format (``hdbscan``'s ``label``), which
-   :func:`backend.cluster.hdbscan_labels` condenses and cuts as for the exact path.
+   :func:`backend.cluster.algorithms.hdbscan_labels` condenses and cuts as for the exact path.
 
 With a complete graph (k = n - 1) steps 1-2 are the exact algorithm (tested against it). Read
 for facts: fast_hdbscan (Borůvka on kd-trees, Euclidean only) and scikit-learn's HDBSCAN
@@ -348,8 +348,8 @@ def spanning_tree(graph: np.ndarray, min_samples: int, X: np.ndarray | None = No
 def graph_single_linkage_tree(graph: np.ndarray, min_samples: int, X: np.ndarray | None = None,
                               p: float = 0.2) -> np.ndarray:
     """HDBSCAN's single-linkage tree (n - 1, 4) from a kNN graph, read-only: the input of
-    :func:`backend.cluster.hdbscan_labels`, as :func:`backend.cluster.single_linkage_tree`
-    gives it from a full matrix."""
+    :func:`backend.cluster.algorithms.hdbscan_labels`, as
+    :func:`backend.cluster.algorithms.single_linkage_tree` gives it from a full matrix."""
     tree = private_api.hdbscan_label_spanning_tree(spanning_tree(graph, min_samples, X, p))
     tree.setflags(write=False)
     return tree

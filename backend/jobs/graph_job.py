@@ -1,6 +1,6 @@
 """The ``graph`` kind: a model's k-nearest-neighbour graph (and its HDBSCAN tree at the default
 min_samples) built into the shared cache folder, for models too large for the exact path
-(:func:`backend.cluster.uses_graph`). The explorer submits it when it opens such a model
+(:func:`backend.cluster.params.uses_graph`). The explorer submits it when it opens such a model
 whose graph is not built yet, and shows this job's progress meanwhile; a web request never
 builds a graph itself. Written atomically: a cancelled or killed build leaves nothing."""
 

@@ -1,7 +1,7 @@
 """The ``search`` kind: the evaluate page's grid search (:func:`backend.evaluate.grid.grid_search`)
 as a job, its result on disk where every web worker reads it.
 
-A search is identified by :func:`~backend.evaluate.grid.search_key` (root, models and their
+A search is identified by :func:`~backend.evaluate.spec.search_key` (root, models and their
 files' signatures, grid). Its result is written into ``<jobs dir>/results/search-{key}/`` in one
 rename when the search completes (:meth:`~backend.jobs.execute.JobContext.publish_dir`), so a
 cancelled or failed search leaves nothing visible. The same search asked for again returns the
