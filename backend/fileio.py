@@ -8,6 +8,7 @@ guarantees to be atomic on one filesystem.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -15,6 +16,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -59,8 +62,6 @@ def write_json_atomic(dest: str | os.PathLike, obj, indent: int = 2) -> Path:
 
 def write_npy_atomic(dest: str | os.PathLike, array) -> Path:
     """Write one NumPy array as ``.npy`` (memory-mappable) atomically."""
-    import numpy as np
-
     with atomic_path(dest) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
@@ -71,8 +72,6 @@ def write_npy_atomic(dest: str | os.PathLike, array) -> Path:
 def file_lock(path: str | os.PathLike) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block: across
     processes and threads (each call opens its own file description); not re-entrant."""
-    import fcntl
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as fh:
@@ -88,8 +87,6 @@ def file_lock(path: str | os.PathLike) -> Iterator[None]:
 def try_file_lock(path: str | os.PathLike) -> Iterator[bool]:
     """Like :func:`file_lock` without waiting: the block gets True holding the lock, False when
     another process (or thread) holds it."""
-    import fcntl
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as fh:
@@ -137,8 +134,6 @@ def json_digest(obj) -> str:
 def load_npz(path: str | os.PathLike) -> dict | None:
     """The arrays of an ``.npz`` file, or None when it is missing or unreadable (a cache entry to
     compute again)."""
-    import numpy as np  # (fileio itself needs no NumPy)
-
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -148,8 +143,6 @@ def load_npz(path: str | os.PathLike) -> dict | None:
 
 def save_npz_atomic(path: str | os.PathLike, arrays: dict) -> Path:
     """Write ``arrays`` as a compressed ``.npz``, atomically."""
-    import numpy as np  # (fileio itself needs no NumPy)
-
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return write_bytes_atomic(path, buf.getvalue())

@@ -62,7 +62,7 @@ class TqdmProgress:
         self._bar.refresh()
 
     def _open(self, total: int) -> None:
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # tqdm: only when something reports progress
 
         stream = self._kwargs.get("file") or sys.stderr
         notebook = any(c.__module__ == "tqdm.notebook" for c in tqdm.__mro__)
@@ -72,7 +72,7 @@ class TqdmProgress:
             self._stream = stream
 
     def _write_line(self) -> None:
-        from tqdm import tqdm
+        from tqdm import tqdm  # tqdm: only when something reports progress
 
         done, total, shown = self._latest
         now = time.monotonic()

@@ -38,7 +38,7 @@ def encode_images(model, ink: torch.Tensor, device: torch.device, batch_size: in
 
 def umap_2d(X: np.ndarray) -> np.ndarray:
     """2-D UMAP of the rows of X with the study's settings (n_neighbors capped for tiny sets)."""
-    import umap
+    import umap  # umap: ~3 s to import (numba); only where a map is made
 
     n = len(X)
     if n < 4:

@@ -13,6 +13,7 @@ stops training with nothing written.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import platform
 import time
@@ -295,9 +296,6 @@ def resolve_init(cfg: TrainConfig, root) -> TrainConfig:
     (``cfg.init_from``), so the new model's id and record describe what it really is."""
     if not cfg.init_from:
         return cfg
-    import json
-
-
     meta = model_paths(root, cfg.init_from)["metadata"]
     try:
         base = json.loads(Path(meta).read_text())["config"]
@@ -313,9 +311,6 @@ def resolve_init(cfg: TrainConfig, root) -> TrainConfig:
 
 def load_pretrained(model: nn.Module, cfg: TrainConfig, root) -> list[dict]:
     """Load the weights of ``cfg.init_from`` into ``model``; return its training history."""
-    import json
-
-
     base, _ = load_model(root, cfg.init_from)
     model.load_state_dict(base.state_dict())
     return json.loads(model_paths(root, cfg.init_from)["metadata"].read_text()).get("history", [])

@@ -23,7 +23,7 @@ def cluster_hdbscan(X: np.ndarray, min_cluster_size: int = 3, min_samples: int =
                     D: np.ndarray | None = None) -> np.ndarray:
     """HDBSCAN labels of the rows of ``X`` (n, d). ``D``: the precomputed
     ``distance_matrix(X, metric, p)`` when the caller has it (Minkowski only)."""
-    import hdbscan
+    import hdbscan  # hdbscan (and sklearn with it): ~2 s to import; not at the web app's start
 
     metric, p = check_metric(metric, p)
     kwargs = dict(min_cluster_size=int(min_cluster_size), min_samples=int(min_samples),
@@ -59,7 +59,7 @@ def hdbscan_labels(D: np.ndarray | None, tree: np.ndarray, min_cluster_size: int
 
 def cluster_kmeans(X: np.ndarray, n_clusters: int = 5) -> np.ndarray:
     """K-Means labels (n,); 10 k-means++ starts, one above :data:`KMEANS_FULL_MAX` materials."""
-    from sklearn.cluster import KMeans
+    from sklearn.cluster import KMeans  # sklearn: ~2 s to import; not at the web app's start
 
     n_init = 10 if len(X) <= KMEANS_FULL_MAX else 1
     return KMeans(n_clusters=int(n_clusters), n_init=n_init, random_state=RANDOM_STATE).fit_predict(X)
@@ -68,7 +68,7 @@ def cluster_kmeans(X: np.ndarray, n_clusters: int = 5) -> np.ndarray:
 def cluster_gmm(X: np.ndarray, n_clusters: int = 5) -> np.ndarray:
     """Gaussian-mixture labels (n,): full covariances (diagonal where they are singular); above
     :data:`GMM_FIT_MAX` materials fitted on a fixed random sample, then every material assigned."""
-    from sklearn.mixture import GaussianMixture
+    from sklearn.mixture import GaussianMixture  # sklearn: ~2 s to import; not at the web app's start
 
     fit_on = X
     if len(X) > GMM_FIT_MAX:
@@ -85,7 +85,7 @@ def cluster_gmm(X: np.ndarray, n_clusters: int = 5) -> np.ndarray:
 
 def double_cluster(xy: np.ndarray, noise: np.ndarray, eps: float = 0.8, min_samples: int = 5) -> np.ndarray:
     """DBSCAN on the 2-D embedding of the non-noise points -> halo labels (n,), -1 for noise."""
-    from sklearn.cluster import DBSCAN
+    from sklearn.cluster import DBSCAN  # sklearn: ~2 s to import; not at the web app's start
 
     halo = np.full(len(xy), -1, dtype=int)
     keep = ~noise

@@ -62,7 +62,7 @@ def core_distances(graph: np.ndarray, min_samples: int) -> np.ndarray:
 
 
 def _numba():
-    import numba
+    import numba  # numba: ~0.3 s to import, and compiling takes longer; only for a graph
 
     return numba
 
@@ -298,6 +298,7 @@ def _kruskal(parts: np.ndarray, a: np.ndarray, b: np.ndarray, order: np.ndarray)
 
 
 def _component_labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # scipy.sparse: ~0.3 s to import; only for a graph
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -86,8 +87,6 @@ def _finish(X: np.ndarray, idx: np.ndarray, k: int, p: float) -> np.ndarray:
 
 def _exact_candidates(X: np.ndarray, k: int, p: float, progress=None) -> np.ndarray:
     """The k + 1 nearest rows of every row (itself included), ranked in float32."""
-    from concurrent.futures import ThreadPoolExecutor
-
     Xf = np.ascontiguousarray(X, dtype=np.float32)
     n, d = Xf.shape
     block = max(1, min(256, 4_000_000 // max(1, n * d)))
@@ -128,7 +127,7 @@ def _threads() -> int:
 def _minkowski_metric(p: float):
     """``sum |x_i - y_i|^p`` compiled for this p (a monotone function of the distance: the
     ranking is the same, the p-th root is left for the float64 pass)."""
-    import numba
+    import numba  # numba: ~0.3 s to import, and compiling takes longer; only for a graph
 
     pf = np.float32(p)
 
@@ -143,7 +142,7 @@ def _minkowski_metric(p: float):
 
 
 def _nndescent_candidates(X: np.ndarray, k: int, metric: str, p: float, seed: int = 0) -> np.ndarray:
-    from pynndescent import NNDescent
+    from pynndescent import NNDescent  # pynndescent: ~2.5 s to import (numba); only for large roots
 
     Xf = np.ascontiguousarray(X, dtype=np.float32)
     kw = {"metric": "euclidean"} if p == 2 else {"metric": _minkowski_metric(p)}

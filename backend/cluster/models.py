@@ -9,6 +9,7 @@ HDBSCAN trees and clusterings in the process's store.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from backend.cache import file_signature, memoize, memoize_array, memoize_mapped
 from backend.cluster.algorithms import cluster, hdbscan_labels, single_linkage_tree
@@ -201,8 +202,6 @@ def cluster_model_transient(catalog, model_id: str, params: ClusterParams, data=
 def labels_table(data, result: ClusterResult, params: ClusterParams):
     """The export table: one row per material with its cluster, noise flag, UMAP x/y, the model id
     and every clustering parameter that shaped the result (what the page and the CLI write)."""
-    import pandas as pd
-
     frame = pd.DataFrame({
         "material": data.names,
         "cluster": result.labels,
@@ -223,8 +222,6 @@ def labels_table(data, result: ClusterResult, params: ClusterParams):
 def selection_table(data, result: ClusterResult, names):
     """The export of a selection: material, cluster (-1 noise), UMAP x/y and the model id of
     the materials ``names`` (in that order)."""
-    import pandas as pd
-
     names = [str(n) for n in (names or [])]
     if not names:
         raise ParameterError("nothing is selected: draw a box or lasso on the map, or click a cluster")

@@ -164,8 +164,7 @@ def s_dbw(X, labels, metric: str = "euclidean", p: float = 2.0, lam: float = TON
     sqrt(n) of a centre in every coordinate; ``Scat`` weights each cluster's spread by
     (n - n_i) / n.
     """
-    from scipy.spatial.distance import cdist
-
+    from scipy.spatial.distance import cdist  # (0.5 s to import: only here)
 
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from backend.commands import add_command, add_data_arg
 from backend.commands.explore import add_cluster_args, add_metric_args, params_from_args
@@ -54,8 +55,6 @@ def cmd_neighbours(args) -> int:
 
 
 def cmd_consensus(args) -> int:
-    import time
-
     cat = Catalog(args.data)
     ids = select_models(cat, args.models)
     params = params_from_args(args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -60,8 +61,6 @@ def add_metric_args(p) -> None:
 
 def params_from_args(args) -> ClusterParams:
     """The :class:`ClusterParams` of the flags :func:`add_cluster_args` added (others default)."""
-    import dataclasses
-
     return ClusterParams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ClusterParams)
                             if hasattr(args, f.name)})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -78,8 +79,6 @@ def cmd_quality(args) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     print(format_table(result.table, labelled=bool(args.labels)))
     if args.out:
-        from pathlib import Path
-
         path = Path(args.out) / "quality.csv"
         write_csv_atomic(path, result.table)
         print(f"written {path}", file=sys.stderr)

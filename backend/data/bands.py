@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from backend.errors import DataError
 from backend.fileio import atomic_path, write_bytes_atomic
@@ -164,6 +165,7 @@ def read_eigenval(path: str | os.PathLike, efermi: float, labels: list[str] | No
     ``lattice``: a pymatgen Lattice of the real-space cell, for k distances in 1/Å; by default a
     POSCAR or CONTCAR beside the file is used when present, else fractional distances.
     """
+    # pymatgen's VASP reader: ~1.5 s to import; only where a VASP file is read
     from pymatgen.electronic_structure.core import Spin
     from pymatgen.io.vasp.outputs import Eigenval
 
@@ -185,6 +187,7 @@ def read_eigenval(path: str | os.PathLike, efermi: float, labels: list[str] | No
 def read_vasprun(path: str | os.PathLike, efermi: float | None = None, labels: list[str] | None = None,
                  material: str | None = None) -> BandData:
     """Band data from a vasprun.xml (lattice and, unless given, E_F from the file)."""
+    # pymatgen's VASP reader: ~1.5 s to import; only where a VASP file is read
     from pymatgen.electronic_structure.core import Spin
     from pymatgen.io.vasp.outputs import Vasprun
 
@@ -208,7 +211,7 @@ def _lattice_beside(path: Path):
         cand = path.parent / name
         if cand.is_file() and cand != path:
             try:
-                from pymatgen.core import Structure
+                from pymatgen.core import Structure  # pymatgen: only where a VASP file is read
 
                 return Structure.from_file(str(cand)).lattice
             except Exception:
@@ -328,7 +331,7 @@ def _plot_bands(ax, bd: BandData, window: float, colour: str, lw: float) -> None
 def render_training_image(bd: BandData, window: float, size: int = 224, line_width: float = 1.0) -> np.ndarray:
     """The study's training image: E - E_F within ±window, ``size``² pixels, ``line_width``-pt
     black lines on white, no axes, no Fermi line, binarised at 0.8 -> uint8 (0 line, 255 white)."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib: ~0.5 s to import; only where a plot is drawn
 
     fig = Figure(figsize=(size / 100, size / 100), dpi=100)
     ax = fig.add_axes((0, 0, 1, 1))
@@ -336,8 +339,6 @@ def render_training_image(bd: BandData, window: float, size: int = 224, line_wid
     _plot_bands(ax, bd, window, "black", line_width)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, facecolor="white")
-    from PIL import Image
-
     grey = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("L"), dtype=np.float32)
     return np.where(grey / 255.0 < 0.8, 0, 255).astype(np.uint8)
 
@@ -389,7 +390,7 @@ def _display_labels(ax, bd: BandData) -> None:
 
 
 def _plain_display_png(bd: BandData, window: float) -> bytes:
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib: ~0.5 s to import; only where a plot is drawn
 
     fig = Figure(figsize=(6.4, 4.8), dpi=100)
     ax = _display_axes(fig, bd)
@@ -408,6 +409,7 @@ class _DisplayTemplate:
     the spines come after lines in its order; the title is per material)."""
 
     def __init__(self, bd: BandData, window: float):
+        # matplotlib: ~0.5 s to import; only where a plot is drawn
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -429,8 +431,6 @@ class _DisplayTemplate:
             artist.set_visible(True)
 
     def render(self, bd: BandData, window: float) -> bytes:
-        from PIL import Image
-
         ax = self.ax
         self.canvas.restore_region(self.background)
         first = len(ax.lines)
@@ -453,9 +453,6 @@ class _DisplayTemplate:
 
 def write_material_outputs(bd: BandData, root: str | os.PathLike, windows=(1, 2, 3), size: int = 224) -> list[Path]:
     """Band data, training images and display plots of one material in the catalog's layout."""
-    from PIL import Image
-
-
     root = Path(root)
     written = [save_band_data(bd, root)]
     for w in windows:

@@ -27,6 +27,7 @@ model's metadata when it has one, else from its id: one parse, here.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -468,8 +469,6 @@ def _read_table_cached(sig: tuple, kind: str) -> pd.DataFrame:
     path = Path(sig[0])
     if sig[1] < 20 * PARSED_CACHE_CELLS // 2:  # bytes: a small file parses faster than any look-up
         return _read_table(path, kind)
-    import hashlib
-
     stem = default_cache_dir() / "tables" / hashlib.sha1(repr((sig, kind)).encode()).hexdigest()
     names_path, values_path = stem.with_suffix(".names.npy"), stem.with_suffix(".values.npy")
 

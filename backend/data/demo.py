@@ -26,7 +26,13 @@ to the demo (``--families holdout``): lattices and features the demo does not co
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
+from PIL import Image
 
 from backend.data.bands import BandData, render_training_image, save_band_data
 from backend.data.image_window import write_images_meta
@@ -152,8 +158,6 @@ def make_material(index: int, family: str, seed: int) -> tuple[BandData, dict]:
 
 def _write_one(args) -> dict:
     index, family, seed, root, windows = args
-    from PIL import Image
-
     bd, labels = make_material(index, family, seed)
     save_band_data(bd, root / "assets")
     for w in windows:
@@ -170,12 +174,6 @@ def build_demo(out, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: int 
     the unencoded baselines and one ResNet-18 (latent 3) per window trained here with train's
     defaults (``epochs`` and ``image_size`` override them). ``families="holdout"``
     builds the held-out lattices instead; ``models=False`` only the materials and baselines."""
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-    from pathlib import Path
-
-    import pandas as pd
-
     # torch: only for the models (the materials, and synth's roots built from them, need none)
     from backend.autoencoder.encoding import write_unencoded_embedding
     from backend.autoencoder.training import TrainConfig, train_model

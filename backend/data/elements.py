@@ -24,7 +24,7 @@ _SYMBOL = re.compile(r"[A-Z][a-z]?")
 
 @functools.lru_cache(maxsize=1)
 def _symbols() -> frozenset[str]:
-    from pymatgen.core.periodic_table import Element
+    from pymatgen.core.periodic_table import Element  # pymatgen: only once a formula is read
 
     return frozenset(e.symbol for e in Element)
 
@@ -42,7 +42,7 @@ def formula_elements(name: str) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=65536)
 def _pymatgen_elements(formula: str) -> frozenset[str]:
-    from pymatgen.core import Composition
+    from pymatgen.core import Composition  # pymatgen: only once a formula is read
 
     try:
         comp = Composition(formula)
@@ -73,7 +73,7 @@ def element_table(names) -> dict[str, np.ndarray]:
 
 
 def _element_table(names: list[str]) -> dict[str, np.ndarray]:
-    from pymatgen.core.periodic_table import Element
+    from pymatgen.core.periodic_table import Element  # pymatgen: only once a formula is read
 
     sets = [formula_elements(n) for n in names]
     found = sorted(set().union(*sets) if sets else set(), key=lambda s: Element(s).Z)

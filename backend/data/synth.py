@@ -22,10 +22,12 @@ Deterministic in ``seed``; every file is written atomically.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from backend.data.bands import BandData, save_band_data
 from backend.data.demo import FAMILIES, kpath, random_material
@@ -131,8 +133,6 @@ def synth_map(truth: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
 
 def write_synth(root: str | os.PathLike, spec: SynthSpec, bands: bool = True, progress=None) -> dict:
     """Write a synthetic data root (see the module docstring); returns what was written."""
-    import pandas as pd
-
     spec = spec.validate()
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -192,8 +192,6 @@ def write_band_data(root: Path, names, families, seed: int, progress=None, offse
                     chunk: int = 500) -> None:
     """``bands/{material}.npz`` of every material (a random stack of its family's lattice), in
     worker processes."""
-    from concurrent.futures import ProcessPoolExecutor
-
     tasks = [(root, names[s:s + chunk], families[s:s + chunk], seed, s) for s in range(0, len(names), chunk)]
     done = offset
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:

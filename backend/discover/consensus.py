@@ -23,9 +23,16 @@ forked worker processes outside the app) and caches its result on disk.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import multiprocessing
 import os
+import sys
+import tempfile
+import threading
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +100,7 @@ def coassociation(labelings) -> np.ndarray:
     """``labelings`` (m, n) -> (n, n): the share of the m clusterings in which two materials are
     in the same cluster (noise joins nobody; the diagonal is the share in which a material is
     not noise)."""
-    from scipy import sparse
+    from scipy import sparse  # scipy.sparse: ~0.3 s to import; only for a consensus
 
     L = _check_labelings(labelings)
     m, n = L.shape
@@ -125,6 +132,7 @@ def stability(C: np.ndarray, labels: np.ndarray, noise_share: np.ndarray) -> np.
 def consensus(labelings, min_cluster_size: int = 2, materials=None, model_ids=(), params=None) -> ConsensusResult:
     """Consensus clusters and stabilities of ``labelings`` (m, n) (see the module's docstring).
     ``min_cluster_size``: smaller consensus groups become noise."""
+    # scipy.cluster and scipy.spatial: ~0.8 s to import; only for a consensus
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import squareform
 
@@ -202,8 +210,6 @@ def _model_work(root: str, model_id: str, params, spill: str | None = None) -> t
         return data.names, np.asarray(cluster_model(cat, model_id, params).labels), None, None
     D = model_matrix_transient(cat, model_id, params)
     if spill is not None and D is not None:
-        import tempfile
-
         fd, path = tempfile.mkstemp(suffix=".f8", dir=spill)
         with os.fdopen(fd, "wb") as f:
             D.tofile(f)
@@ -227,9 +233,6 @@ def _fork_is_safe() -> bool:
     """Whether worker processes may be forked from this one: on Linux, and only while no other
     thread runs (a fork beside a running thread can copy a lock it holds: the app's server threads,
     a job's progress thread)."""
-    import sys
-    import threading
-
     return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
@@ -243,9 +246,6 @@ def model_labelings(catalog, model_ids, params, workers: int | None = None,
     share one GIL, which reading the CSVs and building hdbscan's trees hold: two threads kept two
     cores ~70 % busy on the 72 published models, two processes keep them busy (6.3 -> 5.0 s
     there, though each process imports hdbscan)."""
-    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-    from functools import partial
-
     params = params.validate()
     model_ids = list(model_ids)
     workers = max(1, min(workers or os.cpu_count() or 1, len(model_ids)))
@@ -255,10 +255,6 @@ def model_labelings(catalog, model_ids, params, workers: int | None = None,
         processes = (workers > 1 and _fork_is_safe()
                      and not all(distances_cached(catalog, mid, metric, p) for mid in model_ids))
     if processes:
-        import multiprocessing
-        import tempfile
-
-
         names, labelings = [], []
         # the matrices come back as files in memory (tmpfs), not through the result pipe: a
         # worker's 2.4 MB result blocked it until this process, busy in hdbscan's tree code
@@ -323,8 +319,6 @@ def _cached_consensus(path: str, model_ids: tuple, params, use_cache: bool, cata
             pass
     materials, L = model_labelings(catalog, list(model_ids), params)
     result = consensus(L, params.min_cluster_size, materials, model_ids, params.relevant())
-    import io
-
     buf = io.BytesIO()
     np.savez(buf, materials=materials, labels=L.astype(np.int32), consensus=result.labels,
              stability=result.stability, noise_share=result.noise_share)

@@ -39,6 +39,7 @@ def _finite(z: np.ndarray) -> np.ndarray:
 
 def cell_maxima_figure(result, selected: tuple[int, int] | None = None):
     """Three heat maps of the cell maxima; hovering a cell names the model that reaches it."""
+    # plotly: only for the page's figures (the CLI's search draws none)
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -64,6 +65,7 @@ def cell_maxima_figure(result, selected: tuple[int, int] | None = None):
 
 def model_grid_figure(result, model_id: str):
     """Noise, clusters, DBCV and S_Dbw of one model over the grid (four heat maps)."""
+    # plotly: only for the page's figures (the CLI's search draws none)
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -87,11 +89,11 @@ def model_grid_figure(result, model_id: str):
 
 
 def _png(result, path: Path, panels, frame: pd.DataFrame, title: str) -> None:
+    # matplotlib: ~0.5 s to import; only where a report is written (its file backend, no display)
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    import matplotlib.pyplot as plt  # (after the backend is chosen)
 
     spec = result.spec
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), constrained_layout=True)

@@ -18,10 +18,12 @@ hashes files and reads the cache; a changed fingerprint file is recomputed.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 
 from backend.cache import default_cache_dir
 from backend.cluster.algorithms import hdbscan_labels, single_linkage_tree
@@ -72,10 +74,6 @@ def grid_search(catalog, model_ids, spec: GridSpec | None = None, cache_dir: str
     called as models and cells finish. Materials are matched by name across models; only the
     materials every model has take part (a warning says how many were left out).
     """
-    import time
-
-    from joblib import Parallel, delayed
-
     progress = progress or null_progress
     t0 = time.perf_counter()
     model_ids = list(dict.fromkeys(model_ids))

@@ -22,7 +22,7 @@ def redact(url: str) -> str:
 def make_celery(broker_url: str | None = None):
     """The Celery app: Redis broker, one long job per worker process at a time, no result backend
     (progress and results are in the job records on the shared data root)."""
-    from celery import Celery
+    from celery import Celery  # celery: only with a Redis broker (REDIS_URL); the local runner needs none
 
     capp = Celery("bandscape", broker=broker_url or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
                   set_as_current=False)

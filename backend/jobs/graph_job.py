@@ -6,6 +6,8 @@ builds a graph itself. Written atomically: a cancelled or killed build leaves no
 
 from __future__ import annotations
 
+import time
+
 from backend.cluster.distances import check_metric
 from backend.cluster.models import _data_key, cluster_model, graph_k, model_graph
 from backend.cluster.params import ClusterParams
@@ -33,8 +35,6 @@ def find_graph_job(store, catalog, model_id: str, metric: str, p: float, min_sam
 
 
 def run_graph(ctx: JobContext) -> dict:
-    import time
-
     rec = ctx.record
     cat = Catalog(ctx.root)
     t0 = time.perf_counter()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from backend.cache import file_signature
 from backend.data.catalog import Catalog
 from backend.fileio import json_digest
@@ -55,8 +57,6 @@ def find_quality(store: JobStore, catalog, model_ids, spec) -> dict | None:
 
 def load_quality_result(store: JobStore, rec: dict | None):
     """``(table, warnings)`` of a done report, or None when it is not (or no longer) on disk."""
-    import pandas as pd
-
     if rec is None or rec.get("state") != "done":
         return None
     folder = result_dir(store, rec["key"])

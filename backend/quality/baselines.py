@@ -7,12 +7,17 @@
   representation of these images can be expected to do).
 
 The unencoded UMAP map and the majority/random classifiers come from the catalog and
-:mod:`backend.quality.metrics`. Torch is imported inside the functions that need it.
+:mod:`backend.quality.metrics`. This module imports torch: the report imports it only where a
+report runs, never in a web process.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.decomposition import PCA
+from torch import nn
 
 from backend.autoencoder.config import check_arch
 from backend.autoencoder.device import autocast_dtype
@@ -26,8 +31,6 @@ CEILING_EPOCHS = 20
 
 def pixel_pca(ink: np.ndarray, n_components: int = PCA_COMPONENTS, seed: int = SEED) -> np.ndarray:
     """(n, c) PCA scores of the flattened images ``ink`` (n, 1, S, S) {0, 1}; c = min(50, n - 1)."""
-    from sklearn.decomposition import PCA
-
     X = np.asarray(ink, dtype=np.float32).reshape(len(ink), -1)
     c = max(1, min(n_components, len(X) - 1, X.shape[1]))
     return PCA(n_components=c, random_state=seed, svd_solver="randomized").fit_transform(X).astype(np.float64)
@@ -42,8 +45,6 @@ def untrained_fingerprints(ink, arch: str, latents, image_size: int, seed: int =
     the last 1x1 convolution), so the trunk runs once and only that convolution per latent. On
     CPUs with native bf16 (AVX512-BF16, AMX) the trunk runs under bf16 autocast, as training does
     there (2.5-3x faster for a ResNet-50 at 224 px; random features do not need fp32)."""
-    import torch
-
     amp = untrained_precision()
     latents = sorted(set(int(z) for z in latents))
     encoders = {}
@@ -66,17 +67,11 @@ def untrained_fingerprints(ink, arch: str, latents, image_size: int, seed: int =
 
 def untrained_precision():
     """The autocast dtype of the untrained-network baseline here (None: fp32)."""
-    import torch
-
-
     return autocast_dtype(torch.device("cpu"))
 
 
 def _as_size(ink, size: int):
     """uint8 ink (n, 1, S, S) -> (n, 1, size, size), box-averaged and re-binarised when S differs."""
-    import torch
-    import torch.nn.functional as F
-
     if ink.shape[-1] == size:
         return ink
     x = F.interpolate(ink.float(), size=(size, size), mode="area")
@@ -85,9 +80,6 @@ def _as_size(ink, size: int):
 
 def small_cnn(n_classes: int):
     """Four strided conv blocks, global average and max pooling side by side, a linear layer."""
-    import torch
-    from torch import nn
-
     class AvgMaxPool(nn.Module):
         def forward(self, h):
             return torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1)
@@ -104,9 +96,6 @@ def supervised_ceiling(ink, y, folds, epochs: int = CEILING_EPOCHS, size: int = 
     """(mean, std) held-out accuracy of a small CNN trained with the labels, fold by fold (the
     same folds as the probes). Inputs at ``size`` px; training adds vertical shifts (where the
     Fermi level sits is not what a class is)."""
-    import torch
-    import torch.nn.functional as F
-
     y = np.asarray(y)
     classes, target = np.unique(y, return_inverse=True)
     target = torch.as_tensor(target)

@@ -46,7 +46,7 @@ def check_labels(y, n_folds: int = N_FOLDS, where: str = "labels") -> np.ndarray
 def make_folds(y, n_folds: int = N_FOLDS, seed: int = SEED) -> np.ndarray:
     """(n,) fold index of every material: stratified, shuffled with a fixed seed. Classes with
     fewer members than folds are spread as far as they go (scikit-learn warns; we do not)."""
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedKFold  # sklearn: ~2 s to import; not in a web process
 
     y = np.asarray(y)
     fold = np.empty(len(y), dtype=np.int64)
@@ -73,6 +73,7 @@ def fold_splits(folds: np.ndarray):
 def linear_probe(X, y, folds, C: float = 1.0) -> tuple[float, float]:
     """(mean, std) held-out accuracy over the folds of a logistic regression on standardised
     features. Constant features are harmless (the scaler leaves them at zero)."""
+    # sklearn: ~2 s to import; not in a web process
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -108,7 +109,7 @@ def chance_accuracy(y, folds, strategy: str, seed: int = SEED) -> float:
 
 def kmeans_labels(X, k: int, seed: int = SEED) -> np.ndarray:
     """K-Means (k clusters, 10 restarts, fixed seed) on the features as they are."""
-    from sklearn.cluster import KMeans
+    from sklearn.cluster import KMeans  # sklearn: ~2 s to import; not in a web process
 
     X = np.asarray(X, dtype=np.float64)
     if k < 2 or k > len(X):
@@ -119,7 +120,7 @@ def kmeans_labels(X, k: int, seed: int = SEED) -> np.ndarray:
 def knn_agreement(X, y, k: int = 10) -> float:
     """Mean share of each material's ``k`` nearest neighbours (Euclidean, itself excluded) that
     carry its label."""
-    from sklearn.neighbors import NearestNeighbors
+    from sklearn.neighbors import NearestNeighbors  # sklearn: ~2 s to import; not in a web process
 
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
@@ -137,7 +138,7 @@ def knn_agreement(X, y, k: int = 10) -> float:
 def map_trustworthiness(X, xy, k: int = 10) -> float:
     """scikit-learn's trustworthiness of the 2-D map ``xy`` of ``X`` (1 = every map neighbour
     is a fingerprint neighbour). ``k`` is capped below n / 2, as the function requires."""
-    from sklearn.manifold import trustworthiness
+    from sklearn.manifold import trustworthiness  # sklearn: ~2 s to import; not in a web process
 
     X = np.asarray(X, dtype=np.float64)
     k = min(k, (len(X) - 1) // 2)
