@@ -14,7 +14,7 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dash_table, dcc, html
 
-from backend.data.catalog import parse_model_id
+from backend.data.model_ids import parse_model_id
 
 #: metric column -> label, for the chart's metric choice (labelled metrics first)
 METRICS = {

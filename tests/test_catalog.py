@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backend.data.catalog import Catalog, make_model_id, parse_model_id, unencoded_model_id
+from backend.data.catalog import Catalog
+from backend.data.model_ids import make_model_id, parse_model_id, unencoded_model_id
 from backend.errors import DataError, UnknownModelError
 from tests.conftest import PAPER_MODEL, PROJECT, copy_models, demo_model
 
@@ -194,10 +195,10 @@ def test_extra_map_rows_are_named_with_both_counts(tmp_path):
 def test_a_table_too_large_for_memory_says_what_it_needs(tmp_path, monkeypatch):
     """The demo's fingerprints on a machine with 100 kB free: refused before parsing, with the
     file, the memory it needs and the memory there is."""
-    import backend.data.catalog as catalog
+    import backend.data.tables as tables
 
     mid = _our_root(tmp_path)
-    monkeypatch.setattr(catalog, "_memory_available", lambda: 100_000)
+    monkeypatch.setattr(tables, "_memory_available", lambda: 100_000)
     with pytest.raises(DataError, match=r"too large for this machine's memory.*needs about \d+\.\d GB, and 0\.0 GB") as err:
         Catalog(tmp_path).load(mid)
     assert f"{mid}" in str(err.value)

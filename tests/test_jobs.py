@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from backend.autoencoder.config import TrainConfig
-from backend.data.catalog import Catalog, model_paths
+from backend.data.catalog import Catalog
+from backend.data.model_ids import model_paths
 from backend.errors import ParameterError
 from backend.jobs import JobStore, LocalRunner, make_runner
 from tests.conftest import PROJECT, copy_demo_images, free_port, wait_for

@@ -10,7 +10,8 @@ import pytest
 from backend.__main__ import main
 from backend.cluster.algorithms import cluster_hdbscan
 from backend.cluster.validation import ami
-from backend.data.catalog import Catalog, model_paths
+from backend.data.catalog import Catalog
+from backend.data.model_ids import model_paths
 from backend.errors import ParameterError
 from backend.evaluate.grid import GridSpec, grid_search
 from backend.evaluate.select import select_models

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from backend.data.catalog import make_model_id
+from backend.data.model_ids import make_model_id
 from backend.errors import ParameterError
 
 ARCH_NAMES = ("resnet18", "resnet50")

@@ -17,7 +17,7 @@ from backend.autoencoder.images import load_image_folder
 from backend.autoencoder.model import Autoencoder
 from backend.autoencoder.noise import localized_noise
 from backend.autoencoder.objectives import band_views
-from backend.data.catalog import model_paths, path_in_root, resolve_in_root, unencoded_model_id
+from backend.data.model_ids import model_paths, path_in_root, resolve_in_root, unencoded_model_id
 from backend.errors import DataError
 from backend.fileio import atomic_path, write_bytes_atomic, write_csv_atomic, write_json_atomic
 

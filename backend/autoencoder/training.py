@@ -47,8 +47,8 @@ from backend.autoencoder.objectives import (
     target_distribution,
     wcss_loss,
 )
-from backend.data.catalog import path_in_root
 from backend.data.image_window import check_window, images_window
+from backend.data.model_ids import path_in_root
 from backend.errors import BandscapeError, ParameterError
 from backend.progress import ProgressFn, null_progress
 

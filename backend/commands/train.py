@@ -22,8 +22,8 @@ from backend.autoencoder.config import (
     paper_grid,
 )
 from backend.commands import add_command, add_data_arg
-from backend.data.catalog import model_paths
 from backend.data.image_window import check_window, images_window
+from backend.data.model_ids import model_paths
 from backend.errors import ParameterError
 from backend.progress import Cancelled, TqdmProgress
 

@@ -1,7 +1,9 @@
 """Data: what a data root holds and how it is read and written.
 
 - :mod:`.roots`: the default data root (the demo), one definition for the app and the CLI
-- :mod:`.catalog`: data roots, which models exist, their hyperparameters and files; fingerprints
+- :mod:`.catalog`: data roots, which models exist, their hyperparameters and files
+- :mod:`.model_ids`: model ids (made and parsed) and the files of a model under a root
+- :mod:`.tables`: fingerprint and embedding tables, read and checked; a model's arrays
 - :mod:`.bands`: band structures from VASP, band-data files, training and display images
 - :mod:`.image_window`: which energy window a folder of training images shows, and the check
   that a training run's window agrees with it

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Iterable
 
 from backend.autoencoder.config import TrainConfig
-from backend.data.catalog import model_paths, path_in_root, resolve_in_root
 from backend.data.image_window import check_window
+from backend.data.model_ids import model_paths, path_in_root, resolve_in_root
 from backend.errors import ParameterError
 from backend.jobs.execute import WRITE_EVERY_S, JobContext
 from backend.jobs.kinds import JobKind, register

@@ -42,7 +42,7 @@ from backend.cache import default_cache_dir
 from backend.cluster.algorithms import cluster
 from backend.cluster.params import ClusterParams
 from backend.cluster.validation import external_scores
-from backend.data.catalog import unencoded_model_id
+from backend.data.model_ids import unencoded_model_id
 from backend.data.labels import labelled_materials, load_labels
 from backend.errors import DataError, ParameterError
 from backend.fileio import file_sha256, json_digest, load_npz, save_npz_atomic, write_json_atomic
