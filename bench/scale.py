@@ -80,10 +80,10 @@ class MemorySampler(threading.Thread):
         self.peak_rss = self.peak_pss = 0
 
     def run(self):
-        from bench.load import _mem_kb, _proc_tree
+        from bench._machine import mem_kb, proc_tree
 
         while not self.stop.is_set():
-            mem = [_mem_kb(p) for p in _proc_tree(self.pid)]
+            mem = [mem_kb(p) for p in proc_tree(self.pid)]
             self.peak_rss = max(self.peak_rss, sum(m[0] for m in mem))
             self.peak_pss = max(self.peak_pss, sum(m[1] for m in mem))
             self.stop.wait(self.every)
