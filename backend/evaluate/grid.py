@@ -81,6 +81,35 @@ def grid_search(catalog, model_ids, spec: GridSpec | None = None, cache_dir: str
     n_jobs = n_jobs or os.cpu_count() or 1
     t_hash = time.perf_counter() - t0
 
+    m = len(model_ids)
+    total = m + len(spec.min_samples) * len(spec.min_cluster_size)
+    per, computed = _model_results(model_ids, X_of, keys, cache, spec, n_jobs=n_jobs, use_cache=use_cache,
+                                   report=lambda done, **info: progress(done, total, **info))
+    t_models = time.perf_counter() - t0 - t_hash
+
+    labels = np.stack([per[mid]["labels"] for mid in model_ids])  # (m, S, C, n)
+    ami_key = json_digest({"v": CACHE_VERSION, "models": [[mid, keys[mid]] for mid in model_ids]})
+    ami, ami_nn, ami_cached = _mean_amis(labels, cache / f"ami-{ami_key}.npz", n_jobs=n_jobs, use_cache=use_cache,
+                                         warnings=warnings,
+                                         report=lambda cells, **info: progress(m + cells, total, **info))
+    progress(total, total, stage="done")
+    t_ami = time.perf_counter() - t0 - t_hash - t_models
+
+    per_model = per_model_table(catalog, model_ids, spec, per, ami, ami_nn)
+    cells_t = cells_table(per_model, spec)
+    ranking = ranking_table(per_model, cells_t)
+    warnings.extend(_score_warnings(per_model))
+    timings = {"hash_s": round(t_hash, 3), "models_s": round(t_models, 3), "ami_s": round(t_ami, 3),
+               "total_s": round(time.perf_counter() - t0, 3), "models_computed": len(computed),
+               "ami_cached": ami_cached}
+    return GridResult(spec, model_ids, materials, labels, per_model, cells_t, ranking, warnings, timings)
+
+
+def _model_results(model_ids, X_of, keys, cache: Path, spec: GridSpec, *, n_jobs: int, use_cache: bool,
+                   report) -> tuple[dict, list]:
+    """Every model's :func:`evaluate_model` result, from the cache folder or computed (models in
+    parallel) and saved there; and the ids of the models computed. ``report(done, stage=...)``
+    as models finish."""
     per: dict[str, dict] = {}
     todo = []
     for mid in model_ids:
@@ -89,49 +118,49 @@ def grid_search(catalog, model_ids, spec: GridSpec | None = None, cache_dir: str
             per[mid] = hit
         else:
             todo.append(mid)
-    total = len(model_ids) + len(spec.min_samples) * len(spec.min_cluster_size)
-    done = len(per)
-    progress(done, total, stage="models")
+    report(len(per), stage="models")
     if todo:
         jobs = Parallel(n_jobs=min(n_jobs, len(todo)), return_as="generator")(
             delayed(evaluate_model)(X_of[mid], spec) for mid in todo)
         for mid, res in zip(todo, jobs):
             per[mid] = res
             save_npz_atomic(cache / f"{mid}-{keys[mid]}.npz", res)
-            done += 1
-            progress(done, total, stage="models", model=mid)
-    t_models = time.perf_counter() - t0 - t_hash
+            report(len(per), stage="models", model=mid)
+    return per, todo
 
-    S, C, m = len(spec.min_samples), len(spec.min_cluster_size), len(model_ids)
-    labels = np.stack([per[mid]["labels"] for mid in model_ids])  # (m, S, C, n)
-    ami_key = json_digest({"v": CACHE_VERSION, "models": [[mid, keys[mid]] for mid in model_ids]})
-    ami_path = cache / f"ami-{ami_key}.npz"
-    hit = load_npz(ami_path) if use_cache else None
+
+def _mean_amis(labels: np.ndarray, path: Path, *, n_jobs: int, use_cache: bool, warnings: list,
+               report) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Each model's mean AMI with the others in every cell, noise as a cluster and noise removed,
+    (S, C, m) each, for the models' ``labels`` (m, S, C, n): read from ``path``, or computed
+    (groups of cells in parallel) and saved there; and whether they were read.
+    ``report(cells_done, stage="ami")`` as groups finish."""
+    m, S, C = labels.shape[:3]
+    hit = load_npz(path) if use_cache else None
     if m < 2:
         warnings.append("AMI compares models: with one model the mean AMI columns are empty (NaN)")
-        ami = np.full((S, C, m), np.nan)
-        ami_nn = np.full((S, C, m), np.nan)
-    elif hit is not None:
-        ami, ami_nn = hit["ami"], hit["ami_no_noise"]
-    else:
-        cells = [(i, j) for i in range(S) for j in range(C)]
-        ami, ami_nn = np.zeros((S, C, m)), np.zeros((S, C, m))
-        chunk = max(1, len(cells) // (4 * n_jobs))
-        groups = [cells[k:k + chunk] for k in range(0, len(cells), chunk)]
-        runs = Parallel(n_jobs=min(n_jobs, len(groups)), return_as="generator")(
-            delayed(_cells_ami)(labels[:, [i for i, _ in g], [j for _, j in g]]) for g in groups)
-        for g, res in zip(groups, runs):
-            for (i, j), (a, b) in zip(g, res):
-                ami[i, j], ami_nn[i, j] = a, b
-            done += len(g)
-            progress(done, total, stage="ami")
-        save_npz_atomic(ami_path, {"ami": ami, "ami_no_noise": ami_nn})
-    progress(total, total, stage="done")
-    t_ami = time.perf_counter() - t0 - t_hash - t_models
+        return np.full((S, C, m), np.nan), np.full((S, C, m), np.nan), hit is not None
+    if hit is not None:
+        return hit["ami"], hit["ami_no_noise"], True
+    cells = [(i, j) for i in range(S) for j in range(C)]
+    ami, ami_nn = np.zeros((S, C, m)), np.zeros((S, C, m))
+    chunk = max(1, len(cells) // (4 * n_jobs))
+    groups = [cells[k:k + chunk] for k in range(0, len(cells), chunk)]
+    runs = Parallel(n_jobs=min(n_jobs, len(groups)), return_as="generator")(
+        delayed(_cells_ami)(labels[:, [i for i, _ in g], [j for _, j in g]]) for g in groups)
+    done = 0
+    for g, res in zip(groups, runs):
+        for (i, j), (a, b) in zip(g, res):
+            ami[i, j], ami_nn[i, j] = a, b
+        done += len(g)
+        report(done, stage="ami")
+    save_npz_atomic(path, {"ami": ami, "ami_no_noise": ami_nn})
+    return ami, ami_nn, False
 
-    per_model = per_model_table(catalog, model_ids, spec, per, ami, ami_nn)
-    cells_t = cells_table(per_model, spec)
-    ranking = ranking_table(per_model, cells_t)
+
+def _score_warnings(per_model: pd.DataFrame) -> list[str]:
+    """What a reader of the cell maxima must know: collapsed models left out, no two clusters."""
+    warnings = []
     collapsed = sorted(per_model.model_id[per_model.collapsed].unique())
     if collapsed:
         warnings.append(f"left out of the cell maxima: {len(collapsed)} collapsed model(s) with fewer than "
@@ -139,10 +168,7 @@ def grid_search(catalog, model_ids, spec: GridSpec | None = None, cache_dir: str
                         "clusters of identical points score DBCV = 1")
     if (per_model.n_clusters < 2).all():
         warnings.append("no clustering in the grid has two clusters: DBCV is -1 (undefined) everywhere")
-    timings = {"hash_s": round(t_hash, 3), "models_s": round(t_models, 3), "ami_s": round(t_ami, 3),
-               "total_s": round(time.perf_counter() - t0, 3), "models_computed": len(todo),
-               "ami_cached": hit is not None}
-    return GridResult(spec, model_ids, materials, labels, per_model, cells_t, ranking, warnings, timings)
+    return warnings
 
 
 def _prepare(catalog, model_ids, spec, cache_dir):
