@@ -4,8 +4,8 @@
 - :mod:`.params`: :class:`ClusterParams` (every parameter of a view, with their bounds) and
   :class:`ClusterResult`
 - :mod:`.algorithms`: HDBSCAN, K-Means, GMM, double clustering, noise reclustering on arrays
-- :mod:`.knn`, :mod:`.graph_hdbscan`, :mod:`.mst`: HDBSCAN on a k-nearest-neighbour graph,
-  for roots too large for an n x n matrix
+- :mod:`.knn`, :mod:`.graph_hdbscan`, :mod:`.prim_kernel`, :mod:`.mst`: HDBSCAN on a
+  k-nearest-neighbour graph, for roots too large for an n x n matrix
 - :mod:`.models`: the cached, catalog-level entry points (:func:`cluster_model`)
 - :mod:`.validation`: DBCV, S_Dbw, AMI, and scores against known labels
 - :mod:`.private_api`: the private hdbscan / scikit-learn functions used, wrapped in one place

@@ -8,9 +8,10 @@ distance: core distances, the mutual-reachability graph
 1. **core distances** from the graph: the ``min_samples``-th nearest other point, exactly as the
    dense path counts it (``hdbscan``'s ``mutual_reachability``: the point itself is the 0-th);
 2. **the spanning tree** of the mutual-reachability graph restricted to the kNN edges
-   (Prim with a heap, breaking ties as ``hdbscan``'s dense Prim does). An edge missing from a kNN graph is longer than both of its ends' k-th
-   neighbour, so inside dense regions the tree is the exact one; it can differ only in long
-   edges between regions;
+   (Prim with a heap, breaking ties as ``hdbscan``'s dense Prim does; compiled:
+   :mod:`backend.cluster.prim_kernel`). An edge missing from a kNN graph is longer than both of
+   its ends' k-th neighbour, so inside dense regions the tree is the exact one; it can differ
+   only in long edges between regions;
 3. **components joined**: where the kNN graph is disconnected (well-separated clusters always
    are), the components are joined by a spanning tree over them, each join's end points found
    among samples of the two components (exact distances) and then moved to a closer pair by
@@ -61,104 +62,15 @@ def core_distances(graph: np.ndarray, min_samples: int) -> np.ndarray:
     return np.ascontiguousarray(graph["dist"][:, min(ms, k) - 1], dtype=np.float64)
 
 
-def _numba():
-    import numba  # numba: ~0.3 s to import, and compiling takes longer; only for a graph
-
-    return numba
-
-
-def _prim_impl(indptr, nbr, wt, n):
-    """Prim's algorithm on a sparse graph, as ``hdbscan``'s dense ``mst_linkage_core`` runs it:
-    grown from vertex 0; a vertex's best edge changes only for a strictly smaller weight (the
-    earliest source wins); the next vertex is the one with the smallest weight, the lowest
-    index on ties (a heap keyed by (weight, vertex)). A disconnected graph gives a forest (the
-    next tree starts at the lowest vertex not yet reached). Edges come out in the order added."""
-    in_tree = np.zeros(n, dtype=np.bool_)
-    best = np.full(n, np.inf)
-    src = np.zeros(n, dtype=np.int64)
-    cap = len(nbr) + n + 1
-    hk = np.empty(cap, dtype=np.float64)
-    hv = np.empty(cap, dtype=np.int64)
-    size = 0
-    out_a = np.empty(n - 1, dtype=np.int64)
-    out_b = np.empty(n - 1, dtype=np.int64)
-    out_w = np.empty(n - 1, dtype=np.float64)
-    m = 0
-    roots = np.empty(n, dtype=np.int64)
-    root = 0
-    current = 0
-    next_start = 0
-    while True:
-        in_tree[current] = True
-        roots[current] = root
-        for e in range(indptr[current], indptr[current + 1]):
-            j = nbr[e]
-            if in_tree[j]:
-                continue
-            if wt[e] < best[j]:
-                best[j] = wt[e]
-                src[j] = current
-                # push (w, j)
-                i = size
-                size += 1
-                hk[i] = wt[e]
-                hv[i] = j
-                while i > 0:
-                    par = (i - 1) // 2
-                    if hk[par] < hk[i] or (hk[par] == hk[i] and hv[par] <= hv[i]):
-                        break
-                    hk[i], hk[par] = hk[par], hk[i]
-                    hv[i], hv[par] = hv[par], hv[i]
-                    i = par
-        # pop until a vertex not in the tree (or none)
-        found = -1
-        while size > 0:
-            k0, v0 = hk[0], hv[0]
-            size -= 1
-            hk[0], hv[0] = hk[size], hv[size]
-            i = 0
-            while True:
-                l = 2 * i + 1
-                if l >= size:
-                    break
-                c = l
-                r = l + 1
-                if r < size and (hk[r] < hk[l] or (hk[r] == hk[l] and hv[r] < hv[l])):
-                    c = r
-                if hk[i] < hk[c] or (hk[i] == hk[c] and hv[i] <= hv[c]):
-                    break
-                hk[i], hk[c] = hk[c], hk[i]
-                hv[i], hv[c] = hv[c], hv[i]
-                i = c
-            if not in_tree[v0] and k0 == best[v0]:
-                found = v0
-                break
-        if found >= 0:
-            out_a[m], out_b[m], out_w[m] = src[found], found, best[found]
-            m += 1
-            current = found
-            continue
-        while next_start < n and in_tree[next_start]:
-            next_start += 1
-        if next_start >= n:
-            break
-        root = next_start
-        current = next_start
-    return out_a[:m], out_b[:m], out_w[:m], roots
-
-
-_prim = None
-
-
 def prim(graph: np.ndarray, core: np.ndarray):
     """Minimum spanning forest of the mutual-reachability weights on the graph's edges (both
-    directions), by :func:`_prim_impl`. Returns its edges (a, b, w) in the order added and the
-    tree (root vertex) of every vertex."""
-    global _prim
-    if _prim is None:
-        _prim = _numba().njit(cache=True)(_prim_impl)
+    directions), by :func:`backend.cluster.prim_kernel.prim_forest`. Returns its edges (a, b, w)
+    in the order added and the tree (root vertex) of every vertex."""
+    # numba (~0.3 s to import, and compiling takes longer): only when a graph's tree is built
+    from backend.cluster.prim_kernel import prim_forest
+
     indptr, nbr, wt = symmetric_edges(graph, core)
-    return _prim(indptr, nbr, wt, int(len(graph)))
+    return prim_forest(indptr, nbr, wt, int(len(graph)))
 
 
 def symmetric_edges(graph: np.ndarray, core: np.ndarray):
