@@ -126,7 +126,6 @@ def join_components(X: np.ndarray, core: np.ndarray, roots: np.ndarray, p: float
     see step 3 of the module docstring. ``X`` (n, d) are the points, ``core`` (n,) their core
     distances; ``known`` (a, b, w): edges between components measured already (the graph's
     edges cut off the tree), candidates besides the sampled pairs."""
-
     comps, comp_of = np.unique(roots, return_inverse=True)
     c = len(comps)
     if c <= 1:
@@ -134,13 +133,34 @@ def join_components(X: np.ndarray, core: np.ndarray, roots: np.ndarray, p: float
     rng = np.random.default_rng(seed)
     sizes = np.bincount(comp_of, minlength=c)
     members = np.split(np.argsort(comp_of, kind="stable"), np.cumsum(sizes)[:-1])
-    # samples in proportion to the components' sizes (every component at least one point)
-    per = np.maximum(1, (JOIN_SAMPLE_MAX * sizes) // len(roots))
+    best, where = _closest_sampled_pairs(X, core, members, sizes, p, rng)
+    if known is not None:
+        _take_known_edges(best, where, comp_of, known)
+    # a spanning tree over the components (dense Prim on c vertices)
+    parent, _ = prim_mst(np.minimum(best, best.T))
+    out_a, out_b, out_w = [], [], []
+    for child in range(c):
+        par = parent[child]
+        if par < 0:
+            continue
+        x, y = where[child, par]
+        x, y, w = _refined_join(X, core, x, y, mine=members[child], other=members[par], p=p, rng=rng)
+        out_a.append(x)
+        out_b.append(y)
+        out_w.append(w)
+    return np.array(out_a, np.int64), np.array(out_b, np.int64), np.array(out_w)
+
+
+def _closest_sampled_pairs(X: np.ndarray, core: np.ndarray, members: list, sizes: np.ndarray, p: float, rng):
+    """For every pair of the c components (``members``: each one's points), the smallest mutual
+    reachability between points sampled from them (in proportion to their ``sizes``, every
+    component at least one point; ranked in float32): ``best`` (c, c) and ``where`` (c, c, 2),
+    the pair of points (inf where the pair was not sampled)."""
+    c = len(members)
+    per = np.maximum(1, (JOIN_SAMPLE_MAX * sizes) // int(sizes.sum()))
     samples = [m if len(m) <= k else rng.choice(m, k, replace=False) for m, k in zip(members, per)]
     sample = np.concatenate(samples)
     owner = np.repeat(np.arange(c), [len(s) for s in samples])
-    # mutual reachability between all sampled points (float32 ranks them), the smallest per
-    # pair of components
     D = _sample_distances(X, sample, p)
     M = np.maximum(np.maximum(D, core[sample][:, None]), core[sample][None, :])
     M[owner[:, None] == owner[None, :]] = np.inf
@@ -157,34 +177,32 @@ def join_components(X: np.ndarray, core: np.ndarray, roots: np.ndarray, p: float
     best[ca, cb] = M.ravel()[flat]
     where[ca, cb, 0] = sample[flat // m]
     where[ca, cb, 1] = sample[flat % m]
-    if known is not None:
-        for a, b, w in zip(*known):
-            u, v = comp_of[int(a)], comp_of[int(b)]
-            if u != v and w < best[u, v]:
-                best[u, v] = best[v, u] = w
-                where[u, v] = int(a), int(b)
-                where[v, u] = int(b), int(a)
-    # a spanning tree over the components (dense Prim on c vertices)
+    return best, where
 
-    parent, _ = prim_mst(np.minimum(best, best.T))
-    out_a, out_b, out_w = [], [], []
-    for child in range(c):
-        par = parent[child]
-        if par < 0:
-            continue
-        x, y = where[child, par]
-        w = float(_mrd_to(X, core, int(x), np.array([y]), p)[0])
-        # alternating nearest-point steps: a closer pair between the two components (each
-        # step can only lower the weight), among at most REFINE_MAX points of a large part
-        other, mine = _some(members[par], y, rng), _some(members[child], x, rng)
-        for _ in range(JOIN_REFINE_STEPS):
-            y = other[int(np.argmin(_mrd_to(X, core, int(x), other, p)))]
-            x = mine[int(np.argmin(_mrd_to(X, core, int(y), mine, p)))]
-        w = min(w, float(_mrd_to(X, core, int(x), np.array([y]), p)[0]))
-        out_a.append(int(x))
-        out_b.append(int(y))
-        out_w.append(w)
-    return np.array(out_a, np.int64), np.array(out_b, np.int64), np.array(out_w)
+
+def _take_known_edges(best: np.ndarray, where: np.ndarray, comp_of: np.ndarray, known) -> None:
+    """Lower ``best``/``where`` (see :func:`_closest_sampled_pairs`) in place with the measured
+    edges ``known`` (a, b, w) that are shorter than the sampled pairs."""
+    for a, b, w in zip(*known):
+        u, v = comp_of[int(a)], comp_of[int(b)]
+        if u != v and w < best[u, v]:
+            best[u, v] = best[v, u] = w
+            where[u, v] = int(a), int(b)
+            where[v, u] = int(b), int(a)
+
+
+def _refined_join(X: np.ndarray, core: np.ndarray, x, y, *, mine: np.ndarray, other: np.ndarray, p: float,
+                  rng) -> tuple[int, int, float]:
+    """The join (x of ``mine``, y of ``other``) moved by alternating nearest-point steps to a
+    closer pair between the two components (each step can only lower the weight), among at most
+    REFINE_MAX points of a large part: (x, y, its mutual reachability)."""
+    w = float(_mrd_to(X, core, int(x), np.array([y]), p)[0])
+    other, mine = _some(other, y, rng), _some(mine, x, rng)
+    for _ in range(JOIN_REFINE_STEPS):
+        y = other[int(np.argmin(_mrd_to(X, core, int(x), other, p)))]
+        x = mine[int(np.argmin(_mrd_to(X, core, int(y), mine, p)))]
+    w = min(w, float(_mrd_to(X, core, int(x), np.array([y]), p)[0]))
+    return int(x), int(y), w
 
 
 def _kruskal(parts: np.ndarray, a: np.ndarray, b: np.ndarray, order: np.ndarray) -> np.ndarray:
