@@ -164,8 +164,6 @@ def s_dbw(X, labels, metric: str = "euclidean", p: float = 2.0, lam: float = TON
     sqrt(n) of a centre in every coordinate; ``Scat`` weights each cluster's spread by
     (n - n_i) / n.
     """
-    from scipy.spatial.distance import cdist  # (0.5 s to import: only here)
-
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ParameterError(f"X must be a 2-D array (n_samples, n_features), got shape {X.shape}")
@@ -180,39 +178,14 @@ def s_dbw(X, labels, metric: str = "euclidean", p: float = 2.0, lam: float = TON
     sizes = np.bincount(gi, minlength=k)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     Xs = X[order]
-    spread = np.empty((k, X.shape[1]))
-    centres = np.empty((k, X.shape[1]))
-    for g in range(k):
-        members = Xs[starts[g]: starts[g] + sizes[g]]
-        spread[g] = members.std(axis=0)
-        mean = members.mean(axis=0)[None, :]
-        d = cdist(members, mean, "minkowski", p=p) if p != 2 else cdist(members, mean, "euclidean")
-        centres[g] = members[int(np.argmin(d))]
-
-    def inside(points, centre, half_width):
-        return np.all(np.abs(points[:, None, :] - centre[None, :, :]) <= half_width[None, :, :], axis=2)
-
+    members = [Xs[starts[g]: starts[g] + sizes[g]] for g in range(k)]  # views, group by group
+    spread, centres = _spreads_and_centres(members, p)
     own_hw = 1.96 * spread / np.sqrt(sizes)[:, None]
-    density = np.array([inside(Xs[starts[g]: starts[g] + sizes[g]], centres[g][None], own_hw[g][None]).sum()
-                        for g in range(k)], dtype=np.float64)
+    density = np.array([_in_boxes(members[g], centres[g][None], own_hw[g][None]).sum() for g in range(k)],
+                       dtype=np.float64)
     if (density == 0).sum() > 1:  # cannot happen with member centres; kept for the definition
         return SDBW_UNDEFINED
-    # points of cluster g inside the box of pair (g, j), for every j, row by row (memory k x d).
-    # The box is centred on Tong's mix of the size- and density-weighted midpoints of the two
-    # centres; a box is rarely hit, so a first pass on a few coordinates discards most pairs.
-    counts = np.zeros((k, k))
-    few = min(8, X.shape[1])
-    n_j, d_j = sizes[:, None].astype(float), density[:, None]
-    for g in range(k):
-        n_i, d_i, c_i = float(sizes[g]), density[g], centres[g][None, :]
-        mid = (lam * (c_i * n_j + centres * n_i) / (n_i + n_j)
-               + (1 - lam) * (c_i * d_i + centres * d_j) / (d_i + d_j))
-        hw = 1.96 * ((spread[g][None, :] + spread) / 2) / np.sqrt(n_i + n_j)
-        members = Xs[starts[g]: starts[g] + sizes[g]]
-        ii, jj = np.nonzero(inside(members[:, :few], mid[:, :few], hw[:, :few]))
-        if len(ii):
-            full = np.all(np.abs(members[ii] - mid[jj]) <= hw[jj], axis=1)
-            counts[g] = np.bincount(jj[full], minlength=k)
+    counts = _midpoint_box_counts(members, sizes, centres, spread, density, lam)
     pair_density = counts + counts.T
     ratio = pair_density / np.maximum(density[:, None], density[None, :])
     np.fill_diagonal(ratio, 0.0)
@@ -220,6 +193,49 @@ def s_dbw(X, labels, metric: str = "euclidean", p: float = 2.0, lam: float = TON
     total_spread = np.linalg.norm(X.std(axis=0))
     scat = np.sum((n - sizes) / n * np.linalg.norm(spread, axis=1)) / (total_spread * (k - 1))
     return float(dens_bw + scat)
+
+
+def _spreads_and_centres(members: list, p: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's standard deviation per coordinate and its centre (the member nearest its
+    mean under Minkowski ``p``), (k, d) each."""
+    from scipy.spatial.distance import cdist  # (0.5 s to import: only here)
+
+    d = members[0].shape[1]
+    spread, centres = np.empty((len(members), d)), np.empty((len(members), d))
+    for g, pts in enumerate(members):
+        spread[g] = pts.std(axis=0)
+        mean = pts.mean(axis=0)[None, :]
+        dist = cdist(pts, mean, "minkowski", p=p) if p != 2 else cdist(pts, mean, "euclidean")
+        centres[g] = pts[int(np.argmin(dist))]
+    return spread, centres
+
+
+def _in_boxes(points: np.ndarray, centre: np.ndarray, half_width: np.ndarray) -> np.ndarray:
+    """(len(points), len(centre)): whether each point lies in each box (every coordinate within
+    its half-width of the box's centre)."""
+    return np.all(np.abs(points[:, None, :] - centre[None, :, :]) <= half_width[None, :, :], axis=2)
+
+
+def _midpoint_box_counts(members: list, sizes: np.ndarray, centres: np.ndarray, spread: np.ndarray,
+                         density: np.ndarray, lam: float) -> np.ndarray:
+    """(k, k): how many points of group g lie in the box of the pair (g, j), for every j, row by
+    row (memory k x d). The box is centred on Tong's mix of the size- and density-weighted
+    midpoints of the two centres; a box is rarely hit, so a first pass on a few coordinates
+    discards most pairs."""
+    k = len(members)
+    counts = np.zeros((k, k))
+    few = min(8, centres.shape[1])
+    n_j, d_j = sizes[:, None].astype(float), density[:, None]
+    for g in range(k):
+        n_i, d_i, c_i = float(sizes[g]), density[g], centres[g][None, :]
+        mid = (lam * (c_i * n_j + centres * n_i) / (n_i + n_j)
+               + (1 - lam) * (c_i * d_i + centres * d_j) / (d_i + d_j))
+        hw = 1.96 * ((spread[g][None, :] + spread) / 2) / np.sqrt(n_i + n_j)
+        ii, jj = np.nonzero(_in_boxes(members[g][:, :few], mid[:, :few], hw[:, :few]))
+        if len(ii):
+            full = np.all(np.abs(members[g][ii] - mid[jj]) <= hw[jj], axis=1)
+            counts[g] = np.bincount(jj[full], minlength=k)
+    return counts
 
 
 # ---- AMI ----------------------------------------------------------------------------------------
