@@ -353,36 +353,48 @@ def quality_report(catalog, model_ids, spec: QualitySpec | None = None, cache_di
 
 def _baseline_rows(catalog, window, group, ctx: _Window, spec: QualitySpec, cache: _RowCache, base_key: dict,
                    warnings: list, advance) -> list[dict]:
-    # torch (untrained networks, the supervised ceiling): only where a report runs
-    from backend.quality.baselines import (
-        CEILING_EPOCHS,
-        CEILING_SIZE,
-        PCA_COMPONENTS,
-        pixel_pca,
-        supervised_ceiling,
-        untrained_fingerprints,
-        untrained_precision,
-    )
-
-    rows = []
+    """The rows every model of a window is read against: its unencoded map, PCA of the pixels,
+    untrained networks, and with labels the chance rows and the supervised ceiling."""
     label = f"window {window} eV"
-    # the unencoded map of this window, when the selection did not include it already
     unenc = [m for m in catalog.models.values() if m.is_unencoded and m.window == window]
+    rows = []
+    # the unencoded map of this window, when the selection did not include it already
     if unenc and unenc[0].model_id not in {i.model_id for i in group}:
-        info = unenc[0]
-        data = catalog.load(info.model_id)
-        key = {**base_key, "model": info.model_id, "files": [file_sha256(info.embedding_path)]}
-        row = cache.get_or_compute(key, lambda: score_features(data.X, data.names, ctx, spec, None, None, info.model_id))
-        rows.append({"feature_set": "unencoded UMAP (2-D)", "kind": "baseline", "window": window,
-                     "model_id": info.model_id, "objective": "unencoded UMAP", **row})
+        rows.append(_unencoded_row(catalog, unenc[0], window, ctx, spec, cache, base_key))
     elif not unenc:
         warnings.append(f"{label}: no unencoded map ({unencoded_model_id(window)}) under {catalog.root}")
     if ctx.ink is None:
         warnings.append(f"{label}: no training images or display plots under {catalog.root}; the pixel, "
                         "untrained-network and ceiling baselines need them")
         return rows
-
     advance("pixels")
+    rows.append(_pixel_row(catalog, unenc, window, ctx, spec, cache, base_key))
+    advance("untrained")
+    rows.extend(_untrained_rows(group, window, ctx, spec, cache, base_key))
+    advance("ceiling")
+    if ctx.labels is not None:
+        rows.extend({**r, "window": window} for r in _chance_rows(ctx, spec))
+        if spec.ceiling:
+            rows.append(_ceiling_row(window, ctx, spec, cache, base_key))
+    advance("baselines done")
+    return rows
+
+
+def _unencoded_row(catalog, info, window, ctx: _Window, spec: QualitySpec, cache: _RowCache, base_key: dict) -> dict:
+    """The window's unencoded 2-D map (``info``) scored as a feature set."""
+    data = catalog.load(info.model_id)
+    key = {**base_key, "model": info.model_id, "files": [file_sha256(info.embedding_path)]}
+    row = cache.get_or_compute(key, lambda: score_features(data.X, data.names, ctx, spec, None, None, info.model_id))
+    return {"feature_set": "unencoded UMAP (2-D)", "kind": "baseline", "window": window,
+            "model_id": info.model_id, "objective": "unencoded UMAP", **row}
+
+
+def _pixel_row(catalog, unenc: list, window, ctx: _Window, spec: QualitySpec, cache: _RowCache,
+               base_key: dict) -> dict:
+    """PCA of the raw pixels; its trustworthiness on the unencoded map of the window, if any."""
+    # torch (the baselines module holds the networks too): only where a report runs
+    from backend.quality.baselines import PCA_COMPONENTS, pixel_pca
+
     unenc_xy = None
     if unenc:
         d = catalog.load(unenc[0].model_id)
@@ -394,9 +406,15 @@ def _baseline_rows(catalog, window, group, ctx: _Window, spec: QualitySpec, cach
         return score_features(X, ctx.names, ctx, spec, unenc_xy, None, "pixels")
 
     row = cache.get_or_compute({**base_key, "baseline": "pixel_pca", "images": ctx.images_key}, pixels)
-    rows.append({"feature_set": f"pixels (PCA-{PCA_COMPONENTS})", "kind": "baseline", "window": window,
-                 "objective": "PCA of raw pixels", **row})
-    advance("untrained")
+    return {"feature_set": f"pixels (PCA-{PCA_COMPONENTS})", "kind": "baseline", "window": window,
+            "objective": "PCA of raw pixels", **row}
+
+
+def _untrained_rows(group, window, ctx: _Window, spec: QualitySpec, cache: _RowCache, base_key: dict) -> list[dict]:
+    """The models' architectures with random weights, one row per (architecture, latent, size)."""
+    # torch (untrained networks): only where a report runs
+    from backend.quality.baselines import untrained_fingerprints, untrained_precision
+
     archs = sorted({(i.arch, int(i.latent), _model_image_size(i)) for i in group
                     if not i.is_unencoded and i.arch in ("resnet18", "resnet50") and i.latent})
     features: dict = {}  # (arch, size) -> {latent: X}, computed only when a row is not cached
@@ -408,30 +426,33 @@ def _baseline_rows(catalog, window, group, ctx: _Window, spec: QualitySpec, cach
             features[(arch, size)] = untrained_fingerprints(ctx.ink, arch, wanted, size, seed=spec.seed)
         return score_features(features[(arch, size)][latent], ctx.names, ctx, spec, None, None, "untrained")
 
+    rows = []
     for arch, latent, size in archs:
         row = cache.get_or_compute({**base_key, "baseline": "untrained", "arch": arch, "latent": latent,
                                     "size": size, "images": ctx.images_key, "amp": amp},
                                    lambda arch=arch, latent=latent, size=size: untrained(arch, latent, size))
         rows.append({"feature_set": f"untrained {arch} latent{latent} {size}px", "kind": "baseline",
                      "window": window, "objective": "random weights", **row})
-    advance("ceiling")
-    if ctx.labels is not None:
-        rows.extend({**r, "window": window} for r in _chance_rows(ctx, spec))
-        if spec.ceiling:
-            keep = np.array([n in ctx.labels for n in ctx.names])
-
-            def ceiling():
-                y = np.array([ctx.labels[n] for n in ctx.names[keep]])
-                folds = np.array([ctx.folds[n] for n in ctx.names[keep]])
-                acc, std = supervised_ceiling(ctx.ink[keep], y, folds, seed=spec.seed)
-                return {"probe_acc": acc, "probe_std": std, "n": int(keep.sum())}
-
-            row = cache.get_or_compute({**base_key, "baseline": "ceiling", "images": ctx.images_key,
-                                        "epochs": CEILING_EPOCHS, "size": CEILING_SIZE}, ceiling)
-            rows.append({"feature_set": "supervised CNN (ceiling)", "kind": "ceiling", "window": window,
-                         "objective": "trained with the labels", **row})
-    advance("baselines done")
     return rows
+
+
+def _ceiling_row(window, ctx: _Window, spec: QualitySpec, cache: _RowCache, base_key: dict) -> dict:
+    """A small CNN trained with the labels, on the same folds."""
+    # torch (the supervised ceiling trains a network): only where a report runs
+    from backend.quality.baselines import CEILING_EPOCHS, CEILING_SIZE, supervised_ceiling
+
+    keep = np.array([n in ctx.labels for n in ctx.names])
+
+    def ceiling():
+        y = np.array([ctx.labels[n] for n in ctx.names[keep]])
+        folds = np.array([ctx.folds[n] for n in ctx.names[keep]])
+        acc, std = supervised_ceiling(ctx.ink[keep], y, folds, seed=spec.seed)
+        return {"probe_acc": acc, "probe_std": std, "n": int(keep.sum())}
+
+    row = cache.get_or_compute({**base_key, "baseline": "ceiling", "images": ctx.images_key,
+                                "epochs": CEILING_EPOCHS, "size": CEILING_SIZE}, ceiling)
+    return {"feature_set": "supervised CNN (ceiling)", "kind": "ceiling", "window": window,
+            "objective": "trained with the labels", **row}
 
 
 def _recon_loss(catalog, info) -> float | None:
