@@ -62,7 +62,7 @@ class TrainResult:
     device: str = ""
 
 
-# ---- devices ------------------------------------------------------------------------------------
+# ---- the split ----------------------------------------------------------------------------------
 
 
 def split_indices(n: int, split: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,57 +148,83 @@ def fit(model: nn.Module, ink: torch.Tensor, cfg: TrainConfig, device: torch.dev
     train_idx, val_idx = split_indices(len(ink), cfg.split, cfg.seed)
     steps = _n_batches(len(train_idx), cfg.batch_size)
     finetune = cfg.cluster_loss != "none"
-    total_epochs = cfg.epochs + (cfg.cluster_epochs if finetune else 0)
     objective = Objective(model, cfg, device)
     step_loss = compiled_for_training(objective, device, cfg.epochs * steps)
     g_order = torch.Generator().manual_seed(cfg.seed + 1)
     g_noise = torch.Generator().manual_seed(cfg.seed + 2)
-    history: list[dict] = []
-    t_start = time.perf_counter()
-
-    def run_epochs(n_epochs: int, first: int, phase: str, loss_of, optimizer, scheduler, before_epoch=None):
-        for epoch in range(first, first + n_epochs):
-            if before_epoch is not None:
-                before_epoch()
-            model.train()
-            t0, seen, total = time.perf_counter(), 0, 0.0
-            for batch, chunk in enumerate(_batches(train_idx, cfg.batch_size, g_order), 1):
-                x = to_input(ink[chunk], device)
-                loss = loss_of(x, chunk)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if scheduler is not None and scheduler.last_epoch < scheduler.total_steps - 1:
-                    scheduler.step()
-                seen += len(chunk)
-                batch_loss = loss.item()
-                total += batch_loss * len(chunk)
-                # between epochs too: a CPU epoch can take minutes, and a job's cancel is checked here
-                progress(epoch, total_epochs, stage="batch", batch=batch, batches=steps, batch_loss=batch_loss,
-                         images_per_s=seen / max(time.perf_counter() - t0, 1e-9))
-            elapsed = time.perf_counter() - t0
-            row = {"epoch": epoch + 1, "phase": phase, "train_loss": total / max(seen, 1),
-                   "images_per_s": seen / max(elapsed, 1e-9),
-                   "val_loss": evaluate_loss(model, ink, val_idx, cfg, device) if len(val_idx) else None}
-            history.append(row)
-            done_time = time.perf_counter() - t_start
-            progress(epoch + 1, total_epochs, stage="train", train_loss=row["train_loss"],
-                     val_loss=row["val_loss"] if row["val_loss"] is not None else float("nan"),
-                     images_per_s=row["images_per_s"],
-                     eta_s=done_time / (epoch + 1) * (total_epochs - epoch - 1))
-
+    loop = _Loop(model, ink, cfg, device, train_idx, val_idx, g_order, progress, steps=steps,
+                 total_epochs=cfg.epochs + (cfg.cluster_epochs if finetune else 0))
     if pretrain:
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.max_lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.max_lr, total_steps=cfg.epochs * steps)
-        run_epochs(cfg.epochs, 0, "pretrain", lambda x, _: step_loss(x, g_noise), opt, sched)
+        loop.run(cfg.epochs, 0, "pretrain", loss_of=lambda x, _: step_loss(x, g_noise), optimizer=opt,
+                 scheduler=sched)
     if finetune:
         tuner = ClusterFinetune(model, ink, train_idx, cfg, device, objective, g_noise)
         model.centroids = tuner.run(
-            lambda loss_of, optimizer, before: run_epochs(cfg.cluster_epochs, cfg.epochs, "finetune", loss_of,
-                                                          optimizer, None, before))
-        for row, confidence in zip([h for h in history if h["phase"] == "finetune"], tuner.confidence[1:]):
+            lambda loss_of, optimizer, before: loop.run(cfg.cluster_epochs, cfg.epochs, "finetune", loss_of=loss_of,
+                                                        optimizer=optimizer, before_epoch=before))
+        for row, confidence in zip([h for h in loop.history if h["phase"] == "finetune"], tuner.confidence[1:]):
             row["cluster_confidence"] = confidence
-    return history
+    return loop.history
+
+
+@dataclass
+class _Loop:
+    """The epochs of one :func:`fit`: what they share (model, images, split, batch order,
+    progress) and the history they add to."""
+
+    model: nn.Module
+    ink: torch.Tensor
+    cfg: TrainConfig
+    device: torch.device
+    train_idx: torch.Tensor
+    val_idx: torch.Tensor
+    g_order: torch.Generator
+    progress: ProgressFn
+    steps: int
+    total_epochs: int
+    history: list = field(default_factory=list)
+    t_start: float = field(default_factory=time.perf_counter)
+
+    def run(self, n_epochs: int, first: int, phase: str, *, loss_of, optimizer, scheduler=None,
+            before_epoch=None) -> None:
+        """Epochs ``first`` .. ``first + n_epochs - 1`` minimising ``loss_of(x, chunk)``; one
+        history row and one ``stage="train"`` report per epoch."""
+        for epoch in range(first, first + n_epochs):
+            if before_epoch is not None:
+                before_epoch()
+            seen, total, elapsed = self._train_epoch(epoch, loss_of, optimizer, scheduler)
+            row = {"epoch": epoch + 1, "phase": phase, "train_loss": total / max(seen, 1),
+                   "images_per_s": seen / max(elapsed, 1e-9),
+                   "val_loss": (evaluate_loss(self.model, self.ink, self.val_idx, self.cfg, self.device)
+                                if len(self.val_idx) else None)}
+            self.history.append(row)
+            done_time = time.perf_counter() - self.t_start
+            self.progress(epoch + 1, self.total_epochs, stage="train", train_loss=row["train_loss"],
+                          val_loss=row["val_loss"] if row["val_loss"] is not None else float("nan"),
+                          images_per_s=row["images_per_s"],
+                          eta_s=done_time / (epoch + 1) * (self.total_epochs - epoch - 1))
+
+    def _train_epoch(self, epoch: int, loss_of, optimizer, scheduler) -> tuple[int, float, float]:
+        """One pass over the training images: (images seen, summed loss, seconds)."""
+        self.model.train()
+        t0, seen, total = time.perf_counter(), 0, 0.0
+        for batch, chunk in enumerate(_batches(self.train_idx, self.cfg.batch_size, self.g_order), 1):
+            x = to_input(self.ink[chunk], self.device)
+            loss = loss_of(x, chunk)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None and scheduler.last_epoch < scheduler.total_steps - 1:
+                scheduler.step()
+            seen += len(chunk)
+            batch_loss = loss.item()
+            total += batch_loss * len(chunk)
+            # between epochs too: a CPU epoch can take minutes, and a job's cancel is checked here
+            self.progress(epoch, self.total_epochs, stage="batch", batch=batch, batches=self.steps,
+                          batch_loss=batch_loss, images_per_s=seen / max(time.perf_counter() - t0, 1e-9))
+        return seen, total, time.perf_counter() - t0
 
 
 class ClusterFinetune:
@@ -351,18 +377,28 @@ def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str |
     except torch.cuda.OutOfMemoryError:
         raise _clear_cuda_oom(cfg) from None
     wall = time.perf_counter() - t0
+    meta = _metadata(cfg, model, out_root=out_root, images_dir=images_dir, n_images=len(names), history=history,
+                     fingerprint_size=X.shape[1], wall=wall, device=device)
+    write_model_outputs(out_root, cfg.model_id, model, meta, names, X, xy, grid)
+    progress(total_epochs, total_epochs, stage="done")
+    return TrainResult(cfg.model_id, {k: str(v) for k, v in paths.items()}, history, wall, str(device))
+
+
+def _metadata(cfg: TrainConfig, model: nn.Module, *, out_root: Path, images_dir, n_images: int, history: list,
+              fingerprint_size: int, wall: float, device: torch.device) -> dict:
+    """``models/{id}.json``: the config, the dataset, the history and how the run was made."""
     meta = {
         "model_id": cfg.model_id,
         "config": cfg.as_dict(),
         # relative to the root when the images are inside it: no path of this machine in the file
-        "dataset": {"images": path_in_root(out_root, images_dir), "n_images": len(names),
+        "dataset": {"images": path_in_root(out_root, images_dir), "n_images": n_images,
                     "image_folder_sha256": folder_fingerprint(images_dir),
                     # the images' own window when the folder says it (None: not known, config's taken)
                     "images_window": images_window(images_dir).window,
-                    "n_train": len(names) - int(round(cfg.split * len(names))),
-                    "n_val": int(round(cfg.split * len(names)))},
+                    "n_train": n_images - int(round(cfg.split * n_images)),
+                    "n_val": int(round(cfg.split * n_images))},
         "history": history,
-        "fingerprint_size": int(X.shape[1]),
+        "fingerprint_size": int(fingerprint_size),
         "wall_time_s": round(wall, 3),
         "device": str(device),
         "autocast": str(autocast_dtype(device)),
@@ -380,6 +416,4 @@ def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str |
     centroids = getattr(model, "centroids", None)
     if centroids is not None:
         meta["centroids"] = np.asarray(centroids, dtype=float).round(6).tolist()
-    write_model_outputs(out_root, cfg.model_id, model, meta, names, X, xy, grid)
-    progress(total_epochs, total_epochs, stage="done")
-    return TrainResult(cfg.model_id, {k: str(v) for k, v in paths.items()}, history, wall, str(device))
+    return meta
