@@ -234,7 +234,7 @@ def submit_prewarm(runner, catalog) -> None:
 
     d = ClusterParams()
     try:
-        rec = submit(runner, catalog, d.metric, d.p)
+        rec = submit(runner, catalog, metric=d.metric, p=d.p)
     except BandscapeError as exc:  # e.g. a jobs folder that cannot be written: the pages still work
         log.warning("distance matrices not prewarmed: %s", exc)
         return
@@ -253,8 +253,8 @@ def submit_default_graph(runner, catalog) -> None:
     d = ClusterParams()
     try:
         model_id = default_model(catalog)
-        if uses_graph(len(catalog.load(model_id).names)) and not graph_cached(catalog, model_id, d.metric, d.p):
-            rec = submit_graph(runner, catalog, model_id, d.metric, d.p, d.min_samples)
+        if uses_graph(len(catalog.load(model_id).names)) and not graph_cached(catalog, model_id, metric=d.metric, p=d.p):
+            rec = submit_graph(runner, catalog, model_id, metric=d.metric, p=d.p, min_samples=d.min_samples)
             log.info("neighbour graph of %s queued (job %s)", model_id, rec["job_id"])
     except BandscapeError as exc:
         log.warning("neighbour graph not queued: %s", exc)

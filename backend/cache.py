@@ -132,7 +132,7 @@ class ArrayStore:
             self._data.move_to_end(key)
             return item[0]
 
-    def set(self, key, value, timeout=None, size: int | None = None):
+    def set(self, key, value, timeout=None, *, size: int | None = None):
         size = nbytes(value) if size is None else size
         with self._lock:
             old = self._data.pop(key, None)

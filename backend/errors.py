@@ -23,7 +23,7 @@ class UnknownModelError(BandscapeError, KeyError):
         return str(self.args[0]) if self.args else "unknown model"
 
 
-def check_count(value, name: str, limit: int, too_many: str) -> int:
+def check_count(value, name: str, limit: int, *, too_many: str) -> int:
     """``value`` as a whole number in 1..``limit``, else a ParameterError naming ``name`` (e.g.
     "k", "subset size"); ``too_many`` is the message past the limit, formatted with ``{value}``."""
     try:

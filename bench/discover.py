@@ -44,14 +44,14 @@ t0 = time.perf_counter()
 from backend.data.catalog import Catalog
 from backend.cluster import ClusterParams, model_distances
 from backend.discover.consensus import model_consensus
-from backend.evaluate.grid import select_models
+from backend.evaluate.select import select_models
 cat = Catalog(sys.argv[1])
 ids = select_models(cat, "window=1")
 t_import = time.perf_counter() - t0
 out = {"models": len(ids)}
 if sys.argv[2] == "warm":
     for mid in ids:
-        model_distances(cat, mid, "minkowski", 0.2)
+        model_distances(cat, mid, metric="minkowski", p=0.2)
 t = time.perf_counter()
 res = model_consensus(cat, ids, ClusterParams())
 out["s"] = time.perf_counter() - t
@@ -98,10 +98,10 @@ def bench_neighbours(cat) -> dict:
     picks = rng.choice(len(data.names), 50, replace=False)
     full = cdist(data.X, data.X, "minkowski", p=0.2)
     times, equal = [], 0
-    model_neighbours(cat, PAPER_MODEL, data.names[0], 10)
+    model_neighbours(cat, PAPER_MODEL, data.names[0], k=10)
     for i in picks:
         t = time.perf_counter()
-        table = model_neighbours(cat, PAPER_MODEL, data.names[i], 10)
+        table = model_neighbours(cat, PAPER_MODEL, data.names[i], k=10)
         times.append(time.perf_counter() - t)
         ref = full[i].copy()
         ref[i] = np.inf

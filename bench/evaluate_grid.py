@@ -31,7 +31,9 @@ def _cached_in_new_process(args, cache: str) -> float:
 
     code = ("import sys, time; sys.path.insert(0, {root!r})\n"
             "from backend.data.catalog import Catalog\n"
-            "from backend.evaluate.grid import GridSpec, grid_search, select_models\n"
+            "from backend.evaluate.grid import grid_search\n"
+            "from backend.evaluate.select import select_models\n"
+            "from backend.evaluate.spec import GridSpec\n"
             "cat = Catalog({data!r}); t = time.perf_counter()\n"
             "r = grid_search(cat, select_models(cat, {models!r}), GridSpec(metric={metric!r}, p={p!r}), cache_dir={cache!r})\n"
             "assert r.timings['models_computed'] == 0 and r.timings['ami_cached']\n"

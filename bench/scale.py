@@ -216,7 +216,7 @@ def run_size(browser, root: Path, repeats: int) -> dict:
         p = ClusterParams()
         if uses_graph(n):
             t0 = time.perf_counter()
-            model_graph(cat, other, p.metric, p.p, p.min_samples)
+            model_graph(cat, other, metric=p.metric, p=p.p, min_samples=p.min_samples)
             out["graph_build_other_s"] = round(time.perf_counter() - t0, 1)
         switches = []
         for _ in range(max(1, repeats // 2)):

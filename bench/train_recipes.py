@@ -62,7 +62,7 @@ def main() -> None:
         torch.manual_seed(0)
         model = build_model(cfg, device)
         t0 = time.perf_counter()
-        history = fit(model, ink, cfg, device)
+        history = fit(model, ink, cfg, device=device)
         wall = time.perf_counter() - t0
         phase = "finetune" if fine else "pretrain"
         rows = [h for h in history if h["phase"] == phase]

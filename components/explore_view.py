@@ -261,13 +261,13 @@ def _graph_in_progress(catalog, v: ExplorerView, n: int, *, job_runner):
     """None when the view can be clustered now; else (a large model whose neighbour graph is
     not built yet) the graph job is queued if it was not, and the alert shows its progress."""
     params = v.params()
-    if params.algo != "hdbscan" or not uses_graph(n) or graph_cached(catalog, v.model, params.metric, params.p,
-                                                                      params.min_samples):
+    if params.algo != "hdbscan" or not uses_graph(n) or graph_cached(catalog, v.model, metric=params.metric, p=params.p,
+                                                                      min_samples=params.min_samples):
         return None
     from backend.jobs.formatting import format_duration
     from backend.jobs.graph_job import submit_graph
 
-    rec = submit_graph(job_runner(), catalog, v.model, params.metric, params.p, params.min_samples)
+    rec = submit_graph(job_runner(), catalog, v.model, metric=params.metric, p=params.p, min_samples=params.min_samples)
     if rec["state"] == "failed":
         return dbc.Alert(f"building the neighbour graph of {v.model} failed: {rec.get('error')}", color="danger")
     prog = rec.get("progress") or {}

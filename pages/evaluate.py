@@ -110,7 +110,7 @@ def layout(**query):
     rec = None
     try:  # find (never start) the search the URL describes
         spec = _spec_from(values["ms"], values["mcs"], values["sel"], values["metric"], values["p"])
-        rec = find_search(get_job_runner().store, catalog, select_models(catalog, values["models"]), spec)
+        rec = find_search(get_job_runner().store, catalog, select_models(catalog, values["models"]), spec=spec)
     except (BandscapeError, ValueError) as exc:
         notes.append(str(exc))
     if rec is not None and rec["state"] in ("queued", "running", "done"):
@@ -177,7 +177,7 @@ def run_search(_, filter_text, ms, mcs, sel, metric, p):
     catalog = get_catalog()
     try:
         rec = submit_search(get_job_runner(), catalog, select_models(catalog, filter_text),
-                            _spec_from(ms, mcs, sel, metric, p))
+                            spec=_spec_from(ms, mcs, sel, metric, p))
     except (BandscapeError, ValueError, TypeError) as exc:
         return no_update, no_update, dbc.Alert(str(exc), color="danger"), no_update
     query = {"models": filter_text or "", "ms": f"{ms[0]}:{ms[1]}", "mcs": f"{mcs[0]}:{mcs[1]}", "sel": sel,
@@ -273,7 +273,8 @@ def render(job_id, cell, label, picked):
     extra = ()
     if label:
         try:
-            ext = external_table(r, get_catalog(), label, ms, mcs).drop(columns=["min_samples", "min_cluster_size"])
+            ext = external_table(r, get_catalog(), label, min_samples=ms,
+                                 min_cluster_size=mcs).drop(columns=["min_samples", "min_cluster_size"])
             table = table.merge(ext, on="model_id")
             extra = EXTERNAL_COLUMNS
         except BandscapeError as exc:
@@ -335,7 +336,8 @@ def _quality_spec(label):
 def _find_quality(catalog, filter_text, label) -> tuple[str | None, str]:
     """The report of these models and label column if one was run (looking never starts one)."""
     try:
-        rec = find_quality(get_job_runner().store, catalog, select_models(catalog, filter_text), _quality_spec(label))
+        rec = find_quality(get_job_runner().store, catalog, select_models(catalog, filter_text),
+                           spec=_quality_spec(label))
     except BandscapeError:
         return None, ""
     if rec is None or rec["state"] in ("failed", "cancelled"):
@@ -353,7 +355,7 @@ def _find_quality(catalog, filter_text, label) -> tuple[str | None, str]:
 def run_quality(clicks, filter_text, label):
     catalog = get_catalog()
     try:
-        rec = submit_quality(get_job_runner(), catalog, select_models(catalog, filter_text), _quality_spec(label))
+        rec = submit_quality(get_job_runner(), catalog, select_models(catalog, filter_text), spec=_quality_spec(label))
     except BandscapeError as exc:
         return no_update, no_update, html.Span(str(exc), className="text-danger")
     return rec["job_id"], False, "queued"

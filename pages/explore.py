@@ -441,8 +441,8 @@ def show_neighbours(_, pinned, k, controls: dict):
     material = pinned[-1]
     try:
         metric, p = clustering_metric(v.params())
-        table = model_neighbours(catalog, v.model, material, k, metric, p)
-        table = table.join(distance_ranks(catalog, v.model, table["distance"], metric, p))
+        table = model_neighbours(catalog, v.model, material, k=k, metric=metric, p=p)
+        table = table.join(distance_ranks(catalog, v.model, table["distance"], metric=metric, p=p))
         data = catalog.load(v.model)
     except BandscapeError as exc:
         assign_paths(patch["data"][NEIGHBOURS], neighbour_lines(None, None))
@@ -471,7 +471,7 @@ def representative_subset(_choose, _export, size, controls: dict):
     try:
         if size is None:
             raise BandscapeError("subset size: the field is empty or not a whole number >= 1")
-        table, sub = model_subset(catalog, v.model, v.params(), size)
+        table, sub = model_subset(catalog, v.model, v.params(), size=size)
     except BandscapeError as exc:
         return {**out, "report": dbc.Alert(str(exc), color="warning", className="py-1")}
     if dash.ctx.triggered_id == ids.SUBSET_EXPORT:
@@ -508,7 +508,7 @@ def show_cluster_cards(_, controls: dict):
     cols = label_columns(catalog)
     column = v.colour_by if v.colour_by in cols else (cols[0] if cols else None)
     try:
-        cards = model_cluster_cards(catalog, v.model, v.params(), column)
+        cards = model_cluster_cards(catalog, v.model, v.params(), label_column=column)
     except BandscapeError as exc:
         return dbc.Alert(str(exc), color="warning", className="py-1")
     return cluster_cards_view(cards, model_window(catalog, v.model))

@@ -112,7 +112,7 @@ def test_losses_decrease_when_overfitting(tiny_images):
                       max_lr=3e-3, noise_prob=0.0, objective="reconstruction")
     torch.manual_seed(0)
     model = Autoencoder("resnet18", 3, 64)
-    history = fit(model, ink, cfg, pick_device("cpu"))
+    history = fit(model, ink, cfg, device=pick_device("cpu"))
     assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"]
 
 

@@ -99,7 +99,7 @@ def test_unencoded_clusters_its_embedding(root, request):
 
 
 def test_model_ids_round_trip():
-    mid = make_model_id("resnet18", 3, 1, 2, 0.1, tag="size64")
+    mid = make_model_id("resnet18", 3, 1, epochs=2, split=0.1, tag="size64")
     assert mid == "resnet18_latent3_window1eV_steps2_split1.0_width1_size64"
     hp = parse_model_id(mid)
     assert (hp["arch"], hp["latent"], hp["window"], hp["epochs"], hp["split"], hp["tag"]) == (

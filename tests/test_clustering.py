@@ -55,7 +55,7 @@ def test_distance_matrix_rows_are_the_distances_from_each_material(data):
     X[:, 1] = 0.25       # a coordinate every material shares
     for p in (0.05, 0.2, 0.5, 1.0, 3.0):
         D = distance_matrix(X, "minkowski", p)
-        assert all(np.array_equal(D[i], distances_from(X, i, "minkowski", p)) for i in range(len(X)))
+        assert all(np.array_equal(D[i], distances_from(X, i, metric="minkowski", p=p)) for i in range(len(X)))
         assert np.array_equal(D, D.T) and D[3, 7] == 0 and np.all(np.diag(D) == 0)
         assert np.allclose(D, cdist(X, X, "minkowski", p=p), rtol=1e-12, atol=0)
 
@@ -91,10 +91,10 @@ def test_minkowski_p02_differs_from_euclidean(cat, model, data):
 
 
 def test_cached_distance_matrix_is_not_poisoned(cat, model):
-    D1 = model_distances(cat, model, "minkowski", 0.2).copy()
+    D1 = model_distances(cat, model, metric="minkowski", p=0.2).copy()
     for mcs in (2, 5, 9):
         cluster_model(cat, model, ClusterParams(min_cluster_size=mcs, recluster_noise=True))
-    assert np.array_equal(model_distances(cat, model, "minkowski", 0.2), D1)
+    assert np.array_equal(model_distances(cat, model, metric="minkowski", p=0.2), D1)
 
 
 def test_kmeans_and_gmm_are_seeded_and_match_sklearn(cat, model, data):

@@ -16,19 +16,19 @@ HS = np.array([GAMMA, M, K])
 
 @pytest.mark.parametrize("t, e0", [(1.0, 0.0), (0.7, 0.3)])
 def test_textbook_dispersions(t, e0):
-    tri = bands_of("triangular", HS, t, e0)[0]
+    tri = bands_of("triangular", HS, t=t, e0=e0)[0]
     assert np.allclose(tri, [e0 - 6 * t, e0 + 2 * t, e0 + 3 * t])
-    honey = bands_of("honeycomb", HS, t, e0)
+    honey = bands_of("honeycomb", HS, t=t, e0=e0)
     assert np.allclose(honey[:, 0], [e0 - 3 * t, e0 + 3 * t]) and np.allclose(honey[:, 1], [e0 - t, e0 + t])
     assert np.allclose(honey[:, 2], e0)  # Dirac cone at K
-    kag = bands_of("kagome", HS, t, e0)
+    kag = bands_of("kagome", HS, t=t, e0=e0)
     assert np.allclose(kag[:, 0], e0 + np.array([-4, 2, 2]) * t)
     assert np.allclose(kag[:, 2], e0 + np.array([-1, -1, 2]) * t)  # Dirac point at K, flat band above
     k, _, _ = kpath(50)
-    assert np.allclose(bands_of("kagome", k, t, e0)[2], e0 + 2 * t)  # flat everywhere
-    dice = bands_of("dice", k, t, e0)
+    assert np.allclose(bands_of("kagome", k, t=t, e0=e0)[2], e0 + 2 * t)  # flat everywhere
+    dice = bands_of("dice", k, t=t, e0=e0)
     assert np.allclose(dice[1], e0)  # flat band...
-    assert np.allclose(bands_of("dice", HS[2:], t, e0)[:, 0], e0)  # ...through the Dirac point at K
+    assert np.allclose(bands_of("dice", HS[2:], t=t, e0=e0)[:, 0], e0)  # ...through the Dirac point at K
 
 
 def test_materials_are_deterministic_and_labelled():
@@ -118,16 +118,16 @@ def test_holdout_lattices_are_textbook_and_unlike_the_demo(tmp_path):
 
     sq = np.array([[0.0, 0.0], SQ_X, SQ_M])
     t, e0 = 0.8, 0.2
-    assert np.allclose(bands_of("square", sq, t, e0)[0], e0 + np.array([-4, 0, 4]) * t)
-    lieb = bands_of("lieb", sq, t, e0)
+    assert np.allclose(bands_of("square", sq, t=t, e0=e0)[0], e0 + np.array([-4, 0, 4]) * t)
+    lieb = bands_of("lieb", sq, t=t, e0=e0)
     assert np.allclose(lieb[1], e0) and np.allclose(lieb[:, 2], e0)  # flat band through the cone at M
     k, _, _ = kpath(40, lattice="square")
-    assert np.allclose(bands_of("lieb", k, t, e0)[1], e0)  # flat along the whole path
-    cb = bands_of("checkerboard", k, t, e0)
+    assert np.allclose(bands_of("lieb", k, t=t, e0=e0)[1], e0)  # flat along the whole path
+    cb = bands_of("checkerboard", k, t=t, e0=e0)
     assert np.allclose(cb[0], e0 - 2 * t) and np.isclose(cb[1, 79], e0 - 2 * t)  # flat band, touching at M
     from backend.data.demo import hamiltonian
 
-    gap = np.linalg.eigvalsh(hamiltonian("gapped_honeycomb", HS[2:], t, e0, gap=0.3))[0]
+    gap = np.linalg.eigvalsh(hamiltonian("gapped_honeycomb", HS[2:], t=t, e0=e0, gap=0.3))[0]
     assert np.allclose(gap, [e0 - 0.3, e0 + 0.3])  # the cone at K opens a gap of 2 * 0.3
     report = build_demo(tmp_path, n=8, seed=1, windows=(1,), jobs=1, families="holdout", models=False)
     labels = pd.read_csv(tmp_path / "labels.csv")

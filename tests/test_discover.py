@@ -46,7 +46,7 @@ def test_neighbours_equal_brute_force(cat, dataset, data, metric, p):
         ref[i] = np.inf
         k = 10
         kth = np.sort(ref)[k - 1]
-        table = model_neighbours(cat, dataset.model, data.names[i], k, metric, p)
+        table = model_neighbours(cat, dataset.model, data.names[i], k=k, metric=metric, p=p)
         got = set(table["material"])
         strict = set(data.names[ref < kth * (1 - 1e-12)])
         boundary = set(data.names[np.abs(ref - kth) <= kth * 1e-12])
@@ -64,10 +64,10 @@ def test_distance_ranks_place_a_distance_among_all_pairs(cat, dataset, data, met
     scipy_metric = {"metric": "euclidean"} if metric == "euclidean" else {"metric": "minkowski", "p": p}
     full = cdist(data.X, data.X, **scipy_metric)
     ref = np.sort(full[np.triu_indices(len(full), 1)])
-    np.testing.assert_allclose(pair_distances(data.X[:200], metric, p), np.sort(
+    np.testing.assert_allclose(pair_distances(data.X[:200], metric=metric, p=p), np.sort(
         cdist(data.X[:200], data.X[:200], **scipy_metric)[np.triu_indices(200, 1)]), rtol=1e-10)
-    table = model_neighbours(cat, dataset.model, data.names[7], 5, metric, p)
-    ranks = distance_ranks(cat, dataset.model, table["distance"], metric, p)
+    table = model_neighbours(cat, dataset.model, data.names[7], k=5, metric=metric, p=p)
+    ranks = distance_ranks(cat, dataset.model, table["distance"], metric=metric, p=p)
     assert (ranks["pairs"] == len(ref)).all()
     for d, rank, pct in zip(table["distance"], ranks["pair_rank"], ranks["percentile"]):
         closer = int((ref < d * (1 - 1e-9)).sum())
@@ -78,14 +78,14 @@ def test_distance_ranks_place_a_distance_among_all_pairs(cat, dataset, data, met
 
 def test_neighbours_bad_input(cat, dataset, data):
     with pytest.raises(ParameterError, match="is not in model"):
-        model_neighbours(cat, dataset.model, "no_such_material", 5)
+        model_neighbours(cat, dataset.model, "no_such_material", k=5)
     n = len(data.names)
     with pytest.raises(ParameterError, match=f"k={n} is larger than the {n - 1} other materials"):
-        model_neighbours(cat, dataset.model, data.names[0], n)
+        model_neighbours(cat, dataset.model, data.names[0], k=n)
     with pytest.raises(ParameterError, match="k must be a whole number >= 1"):
         nearest_neighbours(data.X, 0, 0)
     # every other material is a neighbour when k is the largest allowed
-    assert len(model_neighbours(cat, dataset.model, data.names[0], n - 1)) == n - 1
+    assert len(model_neighbours(cat, dataset.model, data.names[0], k=n - 1)) == n - 1
 
 
 # ---- consensus -------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def test_consensus_bad_input_and_cache(cat, dataset, tmp_path, monkeypatch):
     res = model_consensus(cat, ids, params, cache_dir=tmp_path)
     # the consensus of the models' own (explorer) clusterings
     materials, L = model_labelings(cat, ids, params)
-    ref = consensus(L, 4, materials, ids)
+    ref = consensus(L, 4, materials=materials, model_ids=ids)
     assert np.array_equal(res.labels, ref.labels) and np.allclose(res.stability, ref.stability)
     for mid, row in zip(ids, L):
         d = cat.load(mid)
@@ -167,7 +167,7 @@ def test_consensus_bad_input_and_cache(cat, dataset, tmp_path, monkeypatch):
     before = spills()
     by_process = model_labelings(cat, ids, fresh, processes=True)
     by_thread = model_labelings(cat, ids, fresh, processes=False)
-    assert not any(distances_cached(cat, mid, "minkowski", 0.3) for mid in ids)
+    assert not any(distances_cached(cat, mid, metric="minkowski", p=0.3) for mid in ids)
     assert spills() <= before  # the workers' matrix files are gone
     for materials, L in (by_process, by_thread):
         for mid, row in zip(ids, L):
@@ -194,7 +194,7 @@ def test_cluster_cards(cat, dataset, data):
         from backend.data.labels import load_labels
 
         known = load_labels(cat, "family", data.names)
-    cards = model_cluster_cards(cat, dataset.model, params, "family" if known is not None else None)
+    cards = model_cluster_cards(cat, dataset.model, params, label_column="family" if known is not None else None)
     assert [c.size for c in cards] == sorted(np.bincount(labels[labels >= 0]), reverse=True)
     for card in cards:
         members = np.flatnonzero(labels == card.cluster)
@@ -222,7 +222,7 @@ def test_subset_covers_every_cluster_in_proportion(cat, dataset, data):
     labels = np.asarray(cluster_model(cat, dataset.model, params).labels)
     groups = np.unique(np.where(labels < 0, -1, labels))
     size = len(groups) + 20
-    table, sub = model_subset(cat, dataset.model, params, size)
+    table, sub = model_subset(cat, dataset.model, params, size=size)
     assert len(table) == size == len(set(table["material"]))
     assert set(np.where(table["cluster"] < 0, -1, table["cluster"])) == set(groups)
     # medoids first, one per group, then the rest by farthest-first
@@ -243,9 +243,9 @@ def test_subset_covers_every_cluster_in_proportion(cat, dataset, data):
 def test_subset_bad_input_and_few(cat, dataset, data):
     n = len(data.names)
     with pytest.raises(ParameterError, match=f"subset size {n + 1} is larger than the data \\({n} materials\\)"):
-        model_subset(cat, dataset.model, ClusterParams(), n + 1)
+        model_subset(cat, dataset.model, ClusterParams(), size=n + 1)
     with pytest.raises(ParameterError, match="whole number >= 1"):
-        model_subset(cat, dataset.model, ClusterParams(), 0)
+        model_subset(cat, dataset.model, ClusterParams(), size=0)
     labels = np.array([0, 0, 0, 1, 1, 2, -1, -1])
     D = cdist(np.arange(8.0)[:, None], np.arange(8.0)[:, None])
     sub = representative_subset(D, labels, 2)
@@ -283,7 +283,7 @@ def test_cli_neighbours_consensus_subset(tmp_path, cat, dataset, data):
             "--out", str(tmp_path / "nb.csv"))
     assert r.returncode == 0, r.stderr
     nb = pd.read_csv(tmp_path / "nb.csv")
-    assert list(nb["material"]) == list(model_neighbours(cat, dataset.model, name, 5, "euclidean")["material"])
+    assert list(nb["material"]) == list(model_neighbours(cat, dataset.model, name, k=5, metric="euclidean")["material"])
     r = run("neighbours", "--model", dataset.model, "--material", "Nope", "--k", "5")
     assert r.returncode == 2 and "is not in model" in r.stderr
 

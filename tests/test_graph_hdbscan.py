@@ -29,14 +29,14 @@ def test_complete_graph_gives_the_exact_labels(matrix, min_samples):
     graph = graph_single_linkage_tree(knn_from_distances(D, len(D) - 1), min_samples, X)
     for mcs in (2, 3, 5, 10):
         for selection in ("leaf", "eom"):
-            np.testing.assert_array_equal(hdbscan_labels(None, graph, mcs, selection),
-                                          hdbscan_labels(D, exact, mcs, selection))
+            np.testing.assert_array_equal(hdbscan_labels(None, graph, mcs, selection=selection),
+                                          hdbscan_labels(D, exact, mcs, selection=selection))
 
 
 def test_a_small_graph_agrees_on_real_fingerprints(matrix):
     X, D = matrix
-    exact = hdbscan_labels(D, single_linkage_tree(D, 2), 3, "leaf")
-    graph = hdbscan_labels(None, graph_single_linkage_tree(knn_from_distances(D, 15), 2, X), 3, "leaf")
+    exact = hdbscan_labels(D, single_linkage_tree(D, 2), 3, selection="leaf")
+    graph = hdbscan_labels(None, graph_single_linkage_tree(knn_from_distances(D, 15), 2, X), 3, selection="leaf")
     assert adjusted_mutual_info_score(exact, graph) >= 0.95
 
 
@@ -48,7 +48,7 @@ def _shuffled_ties_labels(D, min_samples, mcs, selection, seed):
 
     mst = mst_linkage_core(mutual_reachability(np.array(D), min_samples))
     mst = mst[np.random.default_rng(seed).permutation(len(mst))]
-    return hdbscan_labels(None, label(mst[np.argsort(mst.T[2], kind="stable")]), mcs, selection)
+    return hdbscan_labels(None, label(mst[np.argsort(mst.T[2], kind="stable")]), mcs, selection=selection)
 
 
 def test_mixture_of_5000_under_minkowski_02():
@@ -63,17 +63,17 @@ def test_mixture_of_5000_under_minkowski_02():
     spec = SynthSpec(n=5000, n_clusters=12, seed=3).validate()
     truth, _ = synth_truth(spec)
     X = synth_fingerprints(truth, spec.n_clusters, np.random.default_rng(7)).astype(np.float64)
-    graph = knn_graph(X, 15, "minkowski", 0.2, method="exact")
+    graph = knn_graph(X, 15, metric="minkowski", p=0.2, method="exact")
     D = distance_matrix(X)
     # the graph's neighbours are the matrix's (float32 ranking, float64 distances)
     np.testing.assert_allclose(graph["dist"], np.take_along_axis(D, graph["idx"].astype(int), 1), rtol=1e-12)
     exact_tree = single_linkage_tree(D, 2)
     tree = graph_single_linkage_tree(graph, 2, X)
-    eom = hdbscan_labels(None, exact_tree, 3, "eom")
+    eom = hdbscan_labels(None, exact_tree, 3, selection="eom")
     assert adjusted_mutual_info_score(truth, eom) >= 0.95  # the mixture's clusters
-    assert adjusted_mutual_info_score(eom, hdbscan_labels(None, tree, 3, "eom")) >= 0.95
-    exact = hdbscan_labels(None, exact_tree, 3, "leaf")
-    approx = hdbscan_labels(None, tree, 3, "leaf")
+    assert adjusted_mutual_info_score(eom, hdbscan_labels(None, tree, 3, selection="eom")) >= 0.95
+    exact = hdbscan_labels(None, exact_tree, 3, selection="leaf")
+    approx = hdbscan_labels(None, tree, 3, selection="leaf")
     itself = min(adjusted_mutual_info_score(exact, _shuffled_ties_labels(D, 2, 3, "leaf", s)) for s in range(3))
     assert adjusted_mutual_info_score(exact, approx) >= itself - 0.01
     assert adjusted_mutual_info_score(exact, approx) >= 0.9

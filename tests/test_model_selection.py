@@ -88,7 +88,7 @@ def test_grid_end_to_end_and_cache(source, tmp_path):
     X = cat.load(first).X
     order = pd.Index(cat.load(first).names).get_indexer(r.materials)
     for ms, mcs in ((2, 3), (3, 6)):
-        ref = cluster_hdbscan(X, mcs, ms, "leaf", "minkowski", 0.2)[order]
+        ref = cluster_hdbscan(X, mcs, ms, selection="leaf", metric="minkowski", p=0.2)[order]
         assert np.array_equal(r.cell_labels(first, ms, mcs), ref)
     # mean AMI is the mean over the other two models
     a, b, c = (r.cell_labels(m, 2, 3) for m in MODELS)

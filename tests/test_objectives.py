@@ -101,7 +101,7 @@ def test_each_objective_loss_decreases_on_an_overfit_run(demo_ink, recipe):
                       cluster_epochs=6, **recipe).validate()
     torch.manual_seed(0)
     model = build_model(cfg, pick_device("cpu"))
-    history = fit(model, demo_ink, cfg, pick_device("cpu"))
+    history = fit(model, demo_ink, cfg, device=pick_device("cpu"))
     pre = [h["train_loss"] for h in history if h["phase"] == "pretrain"]
     assert len(pre) == cfg.epochs and min(pre[-2:]) < 0.8 * pre[0]
     if cfg.cluster_loss != "none":

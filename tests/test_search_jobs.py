@@ -64,9 +64,9 @@ def test_search_job_runs_once_and_reports(root):
     cat = Catalog(root)
     runner = LocalRunner(root, poll_s=0.1).start()
     try:
-        assert find_search(runner.store, cat, list(MODELS), SPEC) is None  # looking starts nothing
-        rec = submit_search(runner, cat, list(MODELS), SPEC)
-        assert submit_search(runner, cat, list(MODELS), SPEC)["job_id"] == rec["job_id"]  # not twice
+        assert find_search(runner.store, cat, list(MODELS), spec=SPEC) is None  # looking starts nothing
+        rec = submit_search(runner, cat, list(MODELS), spec=SPEC)
+        assert submit_search(runner, cat, list(MODELS), spec=SPEC)["job_id"] == rec["job_id"]  # not twice
         done = wait_state(runner.store, rec["job_id"], ("done", "failed"))
         assert done["state"] == "done", runner.store.log_tail(rec["job_id"])
         assert done["worker"]["job_pid"] != os.getpid()  # in its own process
@@ -76,9 +76,9 @@ def test_search_job_runs_once_and_reports(root):
         assert_same_tables(result, grid_search(cat, list(MODELS), SPEC, cache_dir=root.parent / "check"))
         assert load_search_result(runner.store, done) is result  # read once per process
         # done: asking again returns the finished job, at once
-        assert submit_search(runner, cat, list(MODELS), SPEC)["job_id"] == rec["job_id"]
+        assert submit_search(runner, cat, list(MODELS), spec=SPEC)["job_id"] == rec["job_id"]
         with pytest.raises(UnknownModelError, match="resnet99_nope"):
-            submit_search(runner, cat, [MODELS[0], "resnet99_nope"], SPEC)
+            submit_search(runner, cat, [MODELS[0], "resnet99_nope"], spec=SPEC)
         # only training jobs on the train page
         assert runner.jobs("train") == [] and len(runner.jobs("search")) == 1
     finally:
@@ -94,7 +94,7 @@ from backend.evaluate.grid import GridSpec
 root, models = sys.argv[1], sys.argv[2].split(",")
 spec = GridSpec(min_samples=(2,), min_cluster_size=(3, 4))
 store = JobStore(root)
-rec = find_search(store, Catalog(root), models, spec)
+rec = find_search(store, Catalog(root), models, spec=spec)
 r = load_search_result(store, rec)
 print(json.dumps({"job": rec["job_id"], "state": rec["state"], "dbcv": r.per_model.dbcv.round(12).tolist()}))
 """
@@ -105,7 +105,7 @@ def test_two_processes_see_one_search(root):
     as a second web worker, finds and reads it by what it is, not by a job id it was given."""
     runner = LocalRunner(root, poll_s=0.1).start()
     try:
-        rec = submit_search(runner, Catalog(root), list(MODELS), SPEC)
+        rec = submit_search(runner, Catalog(root), list(MODELS), spec=SPEC)
         wait_state(runner.store, rec["job_id"], ("done",))
     finally:
         runner.stop()
@@ -124,7 +124,7 @@ def test_cancelled_search_leaves_no_result(root, shared_root, tmp_path):
     cat = Catalog(big)
     runner = LocalRunner(big, poll_s=0.1).start()
     try:
-        rec = submit_search(runner, cat, many, GridSpec())
+        rec = submit_search(runner, cat, many, spec=GridSpec())
         wait_state(runner.store, rec["job_id"], ("running",))
         deadline = time.time() + 120
         while (runner.store.load(rec["job_id"])["progress"].get("done") or 0) < 2 and time.time() < deadline:
@@ -136,7 +136,7 @@ def test_cancelled_search_leaves_no_result(root, shared_root, tmp_path):
         assert not result_dir(runner.store, rec["key"]).exists()
         assert not list((runner.store.dir / "results").glob(".*")) if (runner.store.dir / "results").exists() else True
         assert load_search_result(runner.store, final) is None
-        assert find_search(runner.store, cat, many, GridSpec())["state"] == "cancelled"
+        assert find_search(runner.store, cat, many, spec=GridSpec())["state"] == "cancelled"
     finally:
         runner.stop()
 
@@ -185,7 +185,7 @@ def test_search_split_over_two_celery_workers_equals_one_process(root, tmp_path,
     runner = make_runner(root, redis_url)
     assert runner.kind == "celery"
     spec = GridSpec(min_samples=(2, 3), min_cluster_size=(3, 4, 5))
-    rec = submit_search(runner, cat, list(MODELS), spec)
+    rec = submit_search(runner, cat, list(MODELS), spec=spec)
     store = JobStore(root)
     done = wait_state(store, rec["job_id"], {"done", "failed"}, timeout=300)
     assert done["state"] == "done", store.log_tail(rec["job_id"]) + "".join(log.read_text()[-2000:] for log in logs)

@@ -38,7 +38,7 @@ def D_mink(X):
 
 @pytest.mark.parametrize("mcs,ms", [(3, 2), (4, 3)])
 def test_dbcv_equals_hdbscan_validity_index_under_euclidean(X, mcs, ms):
-    labels = cluster_hdbscan(X, mcs, ms, "leaf", "euclidean")
+    labels = cluster_hdbscan(X, mcs, ms, selection="leaf", metric="euclidean")
     assert len(np.unique(labels[labels >= 0])) >= 2
     ours = dbcv(distance_matrix(X, "euclidean"), labels, X.shape[1])
     assert ours == pytest.approx(validity_index(X, labels), rel=1e-9, abs=1e-12)
@@ -49,7 +49,7 @@ def test_dbcv_under_minkowski_is_scale_invariant_where_hdbscan_underflows(shared
     """The paper's 147-number fingerprints under Minkowski p = 0.2: where hdbscan's formula fails."""
     X = Catalog(shared_root).load(PAPER_MODEL).X
     D_mink = distance_matrix(X, "minkowski", 0.2)
-    labels = cluster_hdbscan(X, 3, 2, "leaf", "minkowski", 0.2, D=D_mink)
+    labels = cluster_hdbscan(X, 3, 2, selection="leaf", metric="minkowski", p=0.2, D=D_mink)
     assert D_mink.max() > 1e9  # the regime where (1/d)^147 underflows
     ours = dbcv(D_mink, labels, X.shape[1])
     for scale in (1e-12, 1e-9, 1e3):
@@ -77,21 +77,21 @@ def test_dbcv_undefined_values(X, D_mink):
 
 @pytest.mark.parametrize("mcs,ms", [(3, 2), (4, 3)])
 def test_s_dbw_equals_package_with_noise_as_one_cluster(X, mcs, ms):
-    labels = cluster_hdbscan(X, mcs, ms, "leaf", "euclidean")
+    labels = cluster_hdbscan(X, mcs, ms, selection="leaf", metric="euclidean")
     assert (labels < 0).any()
     assert s_dbw(X, labels) == pytest.approx(S_Dbw(X, labels, method="Tong", alg_noise="comb"), rel=1e-9)
 
 
 def test_s_dbw_under_minkowski_and_undefined(X, D_mink):
-    labels = cluster_hdbscan(X, 3, 2, "leaf", "minkowski", 0.2, D=D_mink)
-    value = s_dbw(X, labels, "minkowski", 0.2)
+    labels = cluster_hdbscan(X, 3, 2, selection="leaf", metric="minkowski", p=0.2, D=D_mink)
+    value = s_dbw(X, labels, metric="minkowski", p=0.2)
     assert np.isfinite(value) and value > 0
     assert s_dbw(X, np.full(len(X), -1)) == SDBW_UNDEFINED  # all noise: one group
 
 
 def test_ami_identities_and_sklearn(X, D_mink):
-    a = cluster_hdbscan(X, 3, 2, "leaf", "minkowski", 0.2, D=D_mink)
-    b = cluster_hdbscan(X, 6, 4, "leaf", "minkowski", 0.2, D=D_mink)
+    a = cluster_hdbscan(X, 3, 2, selection="leaf", metric="minkowski", p=0.2, D=D_mink)
+    b = cluster_hdbscan(X, 6, 4, selection="leaf", metric="minkowski", p=0.2, D=D_mink)
     assert ami(a, a) == pytest.approx(1.0)
     assert ami(a, a, "remove") == pytest.approx(1.0)
     # renaming clusters changes nothing
@@ -110,7 +110,8 @@ def test_ami_identities_and_sklearn(X, D_mink):
 
 
 def test_mean_ami(X, D_mink):
-    labs = np.stack([cluster_hdbscan(X, mcs, 2, "leaf", "minkowski", 0.2, D=D_mink) for mcs in (3, 4, 6)])
+    labs = np.stack([cluster_hdbscan(X, mcs, 2, selection="leaf", metric="minkowski", p=0.2, D=D_mink)
+                     for mcs in (3, 4, 6)])
     A = pairwise_ami(labs)
     assert np.allclose(A, A.T) and np.allclose(np.diag(A), 1)
     assert mean_ami(labs) == pytest.approx((A.sum(1) - 1) / 2)

@@ -152,8 +152,8 @@ class TrainConfig:
             parts.append(self.recipe.replace("-", "_"))
         if self.tag:
             parts.append(self.tag)
-        return make_model_id(self.arch, self.latent, self.window, self.epochs, self.split, self.line_width,
-                             "_".join(parts))
+        return make_model_id(self.arch, self.latent, self.window, epochs=self.epochs, split=self.split,
+                             line_width=self.line_width, tag="_".join(parts))
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -26,7 +26,7 @@ UMAP_KWARGS = dict(n_neighbors=10, min_dist=0.1, metric="euclidean", random_stat
 
 
 @torch.no_grad()
-def encode_images(model, ink: torch.Tensor, device: torch.device, batch_size: int = 64) -> np.ndarray:
+def encode_images(model, ink: torch.Tensor, device: torch.device, *, batch_size: int = 64) -> np.ndarray:
     """Fingerprints (n, latent * side^2) float32 of ink masks (n, 1, S, S), clean inputs, eval mode."""
     model.eval()
     out = []
@@ -50,7 +50,7 @@ def umap_2d(X: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def reconstruction_grid(model, ink: torch.Tensor, device: torch.device, cfg, n: int = 8) -> np.ndarray:
+def reconstruction_grid(model, ink: torch.Tensor, device: torch.device, *, cfg, n: int = 8) -> np.ndarray:
     """uint8 image of the first ``n`` images: rows input / noised input / reconstruction for a
     reconstruction model; input / first view / second view for a
     contrastive one (two views the training learns to match)."""
@@ -79,7 +79,7 @@ def fingerprint_frame(names, X: np.ndarray) -> pd.DataFrame:
     return frame
 
 
-def write_embeddings(root, model_id: str, names, X: np.ndarray | None, xy: np.ndarray) -> None:
+def write_embeddings(root, model_id: str, names, *, X: np.ndarray | None, xy: np.ndarray) -> None:
     """Fingerprints (if any) then the embedding, each atomically: the embedding file is what makes
     a model visible to the catalog, so it comes last."""
     paths = model_paths(root, model_id)
@@ -88,7 +88,7 @@ def write_embeddings(root, model_id: str, names, X: np.ndarray | None, xy: np.nd
     write_csv_atomic(paths["embedding"], fingerprint_frame(names, xy), float_format="%.7g")
 
 
-def write_model_outputs(root, model_id: str, model, meta: dict, names, X, xy, grid) -> None:
+def write_model_outputs(root, model_id: str, model, *, meta: dict, names, X, xy, grid) -> None:
     """Weights, metadata, reconstruction grid, fingerprints, embedding; on failure remove what was
     written by this call, so no partial model stays behind."""
     paths = model_paths(root, model_id)
@@ -103,7 +103,7 @@ def write_model_outputs(root, model_id: str, model, meta: dict, names, X, xy, gr
         write_bytes_atomic(paths["recon"], _png_bytes(grid))
         written.append(paths["recon"])
         written += [paths["fingerprints"], paths["embedding"]]
-        write_embeddings(root, model_id, names, X, xy)
+        write_embeddings(root, model_id, names, X=X, xy=xy)
     except BaseException:
         for p in written:
             p.unlink(missing_ok=True)
@@ -137,7 +137,7 @@ def training_images(root, model_id: str) -> Path:
     return resolve_in_root(root, recorded)
 
 
-def encode_model(model_id: str, images_dir, out_root, progress=None, device: str = "auto") -> int:
+def encode_model(model_id: str, images_dir, out_root, *, progress=None, device: str = "auto") -> int:
     """Re-encode a folder of images (default: the one it was trained on) with a trained model and
     rewrite its fingerprints and UMAP embedding. Returns the number of materials."""
     dev = pick_device(device)
@@ -146,10 +146,10 @@ def encode_model(model_id: str, images_dir, out_root, progress=None, device: str
     names, ink = load_image_folder(images_dir, cfg["image_size"])
     if progress:
         progress(0, 2, stage="encode")
-    X = encode_images(model, ink, dev, cfg.get("batch_size", 64))
+    X = encode_images(model, ink, dev, batch_size=cfg.get("batch_size", 64))
     if progress:
         progress(1, 2, stage="umap")
-    write_embeddings(out_root, model_id, names, X, umap_2d(X))
+    write_embeddings(out_root, model_id, names, X=X, xy=umap_2d(X))
     meta_path = model_paths(out_root, model_id)["metadata"]
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
@@ -160,10 +160,10 @@ def encode_model(model_id: str, images_dir, out_root, progress=None, device: str
     return len(names)
 
 
-def write_unencoded_embedding(images_dir, out_root, window: float, line_width: float = 1, size: int = 224) -> str:
+def write_unencoded_embedding(images_dir, out_root, window: float, *, line_width: float = 1, size: int = 224) -> str:
     """The baseline without autoencoder: UMAP of the flattened training images. Returns its id."""
     names, ink = load_image_folder(images_dir, size)
     model_id = unencoded_model_id(window, line_width)
     X = ink.reshape(len(ink), -1).numpy().astype(np.float32)
-    write_embeddings(out_root, model_id, names, None, umap_2d(X))
+    write_embeddings(out_root, model_id, names, X=None, xy=umap_2d(X))
     return model_id

@@ -48,4 +48,4 @@ def heldout_reconstruction_loss(catalog, model_id: str) -> float | None:
         return None
     cfg = TrainConfig(**{**cfg.as_dict(), "objective": "reconstruction"})
     with torch.inference_mode():
-        return float(evaluate_loss(model, ink, val_idx, cfg, torch.device("cpu")))
+        return float(evaluate_loss(model, ink, val_idx, cfg=cfg, device=torch.device("cpu")))

@@ -126,7 +126,7 @@ def _import_one(args) -> tuple[str, str | None]:
         return str(src), str(exc)
 
 
-def import_plots(plots: str | os.PathLike, out: str | os.PathLike, size: int = 224, jobs: int | None = None,
+def import_plots(plots: str | os.PathLike, out: str | os.PathLike, *, size: int = 224, jobs: int | None = None,
                  progress=None, window: float | None = None) -> dict:
     """Convert every PNG plot in ``plots`` into a training image in ``out`` (same file name).
     Returns ``{"written": n, "skipped": {file: reason}}``; a bad file does not stop the others.

@@ -16,7 +16,7 @@ AREA = (0.2, 0.3)
 ASPECT = (0.3, 3.3)
 
 
-def noise_boxes(n: int, size: int, generator: torch.Generator, area=AREA, aspect=ASPECT) -> torch.Tensor:
+def noise_boxes(n: int, size: int, generator: torch.Generator, *, area=AREA, aspect=ASPECT) -> torch.Tensor:
     """(n, 4) int boxes (top, left, height, width) inside a size x size image."""
     a = torch.empty(n).uniform_(area[0], area[1], generator=generator) * size * size
     log_r = torch.empty(n).uniform_(math.log(aspect[0]), math.log(aspect[1]), generator=generator)

@@ -35,7 +35,7 @@ from backend.autoencoder.noise import localized_noise
 
 # ---- augmentations ------------------------------------------------------------------------------
 
-def band_views(x: torch.Tensor, generator: torch.Generator, shift: float = 0.33, stretch: float = 1.6,
+def band_views(x: torch.Tensor, generator: torch.Generator, *, shift: float = 0.33, stretch: float = 1.6,
                flip: float = 0.5, thicken: float = 0.3, noise: float = 0.5) -> torch.Tensor:
     """A random view of each ink mask in ``x`` (B, 1, S, S) float {0, 1}.
 

@@ -134,7 +134,7 @@ class Objective:
         return nt_xent(z[:len(x)], z[len(x):], self.cfg.temperature)
 
 
-def fit(model: nn.Module, ink: torch.Tensor, cfg: TrainConfig, device: torch.device,
+def fit(model: nn.Module, ink: torch.Tensor, cfg: TrainConfig, *, device: torch.device,
         progress: ProgressFn = null_progress, pretrain: bool = True) -> list[dict]:
     """Train ``model`` on ink masks (n, 1, S, S) uint8: ``cfg.epochs`` of its objective (unless
     ``pretrain`` is False: a model that was pre-trained already), then ``cfg.cluster_epochs`` of
@@ -197,7 +197,7 @@ class _Loop:
             seen, total, elapsed = self._train_epoch(epoch, loss_of, optimizer, scheduler)
             row = {"epoch": epoch + 1, "phase": phase, "train_loss": total / max(seen, 1),
                    "images_per_s": seen / max(elapsed, 1e-9),
-                   "val_loss": (evaluate_loss(self.model, self.ink, self.val_idx, self.cfg, self.device)
+                   "val_loss": (evaluate_loss(self.model, self.ink, self.val_idx, cfg=self.cfg, device=self.device)
                                 if len(self.val_idx) else None)}
             self.history.append(row)
             done_time = time.perf_counter() - self.t_start
@@ -237,7 +237,8 @@ class ClusterFinetune:
         self.device, self.objective, self.generator = device, objective, generator
 
     def fingerprints(self) -> torch.Tensor:
-        return torch.as_tensor(encode_images(self.model, self.ink[self.train_idx], self.device, self.cfg.batch_size))
+        return torch.as_tensor(encode_images(self.model, self.ink[self.train_idx], self.device,
+                                             batch_size=self.cfg.batch_size))
 
     def run(self, run_epochs) -> torch.Tensor:
         """Fine-tune; return the final centroids. ``self.confidence``: the mean largest Student-t
@@ -286,7 +287,7 @@ class ClusterFinetune:
 
 
 @torch.no_grad()
-def evaluate_loss(model: nn.Module, ink: torch.Tensor, idx: torch.Tensor, cfg: TrainConfig,
+def evaluate_loss(model: nn.Module, ink: torch.Tensor, idx: torch.Tensor, *, cfg: TrainConfig,
                   device: torch.device) -> float:
     """The objective on ``ink[idx]`` (model in eval mode): mean BCE of clean reconstructions, or
     NT-Xent between views drawn from a fixed generator (the same views every epoch)."""
@@ -343,7 +344,7 @@ def load_pretrained(model: nn.Module, cfg: TrainConfig, root) -> list[dict]:
 
 
 def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str | os.PathLike,
-                progress: ProgressFn | None = None, overwrite: bool = False) -> TrainResult:
+                *, progress: ProgressFn | None = None, overwrite: bool = False) -> TrainResult:
     """Train one autoencoder on a folder of training images and write the model, its metadata,
     fingerprints, UMAP embedding and reconstruction grid under ``out_root`` (see module doc)."""
     progress = progress or null_progress
@@ -368,18 +369,18 @@ def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str |
         base_history = load_pretrained(model, cfg, out_root)
     total_epochs = cfg.epochs + (cfg.cluster_epochs if cfg.cluster_loss != "none" else 0)
     try:
-        history = base_history + fit(model, ink, cfg, device, progress, pretrain=not cfg.init_from)
+        history = base_history + fit(model, ink, cfg, device=device, progress=progress, pretrain=not cfg.init_from)
         progress(total_epochs, total_epochs, stage="encode")
-        X = encode_images(model, ink, device, cfg.batch_size)
+        X = encode_images(model, ink, device, batch_size=cfg.batch_size)
         progress(total_epochs, total_epochs, stage="umap")
         xy = umap_2d(X)
-        grid = reconstruction_grid(model, ink, device, cfg)
+        grid = reconstruction_grid(model, ink, device, cfg=cfg)
     except torch.cuda.OutOfMemoryError:
         raise _clear_cuda_oom(cfg) from None
     wall = time.perf_counter() - t0
     meta = _metadata(cfg, model, out_root=out_root, images_dir=images_dir, n_images=len(names), history=history,
                      fingerprint_size=X.shape[1], wall=wall, device=device)
-    write_model_outputs(out_root, cfg.model_id, model, meta, names, X, xy, grid)
+    write_model_outputs(out_root, cfg.model_id, model, meta=meta, names=names, X=X, xy=xy, grid=grid)
     progress(total_epochs, total_epochs, stage="done")
     return TrainResult(cfg.model_id, {k: str(v) for k, v in paths.items()}, history, wall, str(device))
 

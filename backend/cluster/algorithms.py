@@ -19,7 +19,7 @@ from backend.cluster.params import GMM_FIT_MAX, KMEANS_FULL_MAX, RANDOM_STATE, C
 
 
 def cluster_hdbscan(X: np.ndarray, min_cluster_size: int = 3, min_samples: int = 2,
-                    selection: str = "leaf", metric: str = "minkowski", p: float = 0.2,
+                    *, selection: str = "leaf", metric: str = "minkowski", p: float = 0.2,
                     D: np.ndarray | None = None) -> np.ndarray:
     """HDBSCAN labels of the rows of ``X`` (n, d). ``D``: the precomputed
     ``distance_matrix(X, metric, p)`` when the caller has it (Minkowski only)."""
@@ -29,14 +29,15 @@ def cluster_hdbscan(X: np.ndarray, min_cluster_size: int = 3, min_samples: int =
     kwargs = dict(min_cluster_size=int(min_cluster_size), min_samples=int(min_samples),
                   cluster_selection_method=selection)
     if D is None and uses_graph(len(X)):
-        graph = knn_graph(X, max(DEFAULT_K, int(min_samples)), metric, p)
-        return hdbscan_labels(None, graph_single_linkage_tree(graph, min_samples, X, p), min_cluster_size, selection)
+        graph = knn_graph(X, max(DEFAULT_K, int(min_samples)), metric=metric, p=p)
+        tree = graph_single_linkage_tree(graph, min_samples, X, p=p)
+        return hdbscan_labels(None, tree, min_cluster_size, selection=selection)
     if metric == "euclidean":
         # hdbscan's trees need a writable array (the cached fingerprints are read-only maps)
         return hdbscan.HDBSCAN(metric="euclidean", **kwargs).fit_predict(np.array(X, dtype=np.float64))
     if D is None:
         D = distance_matrix(X, metric, p)
-    return hdbscan_labels(D, single_linkage_tree(D, min_samples), min_cluster_size, selection)
+    return hdbscan_labels(D, single_linkage_tree(D, min_samples), min_cluster_size, selection=selection)
 
 
 def single_linkage_tree(D: np.ndarray, min_samples: int) -> np.ndarray:
@@ -50,7 +51,8 @@ def single_linkage_tree(D: np.ndarray, min_samples: int) -> np.ndarray:
     return tree
 
 
-def hdbscan_labels(D: np.ndarray | None, tree: np.ndarray, min_cluster_size: int, selection: str = "leaf") -> np.ndarray:
+def hdbscan_labels(D: np.ndarray | None, tree: np.ndarray, min_cluster_size: int, *,
+                   selection: str = "leaf") -> np.ndarray:
     """HDBSCAN's labels (n,) from a single-linkage tree: condense at ``min_cluster_size``,
     select clusters by ``selection`` ('leaf' or 'eom'); the same labels as ``fit_predict``.
     ``D`` is not used (kept for callers that pass the matrix the tree came from)."""
@@ -83,7 +85,7 @@ def cluster_gmm(X: np.ndarray, n_clusters: int = 5) -> np.ndarray:
     return gmm.predict(X)
 
 
-def double_cluster(xy: np.ndarray, noise: np.ndarray, eps: float = 0.8, min_samples: int = 5) -> np.ndarray:
+def double_cluster(xy: np.ndarray, noise: np.ndarray, *, eps: float = 0.8, min_samples: int = 5) -> np.ndarray:
     """DBSCAN on the 2-D embedding of the non-noise points -> halo labels (n,), -1 for noise."""
     from sklearn.cluster import DBSCAN  # sklearn: ~2 s to import; not at the web app's start
 
@@ -94,7 +96,7 @@ def double_cluster(xy: np.ndarray, noise: np.ndarray, eps: float = 0.8, min_samp
     return halo
 
 
-def recluster_noise(X: np.ndarray, labels: np.ndarray, min_cluster_size: int, min_samples: int,
+def recluster_noise(X: np.ndarray, labels: np.ndarray, *, min_cluster_size: int, min_samples: int,
                     metric: str, p: float, D: np.ndarray | None = None,
                     graph: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """HDBSCAN (eom, as the published explorer) on the noise points only.
@@ -115,7 +117,7 @@ def recluster_noise(X: np.ndarray, labels: np.ndarray, min_cluster_size: int, mi
     if graph is not None:
         sub_graph = subgraph(graph, idx)
         ms = min(ms, sub_graph.shape[1])
-        sub = hdbscan_labels(None, graph_single_linkage_tree(sub_graph, ms), min_cluster_size, "eom")
+        sub = hdbscan_labels(None, graph_single_linkage_tree(sub_graph, ms), min_cluster_size, selection="eom")
         offset = int(labels.max()) + 1 if (labels >= 0).any() else 0
         found = sub >= 0
         new[idx[found]] = sub[found] + offset
@@ -125,7 +127,7 @@ def recluster_noise(X: np.ndarray, labels: np.ndarray, min_cluster_size: int, mi
     if metric == "minkowski" and p != 2:
         sub_D = (D if D is not None else distance_matrix(X, metric, p))[np.ix_(idx, idx)]
         sub_D.setflags(write=False)
-    sub = cluster_hdbscan(X[idx], min_cluster_size, ms, "eom", metric, p, D=sub_D)
+    sub = cluster_hdbscan(X[idx], min_cluster_size, ms, selection="eom", metric=metric, p=p, D=sub_D)
     offset = int(labels.max()) + 1 if (labels >= 0).any() else 0
     found = sub >= 0
     new[idx[found]] = sub[found] + offset
@@ -135,14 +137,14 @@ def recluster_noise(X: np.ndarray, labels: np.ndarray, min_cluster_size: int, mi
 
 def _first_clustering(X: np.ndarray, params: ClusterParams, D: np.ndarray | None) -> np.ndarray:
     if params.algo == "hdbscan":
-        return cluster_hdbscan(X, params.min_cluster_size, params.min_samples, params.selection,
-                               params.metric, params.p, D=D)
+        return cluster_hdbscan(X, params.min_cluster_size, params.min_samples, selection=params.selection,
+                               metric=params.metric, p=params.p, D=D)
     if params.algo == "kmeans":
         return cluster_kmeans(X, params.n_clusters)
     return cluster_gmm(X, params.n_clusters)
 
 
-def cluster(X: np.ndarray, xy: np.ndarray, params: ClusterParams, D: np.ndarray | None = None,
+def cluster(X: np.ndarray, xy: np.ndarray, params: ClusterParams, *, D: np.ndarray | None = None,
             labels: np.ndarray | None = None, graph: np.ndarray | None = None) -> ClusterResult:
     """Run the whole clustering view on fingerprints ``X`` (n, d) with embedding ``xy`` (n, 2).
     ``labels``: the first clustering when the caller already has it (from a cached tree);
@@ -155,9 +157,10 @@ def cluster(X: np.ndarray, xy: np.ndarray, params: ClusterParams, D: np.ndarray 
     noise = labels < 0
     moved = np.zeros(len(labels), dtype=bool)
     if params.recluster_noise and params.algo == "hdbscan":
-        labels, moved = recluster_noise(X, labels, params.rc_min_cluster_size, params.rc_min_samples,
-                                        params.metric, params.p, D=D, graph=graph)
-    halo = (double_cluster(xy, noise, params.dc_eps, params.dc_min_samples) if params.double_cluster
+        labels, moved = recluster_noise(X, labels, min_cluster_size=params.rc_min_cluster_size,
+                                        min_samples=params.rc_min_samples, metric=params.metric, p=params.p,
+                                        D=D, graph=graph)
+    halo = (double_cluster(xy, noise, eps=params.dc_eps, min_samples=params.dc_min_samples) if params.double_cluster
             else np.full(len(labels), -1, dtype=int))
     for arr in (labels, noise, moved, halo):
         arr.setflags(write=False)

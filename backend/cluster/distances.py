@@ -117,7 +117,7 @@ def _minkowski_sums(YT: np.ndarray, x: np.ndarray, p: float) -> np.ndarray:
     return diff.sum(axis=1)
 
 
-def distances_from(X: np.ndarray, index: int, metric: str = "minkowski", p: float = 0.2) -> np.ndarray:
+def distances_from(X: np.ndarray, index: int, *, metric: str = "minkowski", p: float = 0.2) -> np.ndarray:
     """Distances (n,) from row ``index`` of ``X`` (n, d) to every row, by the same formula (and
     the same floating-point operations) as the matching row of :func:`distance_matrix`."""
     metric, p = check_metric(metric, p)

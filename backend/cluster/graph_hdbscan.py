@@ -70,7 +70,7 @@ def prim(graph: np.ndarray, core: np.ndarray):
     from backend.cluster.prim_kernel import prim_forest
 
     indptr, nbr, wt = symmetric_edges(graph, core)
-    return prim_forest(indptr, nbr, wt, int(len(graph)))
+    return prim_forest(indptr, nbr, wt)
 
 
 def symmetric_edges(graph: np.ndarray, core: np.ndarray):
@@ -94,7 +94,7 @@ def symmetric_edges(graph: np.ndarray, core: np.ndarray):
 
 
 def _mrd_to(X, core, i: int, cand: np.ndarray, p: float) -> np.ndarray:
-    d = pair_distances(X, np.array([i]), cand[None, :], p)[0]
+    d = pair_distances(X, np.array([i]), cand[None, :], p=p)[0]
     return np.maximum(np.maximum(d, core[i]), core[cand])
 
 
@@ -120,7 +120,7 @@ def _some(members: np.ndarray, keep: int, rng) -> np.ndarray:
     return np.union1d(rng.choice(members, REFINE_MAX, replace=False), [keep])
 
 
-def join_components(X: np.ndarray, core: np.ndarray, roots: np.ndarray, p: float, seed: int = 0,
+def join_components(X: np.ndarray, core: np.ndarray, roots: np.ndarray, *, p: float, seed: int = 0,
                     known=None):
     """Edges (a, b, w) that join the components (vertices with the same root) into one tree:
     see step 3 of the module docstring. ``X`` (n, d) are the points, ``core`` (n,) their core
@@ -236,7 +236,7 @@ def _component_labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return connected_components(adj, directed=False)[1]
 
 
-def spanning_tree(graph: np.ndarray, min_samples: int, X: np.ndarray | None = None, p: float = 0.2,
+def spanning_tree(graph: np.ndarray, min_samples: int, X: np.ndarray | None = None, *, p: float = 0.2,
                   recheck_top: int = RECHECK_TOP) -> np.ndarray:
     """The mutual-reachability minimum spanning tree of the kNN ``graph`` (n, k): (n - 1, 3)
     edges ``[a, b, weight]`` sorted by weight (ties as ``hdbscan`` orders them: the same sort of
@@ -264,7 +264,7 @@ def spanning_tree(graph: np.ndarray, min_samples: int, X: np.ndarray | None = No
             keep[np.argsort(tw, kind="stable")[-min(int(recheck_top), len(ta)):]] = False
         cut = np.flatnonzero(~keep)
         parts = _component_labels(n, ta[keep], tb[keep]) if len(cut) else roots
-        ja, jb, jw = join_components(X, core, parts, p, known=(ta[cut], tb[cut], tw[cut]))
+        ja, jb, jw = join_components(X, core, parts, p=p, known=(ta[cut], tb[cut], tw[cut]))
         is_join = np.r_[np.zeros(len(cut), bool), np.ones(len(ja), bool)]
         ca, cb, cw = np.r_[ta[cut], ja], np.r_[tb[cut], jb], np.r_[tw[cut], jw]
         # (a join must be shorter beyond rounding: its distance is summed in another order)
@@ -277,11 +277,11 @@ def spanning_tree(graph: np.ndarray, min_samples: int, X: np.ndarray | None = No
 
 
 def graph_single_linkage_tree(graph: np.ndarray, min_samples: int, X: np.ndarray | None = None,
-                              p: float = 0.2) -> np.ndarray:
+                              *, p: float = 0.2) -> np.ndarray:
     """HDBSCAN's single-linkage tree (n - 1, 4) from a kNN graph, read-only: the input of
     :func:`backend.cluster.algorithms.hdbscan_labels`, as
     :func:`backend.cluster.algorithms.single_linkage_tree` gives it from a full matrix."""
-    tree = private_api.hdbscan_label_spanning_tree(spanning_tree(graph, min_samples, X, p))
+    tree = private_api.hdbscan_label_spanning_tree(spanning_tree(graph, min_samples, X, p=p))
     tree.setflags(write=False)
     return tree
 

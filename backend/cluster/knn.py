@@ -49,7 +49,7 @@ def _check(X, k: int, metric: str, p: float):
     return X, min(k, len(X) - 1), metric, p
 
 
-def pair_distances(X: np.ndarray, rows: np.ndarray, cols: np.ndarray, p: float) -> np.ndarray:
+def pair_distances(X: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, p: float) -> np.ndarray:
     """float64 distances between ``X[rows[i]]`` and ``X[cols[i, j]]``: (len(rows), cols.shape[1]);
     the formula of :func:`backend.cluster.distance_matrix` (Minkowski p; p = 2 Euclidean)."""
     out = np.empty(cols.shape, dtype=np.float64)
@@ -77,7 +77,7 @@ def _finish(X: np.ndarray, idx: np.ndarray, k: int, p: float) -> np.ndarray:
     keep = np.ones(idx.shape, dtype=bool)
     keep[rows, drop] = False
     idx = idx[keep].reshape(n, idx.shape[1] - 1)[:, :k]
-    dist = pair_distances(X, rows, idx, p)
+    dist = pair_distances(X, rows, idx, p=p)
     order = np.lexsort((idx, dist), axis=1)  # by distance, ties by row
     graph = np.empty((n, idx.shape[1]), dtype=GRAPH_DTYPE)
     graph["idx"] = np.take_along_axis(idx, order, 1)
@@ -152,7 +152,7 @@ def _nndescent_candidates(X: np.ndarray, k: int, metric: str, p: float, seed: in
     return np.asarray(idx, dtype=np.int64)
 
 
-def knn_graph(X: np.ndarray, k: int = DEFAULT_K, metric: str = "minkowski", p: float = 0.2,
+def knn_graph(X: np.ndarray, k: int = DEFAULT_K, *, metric: str = "minkowski", p: float = 0.2,
               method: str = "auto", progress=None) -> np.ndarray:
     """The k-nearest-neighbour graph of the rows of ``X`` (n, d) under ``metric`` (see the module
     docstring): a structured (n, k) array with ``idx`` and ``dist``. ``progress(done, total,

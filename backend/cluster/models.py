@@ -38,7 +38,7 @@ def _model_distances(catalog_root: str, model_id: str, data_key: tuple, metric: 
     return distance_matrix(Catalog.at(catalog_root).load(model_id).X, metric, p)
 
 
-def model_distances(catalog, model_id: str, metric: str = "minkowski", p: float = 0.2) -> np.ndarray:
+def model_distances(catalog, model_id: str, *, metric: str = "minkowski", p: float = 0.2) -> np.ndarray:
     """The cached distance matrix of a model's fingerprints (keyed by its files' signatures): a
     read-only memory map of a file in the cache folder, shared by every process of the host."""
     metric, p = check_metric(metric, p)
@@ -47,16 +47,17 @@ def model_distances(catalog, model_id: str, metric: str = "minkowski", p: float 
 
 def model_matrix(catalog, model_id: str, params: ClusterParams) -> np.ndarray:
     """The cached distance matrix of a model under its clustering's metric."""
-    return model_distances(catalog, model_id, *clustering_metric(params))
+    metric, p = clustering_metric(params)
+    return model_distances(catalog, model_id, metric=metric, p=p)
 
 
-def distances_cached(catalog, model_id: str, metric: str = "minkowski", p: float = 0.2) -> bool:
+def distances_cached(catalog, model_id: str, *, metric: str = "minkowski", p: float = 0.2) -> bool:
     """Whether the model's distance matrix is already in the cache folder."""
     metric, p = check_metric(metric, p)
     return _model_distances.cached_path(str(catalog.root), model_id, _data_key(catalog, model_id), metric, p).is_file()
 
 
-def prewarm_distances(catalog, model_ids, metric: str = "minkowski", p: float = 0.2,
+def prewarm_distances(catalog, model_ids, *, metric: str = "minkowski", p: float = 0.2,
                       budget_bytes: float = 2e9, stop=None, progress=None) -> int:
     """Compute and cache the distance matrices of ``model_ids`` in order, so that switching to
     them is instant; stops at ``budget_bytes`` of matrices or when ``stop`` (an Event) is set.
@@ -79,7 +80,7 @@ def prewarm_distances(catalog, model_ids, metric: str = "minkowski", p: float = 
             used += 8.0 * n * n
             if used > budget_bytes:
                 break
-            model_distances(catalog, mid, metric, p)
+            model_distances(catalog, mid, metric=metric, p=p)
             done += 1
         except Exception:  # a broken model must not stop the others; the page reports it when opened
             continue
@@ -97,7 +98,7 @@ def _data_key(catalog, model_id: str) -> tuple:
 @memoize_mapped
 def _model_graph(catalog_root: str, model_id: str, data_key: tuple, metric: str, p: float, k: int,
                  progress=None) -> np.ndarray:
-    return knn_graph(Catalog.at(catalog_root).load(model_id).X, k, metric, p, progress=progress)
+    return knn_graph(Catalog.at(catalog_root).load(model_id).X, k, metric=metric, p=p, progress=progress)
 
 
 def graph_k(min_samples: int = 1) -> int:
@@ -106,7 +107,7 @@ def graph_k(min_samples: int = 1) -> int:
     return max(DEFAULT_K, int(min_samples))
 
 
-def model_graph(catalog, model_id: str, metric: str = "minkowski", p: float = 0.2, min_samples: int = 1,
+def model_graph(catalog, model_id: str, *, metric: str = "minkowski", p: float = 0.2, min_samples: int = 1,
                 progress=None, build: bool = True) -> np.ndarray | None:
     """The kNN graph of a model's fingerprints under the metric (:mod:`backend.cluster.knn`):
     built once and kept in the cache folder (written atomically: an interrupted build leaves
@@ -117,7 +118,7 @@ def model_graph(catalog, model_id: str, metric: str = "minkowski", p: float = 0.
                         progress=progress, build=build)
 
 
-def graph_cached(catalog, model_id: str, metric: str = "minkowski", p: float = 0.2, min_samples: int = 1) -> bool:
+def graph_cached(catalog, model_id: str, *, metric: str = "minkowski", p: float = 0.2, min_samples: int = 1) -> bool:
     metric, p = check_metric(metric, p)
     return _model_graph.cached_path(str(catalog.root), model_id, _data_key(catalog, model_id), metric, p,
                                     graph_k(min_samples)).is_file()
@@ -130,12 +131,12 @@ def _model_graph_tree(catalog_root: str, model_id: str, data_key: tuple, metric:
     # answered from the cache folder
     cat = Catalog.at(catalog_root)
     graph = _model_graph(catalog_root, model_id, data_key, metric, p, k)
-    return graph_single_linkage_tree(graph, min_samples, cat.load(model_id).X, p)
+    return graph_single_linkage_tree(graph, min_samples, cat.load(model_id).X, p=p)
 
 
 @memoize_array
 def _model_tree(catalog_root: str, model_id: str, data_key: tuple, metric: str, p: float, min_samples: int) -> np.ndarray:
-    return single_linkage_tree(model_distances(Catalog.at(catalog_root), model_id, metric, p), min_samples)
+    return single_linkage_tree(model_distances(Catalog.at(catalog_root), model_id, metric=metric, p=p), min_samples)
 
 
 @memoize
@@ -148,10 +149,10 @@ def _cluster_model(catalog_root: str, model_id: str, data_key: tuple, params: Cl
         # the tree depends on min_samples only; kept in the cache folder like the graph
         tree = _model_graph_tree(catalog_root, model_id, data_key, params.metric, params.p, k, params.min_samples,
                                  TREE_VERSION)
-        labels = hdbscan_labels(None, tree, params.min_cluster_size, params.selection)
+        labels = hdbscan_labels(None, tree, params.min_cluster_size, selection=params.selection)
         return cluster(data.X, data.xy, params, labels=labels, graph=graph)
     if takes_matrix(params, len(data.names)):
-        D = model_distances(cat, model_id, params.metric, params.p)
+        D = model_distances(cat, model_id, metric=params.metric, p=params.p)
         # the tree depends on min_samples only: moving min_cluster_size re-cuts a cached tree
         tree = _model_tree(catalog_root, model_id, data_key, params.metric, params.p, params.min_samples)
         return _from_tree(data, params, D, tree)
@@ -159,7 +160,7 @@ def _cluster_model(catalog_root: str, model_id: str, data_key: tuple, params: Cl
 
 
 def _from_tree(data, params: ClusterParams, D: np.ndarray, tree: np.ndarray) -> ClusterResult:
-    labels = hdbscan_labels(D, tree, params.min_cluster_size, params.selection)
+    labels = hdbscan_labels(D, tree, params.min_cluster_size, selection=params.selection)
     return cluster(data.X, data.xy, params, D=D, labels=labels)
 
 
@@ -177,12 +178,12 @@ def model_matrix_transient(catalog, model_id: str, params: ClusterParams) -> np.
     not take a matrix, or its matrix is cached already)."""
     n = len(catalog.load(model_id).names)
     params = params.validate(n)
-    if not takes_matrix(params, n) or distances_cached(catalog, model_id, params.metric, params.p):
+    if not takes_matrix(params, n) or distances_cached(catalog, model_id, metric=params.metric, p=params.p):
         return None
     return distance_matrix(catalog.load(model_id).X, params.metric, params.p)
 
 
-def cluster_model_transient(catalog, model_id: str, params: ClusterParams, data=None,
+def cluster_model_transient(catalog, model_id: str, params: ClusterParams, *, data=None,
                             D: np.ndarray | None = None) -> ClusterResult:
     """:func:`cluster_model`'s result, for a pass over many models (the consensus): a distance
     matrix that is not in the cache folder yet is computed in memory and let go, not written

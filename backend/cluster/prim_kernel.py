@@ -54,13 +54,14 @@ def _heap_pop(hk, hv, size):
 
 
 @numba.njit(cache=True)
-def prim_forest(indptr, nbr, wt, n):
+def prim_forest(indptr, nbr, wt):
     """Prim's algorithm on the CSR graph (``indptr`` (n + 1,), ``nbr``, ``wt``), as ``hdbscan``'s
     dense ``mst_linkage_core`` runs it: grown from vertex 0; a vertex's best edge changes only
     for a strictly smaller weight (the earliest source wins); the next vertex is the one with the
     smallest weight, the lowest index on ties (a heap keyed by (weight, vertex)). A disconnected
     graph gives a forest (the next tree starts at the lowest vertex not yet reached). Returns the
     edges (a, b, w) in the order added and the root of every vertex's tree."""
+    n = len(indptr) - 1
     in_tree = np.zeros(n, dtype=np.bool_)
     best = np.full(n, np.inf)
     src = np.zeros(n, dtype=np.int64)

@@ -96,7 +96,7 @@ def _internal_tree(mrd: np.ndarray) -> tuple[np.ndarray, float]:
     return internal, sparseness
 
 
-def dbcv(D, labels, dim: int, log_D: np.ndarray | None = None, per_cluster: bool = False):
+def dbcv(D, labels, dim: int, *, log_D: np.ndarray | None = None, per_cluster: bool = False):
     """Density-Based Clustering Validation (Moulavi et al., SDM 2014) of ``labels`` under the
     distances ``D`` (n, n) of points in ``dim`` dimensions; in [-1, 1], higher is better.
 
@@ -155,7 +155,7 @@ def dbcv(D, labels, dim: int, log_D: np.ndarray | None = None, per_cluster: bool
 
 # ---- S_Dbw --------------------------------------------------------------------------------------
 
-def s_dbw(X, labels, metric: str = "euclidean", p: float = 2.0, lam: float = TONG_LAMBDA) -> float:
+def s_dbw(X, labels, *, metric: str = "euclidean", p: float = 2.0, lam: float = TONG_LAMBDA) -> float:
     """S_Dbw (Halkidi & Vazirgiannis 2001, in Tong & Tan's 2009 form) of ``labels`` on the points
     ``X`` (n, d); >= 0, lower is better. Noise (-1) counts as one more cluster.
 

@@ -38,7 +38,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return f"{text} (default: {default})" if text else f"(default: {default})"
 
 
-def add_command(sub, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+def add_command(sub, name: str, help: str, *, description: str | None = None) -> argparse.ArgumentParser:
     """A sub-command: ``help`` is its one line in the list of commands (and, without a longer
     ``description``, the first line of its own ``--help``)."""
     return sub.add_parser(name, help=help, description=description or help, formatter_class=HelpFormatter)
@@ -62,7 +62,7 @@ def _root_default() -> str:
     return f"(default: {where}: {root})"
 
 
-def add_data_arg(parser, old_out: bool = False, help: str | None = None, required: bool = False) -> None:
+def add_data_arg(parser, *, old_out: bool = False, help: str | None = None, required: bool = False) -> None:
     """``--data DIR``, the data root of every command: by default the app's
     (:func:`~backend.data.roots.default_data_root`). ``required``: not the demo (commands that
     make a new root: writing into the demo would mix other data into it), only

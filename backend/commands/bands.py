@@ -133,7 +133,7 @@ def cmd_import_plots(args) -> int:
 
     window = args.window or window_of_plots(args.plots) or images_window(args.out).window
     with TqdmProgress(desc="import-plots", unit="image") as bar:
-        report = import_plots(args.plots, args.out, args.image_size, args.jobs, progress=bar, window=window)
+        report = import_plots(args.plots, args.out, size=args.image_size, jobs=args.jobs, progress=bar, window=window)
     print(f"{report['written']} training images written to {args.out}"
           + (f" (window ±{window:g} eV, recorded in images.json)" if window else ""))
     if not window:

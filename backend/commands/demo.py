@@ -31,7 +31,7 @@ def cmd_demo(args) -> int:
         raise ParameterError(f"--n must be at least 8 (two materials per family), got {args.n}")
     windows = [int(w) for w in args.windows.split(",")]
     with TqdmProgress(desc="demo", unit="step") as bar:
-        report = build_demo(args.data, args.n, args.seed, windows, args.epochs, args.image_size, progress=bar,
-                            families=args.families, models=not args.no_models)
+        report = build_demo(args.data, n=args.n, seed=args.seed, windows=windows, epochs=args.epochs,
+                            image_size=args.image_size, progress=bar, families=args.families, models=not args.no_models)
     print(f"demo: {report['materials']} materials and {len(report['models'])} models written to {args.data}")
     return 0

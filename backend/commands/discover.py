@@ -45,7 +45,7 @@ def register(sub) -> None:
 
 
 def cmd_neighbours(args) -> int:
-    table = model_neighbours(Catalog(args.data), args.model, args.material, args.k, args.metric, args.p)
+    table = model_neighbours(Catalog(args.data), args.model, args.material, k=args.k, metric=args.metric, p=args.p)
     metric = f"Minkowski p={args.p:g}" if args.metric == "minkowski" else "Euclidean"
     print(f"{args.k} nearest of {args.material} in {args.model} ({metric}):")
     print(table[["rank", "material", "distance"]].to_string(index=False, float_format=lambda v: f"{v:.6g}"))
@@ -71,7 +71,7 @@ def cmd_consensus(args) -> int:
 
 
 def cmd_subset(args) -> int:
-    table, sub = model_subset(Catalog(args.data), args.model, params_from_args(args), args.size)
+    table, sub = model_subset(Catalog(args.data), args.model, params_from_args(args), size=args.size)
     b = sub.balance
     print(f"{len(table)} materials of {int(b['size'].sum())} from {len(b)} groups "
           f"({int((b.chosen > 0).sum())} covered); coverage {sub.coverage:.1%} of the materials within the "

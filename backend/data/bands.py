@@ -159,7 +159,7 @@ def material_name(path: str | os.PathLike) -> str:
 
 
 def read_eigenval(path: str | os.PathLike, efermi: float, labels: list[str] | None = None,
-                  lattice=None, material: str | None = None) -> BandData:
+                  *, lattice=None, material: str | None = None) -> BandData:
     """Band data from an EIGENVAL (ISPIN 1 or 2) and a Fermi energy (eV).
 
     ``lattice``: a pymatgen Lattice of the real-space cell, for k distances in 1/Å; by default a
@@ -185,7 +185,7 @@ def read_eigenval(path: str | os.PathLike, efermi: float, labels: list[str] | No
 
 
 def read_vasprun(path: str | os.PathLike, efermi: float | None = None, labels: list[str] | None = None,
-                 material: str | None = None) -> BandData:
+                 *, material: str | None = None) -> BandData:
     """Band data from a vasprun.xml (lattice and, unless given, E_F from the file)."""
     # pymatgen's VASP reader: ~1.5 s to import; only where a VASP file is read
     from pymatgen.electronic_structure.core import Spin
@@ -328,7 +328,7 @@ def _plot_bands(ax, bd: BandData, window: float, colour: str, lw: float) -> None
     ax.set_ylim(-window, window)
 
 
-def render_training_image(bd: BandData, window: float, size: int = 224, line_width: float = 1.0) -> np.ndarray:
+def render_training_image(bd: BandData, window: float, size: int = 224, *, line_width: float = 1.0) -> np.ndarray:
     """The study's training image: E - E_F within ±window, ``size``² pixels, ``line_width``-pt
     black lines on white, no axes, no Fermi line, binarised at 0.8 -> uint8 (0 line, 255 white)."""
     from matplotlib.figure import Figure  # matplotlib: ~0.5 s to import; only where a plot is drawn
@@ -451,7 +451,7 @@ class _DisplayTemplate:
         return buf.getvalue()
 
 
-def write_material_outputs(bd: BandData, root: str | os.PathLike, windows=(1, 2, 3), size: int = 224) -> list[Path]:
+def write_material_outputs(bd: BandData, root: str | os.PathLike, windows=(1, 2, 3), *, size: int = 224) -> list[Path]:
     """Band data, training images and display plots of one material in the catalog's layout."""
     root = Path(root)
     written = [save_band_data(bd, root)]

@@ -68,7 +68,7 @@ def kpath(n_per_segment: int = 100, lattice: str = "hexagonal") -> tuple[np.ndar
     return k, dist, corners
 
 
-def hamiltonian(family: str, k: np.ndarray, t: float = 1.0, e0: float = 0.0, gap: float = 0.0) -> np.ndarray:
+def hamiltonian(family: str, k: np.ndarray, *, t: float = 1.0, e0: float = 0.0, gap: float = 0.0) -> np.ndarray:
     """Bloch Hamiltonians (nk, n, n) of one family (hopping -t for triangular/kagome, t for the
     bipartite ones, whose spectra are symmetric). ``gap``: the staggered potential ±gap of
     ``gapped_honeycomb``."""
@@ -87,7 +87,7 @@ def hamiltonian(family: str, k: np.ndarray, t: float = 1.0, e0: float = 0.0, gap
         h[:, 0, 1] = h[:, 1, 0] = 4 * t * np.cos(k[:, 0] / 2) * np.cos(k[:, 1] / 2)
         return h + e0 * np.eye(2)
     if family == "gapped_honeycomb":
-        h = hamiltonian("honeycomb", k, t, e0)
+        h = hamiltonian("honeycomb", k, t=t, e0=e0)
         return h + np.diag([gap, -gap])[None]
     if family == "triangular":
         e = e0 - 2 * t * np.cos(k @ DELTAS.T).sum(1)
@@ -110,9 +110,9 @@ def hamiltonian(family: str, k: np.ndarray, t: float = 1.0, e0: float = 0.0, gap
     raise ValueError(f"family must be one of {FAMILIES + HOLDOUT_FAMILIES}, got {family!r}")
 
 
-def bands_of(family: str, k: np.ndarray, t: float = 1.0, e0: float = 0.0) -> np.ndarray:
+def bands_of(family: str, k: np.ndarray, *, t: float = 1.0, e0: float = 0.0) -> np.ndarray:
     """Band energies (nbands, nk), ascending."""
-    return np.linalg.eigvalsh(hamiltonian(family, k, t, e0)).T
+    return np.linalg.eigvalsh(hamiltonian(family, k, t=t, e0=e0)).T
 
 
 def random_material(family: str, rng: np.random.Generator, k: np.ndarray) -> tuple[np.ndarray, float]:
@@ -166,7 +166,7 @@ def _write_one(args) -> dict:
     return labels
 
 
-def build_demo(out, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: int | None = None,
+def build_demo(out, *, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: int | None = None,
                image_size: int | None = None, jobs: int | None = None, progress=None, families: str = "demo",
                models: bool = True) -> dict:
     """Build the demo into ``out`` (the project root by default): band data and training images

@@ -38,7 +38,7 @@ class RenderQueue:
             self._thread = threading.Thread(target=self._run, name="bandscape-render", daemon=True)
             self._thread.start()
 
-    def get(self, key: str, draw, wait: bool, timeout: float = 30.0) -> bytes | None:
+    def get(self, key: str, draw, wait: bool, *, timeout: float = 30.0) -> bytes | None:
         """The image under ``key`` (drawn by ``draw()`` when missing). ``wait=False`` (a
         prefetch): None unless it is drawn already; it is queued behind the waited-for ones."""
         store = small_store()

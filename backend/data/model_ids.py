@@ -32,7 +32,7 @@ def format_split(split: float) -> str:
     return "0" if split == 0 else f"{split * 10:.1f}"
 
 
-def make_model_id(arch: str, latent: int, window: float, epochs: int, split: float,
+def make_model_id(arch: str, latent: int, window: float, *, epochs: int, split: float,
                   line_width: float = 1, tag: str = "") -> str:
     """The id of a trained model, in the study's naming (``tag`` is appended for non-paper runs)."""
     w = plain_number(str(window))

@@ -99,7 +99,7 @@ def synth_truth(spec: SynthSpec) -> tuple[np.ndarray, np.ndarray]:
     return rng.permutation(truth), sizes
 
 
-def synth_fingerprints(truth: np.ndarray, k: int, rng: np.random.Generator, spread: float = 1.0) -> np.ndarray:
+def synth_fingerprints(truth: np.ndarray, k: int, rng: np.random.Generator, *, spread: float = 1.0) -> np.ndarray:
     """(n, DIM) float32 fingerprints of the mixture described in the module docstring."""
     n = len(truth)
     centres = rng.normal(0, 4.0, (k, DIM))
@@ -131,7 +131,7 @@ def synth_map(truth: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
     return xy
 
 
-def write_synth(root: str | os.PathLike, spec: SynthSpec, bands: bool = True, progress=None) -> dict:
+def write_synth(root: str | os.PathLike, spec: SynthSpec, *, bands: bool = True, progress=None) -> dict:
     """Write a synthetic data root (see the module docstring); returns what was written."""
     spec = spec.validate()
     root = Path(root)
@@ -168,7 +168,7 @@ def write_synth(root: str | os.PathLike, spec: SynthSpec, bands: bool = True, pr
         if progress:
             progress(step, steps, stage="map", model=model_id)
     if bands:
-        write_band_data(root, names, family, spec.seed, progress=progress, offset=step, total=steps)
+        write_band_data(root, names, family, seed=spec.seed, progress=progress, offset=step, total=steps)
     return {"materials": spec.n, "clusters": int(spec.n_clusters), "noise": int((truth < 0).sum()),
             "models": list(MODELS[: spec.n_models]), "bands": bool(bands)}
 
@@ -188,7 +188,7 @@ def _band_chunk(args) -> int:
     return len(names)
 
 
-def write_band_data(root: Path, names, families, seed: int, progress=None, offset: int = 0, total: int | None = None,
+def write_band_data(root: Path, names, families, *, seed: int, progress=None, offset: int = 0, total: int | None = None,
                     chunk: int = 500) -> None:
     """``bands/{material}.npz`` of every material (a random stack of its family's lattice), in
     worker processes."""

@@ -45,7 +45,7 @@ def medoid(D: np.ndarray, members: np.ndarray) -> int:
     return int(members[int(np.argmin(sums))])
 
 
-def enriched_elements(names, mask: np.ndarray, top: int = TOP_ELEMENTS, max_p: float = MAX_P_VALUE) -> list[dict]:
+def enriched_elements(names, mask: np.ndarray, *, top: int = TOP_ELEMENTS, max_p: float = MAX_P_VALUE) -> list[dict]:
     """Elements more frequent among ``names[mask]`` than among all ``names``, with a
     hypergeometric tail probability <= ``max_p``, most significant first."""
     from scipy.stats import hypergeom  # scipy.stats: ~1 s to import; only when cards are made
@@ -72,7 +72,7 @@ def enriched_elements(names, mask: np.ndarray, top: int = TOP_ELEMENTS, max_p: f
     return rows[:top]
 
 
-def cluster_cards(names, labels, D: np.ndarray, known_labels=None) -> list[ClusterCard]:
+def cluster_cards(names, labels, D: np.ndarray, *, known_labels=None) -> list[ClusterCard]:
     """One card per cluster (noise has none), largest first. ``names`` (n,), ``labels`` (n,),
     ``D`` (n, n) the clustering's distances; ``known_labels`` (n,) strings or None."""
     names = np.asarray(names)
@@ -93,11 +93,11 @@ def cluster_cards(names, labels, D: np.ndarray, known_labels=None) -> list[Clust
     return cards
 
 
-def model_cluster_cards(catalog, model_id: str, params, label_column: str | None = None) -> list[ClusterCard]:
+def model_cluster_cards(catalog, model_id: str, params, *, label_column: str | None = None) -> list[ClusterCard]:
     """The cards of a catalog model clustered with ``params`` (see :func:`cluster_cards`)."""
     data = catalog.load(model_id)
     result = cluster_model(catalog, model_id, params)
     known = None
     if label_column:
         known = load_labels(catalog, label_column, data.names)
-    return cluster_cards(data.names, result.labels, model_matrix(catalog, model_id, params), known)
+    return cluster_cards(data.names, result.labels, model_matrix(catalog, model_id, params), known_labels=known)

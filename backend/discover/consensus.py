@@ -129,7 +129,7 @@ def stability(C: np.ndarray, labels: np.ndarray, noise_share: np.ndarray) -> np.
     return out
 
 
-def consensus(labelings, min_cluster_size: int = 2, materials=None, model_ids=(), params=None) -> ConsensusResult:
+def consensus(labelings, min_cluster_size: int = 2, *, materials=None, model_ids=(), params=None) -> ConsensusResult:
     """Consensus clusters and stabilities of ``labelings`` (m, n) (see the module's docstring).
     ``min_cluster_size``: smaller consensus groups become noise."""
     # scipy.cluster and scipy.spatial: ~0.8 s to import; only for a consensus
@@ -236,7 +236,7 @@ def _fork_is_safe() -> bool:
     return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
-def model_labelings(catalog, model_ids, params, workers: int | None = None,
+def model_labelings(catalog, model_ids, params, *, workers: int | None = None,
                     processes: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Every model's clustering (exactly as the explorer shows it: ``cluster_model_transient``,
     from cached matrices where there are, without writing new ones) of the materials all of them have:
@@ -253,7 +253,7 @@ def model_labelings(catalog, model_ids, params, workers: int | None = None,
         # with every matrix cached (the app's prewarm ran) there is little left to share out
         metric, p = clustering_metric(params)
         processes = (workers > 1 and _fork_is_safe()
-                     and not all(distances_cached(catalog, mid, metric, p) for mid in model_ids))
+                     and not all(distances_cached(catalog, mid, metric=metric, p=p) for mid in model_ids))
     if processes:
         names, labelings = [], []
         # the matrices come back as files in memory (tmpfs), not through the result pipe: a
@@ -286,7 +286,7 @@ def model_labelings(catalog, model_ids, params, workers: int | None = None,
     return materials, np.stack(rows)
 
 
-def model_consensus(catalog, model_ids, params, cache_dir=None, use_cache: bool = True) -> ConsensusResult:
+def model_consensus(catalog, model_ids, params, *, cache_dir=None, use_cache: bool = True) -> ConsensusResult:
     """The consensus of catalog models clustered with ``params`` (one cell), over the materials
     they all have, in the first model's order. Cached in the process and on disk
     (``$BANDSCAPE_CACHE/consensus``), keyed by the models' files and the parameters."""
@@ -318,7 +318,7 @@ def _cached_consensus(path: str, model_ids: tuple, params, use_cache: bool, cata
         except (OSError, ValueError, EOFError, KeyError):
             pass
     materials, L = model_labelings(catalog, list(model_ids), params)
-    result = consensus(L, params.min_cluster_size, materials, model_ids, params.relevant())
+    result = consensus(L, params.min_cluster_size, materials=materials, model_ids=model_ids, params=params.relevant())
     buf = io.BytesIO()
     np.savez(buf, materials=materials, labels=L.astype(np.int32), consensus=result.labels,
              stability=result.stability, noise_share=result.noise_share)

@@ -174,7 +174,7 @@ def point_info(catalog, query: dict, index: int) -> dict:
         raise IndexError(index)
     params = view.params()
     if params.algo == "hdbscan" and uses_graph(len(data.names)) and not graph_cached(
-            catalog, model, params.metric, params.p, params.min_samples):
+            catalog, model, metric=params.metric, p=params.p, min_samples=params.min_samples):
         raise ParameterError(f"the neighbour graph of {model} is not built yet")
     result = cluster_model(catalog, model, params)
     return {"name": str(data.names[index]), "cluster": int(result.labels[index])}

@@ -44,7 +44,8 @@ class SubsetResult:
 
 
 def _check_size(size, n: int) -> int:
-    return check_count(size, "subset size", n, f"subset size {{value}} is larger than the data ({n} materials)")
+    return check_count(size, "subset size", n,
+                       too_many=f"subset size {{value}} is larger than the data ({n} materials)")
 
 
 def allocate(sizes: np.ndarray, total: int) -> np.ndarray:
@@ -125,17 +126,17 @@ def representative_subset(D: np.ndarray, labels, size: int) -> SubsetResult:
                         radius=radius, balance=balance, warnings=warnings)
 
 
-def model_subset(catalog, model_id: str, params, size: int) -> tuple[pd.DataFrame, SubsetResult]:
+def model_subset(catalog, model_id: str, params, *, size: int) -> tuple[pd.DataFrame, SubsetResult]:
     """A representative subset of a catalog model clustered with ``params``: (the table of the
     chosen materials: rank, material, cluster, role, gap, x, y; the result)."""
     data = catalog.load(model_id)
     size = _check_size(size, len(data.names))
     result = cluster_model(catalog, model_id, params)
     sub = representative_subset(model_matrix(catalog, model_id, params), result.labels, size)
-    return subset_table(data, result.labels, sub, model_id), sub
+    return subset_table(data, result.labels, sub, model_id=model_id), sub
 
 
-def subset_table(data, labels, sub: SubsetResult, model_id: str) -> pd.DataFrame:
+def subset_table(data, labels, sub: SubsetResult, *, model_id: str) -> pd.DataFrame:
     i = sub.indices
     return pd.DataFrame({"rank": np.arange(1, len(i) + 1), "material": data.names[i], "cluster": np.asarray(labels)[i],
                          "role": sub.roles, "distance_to_chosen": sub.gaps, "x": data.xy[i, 0], "y": data.xy[i, 1],

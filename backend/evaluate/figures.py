@@ -112,7 +112,7 @@ def _png(result, path: Path, panels, frame: pd.DataFrame, title: str) -> None:
     plt.close(fig)
 
 
-def write_report(result, out_dir: str | os.PathLike, external: pd.DataFrame | None = None,
+def write_report(result, out_dir: str | os.PathLike, *, external: pd.DataFrame | None = None,
                  model_id: str | None = None) -> list[Path]:
     """Write the tables (``per_model.csv``, ``cells.csv``, ``ranking.csv``, and
     ``external.csv`` when given) and the figures (``cells.png``/``.html``, and the per-model

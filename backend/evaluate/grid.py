@@ -55,10 +55,10 @@ def evaluate_model(X: np.ndarray, spec: GridSpec) -> dict:
     for i, ms in enumerate(spec.min_samples):
         tree = single_linkage_tree(D, ms)
         for j, mcs in enumerate(spec.min_cluster_size):
-            labels = hdbscan_labels(D, tree, mcs, spec.selection)
+            labels = hdbscan_labels(D, tree, mcs, selection=spec.selection)
             key = labels.tobytes()
             if key not in seen:  # neighbouring cells often give the same clustering
-                seen[key] = (dbcv(D, labels, X.shape[1], log_D=log_D), s_dbw(X, labels, spec.metric, spec.p))
+                seen[key] = (dbcv(D, labels, X.shape[1], log_D=log_D), s_dbw(X, labels, metric=spec.metric, p=spec.p))
             out["labels"][i, j] = labels
             out["n_clusters"][i, j] = len(np.unique(labels[labels >= 0]))
             out["n_noise"][i, j] = int((labels < 0).sum())
@@ -66,7 +66,7 @@ def evaluate_model(X: np.ndarray, spec: GridSpec) -> dict:
     return out
 
 
-def grid_search(catalog, model_ids, spec: GridSpec | None = None, cache_dir: str | os.PathLike | None = None,
+def grid_search(catalog, model_ids, spec: GridSpec | None = None, *, cache_dir: str | os.PathLike | None = None,
                 n_jobs: int | None = None, progress: ProgressFn | None = None, use_cache: bool = True) -> GridResult:
     """Run (or read from the cache) the grid search over ``model_ids`` of ``catalog``.
 
@@ -95,7 +95,7 @@ def grid_search(catalog, model_ids, spec: GridSpec | None = None, cache_dir: str
     progress(total, total, stage="done")
     t_ami = time.perf_counter() - t0 - t_hash - t_models
 
-    per_model = per_model_table(catalog, model_ids, spec, per, ami, ami_nn)
+    per_model = per_model_table(catalog, model_ids, spec, per=per, ami=ami, ami_nn=ami_nn)
     cells_t = cells_table(per_model, spec)
     ranking = ranking_table(per_model, cells_t)
     warnings.extend(_score_warnings(per_model))
@@ -202,7 +202,7 @@ def _prepare(catalog, model_ids, spec, cache_dir):
     return spec, materials, X_of, keys, cache, warnings
 
 
-def evaluate_models_into_cache(catalog, model_ids, spec: GridSpec | None = None, start: int = 0,
+def evaluate_models_into_cache(catalog, model_ids, spec: GridSpec | None = None, *, start: int = 0,
                                cache_dir: str | os.PathLike | None = None,
                                progress: ProgressFn | None = None) -> dict:
     """One part of a search spread over workers: evaluate the models of the search ``model_ids``

@@ -16,7 +16,7 @@ from backend.evaluate.spec import MIN_CLUSTERS, GridResult, GridSpec, is_collaps
 from backend.fileio import save_npz_atomic, write_json_atomic
 
 
-def per_model_table(catalog, model_ids, spec, per, ami, ami_nn) -> pd.DataFrame:
+def per_model_table(catalog, model_ids, spec, *, per, ami, ami_nn) -> pd.DataFrame:
     ms_grid, mcs_grid = np.meshgrid(spec.min_samples, spec.min_cluster_size, indexing="ij")
     frames = []
     for k, mid in enumerate(model_ids):
@@ -88,7 +88,7 @@ def ranking_table(per_model: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
     return ranking
 
 
-def external_table(result: GridResult, catalog, column: str, min_samples: int | None = None,
+def external_table(result: GridResult, catalog, column: str, *, min_samples: int | None = None,
                    min_cluster_size: int | None = None) -> pd.DataFrame:
     """Accuracy, NMI and ARI (with noise as a cluster and without noise) of every model's
     clustering against the ``column`` of the data root's labels.csv, in one cell or all."""

@@ -30,14 +30,14 @@ def missing_distances(catalog, metric: str, p: float) -> list[str]:
     for mid in prewarm_order(catalog):
         try:
             # a model on the graph path needs no matrix (its graph is a ``graph`` job)
-            if not uses_graph(len(catalog.load(mid).names)) and not distances_cached(catalog, mid, metric, p):
+            if not uses_graph(len(catalog.load(mid).names)) and not distances_cached(catalog, mid, metric=metric, p=p):
                 out.append(mid)
         except Exception:  # a broken model is reported when it is opened
             continue
     return out
 
 
-def submit_prewarm(runner, catalog, metric: str = "minkowski", p: float = 0.2) -> dict | None:
+def submit_prewarm(runner, catalog, *, metric: str = "minkowski", p: float = 0.2) -> dict | None:
     """Queue the matrices that are not cached yet (None when all are, or the metric needs none)."""
     if metric == "euclidean" or p == 2:
         return None
@@ -49,7 +49,7 @@ def submit_prewarm(runner, catalog, metric: str = "minkowski", p: float = 0.2) -
 
 def run_distances(ctx: JobContext) -> dict:
     rec = ctx.record
-    n = prewarm_distances(Catalog(ctx.root), rec["models"], rec["metric"], rec["p"],
+    n = prewarm_distances(Catalog(ctx.root), rec["models"], metric=rec["metric"], p=rec["p"],
                           progress=lambda done, total, **info: ctx.progress(done, total, stage="distances"))
     ctx.log(f"{n} distance matrices cached")
     return {"models": n}

@@ -18,20 +18,22 @@ from backend.jobs.kinds import JobKind, register
 register(JobKind("graph", run="backend.jobs.graph_job:run_graph", lane="compute", nice=5, title="neighbour graph"))
 
 
-def graph_key(catalog, model_id: str, metric: str, p: float, min_samples: int) -> str:
+def graph_key(catalog, model_id: str, *, metric: str, p: float, min_samples: int) -> str:
     metric, p = check_metric(metric, p)
     sig = _data_key(catalog, model_id)
     return f"{model_id}:{metric}:{p:g}:k{graph_k(min_samples)}:{sig[1][1] if sig[1] else sig[0][1]}:{sig[0][2]}"
 
 
-def submit_graph(runner, catalog, model_id: str, metric: str = "minkowski", p: float = 0.2, min_samples: int = 2) -> dict:
+def submit_graph(runner, catalog, model_id: str, *, metric: str = "minkowski", p: float = 0.2,
+                 min_samples: int = 2) -> dict:
     """Queue the graph of ``model_id`` unless a job for it is queued or running; returns its record."""
-    return runner.submit_job("graph", graph_key(catalog, model_id, metric, p, min_samples), reuse_done=False,
-                             model_id=model_id, metric=metric, p=p, min_samples=int(min_samples))
+    key = graph_key(catalog, model_id, metric=metric, p=p, min_samples=min_samples)
+    return runner.submit_job("graph", key, reuse_done=False, model_id=model_id, metric=metric, p=p,
+                             min_samples=int(min_samples))
 
 
-def find_graph_job(store, catalog, model_id: str, metric: str, p: float, min_samples: int) -> dict | None:
-    return store.find("graph", graph_key(catalog, model_id, metric, p, min_samples))
+def find_graph_job(store, catalog, model_id: str, *, metric: str, p: float, min_samples: int) -> dict | None:
+    return store.find("graph", graph_key(catalog, model_id, metric=metric, p=p, min_samples=min_samples))
 
 
 def run_graph(ctx: JobContext) -> dict:
@@ -40,7 +42,8 @@ def run_graph(ctx: JobContext) -> dict:
     t0 = time.perf_counter()
     n = len(cat.load(rec["model_id"]).names)
     ctx.progress(0, 1, stage="loading", materials=n)
-    graph = model_graph(cat, rec["model_id"], rec["metric"], rec["p"], rec["min_samples"], progress=ctx.progress)
+    graph = model_graph(cat, rec["model_id"], metric=rec["metric"], p=rec["p"], min_samples=rec["min_samples"],
+                        progress=ctx.progress)
     t_graph = time.perf_counter() - t0
     # the tree of the view that opens first (the other min_samples follow in seconds, on demand)
     ctx.progress(0, 1, stage="spanning tree")

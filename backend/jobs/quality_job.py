@@ -40,7 +40,7 @@ def result_dir(store: JobStore, key: str) -> Path:
     return store.dir / "results" / f"quality-{key}"
 
 
-def submit_quality(runner, catalog, model_ids, spec) -> dict:
+def submit_quality(runner, catalog, model_ids, *, spec) -> dict:
     """Queue the report unless the same one is queued, running or done (result still on disk)."""
     key = quality_key(catalog, model_ids, spec)
     fields = dict(models=list(model_ids), spec=spec.key())
@@ -50,7 +50,7 @@ def submit_quality(runner, catalog, model_ids, spec) -> dict:
     return rec
 
 
-def find_quality(store: JobStore, catalog, model_ids, spec) -> dict | None:
+def find_quality(store: JobStore, catalog, model_ids, *, spec) -> dict | None:
     """The newest job of this report (any state), or None: looking never starts one."""
     return store.find("quality", quality_key(catalog, model_ids, spec))
 

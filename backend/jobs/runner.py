@@ -28,7 +28,7 @@ class JobRunner:
 
     def submit(self, configs: Iterable, images: str | os.PathLike, overwrite: bool = False) -> list:
         """Queue training jobs (see :func:`backend.jobs.train_job.submit_jobs`)."""
-        subs = submit_jobs(self.store, configs, images, self.kind, overwrite)
+        subs = submit_jobs(self.store, configs, images, executor=self.kind, overwrite=overwrite)
         self._dispatch([s.job_id for s in subs if s.status == "queued"])
         return subs
 
@@ -36,7 +36,7 @@ class JobRunner:
         """Queue a job of any kind for ``key`` unless one is queued, running (or done, with
         ``reuse_done``) for it: returns the record, new or found."""
         get_kind(kind)
-        rec, new = enqueue(self.store, kind, key, self.kind, reuse_done=reuse_done, **fields)
+        rec, new = enqueue(self.store, kind, key, executor=self.kind, reuse_done=reuse_done, **fields)
         if new:
             self._dispatch([rec["job_id"]])
         return rec

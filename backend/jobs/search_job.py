@@ -33,7 +33,7 @@ def result_dir(store: JobStore, key: str) -> Path:
     return store.dir / "results" / f"search-{key}"
 
 
-def submit_search(runner, catalog, model_ids, spec) -> dict:
+def submit_search(runner, catalog, model_ids, *, spec) -> dict:
     """Queue the grid search of ``model_ids`` over ``spec`` unless it is queued, running or done
     (with its result still on disk); returns its record."""
     spec = spec.validate()
@@ -45,7 +45,7 @@ def submit_search(runner, catalog, model_ids, spec) -> dict:
     return rec
 
 
-def find_search(store: JobStore, catalog, model_ids, spec) -> dict | None:
+def find_search(store: JobStore, catalog, model_ids, *, spec) -> dict | None:
     """The newest job of this search (any state), or None: looking never starts one."""
     return store.find("search", search_key(catalog, model_ids, spec))
 

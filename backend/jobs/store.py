@@ -188,7 +188,7 @@ class JobStore:
             return self._save(rec)
 
 
-def new_record(kind: str, key: str, executor: str, created_at: float | None = None, **fields) -> dict:
+def new_record(kind: str, key: str, executor: str, *, created_at: float | None = None, **fields) -> dict:
     """A queued record with every common field; ``fields`` are the kind's own."""
     if executor not in EXECUTORS:
         raise ParameterError(f"executor must be one of {EXECUTORS}, got {executor!r}")
@@ -200,7 +200,7 @@ def new_record(kind: str, key: str, executor: str, created_at: float | None = No
     }
 
 
-def enqueue(store: JobStore, kind: str, key: str, executor: str, reuse_done: bool = True,
+def enqueue(store: JobStore, kind: str, key: str, *, executor: str, reuse_done: bool = True,
             **fields) -> tuple[dict, bool]:
     """Queue a job of ``kind`` for ``key`` unless one is queued or running (or, with
     ``reuse_done``, finished): returns (its record, whether it is new)."""

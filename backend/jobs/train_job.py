@@ -91,7 +91,7 @@ def _check_images(root: Path, images: str | os.PathLike) -> tuple[Path, str]:
 
 
 def submit_jobs(store: JobStore, configs: Iterable[TrainConfig], images: str | os.PathLike,
-                executor: str = "local", overwrite: bool = False) -> list[Submission]:
+                *, executor: str = "local", overwrite: bool = False) -> list[Submission]:
     """Validate every config (ParameterError names the field) and its window against the images'
     (:func:`~backend.data.image_window.check_window`), then queue a job per model id that is not
     already queued, running or done (see :class:`Submission`). Nothing is queued if any config is

@@ -36,7 +36,7 @@ def pixel_pca(ink: np.ndarray, n_components: int = PCA_COMPONENTS, seed: int = S
     return PCA(n_components=c, random_state=seed, svd_solver="randomized").fit_transform(X).astype(np.float64)
 
 
-def untrained_fingerprints(ink, arch: str, latents, image_size: int, seed: int = SEED,
+def untrained_fingerprints(ink, arch: str, latents, *, image_size: int, seed: int = SEED,
                            batch_size: int = 32) -> dict[int, np.ndarray]:
     """Fingerprints of ``ink`` (n, 1, S, S) from randomly initialised encoders of ``arch`` with
     each of ``latents`` channels (seeded; eval mode: BatchNorm at its initial identity statistics).
@@ -91,7 +91,7 @@ def small_cnn(n_classes: int):
     return nn.Sequential(*layers, AvgMaxPool(), nn.Linear(128, n_classes))
 
 
-def supervised_ceiling(ink, y, folds, epochs: int = CEILING_EPOCHS, size: int = CEILING_SIZE,
+def supervised_ceiling(ink, y, folds, *, epochs: int = CEILING_EPOCHS, size: int = CEILING_SIZE,
                        seed: int = SEED, progress=None) -> tuple[float, float]:
     """(mean, std) held-out accuracy of a small CNN trained with the labels, fold by fold (the
     same folds as the probes). Inputs at ``size`` px; training adds vertical shifts (where the

@@ -70,7 +70,7 @@ def fold_splits(folds: np.ndarray):
         yield np.flatnonzero(folds != f), np.flatnonzero(folds == f)
 
 
-def linear_probe(X, y, folds, C: float = 1.0) -> tuple[float, float]:
+def linear_probe(X, y, folds, *, C: float = 1.0) -> tuple[float, float]:
     """(mean, std) held-out accuracy over the folds of a logistic regression on standardised
     features. Constant features are harmless (the scaler leaves them at zero)."""
     # sklearn: ~2 s to import; not in a web process
@@ -89,7 +89,7 @@ def linear_probe(X, y, folds, C: float = 1.0) -> tuple[float, float]:
     return float(np.mean(accs)), float(np.std(accs))
 
 
-def chance_accuracy(y, folds, strategy: str, seed: int = SEED) -> float:
+def chance_accuracy(y, folds, strategy: str, *, seed: int = SEED) -> float:
     """Held-out accuracy of a classifier that ignores the features: ``"majority"`` predicts the
     training folds' most frequent class, ``"random"`` guesses uniformly (seeded)."""
     y, folds = np.asarray(y), np.asarray(folds)

@@ -125,7 +125,7 @@ class _Window:
 
 
 
-def window_images(catalog, window, cache_dir: Path, size: int = 224, progress: ProgressFn = null_progress):
+def window_images(catalog, window, cache_dir: Path, *, size: int = 224, progress: ProgressFn = null_progress):
     """(names, ink uint8 (n, 1, size, size), key) of a window's training images; made from the
     display plots (and cached) when the root has no training images; (None, None, None) when it
     has neither."""
@@ -205,7 +205,7 @@ def effective_dim(X) -> float:
     return float(ev.sum() ** 2 / (ev ** 2).sum()) if ev.sum() > 0 else 0.0
 
 
-def score_features(X, names, ctx: _Window, spec: QualitySpec, xy=None, warnings: list | None = None,
+def score_features(X, names, ctx: _Window, *, spec: QualitySpec, xy=None, warnings: list | None = None,
                    what: str = "") -> dict:
     """Every score of one feature array ``X`` (n, d) whose rows are ``names``."""
     X = np.asarray(X, dtype=np.float64)
@@ -250,7 +250,7 @@ def _chance_rows(ctx: _Window, spec: QualitySpec) -> list[dict]:
     rows = []
     for strategy in ("majority", "random"):
         row = {"feature_set": f"{strategy} class", "kind": "chance", "n": len(y),
-               "probe_acc": chance_accuracy(y, folds, strategy, spec.seed), "probe_std": 0.0}
+               "probe_acc": chance_accuracy(y, folds, strategy, seed=spec.seed), "probe_std": 0.0}
         pred = np.zeros(len(y), int) if strategy == "majority" else rng.integers(0, k, len(y))
         sc = external_scores(y, pred)
         row.update(kmeans_nmi=sc["nmi"], kmeans_ari=sc["ari"], kmeans_acc=sc["accuracy"])
@@ -295,7 +295,7 @@ def _model_image_size(info) -> int:
     return int(info.extra.get("image_size") or 224)
 
 
-def quality_report(catalog, model_ids, spec: QualitySpec | None = None, cache_dir: str | os.PathLike | None = None,
+def quality_report(catalog, model_ids, spec: QualitySpec | None = None, *, cache_dir: str | os.PathLike | None = None,
                    progress: ProgressFn | None = None, use_cache: bool = True) -> QualityResult:
     """Score every model of ``model_ids`` and the baselines of their windows (see module doc)."""
     progress = progress or null_progress
@@ -328,8 +328,9 @@ def quality_report(catalog, model_ids, spec: QualitySpec | None = None, cache_di
             key = {**base_key, "model": info.model_id, "files": [file_sha256(f) for f in files]}
             what = f"model {info.model_id}"
             local: list[str] = []
-            row = cache.get_or_compute(key, lambda: {**score_features(
-                data.X, data.names, ctx, spec, None if info.is_unencoded else data.xy, local, what),
+            xy = None if info.is_unencoded else data.xy
+            row = cache.get_or_compute(key, lambda: {
+                **score_features(data.X, data.names, ctx, spec=spec, xy=xy, warnings=local, what=what),
                 "recon_loss": _recon_loss(catalog, info), "warnings": local})
             warnings.extend(row.pop("warnings", []))
             rows.append({"feature_set": info.model_id, "kind": "baseline" if info.is_unencoded else "model",
@@ -384,7 +385,7 @@ def _unencoded_row(catalog, info, window, ctx: _Window, spec: QualitySpec, cache
     """The window's unencoded 2-D map (``info``) scored as a feature set."""
     data = catalog.load(info.model_id)
     key = {**base_key, "model": info.model_id, "files": [file_sha256(info.embedding_path)]}
-    row = cache.get_or_compute(key, lambda: score_features(data.X, data.names, ctx, spec, None, None, info.model_id))
+    row = cache.get_or_compute(key, lambda: score_features(data.X, data.names, ctx, spec=spec, what=info.model_id))
     return {"feature_set": "unencoded UMAP (2-D)", "kind": "baseline", "window": window,
             "model_id": info.model_id, "objective": "unencoded UMAP", **row}
 
@@ -403,7 +404,7 @@ def _pixel_row(catalog, unenc: list, window, ctx: _Window, spec: QualitySpec, ca
 
     def pixels():
         X = pixel_pca(ctx.ink, seed=spec.seed)
-        return score_features(X, ctx.names, ctx, spec, unenc_xy, None, "pixels")
+        return score_features(X, ctx.names, ctx, spec=spec, xy=unenc_xy, what="pixels")
 
     row = cache.get_or_compute({**base_key, "baseline": "pixel_pca", "images": ctx.images_key}, pixels)
     return {"feature_set": f"pixels (PCA-{PCA_COMPONENTS})", "kind": "baseline", "window": window,
@@ -423,8 +424,8 @@ def _untrained_rows(group, window, ctx: _Window, spec: QualitySpec, cache: _RowC
     def untrained(arch, latent, size):
         if (arch, size) not in features:
             wanted = [z for a, z, s in archs if (a, s) == (arch, size)]
-            features[(arch, size)] = untrained_fingerprints(ctx.ink, arch, wanted, size, seed=spec.seed)
-        return score_features(features[(arch, size)][latent], ctx.names, ctx, spec, None, None, "untrained")
+            features[(arch, size)] = untrained_fingerprints(ctx.ink, arch, wanted, image_size=size, seed=spec.seed)
+        return score_features(features[(arch, size)][latent], ctx.names, ctx, spec=spec, what="untrained")
 
     rows = []
     for arch, latent, size in archs:

@@ -107,7 +107,7 @@ def test_lasso_gallery_pin_and_neighbours(page, demo):
 
     # its ten nearest materials under the clustering's metric, listed and drawn
     page.wait_for_selector("#explore-neighbours .explore-neighbour", timeout=20_000)
-    want = model_neighbours(cat, model, name, 10, "minkowski", 0.2)
+    want = model_neighbours(cat, model, name, k=10, metric="minkowski", p=0.2)
     shown = page.locator("#explore-neighbours .explore-neighbour").evaluate_all("els => els.map(e => e.dataset.pin)")
     assert shown == list(want.material)
     lines = page.evaluate("() => { const t = document.querySelector('#explore-graph .js-plotly-plot').data[4];"
@@ -206,7 +206,7 @@ def test_consensus_colouring_and_subset(page, demo):
     assert page.evaluate("() => location.search").count("cons=") == 1
 
     # a representative subset of the clustering on screen, selected on the map
-    table, sub = model_subset(cat, model, ClusterParams(), 30)
+    table, sub = model_subset(cat, model, ClusterParams(), size=30)
     page.fill("#explore-subset-n", "30")
     page.click("#explore-subset-choose")
     page.wait_for_selector("#explore-subset-coverage", timeout=30_000)
@@ -269,7 +269,7 @@ def done_when_flow(page, url, root, screenshot=None) -> dict:
     page.wait_for_selector(f".pinned-name:text('{name}'), #explore-band-viewer .gtitle:text('{name}')", timeout=20_000)
     page.wait_for_selector("#explore-neighbours .explore-neighbour", timeout=20_000)
     shown = page.locator("#explore-neighbours .explore-neighbour").evaluate_all("els => els.map(e => e.dataset.pin)")
-    assert shown == list(model_neighbours(cat, model, name, 10, "minkowski", 0.2).material)
+    assert shown == list(model_neighbours(cat, model, name, k=10, metric="minkowski", p=0.2).material)
 
     page.select_option("#explore-colour-by", "consensus")
     page.wait_for_selector("#explore-consensus-summary", timeout=180_000)
