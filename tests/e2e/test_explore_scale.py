@@ -25,7 +25,7 @@ N = EXACT_MAX + 500
 @pytest.fixture(scope="module")
 def synth_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth") / "root"
-    subprocess.run([sys.executable, "-m", "backend", "synth", "--n", str(N), "--out", str(root), "--models", "1",
+    subprocess.run([sys.executable, "-m", "backend", "synth", "--n", str(N), "--data", str(root), "--models", "1",
                     "--no-bands"], cwd=PROJECT, check=True, capture_output=True)
     return root
 
@@ -85,7 +85,7 @@ def test_prefetch_around_the_cursor_keeps_two_requests_in_flight(browser, tmp_pa
     from components.scatter import PREFETCH_ALL_MAX
 
     root = tmp_path / "root"
-    subprocess.run([sys.executable, "-m", "backend", "synth", "--n", str(PREFETCH_ALL_MAX + 200), "--out", str(root),
+    subprocess.run([sys.executable, "-m", "backend", "synth", "--n", str(PREFETCH_ALL_MAX + 200), "--data", str(root),
                     "--models", "1"], cwd=PROJECT, check=True, capture_output=True)
     cat = Catalog(root)
     data = cat.load(default_model(cat))
