@@ -27,14 +27,17 @@ def plots(tmp_path_factory):
 
 
 def import_plots_cmd(plots, out):
-    return [sys.executable, "-m", "backend", "import-plots", "--plots", str(plots), "--out", str(out), "--jobs", "2"]
+    # the plots' window given, so that stderr holds the progress lines only (no note that it is unknown)
+    return [sys.executable, "-m", "backend", "import-plots", "--plots", str(plots), "--out", str(out), "--jobs", "2",
+            "--window", "1"]
 
 
 def test_a_pipe_gets_a_few_summary_lines(plots, tmp_path):
     out = subprocess.run(import_plots_cmd(plots, tmp_path / "train"), cwd=PROJECT, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == f"{N_PLOTS} training images written to {tmp_path / 'train'}"
+    assert out.stdout.strip() == (f"{N_PLOTS} training images written to {tmp_path / 'train'} "
+                                  "(window ±1 eV, recorded in images.json)")
     lines = [line for line in out.stderr.splitlines() if line.startswith("import-plots:")]
     assert "\r" not in out.stderr  # no bar redrawn over itself
     # the start, then each quarter: not one line per image
