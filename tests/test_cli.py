@@ -140,3 +140,13 @@ def test_kpath_labels_has_its_own_name_and_the_old_one_still_works(capsys):
     assert args.kpath_labels == "G,K"
     assert "--labels is deprecated here; the k-path labels are --kpath-labels" in capsys.readouterr().err
     assert "--labels" not in help_of("preprocess")
+
+
+def test_the_old_out_spelling_still_names_a_new_root(tmp_path):
+    """``synth --out`` (before --data was every command's root) still writes the root, with a note."""
+    out = subprocess.run([sys.executable, "-m", "backend", "synth", "--n", "200", "--clusters", "5", "--models", "1",
+                          "--no-bands", "--out", str(tmp_path / "root")], cwd=PROJECT, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "--out is deprecated" in out.stderr
+    assert list((tmp_path / "root" / "embeddings").glob("*.csv"))

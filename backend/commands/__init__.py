@@ -67,13 +67,15 @@ def add_data_arg(parser, *, old_out: bool = False, help: str | None = None, requ
     (:func:`~backend.data.roots.default_data_root`). ``required``: not the demo (commands that
     make a new root: writing into the demo would mix other data into it), only
     ``$BANDSCAPE_DATA`` when set. ``old_out``: also accept the old ``--out``."""
+    # the old --out in one group with --data, so that either satisfies a required root
+    group = parser.add_mutually_exclusive_group(required=required and not os.environ.get("BANDSCAPE_DATA"))
     if required:
         env = os.environ.get("BANDSCAPE_DATA")
-        parser.add_argument("--data", required=not env, default=env, metavar="DIR",
-                            help=(help or "data root") + (" (default: $BANDSCAPE_DATA)" if env else
-                                                          " (required: never the demo's folder)"))
+        group.add_argument("--data", default=env, metavar="DIR",
+                           help=(help or "data root") + (" (default: $BANDSCAPE_DATA)" if env else
+                                                         " (required: never the demo's folder)"))
     else:
-        parser.add_argument("--data", default=str(default_data_root()), metavar="DIR",
-                            help=f"{help or 'data root'} {_root_default()}")
+        group.add_argument("--data", default=str(default_data_root()), metavar="DIR",
+                           help=f"{help or 'data root'} {_root_default()}")
     if old_out:
-        parser.add_argument("--out", dest="data", action=Deprecated, new="the data root is --data")
+        group.add_argument("--out", dest="data", action=Deprecated, new="the data root is --data")
