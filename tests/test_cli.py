@@ -64,8 +64,10 @@ def test_every_help_shows_the_defaults():
     for path, sub, _ in commands(build_parser()):
         text = sub.format_help()
         blocks = option_blocks(text)
+        required_groups = [g._group_actions for g in sub._mutually_exclusive_groups if g.required]
         for action in sub._actions:
-            if not action.option_strings or action.help == argparse.SUPPRESS or action.required \
+            required = action.required or any(action in group for group in required_groups)
+            if not action.option_strings or action.help == argparse.SUPPRESS or required \
                     or isinstance(action, (argparse._HelpAction, argparse._StoreTrueAction)):
                 continue
             block = blocks[action.option_strings[0]]
