@@ -3,6 +3,7 @@ objective's loss falls when a small run overfits the committed demo images."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,10 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from backend.autoencoder.config import TrainConfig
+from backend.autoencoder.config import VIEWS, TrainConfig
 from backend.autoencoder.device import pick_device
 from backend.autoencoder.images import load_image_folder
 from backend.autoencoder.objectives import (
+    VIEW_SETS,
+    ViewSet,
     band_views,
     dec_loss,
     nt_xent,
@@ -36,7 +39,8 @@ def _line_image(size=32, row=10):
 
 def test_views_are_binary_and_move_lines_vertically_only():
     x = _line_image(32, 10).repeat(64, 1, 1, 1)
-    v = band_views(x, torch.Generator().manual_seed(0), noise=0.0, thicken=0.0)
+    lattice = dataclasses.replace(VIEW_SETS["lattice"], thicken=0.0)
+    v = band_views(x, torch.Generator().manual_seed(0), views=lattice, noise=0.0)
     assert v.shape == x.shape and set(v.unique().tolist()) <= {0.0, 1.0}
     rows = v[:, 0].sum(2)  # ink per row: a horizontal line stays one full row (or leaves the image)
     kept = rows.sum(1) > 0
@@ -44,13 +48,48 @@ def test_views_are_binary_and_move_lines_vertically_only():
     assert torch.all(rows[kept].max(1).values == 32)
     assert len(set(rows[kept].argmax(1).tolist())) > 10  # many different heights
     # a pure inversion E -> -E puts row r at row S-1-r
-    flipped = band_views(_line_image(32, 10), torch.Generator().manual_seed(0), shift=0.0, stretch=1.0 + 1e-9,
-                         flip=1.0, thicken=0.0, noise=0.0)
+    flip = ViewSet(shift=0.0, stretch=1.0 + 1e-9, flip=1.0, thicken=0.0)
+    flipped = band_views(_line_image(32, 10), torch.Generator().manual_seed(0), views=flip, noise=0.0)
     assert flipped[0, 0, 21].sum() == 32 and flipped[0, 0].sum() == 32
     # the same generator state gives the same views
     a = band_views(x, torch.Generator().manual_seed(3))
     b = band_views(x, torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
+
+
+def test_physical_views_keep_the_fermi_level_and_move_along_k():
+    """E_F-referenced plots: the physical views move a line at E_F by at most a pixel (E_F is
+    known to 0.03 eV: half a pixel of a 64 px image of +-1 eV, plus the resampling's half pixel),
+    never invert energies, and change the k axis only: a vertical line (a k-point) moves
+    sideways, reversed paths mirror it."""
+    size = 64
+    views = dataclasses.replace(VIEW_SETS["physical"], thicken=0.0)
+    fermi = torch.zeros(256, 1, size, size)
+    fermi[:, 0, size // 2, :] = 1
+    v = band_views(fermi, torch.Generator().manual_seed(0), views=views, window=1.0, noise=0.0)
+    rows = v[:, 0].sum(2)
+    centre = (rows * torch.arange(size)).sum(1) / rows.sum(1)
+    assert torch.all((centre - size // 2).abs() <= 1.0) and torch.all(rows.sum(1) >= size)
+    # a line near the top (E = +0.8 eV) stays near the top: no E -> -E
+    high = _line_image(size, 6).repeat(256, 1, 1, 1)
+    rows = band_views(high, torch.Generator().manual_seed(1), views=views, window=1.0, noise=0.0)[:, 0].sum(2)
+    assert torch.all((rows.argmax(1) - 6).abs() <= 2)
+    # a k-point at 1/6 of the width (a corner's neighbourhood) moves sideways, and reversed paths mirror it
+    tick = torch.zeros(512, 1, size, size)
+    tick[:, 0, :, size // 6] = 1
+    cols = band_views(tick, torch.Generator().manual_seed(2), views=views, window=1.0, noise=0.0)[:, 0].sum(1)
+    where = cols.argmax(1).float()
+    left, right = where[where < size / 2], where[where >= size / 2]
+    assert 0.3 < len(left) / len(where) < 0.7  # about half of the paths reversed
+    assert left.std() > 1.0 and right.std() > 1.0  # the segments' stretch moves it
+    assert (left.mean() + right.mean() - (size - 1)).abs() < 3  # mirrored about the centre
+
+
+def test_every_view_set_has_a_config_name():
+    assert set(VIEW_SETS) == set(VIEWS)
+    with pytest.raises(ParameterError, match="views must be one of"):
+        TrainConfig(views="sideways").validate()
+    assert TrainConfig(views="physical").model_id.endswith("_contrastive_physical")
 
 
 def test_nt_xent_matches_its_definition():

@@ -23,6 +23,9 @@ PAPER_GRID = {
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: what the encoder is trained for (see backend.autoencoder.objectives)
 OBJECTIVES = ("contrastive", "reconstruction")
+#: the contrastive objective's view sets (backend.autoencoder.objectives.VIEW_SETS): "lattice"
+#: (the tight-binding demo's generator factors) or "physical" (for E_F-referenced DFT plots)
+VIEWS = ("lattice", "physical")
 #: optional clustering-friendly fine-tuning after it
 CLUSTER_LOSSES = ("none", "wcss", "dec", "idec")
 #: the pre-training loss of each objective, as the literature names it (SimCLR's NT-Xent; the
@@ -85,6 +88,8 @@ class TrainConfig:
     # match) or "reconstruction" (the study's denoising autoencoder)
     objective: str = "contrastive"
     temperature: float = 0.2
+    # what two contrastive views may differ by (see backend.autoencoder.objectives)
+    views: str = "lattice"
     # clustering-friendly fine-tuning after pre-training: k centroids in fingerprint space
     cluster_loss: str = "none"
     clusters: int | None = None
@@ -115,6 +120,8 @@ class TrainConfig:
             raise ParameterError(f"tag may hold letters, digits, '-' and '.', got {self.tag!r}")
         if self.objective not in OBJECTIVES:
             raise ParameterError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.views not in VIEWS:
+            raise ParameterError(f"views must be one of {VIEWS}, got {self.views!r}")
         if not isinstance(self.temperature, (int, float)) or not 0 < self.temperature <= 10:
             raise ParameterError(f"temperature must be in (0, 10], got {self.temperature!r}")
         if self.cluster_loss not in CLUSTER_LOSSES:
@@ -141,7 +148,8 @@ class TrainConfig:
     def recipe(self) -> str:
         """The objective and fine-tuning in a few characters: 'contrastive', 'reconstruction-idec4'."""
         extra = f"-{self.cluster_loss}{self.clusters}" if self.cluster_loss != "none" else ""
-        return self.objective + extra
+        views = f"-{self.views}" if self.objective == "contrastive" and self.views != "lattice" else ""
+        return self.objective + views + extra
 
     @property
     def model_id(self) -> str:

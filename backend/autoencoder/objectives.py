@@ -2,12 +2,22 @@
 
 **Contrastive** (SimCLR's NT-Xent): two random views of each image should have the nearest
 fingerprints in the batch. The views differ by what does *not* make two band structures
-different, so the fingerprint learns to ignore it:
+different, so the fingerprint learns to ignore it. Which differences those are is a physical
+statement, so the views come in named sets (:data:`VIEW_SETS`):
 
-- a vertical shift: where the Fermi level happens to sit (doping, a different E_F);
-- a vertical stretch: the overall hopping scale (bandwidth) of the same lattice;
-- an energy inversion (E -> -E): the sign of the hopping (a flat band above or below a cone);
-- thicker lines, and the study's localized noise (a box of Gaussian noise).
+- ``physical``, for plots of real band structures, which are referenced to E_F (where E_F sits
+  relative to the bands is the physics, and E -> -E is no symmetry of a real material):
+  a vertical shift of at most :data:`EF_UNCERTAINTY_EV` (E_F from a finite k-mesh and smearing is
+  known to a few hundredths of an eV); a vertical zoom about E_F of at most 5 % (band widths differ
+  by as much between codes and functionals, and the window's crop with them); the k-path reversed
+  (the same bands traversed the other way: materials of one study start along other directions);
+  the k-path's segments stretched against each other (their lengths follow the lattice
+  constants and the cell's shape, not the bands); thicker lines (another plotting style or
+  resolution); the study's localized noise.
+- ``lattice``, for the tight-binding demo, whose generator draws exactly these factors: a vertical
+  shift up to a third of the image (a random Fermi level), a vertical stretch x1/1.6-1.6 (the
+  hopping scale), E -> -E (the sign of the hopping), thicker lines and localized noise. On real
+  plots the first three teach the fingerprint to forget the physics.
 
 All of them act on the image alone (no band data needed), so they apply to any training images.
 
@@ -25,6 +35,7 @@ All of them act on the image alone (no band data needed), so they apply to any t
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,28 +46,100 @@ from backend.autoencoder.noise import localized_noise
 
 # ---- augmentations ------------------------------------------------------------------------------
 
-def band_views(x: torch.Tensor, generator: torch.Generator, *, shift: float = 0.33, stretch: float = 1.6,
-               flip: float = 0.5, thicken: float = 0.3, noise: float = 0.5) -> torch.Tensor:
-    """A random view of each ink mask in ``x`` (B, 1, S, S) float {0, 1}.
+#: how well E_F is known in a DFT plot (k-mesh and smearing), the largest shift of a physical view
+EF_UNCERTAINTY_EV = 0.03
 
-    ``shift``: the largest vertical shift, as a fraction of the image height; ``stretch``: the
-    largest vertical zoom factor (and its inverse); ``flip``: probability of E -> -E; ``thicken``:
-    probability of 3x3 dilated lines; ``noise``: probability of the study's localized noise box.
-    """
-    b = x.shape[0]
-    zoom = torch.exp(torch.empty(b).uniform_(-math.log(stretch), math.log(stretch), generator=generator))
-    sign = torch.where(torch.rand(b, generator=generator) < flip, -1.0, 1.0)
+
+@dataclass(frozen=True)
+class ViewSet:
+    """What two views of one band plot may differ by (see the module docstring for why).
+
+    ``shift_ev``: the largest vertical shift in eV (None: ``shift`` as a fraction of the image
+    height, for data without an energy scale); ``stretch``: the largest vertical zoom about E_F
+    (and its inverse); ``flip``: probability of E -> -E; ``k_reverse``: probability of the k-path
+    reversed; ``k_warp``: how far the two inner knots of a piecewise-linear stretch of the k axis
+    move, as a fraction of the width; ``thicken``: probability of 3x3-dilated lines."""
+
+    shift_ev: float | None = None
+    shift: float = 0.0
+    stretch: float = 1.0
+    flip: float = 0.0
+    k_reverse: float = 0.0
+    k_warp: float = 0.0
+    thicken: float = 0.3
+
+    def shift_fraction(self, window: float) -> float:
+        """The largest shift as a fraction of the image height, for a plot of +-``window`` eV."""
+        return self.shift if self.shift_ev is None else self.shift_ev / (2.0 * float(window))
+
+    def describe(self, window: float) -> str:
+        parts = [f"vertical shift up to {self.shift_fraction(window):.3g} of the height"
+                 + (f" ({self.shift_ev:g} eV)" if self.shift_ev is not None else "")]
+        if self.stretch != 1:
+            parts.append(f"vertical zoom about E_F x1/{self.stretch:g}-{self.stretch:g}")
+        if self.flip:
+            parts.append(f"E -> -E with p={self.flip:g}")
+        if self.k_reverse:
+            parts.append(f"k-path reversed with p={self.k_reverse:g}")
+        if self.k_warp:
+            parts.append(f"k segments stretched (inner knots moved up to {self.k_warp:g} of the width)")
+        if self.thicken:
+            parts.append(f"3x3-dilated lines with p={self.thicken:g}")
+        return ", ".join(parts)
+
+
+VIEW_SETS = {
+    "lattice": ViewSet(shift=0.33, stretch=1.6, flip=0.5),
+    "physical": ViewSet(shift_ev=EF_UNCERTAINTY_EV, stretch=1.05, k_reverse=0.5, k_warp=0.15),
+}
+
+
+def _k_warp_grid(b: int, width: int, amount: float, generator: torch.Generator) -> torch.Tensor:
+    """For each of ``b`` images, the input x (grid units, [-1, 1]) of every output column: a
+    monotone piecewise-linear map with fixed ends and two inner knots (at -1/3 and 1/3, where a
+    three-segment path such as Gamma-M-K-Gamma has its corners) moved by up to ``amount`` of the
+    width (2 grid units), so the segments' lengths change against each other. (b, width)."""
+    out_knots = torch.tensor([-1.0, -1 / 3, 1 / 3, 1.0])
+    move = torch.empty(b, 2).uniform_(-2 * amount, 2 * amount, generator=generator)
+    in_knots = out_knots.repeat(b, 1)
+    in_knots[:, 1:3] += move
+    in_knots[:, 1] = in_knots[:, 1].clamp(-0.9, 0.2)
+    in_knots[:, 2] = torch.maximum(in_knots[:, 2], in_knots[:, 1] + 0.1).clamp(max=0.9)
+    xs = (torch.arange(width, dtype=torch.float32) + 0.5) / width * 2 - 1          # output column centres
+    seg = torch.bucketize(xs, out_knots[1:-1])                                      # (width,) 0, 1, 2
+    x0, x1 = out_knots[seg], out_knots[seg + 1]
+    t = (xs - x0) / (x1 - x0)
+    a, c = in_knots[:, seg], in_knots[:, seg + 1]
+    return a + t * (c - a)
+
+
+def band_views(x: torch.Tensor, generator: torch.Generator, *, views: ViewSet = VIEW_SETS["lattice"],
+               window: float = 1.0, noise: float = 0.5) -> torch.Tensor:
+    """A random view of each ink mask in ``x`` (B, 1, S, S) float {0, 1}: the image resampled
+    under the :class:`ViewSet` ``views`` for plots of +-``window`` eV, then the study's localized
+    noise box with probability ``noise``."""
+    b, _, height, width = x.shape
+    shift = views.shift_fraction(window)
+    zoom = torch.exp(torch.empty(b).uniform_(-math.log(views.stretch), math.log(views.stretch), generator=generator))
+    sign = torch.where(torch.rand(b, generator=generator) < views.flip, -1.0, 1.0)
     offset = torch.empty(b).uniform_(-2 * shift, 2 * shift, generator=generator)
+    # (drawn only when used: the lattice views take the generator's numbers as they always did,
+    # so a seed gives the same models as before the view sets)
+    k_sign = (torch.where(torch.rand(b, generator=generator) < views.k_reverse, -1.0, 1.0) if views.k_reverse
+              else torch.ones(b))
     theta = torch.zeros(b, 2, 3)
-    theta[:, 0, 0] = 1.0
-    theta[:, 1, 1] = sign / zoom           # output row -> input row: stretch and invert about the centre...
+    theta[:, 0, 0] = k_sign                # the k-path, or reversed
+    theta[:, 1, 1] = sign / zoom           # output row -> input row: stretch and invert about the centre (E_F)...
     theta[:, 1, 2] = offset                # ...then shift (grid units: the image spans [-1, 1])
-    theta = theta.to(x.device, x.dtype)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta, [b, 1, height, width], align_corners=False)
+    if views.k_warp:
+        warped = _k_warp_grid(b, width, views.k_warp, generator)                    # (b, width)
+        grid[..., 0] = warped[:, None, :] * k_sign.view(b, 1, 1)
+    grid = grid.to(x.device, x.dtype)
     # a stretched 1-px line is resampled to grey: keep what a line would keep at the study's 0.8
     # threshold on the grey scale (ink >= 0.25), so views stay binary like the inputs
     view = (F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False) > 0.25).to(x.dtype)
-    thick = (torch.rand(b, generator=generator) < thicken).to(x.device)
+    thick = (torch.rand(b, generator=generator) < views.thicken).to(x.device)
     if thick.any():
         view = torch.where(thick.view(b, 1, 1, 1), F.max_pool2d(view, 3, 1, 1), view)
     view, _ = localized_noise(view, generator, noise)

@@ -39,6 +39,7 @@ from backend.autoencoder.images import folder_fingerprint, load_image_folder
 from backend.autoencoder.model import Autoencoder
 from backend.autoencoder.noise import localized_noise
 from backend.autoencoder.objectives import (
+    VIEW_SETS,
     band_views,
     dec_loss,
     kmeans_centroids,
@@ -126,8 +127,9 @@ class Objective:
             with self._autocast():
                 logits = self.model(noisy)
             return self.bce(logits.float(), x)
-        v1 = band_views(x, generator, noise=self.cfg.noise_prob)
-        v2 = band_views(x, generator, noise=self.cfg.noise_prob)
+        views = VIEW_SETS[self.cfg.views]
+        v1 = band_views(x, generator, views=views, window=self.cfg.window, noise=self.cfg.noise_prob)
+        v2 = band_views(x, generator, views=views, window=self.cfg.window, noise=self.cfg.noise_prob)
         with self._autocast():
             z = self.model.project(torch.cat([v1, v2]).contiguous(memory_format=torch.channels_last)
                                    if self.device.type != "mps" else torch.cat([v1, v2]))
@@ -332,7 +334,7 @@ def resolve_init(cfg: TrainConfig, root) -> TrainConfig:
     if base.get("cluster_loss", "none") != "none":
         raise ParameterError(f"init_from: {cfg.init_from!r} is fine-tuned already; start from its pre-trained model")
     inherited = ("arch", "latent", "image_size", "window", "epochs", "split", "seed", "batch_size", "max_lr",
-                 "line_width", "noise_prob", "objective", "temperature")
+                 "line_width", "noise_prob", "objective", "temperature", "views")
     return dataclasses.replace(cfg, **{k: base[k] for k in inherited if k in base}).validate()
 
 
@@ -411,9 +413,8 @@ def _metadata(cfg: TrainConfig, model: nn.Module, *, out_root: Path, images_dir,
                  f"p={cfg.noise_prob}, inputs only, a fresh box per image",
     }
     if cfg.objective == "contrastive":
-        meta["views"] = ("two views per image: vertical shift up to 1/3 of the height, vertical stretch "
-                         "x1/1.6-1.6, E -> -E with p=0.5, 3x3-dilated lines with p=0.3, localized noise; "
-                         f"NT-Xent at temperature {cfg.temperature} on a 512-128 projection head")
+        meta["views"] = (f"two views per image ({cfg.views}): {VIEW_SETS[cfg.views].describe(cfg.window)}, "
+                         f"localized noise; NT-Xent at temperature {cfg.temperature} on a 512-128 projection head")
     centroids = getattr(model, "centroids", None)
     if centroids is not None:
         meta["centroids"] = np.asarray(centroids, dtype=float).round(6).tolist()

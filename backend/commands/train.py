@@ -18,6 +18,7 @@ from backend.autoencoder.config import (
     LATENTS,
     OBJECTIVES,
     STUDY_RECIPE,
+    VIEWS,
     TrainConfig,
     paper_grid,
 )
@@ -58,6 +59,10 @@ def add_train_args(p, grid: bool = False) -> None:
                    help="contrastive: views differing by a Fermi-level shift, a bandwidth stretch, E->-E, line width "
                         "and noise should match (NT-Xent); reconstruction: the study's denoising autoencoder (BCE)")
     p.add_argument("--temperature", type=float, default=d.temperature, help="NT-Xent temperature (contrastive)")
+    p.add_argument("--views", choices=VIEWS, default=d.views,
+                   help="what two contrastive views may differ by: lattice (the demo generator's factors: large "
+                        "Fermi-level shift, bandwidth stretch, E->-E) or physical (for E_F-referenced DFT plots: "
+                        "E_F known to 0.03 eV, k-path reversed and its segments stretched)")
     p.add_argument("--cluster-loss", choices=CLUSTER_LOSSES, default=d.cluster_loss,
                    help="clustering fine-tuning after pre-training: wcss (joint K-Means loss), dec, idec")
     p.add_argument("--clusters", type=int, default=d.clusters,
@@ -89,7 +94,7 @@ def images_windows(args, asked: list[float] | None) -> list[float]:
 def config_from_args(args, **override):
     fields = dict(image_size=args.image_size, seed=args.seed, batch_size=args.batch_size,
                   line_width=args.line_width, device=args.device, max_lr=args.max_lr, objective=args.objective,
-                  temperature=args.temperature, cluster_loss=args.cluster_loss, clusters=args.clusters,
+                  temperature=args.temperature, views=args.views, cluster_loss=args.cluster_loss, clusters=args.clusters,
                   cluster_epochs=args.cluster_epochs, cluster_weight=args.cluster_weight,
                   init_from=getattr(args, "init_from", ""))
     for name in ("arch", "latent", "epochs", "split", "window"):
