@@ -56,8 +56,8 @@ def add_train_args(p, grid: bool = False) -> None:
                    help="where to train (auto: CUDA, else MPS, else CPU)")
     p.add_argument("--max-lr", type=float, default=d.max_lr, help="peak learning rate of the one-cycle schedule")
     p.add_argument("--objective", choices=OBJECTIVES, default=d.objective,
-                   help="contrastive: views differing by a Fermi-level shift, a bandwidth stretch, E->-E, line width "
-                        "and noise should match (NT-Xent); reconstruction: the study's denoising autoencoder (BCE)")
+                   help="contrastive: two views of each image (--views) should match (NT-Xent); reconstruction: "
+                        "the study's denoising autoencoder (BCE)")
     p.add_argument("--temperature", type=float, default=d.temperature, help="NT-Xent temperature (contrastive)")
     p.add_argument("--views", choices=VIEWS, default=d.views,
                    help="what two contrastive views may differ by: lattice (the demo generator's factors: large "
@@ -94,7 +94,8 @@ def images_windows(args, asked: list[float] | None) -> list[float]:
 def config_from_args(args, **override):
     fields = dict(image_size=args.image_size, seed=args.seed, batch_size=args.batch_size,
                   line_width=args.line_width, device=args.device, max_lr=args.max_lr, objective=args.objective,
-                  temperature=args.temperature, views=args.views, cluster_loss=args.cluster_loss, clusters=args.clusters,
+                  temperature=args.temperature, views=args.views, cluster_loss=args.cluster_loss,
+                  clusters=args.clusters,
                   cluster_epochs=args.cluster_epochs, cluster_weight=args.cluster_weight,
                   init_from=getattr(args, "init_from", ""))
     for name in ("arch", "latent", "epochs", "split", "window"):
