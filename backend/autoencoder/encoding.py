@@ -16,7 +16,7 @@ from backend.autoencoder.device import pick_device, to_input
 from backend.autoencoder.images import load_image_folder
 from backend.autoencoder.model import Autoencoder
 from backend.autoencoder.noise import localized_noise
-from backend.autoencoder.objectives import band_views
+from backend.autoencoder.objectives import VIEW_SETS, band_views
 from backend.data.model_ids import model_paths, path_in_root, resolve_in_root, unencoded_model_id
 from backend.errors import DataError
 from backend.fileio import atomic_path, write_bytes_atomic, write_csv_atomic, write_json_atomic
@@ -58,7 +58,8 @@ def reconstruction_grid(model, ink: torch.Tensor, device: torch.device, *, cfg, 
     x = to_input(ink[:n], device)
     g = torch.Generator().manual_seed(cfg.seed)
     if model.decoder is None:
-        rows = [x, band_views(x, g, noise=cfg.noise_prob).clamp(0, 1), band_views(x, g, noise=cfg.noise_prob).clamp(0, 1)]
+        views = dict(views=VIEW_SETS[cfg.views], window=cfg.window, noise=cfg.noise_prob)
+        rows = [x, band_views(x, g, **views).clamp(0, 1), band_views(x, g, **views).clamp(0, 1)]
     else:
         noisy, _ = localized_noise(x, g, p=1.0 if cfg.noise_prob > 0 else 0.0)
         rows = [x, noisy.clamp(0, 1), torch.sigmoid(model(noisy).float())]
