@@ -150,24 +150,13 @@ def quality_figure(table, metric: str) -> go.Figure:
     end (labels spread apart so none overlap, a thin leader to their line). Models are labelled
     by what tells them apart (:func:`model_labels`; the full id on hover), sorted by their
     hyperparameters; the axis title says what they all share."""
-    fig = go.Figure()
-    palette = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
     if metric not in table.columns or not table[metric].notna().any():
-        fig.add_annotation(text="no value of this metric in the report", showarrow=False, xref="paper", yref="paper",
-                           x=0.5, y=0.5, font=dict(color="#888"))
-        fig.update_layout(height=200, template="plotly_white", xaxis=dict(visible=False), yaxis=dict(visible=False))
-        return fig
+        return _no_metric_figure()
+    fig = go.Figure()
     models = table[(table.kind == "model") & table[metric].notna()].copy()
     models["_order"] = [_sort_key(m) for m in models.feature_set]
     models = models.sort_values(["window", "_order"])
-    # spelled out when every label fits across the plot, else short (and turned upright)
-    labels, common, key = model_labels(models.feature_set, long=True)
-    n = len(models)
-    longest = max((len(v) for v in labels.values()), default=0)
-    upright = n * (longest + 3) * CHAR_PX < UPRIGHT_PX
-    if not upright:
-        labels, common, key = model_labels(models.feature_set)
-        longest = max((len(v) for v in labels.values()), default=0)
+    names = _fitting_labels(models.feature_set)
     windows = sorted(table.window.dropna().unique())
     refs = table[(table.kind != "model") & table[metric].notna()]
 
@@ -178,14 +167,52 @@ def quality_figure(table, metric: str) -> go.Figure:
 
     # reference labels: as many as need room set the plot's height
     plot_h = max(PLOT_HEIGHT, LABEL_GAP * (len(refs) + 1))
+    lines = _reference_lines(refs, windows, metric)
+    _draw_reference_lines(fig, lines, lo=lo, to_px=plot_h / (hi - lo), plot_h=plot_h)
+    _add_model_traces(fig, models, windows, metric=metric, labels=names["labels"])
+    _lay_out(fig, models, names, metric=metric, y_range=(lo, hi), plot_h=plot_h, lines=lines)
+    return fig
+
+
+_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
+
+
+def _no_metric_figure() -> go.Figure:
+    """A small empty figure saying the report has no value of the metric."""
+    fig = go.Figure()
+    fig.add_annotation(text="no value of this metric in the report", showarrow=False, xref="paper", yref="paper",
+                       x=0.5, y=0.5, font=dict(color="#888"))
+    fig.update_layout(height=200, template="plotly_white", xaxis=dict(visible=False), yaxis=dict(visible=False))
+    return fig
+
+
+def _fitting_labels(model_ids) -> dict:
+    """The models' labels: spelled out when every label fits across the plot, else short (and
+    turned upright). A dict of labels, common, key (:func:`model_labels`), upright, longest."""
+    n = len(model_ids)
+    labels, common, key = model_labels(model_ids, long=True)
+    longest = max((len(v) for v in labels.values()), default=0)
+    upright = n * (longest + 3) * CHAR_PX < UPRIGHT_PX
+    if not upright:
+        labels, common, key = model_labels(model_ids)
+        longest = max((len(v) for v in labels.values()), default=0)
+    return {"labels": labels, "common": common, "key": key, "upright": upright, "longest": longest}
+
+
+def _reference_lines(refs, windows, metric: str) -> list[tuple]:
+    """(value, label, colour, kind) of each reference line, in the order of their values."""
     lines = []
     for i, w in enumerate(windows):
-        colour = palette[i % len(palette)]
+        colour = _PALETTE[i % len(_PALETTE)]
         for _, r in refs[refs.window == w].iterrows():
             name = r.feature_set + (f", {w:g} eV" if len(windows) > 1 else "")
             lines.append((float(r[metric]), f"{name}: {float(r[metric]):.3g}", colour, r.kind))
     lines.sort(key=lambda line: line[0])
-    to_px = plot_h / (hi - lo)
+    return lines
+
+
+def _draw_reference_lines(fig: go.Figure, lines: list[tuple], *, lo: float, to_px: float, plot_h: float) -> None:
+    """The reference lines, each named at its right end (labels spread apart, a leader to the line)."""
     placed = _spread([(v - lo) * to_px for v, *_ in lines], LABEL_GAP, plot_h)
     for (value, text, colour, kind), at in zip(lines, placed):
         fig.add_hline(y=value, line=dict(color=colour, dash=LINE_STYLES.get(kind, "dot"), width=1))
@@ -193,8 +220,11 @@ def quality_figure(table, metric: str) -> go.Figure:
                            arrowwidth=0.7, arrowcolor=colour, ax=14, ay=-(at - (value - lo) * to_px),
                            xanchor="left", font=dict(size=10, color=colour), align="left")
 
+
+def _add_model_traces(fig: go.Figure, models, windows, *, metric: str, labels: dict) -> None:
+    """One trace of markers per window: the models' values, their full ids on hover."""
     for i, w in enumerate(windows):
-        colour = palette[i % len(palette)]
+        colour = _PALETTE[i % len(_PALETTE)]
         m = models[models.window == w]
         if len(m):
             fig.add_trace(go.Scatter(
@@ -204,7 +234,14 @@ def quality_figure(table, metric: str) -> go.Figure:
                 hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>" + METRICS.get(metric, metric)
                               + " = %{y:.3f}<extra></extra>"))
 
-    tick_px = 16 if upright else longest * CHAR_PX
+
+def _lay_out(fig: go.Figure, models, names: dict, *, metric: str, y_range: tuple, plot_h: float,
+             lines: list[tuple]) -> None:
+    """Margins and height (room for the reference labels at the right, the model names below),
+    the axes (what the models share in the x title) and the legend."""
+    n = len(models)
+    labels, common, key = names["labels"], names["common"], names["key"]
+    tick_px = 16 if names["upright"] else names["longest"] * CHAR_PX
     title = f"{n} model{'s' if n != 1 else ''}" + (f", all {common}" if common else "") \
         + (f" ({key})" if key else "") + " · hover a point for its id"
     right = 20 + CHAR_PX * max((len(t) for _, t, *_ in lines), default=0) + (14 if lines else 0)
@@ -212,15 +249,15 @@ def quality_figure(table, metric: str) -> go.Figure:
     fig.update_layout(
         margin=dict(l=60, r=int(right), t=36, b=bottom), height=int(plot_h + 36 + bottom),
         template="plotly_white", title=None,
-        yaxis=dict(title=METRICS.get(metric, metric), range=[lo, hi], zeroline=False),
+        yaxis=dict(title=METRICS.get(metric, metric), range=list(y_range), zeroline=False),
         xaxis=dict(title=dict(text=title, font=dict(size=11)), type="category", showgrid=n <= 40,
                    categoryorder="array", categoryarray=[labels[f] for f in models.feature_set],
-                   tickangle=0 if upright else -90, tickfont=dict(size=10 if n <= 40 else 9), automargin=False,
+                   tickangle=0 if names["upright"] else -90, tickfont=dict(size=10 if n <= 40 else 9),
+                   automargin=False,
                    # every model named while a label has room (~10 px each), else plotly thins them
                    dtick=1 if n <= ALL_TICKS else None),
         legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
     )
-    return fig
 
 
 def _sort_key(model_id: str) -> tuple:

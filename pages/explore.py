@@ -14,9 +14,10 @@ the clustering (all computed in ``backend``: neighbours, consensus, cluster_card
 
 This module holds the page's layout and the wiring of its callbacks; the pieces are in
 ``components/``: the component ids (``explore_ids``), the control panels and the model choice
-(``explore_controls``), what a view shows (``explore_view``: the figure, its Patch or in-place
-style, the summary; ``map_colouring``: label, consensus and stability colours), the pinned
-materials (``pinned``) and the discovery panels (``discover_panels``).
+(``explore_controls``), what the browser side is told once (``explore_client``), what a view
+shows (``explore_view``: the figure, its Patch or in-place style, the summary; ``map_colouring``:
+label, consensus and stability colours), the pinned materials (``pinned``) and the discovery
+panels (``discover_panels``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from dash import (
     no_update,
 )
 
-from app_state import get_catalog, get_job_runner, is_shared_server
+from app_state import get_catalog, get_job_runner
 from backend.cluster.models import cluster_model, labels_table, selection_table
 from backend.cluster.params import clustering_metric
 from backend.data.labels import label_columns
@@ -50,7 +51,6 @@ from backend.discover.explorer_view import (
 from backend.errors import BandscapeError
 from components import explore_ids as ids
 from components.discover_panels import (
-    GALLERY_PAGE,
     cluster_cards_view,
     consensus_panel,
     gallery_box,
@@ -60,6 +60,7 @@ from components.discover_panels import (
     subset_panel,
     subset_report,
 )
+from components.explore_client import client_config
 from components.explore_controls import (
     MODEL_FIELDS,
     cluster_panel,
@@ -78,17 +79,10 @@ from components.explore_view import (
 )
 from components.help import help_modal
 from components.map_colouring import model_window
-from components.material_image import NAME_SLOT
 from components.pinned import NEEDS_BAND_DATA, has_band_data, pinned_panel
 from components.scatter import (
     MAP_CONFIG,
     NEIGHBOURS,
-    POINTS,
-    PREFETCH_ALL_MAX,
-    PREFETCH_AROUND,
-    PREFETCH_RADIUS_PX,
-    SCALE_COLOURS,
-    UNSELECTED_CODE,
     neighbour_lines,
 )
 
@@ -184,7 +178,7 @@ def _stores(v: ExplorerView, first: dict) -> list:
         # polls while a neighbour graph is being built (large models), then stops
         dcc.Interval(id=ids.GRAPH_POLL, interval=1500, disabled=first.get("poll", True)),
         dcc.Store(id=ids.STYLE),
-        dcc.Store(id=ids.CLIENT_CONFIG, data=_client_config()),
+        dcc.Store(id=ids.CLIENT_CONFIG, data=client_config()),
         dcc.Store(id=ids.URL_FORMAT_STORE, data={
             ids.CONTROLS[name]: [*spec, SELECTION_URL_MAX] if name == "selected" else list(spec)
             for name, spec in URL_FORMAT.items()}),
@@ -200,23 +194,6 @@ def _stores(v: ExplorerView, first: dict) -> list:
                                           ids.FIGURE_SINK)],
         dcc.Store(id=ids.HELP_SEEN, storage_type="local"),
     ]
-
-
-def _client_config() -> dict:
-    """What assets/explore.js needs to know once: ids, the points' trace, the colours."""
-    return {
-        "graph": ids.GRAPH, "img": ids.HOVER_IMG, "name": ids.HOVER_NAME, "tip": ids.HOVER_TIP, "click": ids.CLICKED,
-        "points": POINTS, "prefetch_around": PREFETCH_AROUND, "prefetch_radius": PREFETCH_RADIUS_PX,
-        # a local app has one user: all of a small map's images; a shared server, around the cursor
-        "prefetch_all": 0 if is_shared_server() else PREFETCH_ALL_MAX,
-        "sizes_box": ids.SIZES_BOX,
-        "colours": list(SCALE_COLOURS), "unselected_code": UNSELECTED_CODE,
-        "model_list": ids.MODEL_LIST, "selection": ids.SELECTION, "gallery_box": ids.GALLERY_BOX,
-        "gallery": ids.GALLERY, "gallery_info": ids.GALLERY_INFO, "gallery_clear": ids.GALLERY_CLEAR,
-        "page_size": GALLERY_PAGE,
-        # where the name goes in the view's image address (components/material_image.py)
-        "image_name_slot": NAME_SLOT,
-    }
 
 
 # ---- the view: model choice, clustering, the map (computed in components/explore_view.py) ----

@@ -27,12 +27,12 @@ def nearest_neighbour_model(family: str, breathing: float = 0.5, interlayer: flo
     w = D._flux_signs(lat, s, s2)
     if family == "breathing_kagome":
         w = w * np.where(np.isclose(d, xy[s2] - xy[s]).all(1), 1.0, breathing)
-    tb.add(s, s2, d, w)
+    tb.add(s, s2, d, t=w)
     if family == "checkerboard":
-        tb.add(0, 0, cell[0], 1.0)
-        tb.add(1, 1, cell[1], 1.0)
+        tb.add(0, 0, cell[0], t=1.0)
+        tb.add(1, 1, cell[1], t=1.0)
     if family == "bilayer_honeycomb":
-        tb.add(1, 2, np.zeros(2), interlayer)
+        tb.add(1, 2, np.zeros(2), t=interlayer)
     return tb
 
 
@@ -76,8 +76,8 @@ def test_a_flat_band_is_followed_through_a_crossing():
     bands swap at the crossings and are not flat; followed by character, one band is."""
     cell = D.cell_vectors("square", 3.0)
     tb = D.TightBinding(cell=cell, onsite=np.array([0.0, 0.5]))
-    tb.add(0, 0, cell, 0.4)                            # 0.4 eV along x and y: a band from -1.6 to 1.6
-    tb.add(1, 0, np.zeros(2), 0.002)
+    tb.add(0, 0, cell, t=0.4)                            # 0.4 eV along x and y: a band from -1.6 to 1.6
+    tb.add(1, 0, np.zeros(2), t=0.002)
     k, *_ = D.kpath(tb, "square")
     ordered = tb.bands(k)
     assert (ordered.max(0) - ordered.min(0) > 0.5).all()

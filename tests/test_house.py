@@ -31,16 +31,7 @@ CHEAP = frozenset(sys.stdlib_module_names) | {"numpy", "pandas"}
 
 #: known exceptions, each with its reason: code that arrived beside this test, left to the work
 #: that owns it. The test fails when one is no longer needed (then remove it here).
-EXCEPTIONS = {
-    "backend/data/dftlike.py": "the DFT-like generator (748 lines): its split by concern is its author's "
-                               "next step",
-    "backend/data/dftlike.py::_build": "98 lines, the same module's builder of one material: split with it",
-    "backend/data/dftlike.py::TightBinding.add": "add(i, j, d, t) adds bonds: the same module's, changed with it",
-    "pages/explore.py": "514 lines after the explorer's legend, warnings and downloads: the explorer's "
-                        "next split (its components/ modules)",
-    "components/quality_panels.py::quality_figure": "77 lines, the evaluate page's new quality chart: its "
-                                                    "author's next split",
-}
+EXCEPTIONS: dict[str, str] = {}
 
 
 def _sources(root: Path, *parts: str):

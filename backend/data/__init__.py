@@ -13,6 +13,7 @@
 - :mod:`.demo`: the project's demo dataset (tight-binding lattices), :mod:`.synth`: synthetic
   roots of any size for benchmarks
 - :mod:`.dftlike`: DFT-like tight-binding materials, E_F from their electron count, with exact
-  physics labels
+  physics labels; :mod:`.tightbinding`: its lattices, Hamiltonians and band analysis near E_F,
+  :mod:`.dftlike_cell`: its random cell of one material
 - :mod:`.plots`: published display plots as pixels (reading, the axes frame)
 """
