@@ -3,34 +3,13 @@ selection, a pinned material's close button unpins it (its neighbours leave the 
 
 from __future__ import annotations
 
-import pytest
-
-from backend.cluster.params import default_model
-from backend.data.catalog import Catalog
 from components.scatter import SCALE_COLOURS, UNSELECTED_CODE
-from tests.conftest import PROJECT
-from tests.e2e.browser import POINT_PIXEL_JS, new_page, start_app, stop_app
+from tests.e2e.browser import POINT_PIXEL_JS
 from tests.e2e.test_explore_hover import POINT_STYLES_JS, _rgb, open_map
 
 GALLERY_COUNT = "() => { const b = document.querySelector('#explore-gallery-info b'); return b ? b.innerText : ''; }"
 NEIGHBOUR_LINES = "() => document.querySelector('#explore-graph .js-plotly-plot').data[4].x.length"
 
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    cat = Catalog(PROJECT)
-    model = default_model(cat)
-    proc, url = start_app(PROJECT, env={"BANDSCAPE_PREWARM": "0",
-                                        "BANDSCAPE_CACHE": str(tmp_path_factory.mktemp("cache"))})
-    yield url, cat, model, cat.load(model)
-    stop_app(proc)
-
-
-@pytest.fixture()
-def page(browser):
-    pg = new_page(browser)
-    yield pg
-    pg.close()
 
 
 def test_escape_clears_the_selection(page, demo):

@@ -18,29 +18,12 @@ from backend.discover.neighbours import model_neighbours
 from backend.discover.subset import model_subset
 from backend.evaluate.select import select_models
 from components.scatter import SCALE_COLOURS, UNSELECTED_CODE, colour_codes, stability_codes
-from tests.conftest import PROJECT
-from tests.e2e.browser import new_page, start_app, stop_app
+from tests.e2e.browser import start_app, stop_app
 from tests.e2e.test_explore_hover import POINT_STYLES_JS, _rgb, open_map, screen_positions
 
 GALLERY_COUNT = "() => { const b = document.querySelector('#explore-gallery-info b'); return b ? b.innerText : ''; }"
 CODES_JS = "() => Array.from(document.querySelector('#explore-graph .js-plotly-plot')._fullData[1].marker.color)"
 
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    cat = Catalog(PROJECT)
-    model = default_model(cat)
-    proc, url = start_app(PROJECT, env={"BANDSCAPE_PREWARM": "0",
-                                        "BANDSCAPE_CACHE": str(tmp_path_factory.mktemp("cache"))})
-    yield url, cat, model, cat.load(model)
-    stop_app(proc)
-
-
-@pytest.fixture()
-def page(browser):
-    pg = new_page(browser, accept_downloads=True)
-    yield pg
-    pg.close()
 
 
 def lasso(page, polygon) -> None:

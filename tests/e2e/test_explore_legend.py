@@ -5,14 +5,11 @@ colouring changes."""
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from backend.cluster.models import cluster_model
-from backend.cluster.params import ClusterParams, default_model
-from backend.data.catalog import Catalog
+from backend.cluster.params import ClusterParams
 from components.scatter import NOISE_COLOUR, PALETTE
 from tests.conftest import PROJECT
-from tests.e2e.browser import new_page, start_app, stop_app
 from tests.e2e.test_explore_hover import POINT_STYLES_JS, _rgb, open_map
 
 # the legend's entries as drawn: name, count and computed background colour
@@ -22,22 +19,6 @@ LEGEND_JS = """
 """
 LEGEND_TITLE_JS = "() => document.querySelector('#explore-sizes-box .explore-legend-title').innerText"
 
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    cat = Catalog(PROJECT)
-    model = default_model(cat)
-    proc, url = start_app(PROJECT, env={"BANDSCAPE_PREWARM": "0",
-                                        "BANDSCAPE_CACHE": str(tmp_path_factory.mktemp("cache"))})
-    yield url, cat, model, cat.load(model)
-    stop_app(proc)
-
-
-@pytest.fixture()
-def page(browser):
-    pg = new_page(browser, accept_downloads=True)
-    yield pg
-    pg.close()
 
 
 def wait_legend(page, title: str) -> list[dict]:
