@@ -20,7 +20,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from backend.data.image_window import write_images_meta
-from backend.data.plots import find_axes_frame, read_plot_rgb
+from backend.data.plots import read_plot_area
 from backend.errors import DataError
 from backend.fileio import atomic_path
 
@@ -95,15 +95,8 @@ def import_plot(path: str | os.PathLike, size: int = 224) -> np.ndarray:
     pixels (the black band lines; the red Fermi line and light-grey high-symmetry lines go), then
     box-resamples to ``size`` and binarises at 0.8.
     """
-    path = Path(path)
-    rgb = read_plot_rgb(path)
-    try:
-        top, bottom, left, right = find_axes_frame(rgb)
-    except DataError as exc:
-        raise DataError(f"{path}: {exc}") from None
-    r, g, b = (rgb[top + 1:bottom, left + 1:right, c].astype(np.int16) for c in range(3))
-    grey = (r + g + b) / 3.0
-    saturation = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
+    area = read_plot_area(path)
+    grey, saturation = area.grey, area.saturation
     keep_line = (saturation < 60) & (grey < 200)   # black/dark grey anti-aliased band lines
     clean = np.where(keep_line, grey, 255.0).astype(np.uint8)
     for edge in range(3):  # spines drawn over 2-3 px leave dark border rows/columns: blank them

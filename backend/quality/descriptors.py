@@ -67,8 +67,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from backend.data.plots import find_axes_frame, read_plot_rgb
-from backend.errors import DataError, ParameterError
+from backend.data.plots import read_plot_area
+from backend.errors import ParameterError
 
 #: eV: half-width of the band at E_F for ``density_at_ef`` and the reach of the flat descriptors
 NEAR_EF = 0.1
@@ -220,15 +220,9 @@ def read_plot_lines(path: str | os.PathLike, *, window: float, line_width: float
     whole pixels)."""
     if not window > 0:
         raise ParameterError(f"window must be > 0 eV, got {window!r}")
-    path = Path(path)
-    rgb = read_plot_rgb(path)
-    try:
-        top, bottom, left, right = find_axes_frame(rgb)
-    except DataError as exc:
-        raise DataError(f"{path}: {exc}") from None
-    r, g, b = (rgb[top + 1:bottom, left + 1:right, c].astype(np.int16) for c in range(3))
-    grey = (r + g + b) / 3.0
-    saturation = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
+    area = read_plot_area(path)
+    (top, bottom, left, right), r, g, b = area.frame, area.r, area.g, area.b
+    grey, saturation = area.grey, area.saturation
     # black band lines: darker than the grey high-symmetry lines (~180-215) and the red line
     ink = (saturation < 60) & (grey < 128)
     # a band line under the translucent red line leaves it dark red (~(180, 0, 0)); red over the
@@ -251,7 +245,7 @@ def read_plot_lines(path: str | os.PathLike, *, window: float, line_width: float
     # columns of a row (pixels whose centre it covers): so 1/t² = 1/n² + 1/u² at each pixel
     n, u = _run_length_map(ink, 0)[ink], _run_length_map(ink, 1)[ink]
     measured = float(np.median(1 / np.sqrt(1.0 / n ** 2 + 1.0 / u ** 2))) if len(n) else math.nan
-    thickness = line_width / 72.0 * rgb.shape[1] / FIGURE_WIDTH_IN
+    thickness = line_width / 72.0 * area.width / FIGURE_WIDTH_IN
     return PlotLines(ink=ink, energy=energy, kfrac=kfrac, window=float(window), thickness=thickness,
                      measured_thickness=measured, fermi_line_offset=offset)
 
