@@ -67,10 +67,10 @@ def add_data_arg(parser, *, old_out: bool = False, help: str | None = None, requ
     (:func:`~backend.data.roots.default_data_root`). ``required``: not the demo (commands that
     make a new root: writing into the demo would mix other data into it), only
     ``$BANDSCAPE_DATA`` when set. ``old_out``: also accept the old ``--out``."""
+    env = os.environ.get("BANDSCAPE_DATA")
     # the old --out in one group with --data, so that either satisfies a required root
-    group = parser.add_mutually_exclusive_group(required=required and not os.environ.get("BANDSCAPE_DATA"))
+    group = parser.add_mutually_exclusive_group(required=required and not env)
     if required:
-        env = os.environ.get("BANDSCAPE_DATA")
         group.add_argument("--data", default=env, metavar="DIR",
                            help=(help or "data root") + (" (default: $BANDSCAPE_DATA)" if env else
                                                          " (required: never the demo's folder)"))
