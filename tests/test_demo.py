@@ -1,5 +1,6 @@
-"""The tight-binding demo: textbook dispersions, determinism, a tiny build end to end, and the
-external scores against known labels."""
+"""The demo: a tiny build end to end from each generator (the DFT-like default and the first
+demo's random-E_F lattices, whose textbook dispersions are checked here), the committed demo, and
+the external scores against known labels."""
 
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ import pandas as pd
 import pytest
 
 from backend.cluster.validation import clustering_accuracy, external_scores
+from backend.data.bands import load_band_data
 from backend.data.catalog import Catalog
-from backend.data.demo import FAMILIES, GAMMA, K, M, bands_of, build_demo, kpath, make_material
+from backend.data.demo import build_demo, demo_families
+from backend.data.random_lattices import FAMILIES, GAMMA, K, M, bands_of, kpath, make_material
+
+DFT_FAMILIES = demo_families("dftlike", "demo")
+DFT_LABELS = ["family", "orbitals", "mass", "metal", "flat_band_at_ef", "dirac_at_ef", "filling", "odd_electrons"]
 
 HS = np.array([GAMMA, M, K])
 
@@ -46,19 +52,46 @@ def test_tiny_demo_build(tmp_path):
     assert report["materials"] == 12
     cat = Catalog(tmp_path)
     assert set(cat.models) == {"unencoded_window1eV_width1",
-                               "resnet18_latent3_window1eV_steps1_split1.0_width1_size32_contrastive"}
+                               "resnet18_latent3_window1eV_steps1_split1.0_width1_size32_contrastive_physical"}
     labels = pd.read_csv(tmp_path / "labels.csv")
-    assert list(labels.columns) == ["material", "family", "metal", "flat_band"]
-    assert sorted(labels["family"].unique()) == sorted(FAMILIES)
+    assert list(labels.columns) == ["material"] + DFT_LABELS
+    assert sorted(labels["family"].unique()) == sorted(DFT_FAMILIES)
+    physics = pd.read_csv(tmp_path / "physics.csv")
+    assert list(physics["material"]) == list(labels["material"]) and (physics["electrons"] > 0).all()
     data = cat.load("unencoded_window1eV_width1")
     assert sorted(data.names) == sorted(labels["material"])
     assert isinstance(cat.display_image("kagome_0002", 1), bytes)  # rendered from band data
+    bd = load_band_data(tmp_path / "assets" / "bands" / "kagome_0002.npz")
+    assert bd.efermi == 0.0  # referenced to E_F, as VASP/QE plots are
     # same seed, same band files
     again = tmp_path / "again"
     build_demo(again, n=12, seed=3, windows=(1,), jobs=2, models=False)
     first = sorted((tmp_path / "assets" / "bands").glob("*.npz"))
     assert [np.load(f)["energies"].tobytes() for f in first] == \
         [np.load(again / "assets" / "bands" / f.name)["energies"].tobytes() for f in first]
+
+
+def test_tiny_lattice_demo_build_keeps_its_views(tmp_path):
+    """The first demo's generator stays buildable, its models trained with the views made for it."""
+    report = build_demo(tmp_path, n=8, seed=3, windows=(1,), epochs=1, image_size=32, jobs=1, generator="lattice")
+    assert report["models"] == ["unencoded_window1eV_width1",
+                                "resnet18_latent3_window1eV_steps1_split1.0_width1_size32_contrastive"]
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    assert list(labels.columns) == ["material", "family", "metal", "flat_band"]
+    assert sorted(labels["family"].unique()) == sorted(FAMILIES)
+    assert not (tmp_path / "physics.csv").exists()
+
+
+def test_bad_demo_parameters_name_the_field(tmp_path):
+    from backend.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="generator"):
+        build_demo(tmp_path, n=12, generator="vasp", models=False)
+    with pytest.raises(ParameterError, match="families"):
+        build_demo(tmp_path, n=12, families="other", models=False)
+    with pytest.raises(ParameterError, match="n must be at least 10"):
+        build_demo(tmp_path, n=6, models=False)
+    assert not (tmp_path / "labels.csv").exists()
 
 
 def test_external_scores_on_hand_made_labelings():
@@ -86,11 +119,11 @@ def test_committed_demo_is_the_apps_default_and_is_labelled():
 
     cat = Catalog(PROJECT)
     assert {m.window for m in cat.models.values()} == {1, 2, 3} and len(cat) == 6
-    assert label_columns(cat) == ["family", "metal", "flat_band"]
+    assert label_columns(cat) == DFT_LABELS
     for mid in cat.models:
         data = cat.load(mid)
         fam = load_labels(cat, "family", data.names)
-        assert len(data.names) == 600 and set(fam) == set(FAMILIES)
+        assert len(data.names) == 600 and set(fam) == set(DFT_FAMILIES)
 
 
 def test_the_demo_models_are_what_train_makes_by_default():
@@ -113,8 +146,8 @@ def test_the_demo_models_are_what_train_makes_by_default():
 
 
 def test_holdout_lattices_are_textbook_and_unlike_the_demo(tmp_path):
-    """The held-out families (lattices the demo does not contain) have their defining features."""
-    from backend.data.demo import HOLDOUT_FAMILIES, SQ_M, SQ_X, kpath
+    """The first demo's held-out families (lattices it does not contain) have their defining features."""
+    from backend.data.random_lattices import HOLDOUT_FAMILIES, SQ_M, SQ_X, kpath
 
     sq = np.array([[0.0, 0.0], SQ_X, SQ_M])
     t, e0 = 0.8, 0.2
@@ -125,12 +158,20 @@ def test_holdout_lattices_are_textbook_and_unlike_the_demo(tmp_path):
     assert np.allclose(bands_of("lieb", k, t=t, e0=e0)[1], e0)  # flat along the whole path
     cb = bands_of("checkerboard", k, t=t, e0=e0)
     assert np.allclose(cb[0], e0 - 2 * t) and np.isclose(cb[1, 79], e0 - 2 * t)  # flat band, touching at M
-    from backend.data.demo import hamiltonian
+    from backend.data.random_lattices import hamiltonian
 
     gap = np.linalg.eigvalsh(hamiltonian("gapped_honeycomb", HS[2:], t=t, e0=e0, gap=0.3))[0]
     assert np.allclose(gap, [e0 - 0.3, e0 + 0.3])  # the cone at K opens a gap of 2 * 0.3
-    report = build_demo(tmp_path, n=8, seed=1, windows=(1,), jobs=1, families="holdout", models=False)
+    report = build_demo(tmp_path, n=8, seed=1, windows=(1,), jobs=1, families="holdout", models=False,
+                        generator="lattice")
     labels = pd.read_csv(tmp_path / "labels.csv")
     assert report["models"] == ["unencoded_window1eV_width1"]
     assert sorted(labels.family.unique()) == sorted(HOLDOUT_FAMILIES)
     assert not set(labels.family) & set(FAMILIES)
+
+
+def test_dftlike_holdout_demo_shares_no_lattice_with_the_demo(tmp_path):
+    build_demo(tmp_path, n=10, seed=1, windows=(1,), jobs=1, families="holdout", models=False)
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    assert sorted(labels.family.unique()) == sorted(demo_families("dftlike", "holdout"))
+    assert not set(labels.family) & set(DFT_FAMILIES)

@@ -17,21 +17,27 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, default=d.epochs, help="pre-training epochs of its models (train's default)")
     p.add_argument("--image-size", type=int, default=d.image_size, help="pixels of its models (train's default)")
     p.add_argument("--windows", default="1,2,3", help="energy windows, ±eV, comma-separated")
+    p.add_argument("--generator", choices=("dftlike", "lattice"), default="dftlike",
+                   help="dftlike: cells with an electron count, E_F from the filling, plots referenced to E_F "
+                        "(labels family, metal, flat_band_at_ef, dirac_at_ef, filling, ...); lattice: the first "
+                        "demo's single lattices with a random E_F (labels family, metal, flat_band)")
     p.add_argument("--families", choices=("demo", "holdout"), default="demo",
-                   help="demo: triangular, honeycomb, kagome, dice; holdout: square, Lieb, checkerboard and gapped "
-                        "honeycomb lattices the demo does not contain (to check a recipe is not tuned to the demo)")
+                   help="demo: the generator's demo lattices; holdout: lattices (and, for dftlike, strain and "
+                        "disorder) the demo does not contain, to check a recipe is not tuned to the demo")
     p.add_argument("--no-models", action="store_true", help="materials, labels and unencoded maps only")
     p.set_defaults(handler=cmd_demo)
 
 
 def cmd_demo(args) -> int:
-    from backend.data.demo import build_demo  # trains models: torch, imported by the handler only
+    from backend.data.demo import build_demo, demo_families  # trains models: torch, imported by the handler only
 
-    if args.n < 8:
-        raise ParameterError(f"--n must be at least 8 (two materials per family), got {args.n}")
+    families = demo_families(args.generator, args.families)
+    if args.n < 2 * len(families):
+        raise ParameterError(f"--n must be at least {2 * len(families)} (two materials per family), got {args.n}")
     windows = [int(w) for w in args.windows.split(",")]
     with TqdmProgress(desc="demo", unit="step") as bar:
         report = build_demo(args.data, n=args.n, seed=args.seed, windows=windows, epochs=args.epochs,
-                            image_size=args.image_size, progress=bar, families=args.families, models=not args.no_models)
+                            image_size=args.image_size, progress=bar, families=args.families, models=not args.no_models,
+                            generator=args.generator)
     print(f"demo: {report['materials']} materials and {len(report['models'])} models written to {args.data}")
     return 0

@@ -1,27 +1,18 @@
-"""The demo dataset: labelled tight-binding band structures of 2-D hexagonal lattices.
+"""The demo dataset: the app's default data, built by ``python -m backend demo``.
 
-Four families along Γ-M-K-Γ of a triangular Bravais lattice (lattice constant 1):
+By default its materials come from :mod:`backend.data.dftlike`: tight-binding cells whose Fermi
+level follows from their electron count, every band structure referenced to E_F = 0 as VASP and
+Quantum ESPRESSO plots are, with exact physics labels (``family``, ``metal``,
+``flat_band_at_ef``, ``dirac_at_ef``, ``filling``, ...; ``physics.csv`` holds the numbers behind
+them). ``generator="lattice"`` builds the first demo instead (:mod:`backend.data.random_lattices`:
+a random Fermi level, labels ``family``, ``metal``, ``flat_band``), kept to reproduce what was
+measured on it.
 
-- ``triangular``: one band, E = e0 - 2t Σ_i cos(k·δ_i) (Γ: e0 - 6t, M: e0 + 2t, K: e0 + 3t)
-- ``honeycomb``: two bands e0 ± t|f(k)|, f = Σ_j exp(i k·d_j); a Dirac cone at K (|f(K)| = 0)
-- ``kagome``: three bands; a flat band at e0 + 2t and a Dirac cone at K (at e0 - t)
-- ``dice`` (T3): three bands 0, ±√2 t|f(k)| (+ e0); the flat band runs through the Dirac point
-
-A material is a stack of one to three copies of its family's lattice with random hoppings and
-on-site energies, coupled by weak random hybridisation, with a random Fermi level, so that its
-images have several bands in the window like real band structures. Its family is its label; it also
-gets derived properties: ``metal`` (a band crosses E_F) and ``flat_band`` (a band narrower than
-50 meV within ±1 eV).
-
-A second, **held-out** set of four families exists to check that a training recipe is not tuned
-to the demo (``--families holdout``): lattices and features the demo does not contain, along
-Γ-X-M-Γ of a square lattice or Γ-M-K-Γ:
-
-- ``square``: one band, E = e0 - 2t (cos kx + cos ky)
-- ``lieb``: three bands, a flat band through a Dirac-like cone at M (as dice, but on a square lattice)
-- ``checkerboard``: two bands, a flat band touching a dispersive band quadratically at M
-- ``gapped_honeycomb``: honeycomb with a staggered potential ±Δ (0.15-0.6 |t|): a gap at K
-  where the demo's honeycomb has its Dirac cone
+The layout is the project root's: band data under ``assets/bands``, training images under
+``assets/images/train_{W}eV`` (display plots are rendered from the band data on demand),
+``labels.csv`` beside ``models/`` and ``embeddings/``; one ResNet-18 (latent 3) per window is
+trained with train's defaults, unless the generator's plots call for other views (the lattice
+generator's models keep the views made for it).
 """
 
 from __future__ import annotations
@@ -30,173 +21,98 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from PIL import Image
 
+from backend.data import dftlike, random_lattices
 from backend.data.bands import BandData, render_training_image, save_band_data
 from backend.data.image_window import write_images_meta
 from backend.errors import ParameterError
 from backend.fileio import atomic_path, write_csv_atomic
 
-FAMILIES = ("triangular", "honeycomb", "kagome", "dice")
-HOLDOUT_FAMILIES = ("square", "lieb", "checkerboard", "gapped_honeycomb")
-FAMILY_SETS = {"demo": FAMILIES, "holdout": HOLDOUT_FAMILIES}
-SQUARE_FAMILIES = ("square", "lieb", "checkerboard")
-SQ3 = np.sqrt(3.0)
-A1, A2 = np.array([1.0, 0.0]), np.array([0.5, SQ3 / 2])
-GAMMA, M, K = np.zeros(2), np.array([0.0, 2 * np.pi / SQ3]), np.array([2 * np.pi / 3, 2 * np.pi / SQ3])
-DELTAS = np.array([A1, A2, A2 - A1])                       # triangular nearest neighbours
-D_HONEY = np.array([[0, 1 / SQ3], [0.5, -0.5 / SQ3], [-0.5, -0.5 / SQ3]])  # honeycomb A->B bonds
+#: the generators a demo can be built from, and their family sets
+GENERATORS = {
+    "dftlike": dftlike.FAMILY_SETS,
+    "lattice": random_lattices.FAMILY_SETS,
+}
+#: the contrastive views each generator's models are trained with (None: train's default)
+GENERATOR_VIEWS = {"dftlike": None, "lattice": "lattice"}
 
 
-SQ_X, SQ_M = np.array([np.pi, 0.0]), np.array([np.pi, np.pi])   # square lattice, constant 1
+def demo_families(generator: str = "dftlike", families: str = "demo") -> tuple[str, ...]:
+    """The lattice families of one generator's set ('demo' or 'holdout')."""
+    if generator not in GENERATORS:
+        raise ParameterError(f"generator must be one of {tuple(GENERATORS)}, got {generator!r}")
+    sets = GENERATORS[generator]
+    if families not in sets:
+        raise ParameterError(f"families must be one of {tuple(sets)}, got {families!r}")
+    return sets[families]
 
 
-def kpath(n_per_segment: int = 100, lattice: str = "hexagonal") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cartesian k-points Γ-M-K-Γ (hexagonal) or Γ-X-M-Γ (square), segment ends repeated as
-    VASP's line mode; their path length and the indices of the high-symmetry points."""
-    corners_k = (GAMMA, M, K, GAMMA) if lattice == "hexagonal" else (GAMMA, SQ_X, SQ_M, GAMMA)
-    pts = []
-    for a, b in zip(corners_k[:-1], corners_k[1:]):
-        t = np.linspace(0, 1, n_per_segment)[:, None]
-        pts.append(a + t * (b - a))
-    k = np.concatenate(pts)
-    step = np.linalg.norm(np.diff(k, axis=0), axis=1)
-    dist = np.concatenate([[0], np.cumsum(step)])
-    corners = np.array([0, n_per_segment - 1, 2 * n_per_segment - 1, 3 * n_per_segment - 1])
-    return k, dist, corners
+def _material(index: int, family: str, seed: int, *, generator: str, families: str) -> tuple[BandData, dict, dict | None]:
+    if generator == "lattice":
+        bd, labels = random_lattices.make_material(index, family, seed)
+        return bd, labels, None
+    m = dftlike.make_material(index, family=family, seed=seed, family_set=families)
+    return m.band_data, m.labels, m.physics
 
 
-def hamiltonian(family: str, k: np.ndarray, *, t: float = 1.0, e0: float = 0.0, gap: float = 0.0) -> np.ndarray:
-    """Bloch Hamiltonians (nk, n, n) of one family (hopping -t for triangular/kagome, t for the
-    bipartite ones, whose spectra are symmetric). ``gap``: the staggered potential ±gap of
-    ``gapped_honeycomb``."""
-    nk = len(k)
-    if family == "square":
-        e = e0 - 2 * t * (np.cos(k[:, 0]) + np.cos(k[:, 1]))
-        return e.reshape(nk, 1, 1).astype(complex)
-    if family == "lieb":  # corner site A, edge sites B (x) and C (y)
-        h = np.zeros((nk, 3, 3), complex)
-        h[:, 0, 1] = h[:, 1, 0] = -2 * t * np.cos(k[:, 0] / 2)
-        h[:, 0, 2] = h[:, 2, 0] = -2 * t * np.cos(k[:, 1] / 2)
-        return h + e0 * np.eye(3)
-    if family == "checkerboard":  # the square lattice's line graph: flat band at e0 - 2t
-        h = np.zeros((nk, 2, 2), complex)
-        h[:, 0, 0], h[:, 1, 1] = 2 * t * np.cos(k[:, 0]), 2 * t * np.cos(k[:, 1])
-        h[:, 0, 1] = h[:, 1, 0] = 4 * t * np.cos(k[:, 0] / 2) * np.cos(k[:, 1] / 2)
-        return h + e0 * np.eye(2)
-    if family == "gapped_honeycomb":
-        h = hamiltonian("honeycomb", k, t=t, e0=e0)
-        return h + np.diag([gap, -gap])[None]
-    if family == "triangular":
-        e = e0 - 2 * t * np.cos(k @ DELTAS.T).sum(1)
-        return e.reshape(nk, 1, 1).astype(complex)
-    if family in ("honeycomb", "dice"):
-        f = np.exp(1j * (k @ D_HONEY.T)).sum(1)
-        if family == "honeycomb":
-            h = np.zeros((nk, 2, 2), complex)
-            h[:, 0, 1], h[:, 1, 0] = t * f, t * np.conj(f)
-        else:  # hub A bonded to rims B and C
-            h = np.zeros((nk, 3, 3), complex)
-            h[:, 0, 1], h[:, 1, 0] = t * f, t * np.conj(f)
-            h[:, 0, 2], h[:, 2, 0] = t * np.conj(f), t * f
-        return h + e0 * np.eye(h.shape[1])
-    if family == "kagome":
-        h = np.zeros((nk, 3, 3), complex)
-        for (i, j), a in {(0, 1): A1 / 2, (0, 2): A2 / 2, (1, 2): (A2 - A1) / 2}.items():
-            h[:, i, j] = h[:, j, i] = -2 * t * np.cos(k @ a)
-        return h + e0 * np.eye(3)
-    raise ValueError(f"family must be one of {FAMILIES + HOLDOUT_FAMILIES}, got {family!r}")
-
-
-def bands_of(family: str, k: np.ndarray, *, t: float = 1.0, e0: float = 0.0) -> np.ndarray:
-    """Band energies (nbands, nk), ascending."""
-    return np.linalg.eigvalsh(hamiltonian(family, k, t=t, e0=e0)).T
-
-
-def random_material(family: str, rng: np.random.Generator, k: np.ndarray) -> tuple[np.ndarray, float]:
-    """Bands (nbands, nk) of a stack of 1-3 copies of ``family`` with random hoppings (0.3-1.2 eV),
-    on-site energies and weak hybridisation (<= 0.1 eV), and a random Fermi level (eV)."""
-    blocks = []
-    for _ in range(rng.integers(1, 4)):
-        t = rng.uniform(0.3, 1.2) * rng.choice([-1, 1])
-        gap = rng.uniform(0.15, 0.6) * abs(t) if family == "gapped_honeycomb" else 0.0
-        blocks.append(hamiltonian(family, k, t=t, e0=rng.uniform(-1.5, 1.5), gap=gap))
-    n = sum(b.shape[1] for b in blocks)
-    h = np.zeros((len(k), n, n), complex)
-    i = 0
-    for b in blocks:
-        m = b.shape[1]
-        h[:, i:i + m, i:i + m] = b
-        i += m
-    if len(blocks) > 1:
-        v = rng.normal(0, 0.05, (n, n))  # weak hybridisation of all orbitals
-        v = (v + v.T) / 2
-        np.fill_diagonal(v, 0)
-        h = h + v[None]
-    bands = np.linalg.eigvalsh(h).T
-    efermi = rng.uniform(np.percentile(bands, 20), np.percentile(bands, 80))
-    return bands, float(efermi)
-
-
-def make_material(index: int, family: str, seed: int) -> tuple[BandData, dict]:
-    """One demo material (deterministic in ``seed`` and ``index``) and its labels."""
-    rng = np.random.default_rng([seed, index])
-    square = family in SQUARE_FAMILIES
-    k, dist, corners = kpath(lattice="square" if square else "hexagonal")
-    bands, ef = random_material(family, rng, k)
-    name = f"{family}_{index:04d}"
-    bd = BandData(material=name, kdist=dist, energies=bands[None], efermi=ef, ticks=dist[corners],
-                  tick_labels=["Γ", "X", "M", "Γ"] if square else ["Γ", "M", "K", "Γ"], source=f"tight-binding demo, seed {seed}", kunits="1/Å")
-    rel = bands - ef
-    metal = bool(((rel.min(1) < 0) & (rel.max(1) > 0)).any())
-    in_window = (rel.max(1) > -1) & (rel.min(1) < 1)
-    flat = bool((((rel.max(1) - rel.min(1)) < 0.05) & in_window).any())
-    return bd, {"material": name, "family": family, "metal": metal, "flat_band": flat}
-
-
-def _write_one(args) -> dict:
-    index, family, seed, root, windows = args
-    bd, labels = make_material(index, family, seed)
+def _write_one(args) -> tuple[dict, dict | None]:
+    index, family, seed, root, windows, generator, families = args
+    bd, labels, physics = _material(index, family, seed, generator=generator, families=families)
     save_band_data(bd, root / "assets")
     for w in windows:
         with atomic_path(root / "assets" / "images" / f"train_{w}eV" / f"{bd.material}.png") as tmp:
             Image.fromarray(render_training_image(bd, w)).save(tmp, format="PNG", optimize=True)
-    return labels
+    return labels, physics
+
+
+def write_demo_materials(out, *, n: int = 600, seed: int = 0, windows=(1, 2, 3), jobs: int | None = None,
+                         progress=None, generator: str = "dftlike", families: str = "demo") -> int:
+    """Band data, training images, ``labels.csv`` (and ``physics.csv`` for the DFT-like generator)
+    of ``n`` materials, the families in turn; ``progress(i, n, stage=)`` after each."""
+    names = demo_families(generator, families)
+    if n < 2 * len(names):
+        raise ParameterError(f"n must be at least {2 * len(names)} (two materials per family), got {n}")
+    out = Path(out)
+    tasks = [(i, names[i % len(names)], seed, out, windows, generator, families) for i in range(n)]
+    labels, physics = [], []
+    with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        for i, (lab, phys) in enumerate(pool.map(_write_one, tasks, chunksize=8), 1):
+            labels.append(lab)
+            physics.append(phys)
+            if progress:
+                progress(i, n, stage="materials")
+    write_csv_atomic(out / "labels.csv", pd.DataFrame(labels))
+    if physics[0] is not None:
+        write_csv_atomic(out / "physics.csv", pd.DataFrame(physics))
+    for w in windows:  # what the images show, for training to check
+        write_images_meta(out / "assets" / "images" / f"train_{w}eV", window=w, image_size=None, source=f"demo ({generator})")
+    return n
 
 
 def build_demo(out, *, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: int | None = None,
                image_size: int | None = None, jobs: int | None = None, progress=None, families: str = "demo",
-               models: bool = True) -> dict:
-    """Build the demo into ``out`` (the project root by default): band data and training images
-    under ``assets/`` (display plots are rendered from the band data on demand), ``labels.csv``,
-    the unencoded baselines and one ResNet-18 (latent 3) per window trained here with train's
-    defaults (``epochs`` and ``image_size`` override them). ``families="holdout"``
-    builds the held-out lattices instead; ``models=False`` only the materials and baselines."""
+               models: bool = True, generator: str = "dftlike") -> dict:
+    """Build the demo into ``out`` (the project root by default): its materials
+    (:func:`write_demo_materials`), the unencoded baselines and one ResNet-18 (latent 3) per
+    window trained here with train's defaults (``epochs`` and ``image_size`` override them).
+    ``families="holdout"`` builds the generator's held-out lattices instead; ``models=False``
+    only the materials and baselines."""
     # torch: only for the models (the materials, and synth's roots built from them, need none)
     from backend.autoencoder.encoding import write_unencoded_embedding
     from backend.autoencoder.training import TrainConfig, train_model
 
     out = Path(out)
     windows = tuple(int(w) for w in windows)
-    if families not in FAMILY_SETS:
-        raise ParameterError(f"families must be one of {tuple(FAMILY_SETS)}, got {families!r}")
-    names = FAMILY_SETS[families]
-    tasks = [(i, names[i % len(names)], seed, out, windows) for i in range(n)]
     steps = n + 2 * len(windows)
-    rows = []
-    with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        for i, row in enumerate(pool.map(_write_one, tasks, chunksize=16), 1):
-            rows.append(row)
-            if progress:
-                progress(i, steps, stage="materials")
-    write_csv_atomic(out / "labels.csv", pd.DataFrame(rows))
-    for w in windows:  # what the images show, for training to check
-        write_images_meta(out / "assets" / "images" / f"train_{w}eV", window=w, image_size=None, source="demo")
+    bar = (lambda i, total, stage: progress(i, steps, stage=stage)) if progress else None
+    write_demo_materials(out, n=n, seed=seed, windows=windows, jobs=jobs, progress=bar, generator=generator,
+                         families=families)
     built = []
     # train's defaults are the recipe (a few minutes a model on 2 cores); only these two can be changed
-    recipe = {k: v for k, v in (("epochs", epochs), ("image_size", image_size)) if v is not None}
+    recipe = {k: v for k, v in (("epochs", epochs), ("image_size", image_size), ("views", GENERATOR_VIEWS[generator]))
+              if v is not None}
     for j, w in enumerate(windows):
         images = out / "assets" / "images" / f"train_{w}eV"
         built.append(write_unencoded_embedding(images, out, w))

@@ -1,7 +1,8 @@
 """DFT-like band structures with exact physics labels: tight-binding materials whose Fermi level
 follows from their electron count, as in a VASP or Quantum ESPRESSO run.
 
-A second construction next to :mod:`backend.data.demo` (whose Fermi level is drawn at random): here a
+The demo's generator (:mod:`backend.data.demo`); the first demo's, :mod:`backend.data.random_lattices`,
+draws its Fermi level at random. Here a
 material is a cell with a fixed, integer number of electrons, and everything a band plot shows
 near E_F follows from its Hamiltonian.
 

@@ -14,7 +14,7 @@ whole box (the truth calls them noise). Two models are written (the paper's id a
 one), the second a different random view of the same latent structure with more noise, so
 model switches and cross-model agreement have something to show. Material names are Heusler-like
 formulas (``2D_Ac2HgGe``), unique, so the element filter has real work to do; each cluster draws
-its band structures from one of the demo's lattice families (``backend.data.demo``).
+its band structures from one of the first demo's lattice families (``backend.data.random_lattices``).
 
 Deterministic in ``seed``; every file is written atomically.
 """
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from backend.data.bands import BandData, save_band_data
-from backend.data.demo import FAMILIES, kpath, random_material
+from backend.data.random_lattices import FAMILIES, kpath, random_material
 from backend.errors import ParameterError
 from backend.fileio import write_csv_atomic
 
