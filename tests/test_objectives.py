@@ -57,23 +57,51 @@ def test_views_are_binary_and_move_lines_vertically_only():
     assert torch.equal(a, b)
 
 
-def test_physical_views_keep_the_fermi_level_and_move_along_k():
-    """E_F-referenced plots: the physical views move a line at E_F by at most a pixel (E_F is
-    known to 0.03 eV: half a pixel of a 64 px image of +-1 eV, plus the resampling's half pixel),
-    never invert energies, and change the k axis only: a vertical line (a k-point) moves
-    sideways, reversed paths mirror it."""
+@pytest.mark.parametrize("name", ["fermi", "narrow"])
+def test_fermi_views_keep_the_fermi_level(name):
+    """E_F-referenced plots: the views that keep E_F move a line at E_F by at most a pixel and a
+    half (E_F is known to 0.03 eV, one pixel of a 64 px image of +-1 eV; the line, half a pixel
+    off the zoom's centre, moves by at most a third of that under a x1.3 zoom) and never invert
+    energies."""
     size = 64
-    views = dataclasses.replace(VIEW_SETS["physical"], thicken=0.0)
+    views = dataclasses.replace(VIEW_SETS[name], thicken=0.0)
     fermi = torch.zeros(256, 1, size, size)
     fermi[:, 0, size // 2, :] = 1
     v = band_views(fermi, torch.Generator().manual_seed(0), views=views, window=1.0, noise=0.0)
     rows = v[:, 0].sum(2)
     centre = (rows * torch.arange(size)).sum(1) / rows.sum(1)
-    assert torch.all((centre - size // 2).abs() <= 1.0) and torch.all(rows.sum(1) >= size)
-    # a line near the top (E = +0.8 eV) stays near the top: no E -> -E
+    assert torch.all((centre - size // 2).abs() <= 1.5) and torch.all(rows.sum(1) >= size)
+    # a line near the top (E = +0.8 eV) stays above E_F (or is zoomed out of the window): no E -> -E
     high = _line_image(size, 6).repeat(256, 1, 1, 1)
     rows = band_views(high, torch.Generator().manual_seed(1), views=views, window=1.0, noise=0.0)[:, 0].sum(2)
-    assert torch.all((rows.argmax(1) - 6).abs() <= 2)
+    seen = rows.sum(1) > 0
+    assert seen.float().mean() > 0.5 and torch.all(rows[seen].argmax(1) < size // 2 - 4)
+    # the shape views move E_F: the same line at E_F lands all over the image
+    shape = dataclasses.replace(VIEW_SETS["shape"], thicken=0.0)
+    rows = band_views(fermi, torch.Generator().manual_seed(0), views=shape, window=1.0, noise=0.0)[:, 0].sum(2)
+    assert rows.argmax(1).float().std() > 5
+
+
+def test_k_crop_fills_the_width_with_part_of_the_path():
+    """A k-point at the centre lands anywhere a crop of half the path or more can put it, and a
+    horizontal line still spans the whole width (the crop never leaves an empty margin)."""
+    size = 64
+    views = dataclasses.replace(VIEW_SETS["fermi"], thicken=0.0, k_reverse=0.0, k_warp=0.0)
+    tick = torch.zeros(256, 1, size, size)
+    tick[:, 0, :, size // 2] = 1
+    cols = band_views(tick, torch.Generator().manual_seed(4), views=views, window=1.0, noise=0.0)[:, 0].sum(1)
+    where = cols.argmax(1).float()
+    assert where.std() > 4 and where.min() >= 0 and where.max() <= size - 1
+    flat = torch.zeros(16, 1, size, size)
+    flat[:, 0, size // 2, :] = 1
+    v = band_views(flat, torch.Generator().manual_seed(5), views=views, window=1.0, noise=0.0)
+    assert torch.all(v[:, 0].amax(1).sum(1) == size)
+
+
+def test_physical_views_move_along_k_only():
+    """The k axis: a vertical line (a k-point) moves sideways, reversed paths mirror it."""
+    size = 64
+    views = dataclasses.replace(VIEW_SETS["narrow"], thicken=0.0)
     # a k-point at 1/6 of the width (a corner's neighbourhood) moves sideways, and reversed paths mirror it
     tick = torch.zeros(512, 1, size, size)
     tick[:, 0, :, size // 6] = 1
@@ -86,10 +114,17 @@ def test_physical_views_keep_the_fermi_level_and_move_along_k():
 
 
 def test_every_view_set_has_a_config_name():
-    assert set(VIEW_SETS) == set(VIEWS)
+    from backend.autoencoder.config import VIEW_RECIPES
+
+    assert {part for parts in VIEW_RECIPES.values() for part in parts} == set(VIEW_SETS)
+    assert all(VIEW_RECIPES[name] == (name,) for name in VIEW_SETS)  # each set also trains alone
+    assert VIEW_RECIPES[TrainConfig().views] == ("shape", "fermi")
     with pytest.raises(ParameterError, match="views must be one of"):
         TrainConfig(views="sideways").validate()
     assert TrainConfig(views="physical").model_id.endswith("_contrastive_physical")
+    assert TrainConfig(views="lattice").model_id.endswith("_contrastive")
+    assert TrainConfig().parts == 2 and TrainConfig(views="lattice").parts == 1
+    assert TrainConfig(objective="reconstruction").parts == 1
 
 
 def test_nt_xent_matches_its_definition():
@@ -131,8 +166,9 @@ def demo_ink(tmp_path_factory):
 @pytest.mark.parametrize("recipe", [
     dict(objective="contrastive"),
     dict(objective="reconstruction"),
-    dict(objective="contrastive", cluster_loss="idec", clusters=4),
-    dict(objective="contrastive", cluster_loss="dec", clusters=4),
+    # the fine-tunings on a one-part fingerprint, as they were measured (docs/findings.md)
+    dict(objective="contrastive", views="lattice", cluster_loss="idec", clusters=4),
+    dict(objective="contrastive", views="lattice", cluster_loss="dec", clusters=4),
     dict(objective="reconstruction", cluster_loss="wcss", clusters=4),
 ])
 def test_each_objective_loss_decreases_on_an_overfit_run(demo_ink, recipe):
@@ -142,7 +178,7 @@ def test_each_objective_loss_decreases_on_an_overfit_run(demo_ink, recipe):
     model = build_model(cfg, pick_device("cpu"))
     history = fit(model, demo_ink, cfg, device=pick_device("cpu"))
     pre = [h["train_loss"] for h in history if h["phase"] == "pretrain"]
-    assert len(pre) == cfg.epochs and min(pre[-2:]) < 0.8 * pre[0]
+    assert len(pre) == cfg.epochs and min(pre[-2:]) < 0.85 * pre[0]
     if cfg.cluster_loss != "none":
         fine = [h["train_loss"] for h in history if h["phase"] == "finetune"]
         assert len(fine) == cfg.cluster_epochs and np.all(np.isfinite(fine))
@@ -162,7 +198,7 @@ def test_objective_that_needs_k_is_refused_before_training():
             TrainConfig(cluster_loss=loss).validate()
     with pytest.raises(ParameterError, match="objective"):
         TrainConfig(objective="vae").validate()
-    assert TrainConfig(image_size=64).model_id.endswith("_size64_contrastive")
+    assert TrainConfig(image_size=64).model_id.endswith("_size64_contrastive_physical")
     assert TrainConfig(objective="reconstruction", image_size=224, epochs=30).model_id == \
         "resnet18_latent3_window1eV_steps30_split1.0_width1"  # the study's id
     assert TrainConfig(cluster_loss="idec", clusters=4).model_id.endswith("_contrastive_idec4")

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from backend.autoencoder.config import view_parts
 from backend.autoencoder.device import pick_device, to_input
 from backend.autoencoder.images import load_image_folder
 from backend.autoencoder.model import Autoencoder
@@ -52,14 +53,16 @@ def umap_2d(X: np.ndarray) -> np.ndarray:
 @torch.no_grad()
 def reconstruction_grid(model, ink: torch.Tensor, device: torch.device, *, cfg, n: int = 8) -> np.ndarray:
     """uint8 image of the first ``n`` images: rows input / noised input / reconstruction for a
-    reconstruction model; input / first view / second view for a
-    contrastive one (two views the training learns to match)."""
+    reconstruction model; input, then two views for each part of a contrastive one's
+    fingerprint (the pairs the training learns to match)."""
     model.eval()
     x = to_input(ink[:n], device)
     g = torch.Generator().manual_seed(cfg.seed)
-    if model.decoder is None:
-        views = dict(views=VIEW_SETS[cfg.views], window=cfg.window, noise=cfg.noise_prob)
-        rows = [x, band_views(x, g, **views).clamp(0, 1), band_views(x, g, **views).clamp(0, 1)]
+    if model.decoder is None:  # two rows of views for each part of the fingerprint
+        rows = [x]
+        for name in view_parts(cfg.views):
+            views = dict(views=VIEW_SETS[name], window=cfg.window, noise=cfg.noise_prob)
+            rows += [band_views(x, g, **views).clamp(0, 1), band_views(x, g, **views).clamp(0, 1)]
     else:
         noisy, _ = localized_noise(x, g, p=1.0 if cfg.noise_prob > 0 else 0.0)
         rows = [x, noisy.clamp(0, 1), torch.sigmoid(model(noisy).float())]
@@ -121,7 +124,9 @@ def load_model(root, model_id: str, device: torch.device | None = None):
         cfg = state["config"]
     except Exception as exc:
         raise DataError(f"{path} is not a bandscape model file: {exc}") from None
-    model = Autoencoder(cfg["arch"], cfg["latent"], cfg["image_size"], cfg.get("objective", "reconstruction"))
+    objective = cfg.get("objective", "reconstruction")
+    model = Autoencoder(cfg["arch"], cfg["latent"], cfg["image_size"], objective,
+                        parts=len(view_parts(cfg.get("views"), objective)))
     model.load_state_dict(state["state_dict"])
     return model.to(device or torch.device("cpu")), cfg
 

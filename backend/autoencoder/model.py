@@ -111,30 +111,48 @@ class Decoder(nn.Module):
 class Autoencoder(nn.Module):
     """``encode`` gives the fingerprint map; ``forward`` the reconstruction logits (reconstruction
     models); ``project`` the projection head's output of the flattened fingerprint (contrastive
-    models, which have no decoder)."""
+    models, which have no decoder).
 
-    def __init__(self, arch: str = "resnet18", latent: int = 3, image_size: int = 224, objective: str = "reconstruction"):
+    A contrastive model of ``parts`` > 1 has one encoder and projection head per part (each
+    trained with its own views, see :data:`backend.autoencoder.config.VIEW_RECIPES`); its
+    fingerprint map is theirs stacked along the channels, part 1's first: (B, parts x latent, s, s).
+    """
+
+    def __init__(self, arch: str = "resnet18", latent: int = 3, image_size: int = 224, objective: str = "reconstruction",
+                 *, parts: int = 1):
         super().__init__()
         check_arch(arch, latent, image_size)
-        self.arch, self.latent, self.image_size = arch, latent, image_size
+        self.arch, self.latent, self.image_size, self.parts = arch, latent, image_size, parts
         self.encoder = Encoder(arch, latent)
+        # parts after the first (their own modules, so a one-part model's weights keep their names)
+        self.extra_encoders = nn.ModuleList([Encoder(arch, latent) for _ in range(parts - 1)])
         # a contrastive model has no decoder: nothing trains it, and it would double the weights
         self.decoder = Decoder(arch, latent) if objective == "reconstruction" else None
         self.head = None
-        projection = objective == "contrastive"
-        if projection:
-            self.head = ProjectionHead(self.fingerprint_size)
+        self.extra_heads = nn.ModuleList()
+        if objective == "contrastive":
+            self.head = ProjectionHead(self.part_size)
+            self.extra_heads = nn.ModuleList([ProjectionHead(self.part_size) for _ in range(parts - 1)])
 
     @property
-    def fingerprint_size(self) -> int:
+    def part_size(self) -> int:
         side = self.image_size // DOWNSAMPLING
         return side * side * self.latent
 
+    @property
+    def fingerprint_size(self) -> int:
+        return self.part_size * self.parts
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+        if not len(self.extra_encoders):
+            return self.encoder(x)
+        return torch.cat([self.encoder(x)] + [e(x) for e in self.extra_encoders], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
 
-    def project(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x).flatten(1))
+    def project(self, x: torch.Tensor, part: int = 0) -> torch.Tensor:
+        """The projection of part ``part``'s fingerprint of ``x`` (the NT-Xent input)."""
+        encoder = self.encoder if part == 0 else self.extra_encoders[part - 1]
+        head = self.head if part == 0 else self.extra_heads[part - 1]
+        return head(encoder(x).flatten(1))

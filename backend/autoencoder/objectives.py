@@ -3,21 +3,27 @@
 **Contrastive** (SimCLR's NT-Xent): two random views of each image should have the nearest
 fingerprints in the batch. The views differ by what does *not* make two band structures
 different, so the fingerprint learns to ignore it. Which differences those are is a physical
-statement, so the views come in named sets (:data:`VIEW_SETS`):
+statement, so the views come in named sets (:data:`VIEW_SETS`), and a recipe
+(:data:`backend.autoencoder.config.VIEW_RECIPES`) trains one encoder per set and joins their
+fingerprints:
 
-- ``physical``, for plots of real band structures, which are referenced to E_F (where E_F sits
-  relative to the bands is the physics, and E -> -E is no symmetry of a real material):
-  a vertical shift of at most :data:`EF_UNCERTAINTY_EV` (E_F from a finite k-mesh and smearing is
-  known to a few hundredths of an eV); a vertical zoom about E_F of at most 5 % (band widths differ
-  by as much between codes and functionals, and the window's crop with them); the k-path reversed
-  (the same bands traversed the other way: materials of one study start along other directions);
-  the k-path's segments stretched against each other (their lengths follow the lattice
-  constants and the cell's shape, not the bands); thicker lines (another plotting style or
-  resolution); the study's localized noise.
-- ``lattice``, for the tight-binding demo, whose generator draws exactly these factors: a vertical
-  shift up to a third of the image (a random Fermi level), a vertical stretch x1/1.6-1.6 (the
-  hopping scale), E -> -E (the sign of the hopping), thicker lines and localized noise. On real
-  plots the first three teach the fingerprint to forget the physics.
+- ``fermi``, for plots referenced to E_F (where E_F sits relative to the bands is the physics,
+  and E -> -E is no symmetry of a real material): a vertical shift of at most
+  :data:`EF_UNCERTAINTY_EV` (E_F from a finite k-mesh and smearing is known to a few hundredths
+  of an eV); a vertical zoom about E_F of up to x1.3 (band widths differ between codes and
+  functionals, and a window's crop with them; E_F stays where it is); the k-path reversed (the
+  same bands traversed the other way), its segments stretched against each other (their lengths
+  follow the lattice constants, not the bands) and a random half or more of it filling the width
+  (a path through other high-symmetry points shows other parts of the same bands); thicker lines;
+  the study's localized noise. What it keeps: what lies at E_F.
+- ``shape``: a vertical shift up to a third of the image and a stretch x1/1.6-1.6: the bands'
+  shapes, wherever E_F sits in them and whatever their scale. What it keeps: the lattice.
+- ``physical`` (the default recipe) is both, side by side: on labelled DFT-like data each part
+  alone knows only half of what a materials scientist groups by (the shape part the lattice, the
+  Fermi part the filling and what sits at E_F), the two together both (docs/findings.md).
+- ``lattice``: the first demo's generator factors (``shape`` plus E -> -E, the sign of its
+  hopping); ``narrow``: the first physical set (``fermi`` with a 5 % zoom and no crop), which
+  lets two views differ so little that the network can tell images apart by pixel detail.
 
 All of them act on the image alone (no band data needed), so they apply to any training images.
 
@@ -42,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from backend.autoencoder.config import VIEW_RECIPES
 from backend.autoencoder.noise import localized_noise
 
 # ---- augmentations ------------------------------------------------------------------------------
@@ -58,7 +65,9 @@ class ViewSet:
     height, for data without an energy scale); ``stretch``: the largest vertical zoom about E_F
     (and its inverse); ``flip``: probability of E -> -E; ``k_reverse``: probability of the k-path
     reversed; ``k_warp``: how far the two inner knots of a piecewise-linear stretch of the k axis
-    move, as a fraction of the width; ``thicken``: probability of 3x3-dilated lines."""
+    move, as a fraction of the width; ``k_crop``: the largest share of the k-path cut away (a
+    random stretch of the path, at least ``1 - k_crop`` of it, fills the width); ``thicken``:
+    probability of 3x3-dilated lines."""
 
     shift_ev: float | None = None
     shift: float = 0.0
@@ -66,6 +75,7 @@ class ViewSet:
     flip: float = 0.0
     k_reverse: float = 0.0
     k_warp: float = 0.0
+    k_crop: float = 0.0
     thicken: float = 0.3
 
     def shift_fraction(self, window: float) -> float:
@@ -83,6 +93,8 @@ class ViewSet:
             parts.append(f"k-path reversed with p={self.k_reverse:g}")
         if self.k_warp:
             parts.append(f"k segments stretched (inner knots moved up to {self.k_warp:g} of the width)")
+        if self.k_crop:
+            parts.append(f"a stretch of at least {1 - self.k_crop:.3g} of the k-path filling the width")
         if self.thicken:
             parts.append(f"3x3-dilated lines with p={self.thicken:g}")
         return ", ".join(parts)
@@ -90,8 +102,18 @@ class ViewSet:
 
 VIEW_SETS = {
     "lattice": ViewSet(shift=0.33, stretch=1.6, flip=0.5),
-    "physical": ViewSet(shift_ev=EF_UNCERTAINTY_EV, stretch=1.05, k_reverse=0.5, k_warp=0.15),
+    "shape": ViewSet(shift=0.33, stretch=1.6),
+    "fermi": ViewSet(shift_ev=EF_UNCERTAINTY_EV, stretch=1.3, k_reverse=0.5, k_warp=0.15, k_crop=0.5),
+    "narrow": ViewSet(shift_ev=EF_UNCERTAINTY_EV, stretch=1.05, k_reverse=0.5, k_warp=0.15),
 }
+
+
+def describe_views(views: str, window: float) -> str:
+    """What the views of a recipe (a key of VIEW_RECIPES) may differ by, part by part."""
+    parts = VIEW_RECIPES[views]
+    if len(parts) == 1:
+        return f"{parts[0]}: {VIEW_SETS[parts[0]].describe(window)}"
+    return "; ".join(f"part {i + 1} ({name}): {VIEW_SETS[name].describe(window)}" for i, name in enumerate(parts))
 
 
 def _k_warp_grid(b: int, width: int, amount: float, generator: torch.Generator) -> torch.Tensor:
@@ -135,6 +157,10 @@ def band_views(x: torch.Tensor, generator: torch.Generator, *, views: ViewSet = 
     if views.k_warp:
         warped = _k_warp_grid(b, width, views.k_warp, generator)                    # (b, width)
         grid[..., 0] = warped[:, None, :] * k_sign.view(b, 1, 1)
+    if views.k_crop:   # a random part of the path, at least 1 - k_crop of it, fills the width
+        keep = torch.empty(b).uniform_(1 - views.k_crop, 1.0, generator=generator)
+        centre = (torch.rand(b, generator=generator) * 2 - 1) * (1 - keep)
+        grid[..., 0] = grid[..., 0] * keep.view(b, 1, 1) + centre.view(b, 1, 1)
     grid = grid.to(x.device, x.dtype)
     # a stretched 1-px line is resampled to grey: keep what a line would keep at the study's 0.8
     # threshold on the grey scale (ink >= 0.25), so views stay binary like the inputs

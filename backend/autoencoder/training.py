@@ -38,10 +38,12 @@ from backend.autoencoder.encoding import (
 from backend.autoencoder.images import folder_fingerprint, load_image_folder
 from backend.autoencoder.model import Autoencoder
 from backend.autoencoder.noise import localized_noise
+from backend.autoencoder.config import VIEW_RECIPES
 from backend.autoencoder.objectives import (
     VIEW_SETS,
     band_views,
     dec_loss,
+    describe_views,
     kmeans_centroids,
     nt_xent,
     student_t_assignments,
@@ -78,7 +80,7 @@ def split_indices(n: int, split: float, seed: int) -> tuple[torch.Tensor, torch.
 # ---- the loop -----------------------------------------------------------------------------------
 
 def build_model(cfg: TrainConfig, device: torch.device) -> nn.Module:
-    model = Autoencoder(cfg.arch, cfg.latent, cfg.image_size, cfg.objective).to(device)
+    model = Autoencoder(cfg.arch, cfg.latent, cfg.image_size, cfg.objective, parts=cfg.parts).to(device)
     if device.type in ("cuda", "cpu"):
         model = model.to(memory_format=torch.channels_last)
     return model
@@ -127,13 +129,18 @@ class Objective:
             with self._autocast():
                 logits = self.model(noisy)
             return self.bce(logits.float(), x)
-        views = VIEW_SETS[self.cfg.views]
-        v1 = band_views(x, generator, views=views, window=self.cfg.window, noise=self.cfg.noise_prob)
-        v2 = band_views(x, generator, views=views, window=self.cfg.window, noise=self.cfg.noise_prob)
-        with self._autocast():
-            z = self.model.project(torch.cat([v1, v2]).contiguous(memory_format=torch.channels_last)
-                                   if self.device.type != "mps" else torch.cat([v1, v2]))
-        return nt_xent(z[:len(x)], z[len(x):], self.cfg.temperature)
+        parts = VIEW_RECIPES[self.cfg.views]
+        loss = 0.0
+        for part, name in enumerate(parts):  # each part of the fingerprint learns from its own views
+            views = VIEW_SETS[name]
+            v1 = band_views(x, generator, views=views, window=self.cfg.window, noise=self.cfg.noise_prob)
+            v2 = band_views(x, generator, views=views, window=self.cfg.window, noise=self.cfg.noise_prob)
+            both = torch.cat([v1, v2])
+            with self._autocast():
+                z = self.model.project(both.contiguous(memory_format=torch.channels_last)
+                                       if self.device.type != "mps" else both, part=part)
+            loss = loss + nt_xent(z[:len(x)], z[len(x):], self.cfg.temperature)
+        return loss / len(parts)
 
 
 def fit(model: nn.Module, ink: torch.Tensor, cfg: TrainConfig, *, device: torch.device,
@@ -413,7 +420,7 @@ def _metadata(cfg: TrainConfig, model: nn.Module, *, out_root: Path, images_dir,
                  f"p={cfg.noise_prob}, inputs only, a fresh box per image",
     }
     if cfg.objective == "contrastive":
-        meta["views"] = (f"two views per image ({cfg.views}): {VIEW_SETS[cfg.views].describe(cfg.window)}, "
+        meta["views"] = (f"two views per image ({cfg.views}) {describe_views(cfg.views, cfg.window)}, "
                          f"localized noise; NT-Xent at temperature {cfg.temperature} on a 512-128 projection head")
     centroids = getattr(model, "centroids", None)
     if centroids is not None:
