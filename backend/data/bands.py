@@ -385,8 +385,8 @@ def _display_axes(fig, bd: BandData):
 
 def _display_labels(ax, bd: BandData) -> None:
     ax.set_xticks(bd.ticks, bd.tick_labels)
-    ax.set_ylabel("Energy (eV)")
-    ax.set_xlabel("k-path")
+    ax.set_ylabel(r"$E - E_F$ (eV)")  # every plot is referenced to the Fermi level
+    ax.set_xlabel("wave vector along the k-path")
 
 
 def _plain_display_png(bd: BandData, window: float) -> bytes:
