@@ -103,13 +103,14 @@ def format_physics(physics) -> str:
                 continue
             targets = list(dict.fromkeys(part.target))
             name_w = max(24, min(64, int(part.feature_set.str.len().max())))
-            head = f"{'feature set':<{name_w}} " + " ".join(f"{t[:14]:>14}" for t in targets)
+            cell_w = max(8, max(len(t) for t in targets))
+            head = f"{'feature set':<{name_w}} " + " ".join(f"{t:>{cell_w}}" for t in targets)
             lines += ["", f"window {window} eV: {title}", head, "-" * len(head)]
             for name, r in part.groupby("feature_set", sort=False):
                 by = r.set_index("target")
-                lines.append(f"{name[:name_w]:<{name_w}} " + _cells([by.value.get(t) for t in targets], 14))
+                lines.append(f"{name[:name_w]:<{name_w}} " + _cells([by.value.get(t) for t in targets], cell_w))
                 if r.train_acc.notna().any():
-                    lines.append(f"{'  its training accuracy':<{name_w}} " + _cells([by.train_acc.get(t) for t in targets], 14))
+                    lines.append(f"{'  its training accuracy':<{name_w}} " + _cells([by.train_acc.get(t) for t in targets], cell_w))
     return "\n".join(lines)
 
 

@@ -42,7 +42,8 @@ def model_objective(info) -> str:
 
 
 def model_image_size(info) -> int:
-    return int(info.extra.get("image_size") or STUDY_SIZE)
+    """A model's input size (its JSON's, else its id's ``size64``, else the study's 224 px)."""
+    return int(info.image_size or STUDY_SIZE)
 
 
 def is_published(info) -> bool:

@@ -209,7 +209,7 @@ def physics_window(catalog, window, sets, *, ctx, spec, cache, warnings: list, e
     universe = ctx.universe([fs.model_id for fs in sets if fs.model_id])
     labels = (physics_labels(catalog, universe, n_folds=spec.n_folds, seed=spec.seed, where=f"window {window} eV",
                              warnings=warnings) if catalog.labels_path() else {})
-    meta.setdefault("physics_source", {})[f"{window}"] = source
+    meta.setdefault("physics_source", {})[f"{float(window):g}"] = source
     key = {"physics": TARGETS, "seed": spec.seed, "labels": {c: lab.key for c, lab in labels.items()},
            "descriptors": None if descriptors is None else json_digest(descriptors.reset_index().to_numpy().tolist())}
     rows, published = [], []

@@ -248,7 +248,9 @@ def quality_report(catalog, model_ids, spec: QualitySpec | None = None, *, cache
             if spec.ceiling:
                 rows.append(_ceiling_row(window, group, ctx, spec, cache, meta))
         advance("ceiling")
-        if spec.physics:
+        if spec.physics and window is None:
+            warnings.append("physics section: models without an energy window have no descriptors; left out")
+        elif spec.physics:
             physics_rows += physics_window(catalog, window, sets, ctx=ctx, spec=spec, cache=cache, warnings=warnings,
                                            epochs=ceiling_epochs(group), meta=meta)
             advance("physics")
