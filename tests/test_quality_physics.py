@@ -278,3 +278,22 @@ def test_physics_section_on_the_published_data_reads_the_plots_and_summarises_th
     best = p[p.feature_set == "published models (3): best"].set_index("target").value
     median = p[p.feature_set == "published models (3): median"].set_index("target").value
     assert (best >= median - 1e-12).all() and (p.score == "r2").all()
+
+
+def test_a_root_without_models_gets_its_baselines_and_physics(dftlike, physics_report, tmp_path):
+    """A DFT-like root as built (images, band data, labels; no models yet)."""
+    root, _ = dftlike
+    _, cache = physics_report
+    bare = tmp_path / "bare"
+    shutil.copytree(root, bare, ignore=shutil.ignore_patterns("embeddings", "models"))
+    out = subprocess.run([sys.executable, "-m", "backend", "quality", "--data", str(bare), "--labels", "family",
+                          "--cache", str(cache), "--no-ceiling"], capture_output=True, text=True, cwd=PROJECT,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "no models under" in out.stderr and "untrained resnet18 latent3 64px" in out.stdout
+    assert out.stdout.count("pixels 224px (PCA-50)") == 3 and "descriptor R^2" in out.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = subprocess.run([sys.executable, "-m", "backend", "quality", "--data", str(empty)], capture_output=True,
+                         text=True, cwd=PROJECT, timeout=600)
+    assert out.returncode != 0 and "no models and no training images" in out.stderr

@@ -11,6 +11,7 @@ import numpy as np
 from backend.commands import add_command, add_data_arg
 from backend.data.catalog import Catalog
 from backend.evaluate.select import select_models
+from backend.errors import ParameterError
 from backend.fileio import write_csv_atomic
 from backend.progress import TqdmProgress
 from backend.quality import QualitySpec, quality_report
@@ -118,10 +119,19 @@ def cmd_quality(args) -> int:
     cat = Catalog(args.data)
     spec = QualitySpec(labels=args.labels, n_folds=args.folds, seed=args.seed, ceiling=not args.no_ceiling,
                        baselines=not args.no_baselines, physics=args.physics).validate()
-    model_ids = select_models(cat, args.models)
+    model_ids, windows = [], []
+    if args.models or any(not m.is_unencoded for m in cat.models.values()):
+        model_ids = select_models(cat, args.models)
+    else:  # a root with images and no models yet: what the baselines know, window by window
+        windows = list(cat.train_image_dirs())
+        if not windows:
+            raise ParameterError(f"no models and no training images (images/train_{{W}}eV) under {cat.root}")
+        print(f"no models under {cat.root}: the baselines of windows {', '.join(f'{w:g}' for w in windows)} eV",
+              file=sys.stderr)
     print(f"{len(model_ids)} models" + (f", labels: {args.labels}" if args.labels else ", no labels"), file=sys.stderr)
     with TqdmProgress(desc="quality", unit="step") as bar:
-        result = quality_report(cat, model_ids, spec, cache_dir=args.cache, progress=bar, use_cache=not args.no_cache)
+        result = quality_report(cat, model_ids, spec, cache_dir=args.cache, progress=bar, use_cache=not args.no_cache,
+                                windows=windows)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(format_table(result.table, labelled=bool(args.labels)))

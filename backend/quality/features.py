@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from backend.autoencoder.config import TrainConfig
 from backend.fileio import file_sha256
 
 #: px: the pixel baselines' sizes besides the models' own: the study's input size
@@ -70,8 +71,9 @@ def model_feature_set(catalog, info) -> FeatureSet:
 
 
 def pixel_sizes(group) -> list[int]:
-    """The pixel baselines' sizes: every model's input size, and the study's 224 px."""
-    return sorted({model_image_size(i) for i in group if not i.is_unencoded} | {STUDY_SIZE})
+    """The pixel baselines' sizes: every model's input size, training's default input size (64 px)
+    and the study's 224 px."""
+    return sorted({model_image_size(i) for i in group if not i.is_unencoded} | {TrainConfig.image_size, STUDY_SIZE})
 
 
 def pixel_feature_sets(ctx, sizes, *, seed: int, unenc_info=None) -> list[FeatureSet]:
@@ -104,6 +106,8 @@ def untrained_feature_sets(ctx, group, *, seed: int) -> list[FeatureSet]:
 
     archs = sorted({(i.arch, int(i.latent), model_image_size(i)) for i in group
                     if not i.is_unencoded and i.arch in ("resnet18", "resnet50") and i.latent})
+    if not any(not i.is_unencoded for i in group):   # no models yet: the architecture training would make
+        archs = [(TrainConfig.arch, TrainConfig.latent, TrainConfig.image_size)]
     features: dict = {}  # (arch, size) -> {latent: X}, computed once, when a row needs it
     amp = str(untrained_precision())
 

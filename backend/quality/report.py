@@ -213,20 +213,22 @@ def _chance_rows(ctx: WindowInputs, spec: QualitySpec) -> list[dict]:
 # ---- the report ---------------------------------------------------------------------------------
 
 def quality_report(catalog, model_ids, spec: QualitySpec | None = None, *, cache_dir: str | os.PathLike | None = None,
-                   progress: ProgressFn | None = None, use_cache: bool = True) -> QualityResult:
-    """Score every model of ``model_ids`` and the baselines of their windows (see module doc)."""
+                   progress: ProgressFn | None = None, use_cache: bool = True, windows=()) -> QualityResult:
+    """Score every model of ``model_ids`` and the baselines of their windows (see module doc);
+    ``windows`` (eV): more windows to report the baselines of, with or without models (a root
+    with images and no models yet)."""
     progress = progress or null_progress
     spec = (spec or QualitySpec()).validate()
     t0 = time.perf_counter()
     model_ids = list(dict.fromkeys(model_ids))
-    if not model_ids:
+    if not model_ids and not windows:
         raise ParameterError("no models to report on")
     infos = [catalog.get(m) for m in model_ids]
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     cache = RowCache(cache_dir / "quality", use_cache)
     warnings: list[str] = []
     rows, physics_rows, meta = [], [], {"hdbscan_cell": explorer_cell().relevant(), "ceiling": {}}
-    windows = sorted({i.window for i in infos}, key=lambda w: (w is None, w or 0))
+    windows = sorted({i.window for i in infos} | {float(w) for w in windows}, key=lambda w: (w is None, w or 0))
     n_steps = len(infos) + len(windows) * (6 if spec.physics else 4)
     step = 0
 
@@ -267,6 +269,8 @@ def quality_report(catalog, model_ids, spec: QualitySpec | None = None, *, cache
 
 def _window_context(catalog, window, group, spec: QualitySpec, cache_dir: Path, warnings: list) -> WindowInputs:
     ctx = WindowInputs(catalog, window, cache_dir, enabled=spec.baselines)
+    if not group and ctx.images()[1] is None:
+        raise ParameterError(f"window {window:g} eV: no models, training images or display plots under {catalog.root}")
     if spec.labels is not None:
         ctx.label = labelled_folds(catalog, spec.labels, ctx.universe([i.model_id for i in group]),
                                    n_folds=spec.n_folds, seed=spec.seed, where=f"window {window} eV", warnings=warnings)
