@@ -144,6 +144,8 @@ def pick_lr(x_all, target, train, *, n_classes: int, epochs: int, lrs=CEILING_LR
     out) of the training indices ``train``, and every candidate's score (ties: the first)."""
     inner = make_folds(np.asarray(target)[train], INNER_FOLDS, seed)
     fit, held = train[inner != 0], train[inner == 0]
+    if len(lrs) == 1 or len(held) == 0 or len(fit) < 2:
+        return float(lrs[0]), {}                      # nothing to choose, or too few to choose on
     scores = {}
     for lr in lrs:
         net = train_cnn(x_all, target, fit, n_classes=n_classes, epochs=epochs, lr=lr, seed=seed)
