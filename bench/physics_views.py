@@ -11,7 +11,7 @@
    (``lattice``, ``physical``, and ablations of ``physical``: one factor removed or one of the
    lattice factors added, see :data:`VARIANTS`) on those images;
 3. scores every feature set by 5-fold 10-NN regression R^2 (standardised features) of each
-   descriptor: the trained fingerprints, PCA-50 of the pixels at 64 and 224 px, an untrained
+   descriptor, as the quality report's physics section does (:mod:`backend.quality.physics`): the trained fingerprints, PCA-50 of the pixels at 64 and 224 px, an untrained
    ResNet-18 at 64 px, the unencoded UMAP and the study's 72 published one-eV models (median and
    best).
 
@@ -37,39 +37,10 @@ import pandas as pd
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-TARGETS = ("n_fermi_crossings", "metal", "density_at_ef", "line_density", "flat_strip", "max_slope", "gap")
-
-
-def variants():
-    from backend.autoencoder.objectives import VIEW_SETS
-
-    p = VIEW_SETS["physical"]
-    return {
-        "lattice": VIEW_SETS["lattice"],
-        "physical": p,
-        "physical-no-reverse": dataclasses.replace(p, k_reverse=0.0),
-        "physical-no-warp": dataclasses.replace(p, k_warp=0.0),
-        "physical+big-shift": dataclasses.replace(p, shift_ev=None, shift=0.33),
-        "physical+flip": dataclasses.replace(p, flip=0.5),
-        "physical+stretch": dataclasses.replace(p, stretch=1.6),
-    }
-
-
-def knn_r2(X: np.ndarray, y: np.ndarray, k: int = 10, seed: int = 0) -> float:
-    """5-fold k-NN regression R^2 of ``y`` (n,) from standardised ``X`` (n, d); NaN targets left out."""
-    from sklearn.model_selection import KFold
-    from sklearn.neighbors import KNeighborsRegressor
-    from sklearn.preprocessing import StandardScaler
-
-    ok = np.isfinite(y)
-    X, y = StandardScaler().fit_transform(np.asarray(X, float)[ok]), y[ok]
-    pred = np.empty_like(y)
-    for train, test in KFold(5, shuffle=True, random_state=seed).split(X):
-        pred[test] = KNeighborsRegressor(k).fit(X[train], y[train]).predict(X[test])
-    return float(1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum())
-
-
 def score(names, X, descriptors: pd.DataFrame) -> dict:
+    """The report's physics section's R^2 of each descriptor (:func:`backend.quality.physics.knn_r2`)."""
+    from backend.quality.physics import TARGETS, knn_r2
+
     d = descriptors.reindex([str(n) for n in names])
     return {t: round(knn_r2(X, d[t].to_numpy(float)), 3) for t in TARGETS}
 

@@ -112,7 +112,8 @@ def test_report_reads_every_model_against_its_baselines(demo_report):
     t = result.table
     assert set(t.kind) == {"model", "baseline", "chance"}
     names = set(t.feature_set)
-    assert {"unencoded UMAP (2-D)", "pixels (PCA-50)", "untrained resnet18 latent3 64px", "majority class",
+    assert {"unencoded UMAP (2-D)", "pixels 64px (PCA-50)", "pixels 224px (PCA-50)", "untrained resnet18 latent3 64px",
+            "majority class",
             "random class"} <= names
     for col in ("probe_acc", "kmeans_nmi", "kmeans_acc", "knn_agreement"):
         assert t[col].dropna().between(0, 1).all()
@@ -121,7 +122,7 @@ def test_report_reads_every_model_against_its_baselines(demo_report):
     model = t[t.kind == "model"].iloc[0]
     assert model.dim == 12 and 0 < model.trustworthiness <= 1 and model.distinct == 1.0
     # the baselines read as they should: pixels carry more than chance, a 2-D map less than 50 PCs
-    pixels = t[t.feature_set == "pixels (PCA-50)"].iloc[0]
+    pixels = t[t.feature_set == "pixels 64px (PCA-50)"].iloc[0]
     assert pixels.probe_acc > 0.45 and pixels.probe_acc > t.loc[t.feature_set == "random class", "probe_acc"].item()
 
 
@@ -151,7 +152,8 @@ def test_every_feature_set_uses_the_same_folds(monkeypatch, tmp_path):
 
     monkeypatch.setattr(report_mod, "linear_probe", spy)
     quality_report(Catalog(PROJECT), [demo_model(3)], QualitySpec(labels="family", ceiling=False), cache_dir=tmp_path)
-    assert len(seen) == 4 and len(set(seen)) == 1  # model, unencoded map, pixels, untrained network
+    # model, unencoded map, pixels at 64 and 224 px, untrained network
+    assert len(seen) == 5 and len(set(seen)) == 1
 
 
 def _labelled_root(tmp_path, labels: pd.DataFrame):

@@ -4,7 +4,9 @@
 - :func:`untrained_fingerprints`: the same encoder with random weights (fixed seed): what the
   architecture gives before any training;
 - :func:`supervised_ceiling`: a small CNN trained *with* the labels on the same folds (the best a
-  representation of these images can be expected to do).
+  representation of these images can be expected to do), trained as long as the models and on
+  views of the same kind, its learning rate picked on an inner split; it reports its training
+  accuracy too, so an under-trained ceiling (train accuracy near held-out, both low) shows.
 
 The unencoded UMAP map and the majority/random classifiers come from the catalog and
 :mod:`backend.quality.metrics`. This module imports torch: the report imports it only where a
@@ -13,20 +15,39 @@ report runs, never in a web process.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.decomposition import PCA
 from torch import nn
 
-from backend.autoencoder.config import check_arch
+from backend.autoencoder.config import TrainConfig, check_arch
 from backend.autoencoder.device import autocast_dtype
 from backend.autoencoder.model import Encoder
-from backend.quality.metrics import SEED, fold_splits
+from backend.autoencoder.objectives import ViewSet, band_views
+from backend.quality.metrics import SEED, fold_splits, make_folds
 
 PCA_COMPONENTS = 50
-CEILING_SIZE = 64          # px: the ceiling CNN's input size
-CEILING_EPOCHS = 20
+#: px: the ceiling CNN's input size, the models' (TrainConfig's image_size)
+CEILING_SIZE = TrainConfig.image_size
+#: the ceiling's epochs when the evaluated models do not say theirs: TrainConfig's
+CEILING_EPOCHS = TrainConfig.epochs
+#: the ceiling's candidate peak learning rates, one picked per (window, label) on an inner split
+CEILING_LRS = (1e-3, 3e-3, 1e-2)
+#: the inner split of the learning-rate pick: one of this many stratified parts is held out
+INNER_FOLDS = 5
+#: px at CEILING_SIZE: the largest vertical shift of the ceiling's training views. A few pixels
+#: only: where E_F sits relative to the bands is physics, and the models' big shifts (a third of
+#: the height, in the demo's "lattice" views) would teach the labeller to ignore it
+CEILING_SHIFT_PX = 2
+#: the ceiling's training views, the kind the models are trained on where it keeps the physics: a
+#: small vertical shift, thicker lines (another plotting style) and, with CEILING_NOISE, the
+#: study's localized noise; no E -> -E flip (no symmetry of a material with a Fermi level)
+#: and no vertical stretch beyond 1 (the band widths are what the labels may be about)
+CEILING_VIEWS = ViewSet(shift=CEILING_SHIFT_PX / CEILING_SIZE, stretch=1.0, flip=0.0)
+CEILING_NOISE = TrainConfig.noise_prob
 
 
 def pixel_pca(ink: np.ndarray, n_components: int = PCA_COMPONENTS, seed: int = SEED) -> np.ndarray:
@@ -92,45 +113,78 @@ def small_cnn(n_classes: int):
 
 
 def supervised_ceiling(ink, y, folds, *, epochs: int = CEILING_EPOCHS, size: int = CEILING_SIZE,
-                       seed: int = SEED, progress=None) -> tuple[float, float]:
-    """(mean, std) held-out accuracy of a small CNN trained with the labels, fold by fold (the
-    same folds as the probes). Inputs at ``size`` px; training adds vertical shifts (where the
-    Fermi level sits is not what a class is)."""
+                       lrs=CEILING_LRS, seed: int = SEED, progress=None) -> dict:
+    """A small CNN trained with the labels, fold by fold (the same folds as the probes), trained
+    as the models are: ``epochs`` one-cycle epochs on :data:`CEILING_VIEWS` of the images at
+    ``size`` px, the peak learning rate picked from ``lrs`` on an inner split of the first fold's
+    training part (:func:`pick_lr`). Returns ``probe_acc`` / ``probe_std`` (held-out accuracy over
+    the folds), ``train_acc`` (accuracy on the training folds, clean images), ``lr``, ``epochs``,
+    ``lr_scores`` (inner-split accuracy of each candidate) and ``seconds``."""
+    t0 = time.perf_counter()
     y = np.asarray(y)
     classes, target = np.unique(y, return_inverse=True)
     target = torch.as_tensor(target)
     x_all = _as_size(torch.as_tensor(np.asarray(ink)), size).float()
-    accs = []
     splits = list(fold_splits(np.asarray(folds)))
+    lr, lr_scores = pick_lr(x_all, target, splits[0][0], n_classes=len(classes), epochs=epochs, lrs=lrs, seed=seed)
+    accs, train_accs = [], []
     for f, (train, test) in enumerate(splits):
-        torch.manual_seed(seed + f)
-        net = small_cnn(len(classes))
-        opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
-        batch = 64
-        steps = epochs * max(1, int(np.ceil(len(train) / batch)))
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
-        g = torch.Generator().manual_seed(seed + 100 + f)
-        train_t = torch.as_tensor(train)
-        for _ in range(epochs):
-            net.train()
-            order = train_t[torch.randperm(len(train_t), generator=g)]
-            for start in range(0, len(order), batch):
-                idx = order[start:start + batch]
-                if len(idx) < 2:
-                    continue
-                shift = int(torch.randint(-size // 4, size // 4 + 1, (1,), generator=g))
-                xb = torch.roll(x_all[idx], shifts=shift, dims=2)
-                loss = F.cross_entropy(net(xb), target[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if sched.last_epoch < sched.total_steps - 1:
-                    sched.step()
-        net.eval()
-        with torch.inference_mode():
-            pred = torch.cat([net(x_all[torch.as_tensor(test[s:s + 256])]).argmax(1)
-                              for s in range(0, len(test), 256)])
-        accs.append(float((pred == target[torch.as_tensor(test)]).float().mean()))
+        net = train_cnn(x_all, target, train, n_classes=len(classes), epochs=epochs, lr=lr, seed=seed + f)
+        accs.append(_accuracy(net, x_all, target, test))
+        train_accs.append(_accuracy(net, x_all, target, train))
         if progress:
             progress(f + 1, len(splits), stage="ceiling")
-    return float(np.mean(accs)), float(np.std(accs))
+    return {"probe_acc": float(np.mean(accs)), "probe_std": float(np.std(accs)),
+            "train_acc": float(np.mean(train_accs)), "lr": float(lr), "epochs": int(epochs),
+            "lr_scores": {f"{c:g}": s for c, s in lr_scores.items()}, "seconds": time.perf_counter() - t0}
+
+
+def pick_lr(x_all, target, train, *, n_classes: int, epochs: int, lrs=CEILING_LRS, seed: int = SEED):
+    """The candidate of ``lrs`` whose CNN scores best on a stratified inner split (a fifth held
+    out) of the training indices ``train``, and every candidate's score (ties: the first)."""
+    inner = make_folds(np.asarray(target)[train], INNER_FOLDS, seed)
+    fit, held = train[inner != 0], train[inner == 0]
+    if len(lrs) == 1 or len(held) == 0 or len(fit) < 2:
+        return float(lrs[0]), {}                      # nothing to choose, or too few to choose on
+    scores = {}
+    for lr in lrs:
+        net = train_cnn(x_all, target, fit, n_classes=n_classes, epochs=epochs, lr=lr, seed=seed)
+        scores[float(lr)] = _accuracy(net, x_all, target, held)
+    return max(scores, key=scores.get), scores
+
+
+def train_cnn(x_all, target, train, *, n_classes: int, epochs: int, lr: float, seed: int = SEED):
+    """:func:`small_cnn` trained on ``x_all[train]`` (float {0, 1} (n, 1, S, S)) for ``target``:
+    AdamW, one-cycle to ``lr``, batches of 64, a fresh :data:`CEILING_VIEWS` view of each image
+    each step (seeded)."""
+    torch.manual_seed(seed)
+    net = small_cnn(n_classes)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    batch = 64
+    steps = epochs * max(1, int(np.ceil(len(train) / batch)))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    g = torch.Generator().manual_seed(seed + 100)
+    train_t = torch.as_tensor(np.asarray(train))
+    net.train()
+    for _ in range(epochs):
+        order = train_t[torch.randperm(len(train_t), generator=g)]
+        for start in range(0, len(order), batch):
+            idx = order[start:start + batch]
+            if len(idx) < 2:
+                continue
+            xb = band_views(x_all[idx], g, views=CEILING_VIEWS, noise=CEILING_NOISE)
+            loss = F.cross_entropy(net(xb), target[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched.last_epoch < sched.total_steps - 1:
+                sched.step()
+    return net.eval()
+
+
+def _accuracy(net, x_all, target, idx) -> float:
+    """Accuracy of ``net`` (eval mode) on the clean images ``x_all[idx]``."""
+    idx = torch.as_tensor(np.asarray(idx))
+    with torch.inference_mode():
+        pred = torch.cat([net(x_all[idx[s:s + 256]]).argmax(1) for s in range(0, len(idx), 256)])
+    return float((pred == target[idx]).float().mean())

@@ -5,31 +5,39 @@ computed from the same images and, with labels, a supervised ceiling.
     from backend.quality import QualitySpec, quality_report
     result = quality_report(Catalog("."), ["resnet18_latent3_window3eV_..."], QualitySpec(labels="family"))
     result.table            # one row per feature set (models, baselines, ceiling, chance)
+    result.physics          # with QualitySpec(physics=True): the physics section (backend.quality.physics)
 
 Rows are grouped by energy window: the baselines of a window are computed from that window's
 training images (``images/train_{W}eV``), or, where a root has only display plots (the published
-layout), from those plots turned into training images as ``import-plots`` does.
+layout), from those plots turned into training images as ``import-plots`` does
+(:mod:`backend.quality.inputs`). The feature sets (:mod:`backend.quality.features`): the models,
+the unencoded map, PCA-50 of the pixels at the models' input size and at the study's 224 px, the
+models' architectures untrained; with labels the majority and random classes and the supervised
+CNN ceiling (:func:`backend.quality.baselines.supervised_ceiling`: as many epochs as the window's
+longest-trained model, learning rate picked on an inner split; ``train_acc`` next to its held-out
+``probe_acc``).
 
 Scores (columns of :attr:`QualityResult.table`):
 
 - with labels (materials without a label are left out, and a warning says how many):
   ``probe_acc`` / ``probe_std`` (5-fold stratified linear probe, one fold assignment per window
   shared by every row), ``kmeans_*`` (K-Means with k = number of classes), ``hdbscan_*`` (HDBSCAN
-  at the explorer's default cell, noise as a cluster; ``_nmi``, ``_ari``, ``_acc``), ``knn_agreement``
+  at the cell the explorer opens with, :func:`explorer_cell`, noise as a cluster; ``_nmi``,
+  ``_ari``, ``_acc``), ``knn_agreement``
   (share of the 10 nearest fingerprints with the same label);
 - without labels: ``trustworthiness`` of the model's 2-D map, ``effective_dim`` (participation
   ratio of the fingerprint covariance: ~1 for a collapsed model), ``distinct`` (share of distinct
   fingerprints), ``recon_loss`` (held-out BCE of the clean validation images, for models whose
   weights and images are here).
 
-Every row is cached on disk under ``<cache>/quality/``, keyed by the content of its inputs (the
-fingerprint and map files, the images, the labels) and the report's settings.
+Every row is cached on disk under ``<cache>/quality/`` (:mod:`backend.quality.rowcache`), keyed by
+the content of its inputs (the fingerprint and map files, the images, the labels), the report's
+settings, the HDBSCAN cell and the source of this package's modules (a code change recomputes).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -43,35 +51,49 @@ from backend.cluster.algorithms import cluster
 from backend.cluster.params import ClusterParams
 from backend.cluster.validation import external_scores
 from backend.data.model_ids import unencoded_model_id
-from backend.data.labels import labelled_materials, load_labels
-from backend.errors import DataError, ParameterError
-from backend.fileio import file_sha256, json_digest, load_npz, save_npz_atomic, write_json_atomic
+from backend.discover.explorer_view import ExplorerView
+from backend.errors import ParameterError
 from backend.progress import ProgressFn, null_progress
+from backend.quality.features import (
+    FeatureSet,
+    ceiling_epochs,
+    ceiling_scores,
+    model_feature_set,
+    pixel_feature_sets,
+    pixel_sizes,
+    untrained_feature_sets,
+)
+from backend.quality.inputs import WindowInputs, labelled_folds
 from backend.quality.metrics import (
     N_FOLDS,
     SEED,
     chance_accuracy,
-    check_labels,
     kmeans_labels,
     knn_agreement,
     linear_probe,
-    make_folds,
     map_trustworthiness,
 )
+from backend.quality.physics import physics_frame, physics_window
+from backend.quality.rowcache import RowCache
 
-CACHE_VERSION = 1
 #: columns of the table, in order
 COLUMNS = ("feature_set", "kind", "window", "model_id", "objective", "dim", "n", "probe_acc", "probe_std",
-           "kmeans_nmi", "kmeans_ari", "kmeans_acc", "hdbscan_nmi", "hdbscan_ari", "hdbscan_acc",
+           "train_acc", "kmeans_nmi", "kmeans_ari", "kmeans_acc", "hdbscan_nmi", "hdbscan_ari", "hdbscan_acc",
            "hdbscan_clusters", "hdbscan_noise", "knn_agreement", "trustworthiness", "effective_dim",
            "distinct", "recon_loss")
 KINDS = ("model", "baseline", "ceiling", "chance")
 
 
+def explorer_cell() -> ClusterParams:
+    """The clustering the explorer opens with (its default view's parameters)."""
+    return ExplorerView().params().validate()
+
+
 @dataclass(frozen=True)
 class QualitySpec:
     """Settings of a report. ``labels``: a column of the root's ``labels.csv`` (None: the
-    label-free scores only); ``ceiling``: train the supervised CNN (labels only)."""
+    label-free scores only); ``ceiling``: train the supervised CNN (labels only); ``physics``:
+    add the physics section (:mod:`backend.quality.physics`)."""
 
     labels: str | None = None
     n_folds: int = N_FOLDS
@@ -79,6 +101,7 @@ class QualitySpec:
     k_neighbours: int = 10
     ceiling: bool = True
     baselines: bool = True
+    physics: bool = False
 
     def validate(self) -> "QualitySpec":
         for name, low in (("n_folds", 2), ("seed", 0), ("k_neighbours", 1)):
@@ -90,15 +113,26 @@ class QualitySpec:
         return self
 
     def key(self) -> dict:
+        """Every setting (a job records the spec by it)."""
         return dataclasses.asdict(self)
+
+    def row_key(self) -> dict:
+        """The settings a row's numbers depend on (not which sections or rows are computed)."""
+        return {k: getattr(self, k) for k in ("labels", "n_folds", "seed", "k_neighbours")}
 
 
 @dataclass
 class QualityResult:
+    """``table``: the main table (:data:`COLUMNS`); ``physics``: the physics section (long:
+    :data:`backend.quality.physics.PHYSICS_COLUMNS`), None unless asked for; ``meta``: what the
+    rows were computed with (the HDBSCAN cell, the ceilings' epochs and learning rates)."""
+
     table: pd.DataFrame
     spec: QualitySpec
     warnings: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    physics: pd.DataFrame | None = None
+    meta: dict = field(default_factory=dict)
 
     def models(self) -> pd.DataFrame:
         return self.table[self.table.kind == "model"]
@@ -106,92 +140,6 @@ class QualityResult:
     def reference(self, window, feature_set: str) -> pd.Series | None:
         rows = self.table[(self.table.window == window) & (self.table.feature_set == feature_set)]
         return rows.iloc[0] if len(rows) else None
-
-
-# ---- inputs -------------------------------------------------------------------------------------
-
-@dataclass
-class _Window:
-    """What a window's rows are scored on: its images, and the labelled materials with their folds."""
-
-    window: float | None
-    names: np.ndarray | None            # materials of the images (None: no images found)
-    ink: np.ndarray | None              # (n, 1, S, S) uint8
-    images_key: str | None
-    labels: dict | None                 # material -> label (only labelled materials)
-    folds: dict | None                  # material -> fold
-    labels_key: str | None
-
-
-
-
-def window_images(catalog, window, cache_dir: Path, *, size: int = 224, progress: ProgressFn = null_progress):
-    """(names, ink uint8 (n, 1, size, size), key) of a window's training images; made from the
-    display plots (and cached) when the root has no training images; (None, None, None) when it
-    has neither."""
-    # torch (the image helpers live with the autoencoder): only where a report runs, never in a web process
-    from backend.autoencoder.images import (
-        folder_fingerprint,
-        import_plot,
-        ink_from_grey,
-        list_images,
-        load_image_folder,
-    )
-
-    train_dir = catalog.train_image_dir(window)
-    if train_dir is not None:
-        key = json_digest({"train": folder_fingerprint(train_dir), "size": size})
-        names, ink = load_image_folder(train_dir, size)
-        return np.asarray(names), ink.numpy(), key
-    display = catalog.display_image_dir(window)
-    if display is None:
-        return None, None, None
-    files = list_images(display)
-    key = json_digest({"display": folder_fingerprint(display), "size": size})
-    path = cache_dir / f"images-{key}.npz"
-    hit = load_npz(path)
-    if hit is not None:
-        return hit["names"], hit["ink"], key
-    names, inks = [], []
-    for i, f in enumerate(files, 1):
-        try:
-            inks.append(ink_from_grey(import_plot(f, size)))
-            names.append(f.stem)
-        except DataError:
-            pass  # a plot without an axes frame cannot be imported; it simply has no baseline row
-        progress(i, len(files), stage="import plots")
-    ink = np.stack(inks)[:, None]
-    save_npz_atomic(path, {"names": np.asarray(names), "ink": ink})
-    return np.asarray(names), ink, key
-
-
-def _window_inputs(catalog, window, infos, spec: QualitySpec, cache_dir: Path, warnings: list,
-                   progress: ProgressFn) -> _Window:
-    names, ink, images_key = (window_images(catalog, window, cache_dir, progress=progress)
-                              if spec.baselines else (None, None, None))
-    if spec.labels is None:
-        return _Window(window, names, ink, images_key, None, None, None)
-
-    path = catalog.labels_path()
-    universe = names if names is not None else catalog.load(infos[0].model_id).names
-    y = load_labels(catalog, spec.labels, universe)
-    labelled = y != ""
-    if not labelled.any():
-        raise ParameterError(f"labels file {path}: column {spec.labels!r} labels none of the "
-                             f"{len(universe)} materials of window {window} eV")
-    if not labelled.all():
-        warnings.append(f"{path.name}: column {spec.labels!r} labels {int(labelled.sum())} of the "
-                        f"{len(universe)} materials of window {window} eV; the others are left out")
-
-    unknown = sorted(set(labelled_materials(catalog, spec.labels)) - set(universe))
-    if unknown:
-        warnings.append(f"{path.name}: {len(unknown)} labelled materials are not among the {len(universe)} of "
-                        f"window {window} eV (e.g. {', '.join(unknown[:3])}); the report uses the overlap")
-    lab_names, y = np.asarray(universe)[labelled], y[labelled]
-    y = check_labels(y, spec.n_folds, where=f"labels file {path}, column {spec.labels!r}")
-    fold = make_folds(y, spec.n_folds, spec.seed)
-    return _Window(window, names, ink, images_key, dict(zip(lab_names, y)), dict(zip(lab_names, fold)),
-                   json_digest({"names": lab_names.tolist(), "y": y.tolist(), "folds": fold.tolist()}))
 
 
 # ---- scoring ------------------------------------------------------------------------------------
@@ -205,7 +153,7 @@ def effective_dim(X) -> float:
     return float(ev.sum() ** 2 / (ev ** 2).sum()) if ev.sum() > 0 else 0.0
 
 
-def score_features(X, names, ctx: _Window, *, spec: QualitySpec, xy=None, warnings: list | None = None,
+def score_features(X, names, ctx: WindowInputs, *, spec: QualitySpec, xy=None, warnings: list | None = None,
                    what: str = "") -> dict:
     """Every score of one feature array ``X`` (n, d) whose rows are ``names``."""
     X = np.asarray(X, dtype=np.float64)
@@ -231,7 +179,7 @@ def score_features(X, names, ctx: _Window, *, spec: QualitySpec, xy=None, warnin
     k = len(np.unique(y))
     km = external_scores(y, kmeans_labels(Xl, k, spec.seed))
     row.update(kmeans_nmi=km["nmi"], kmeans_ari=km["ari"], kmeans_acc=km["accuracy"])
-    params = ClusterParams()  # the explorer's first view: the paper's cell
+    params = explorer_cell()
     if len(Xl) > params.min_cluster_size:
         labels = cluster(Xl, np.zeros((len(Xl), 2)), params).labels
         hd = external_scores(y, labels)
@@ -241,7 +189,7 @@ def score_features(X, names, ctx: _Window, *, spec: QualitySpec, xy=None, warnin
     return row
 
 
-def _chance_rows(ctx: _Window, spec: QualitySpec) -> list[dict]:
+def _chance_rows(ctx: WindowInputs, spec: QualitySpec) -> list[dict]:
     names = np.array(list(ctx.labels))
     y = np.array([ctx.labels[n] for n in names])
     folds = np.array([ctx.folds[n] for n in names])
@@ -262,86 +210,52 @@ def _chance_rows(ctx: _Window, spec: QualitySpec) -> list[dict]:
     return rows
 
 
-# ---- cache --------------------------------------------------------------------------------------
-
-
-
-class _RowCache:
-    def __init__(self, folder: Path, enabled: bool):
-        self.folder, self.enabled, self.hits = folder, enabled, 0
-
-    def get_or_compute(self, key: dict, compute) -> dict:
-        path = self.folder / f"row-{json_digest({'v': CACHE_VERSION, **key})}.json"
-        if self.enabled:
-            try:
-                row = json.loads(path.read_text())
-                self.hits += 1
-                return row
-            except (OSError, ValueError):
-                pass
-        row = compute()
-
-        write_json_atomic(path, row)
-        return row
-
-
 # ---- the report ---------------------------------------------------------------------------------
 
-def _model_objective(info) -> str:
-    return str(info.extra.get("objective") or ("reconstruction" if info.meta_path else "published"))
-
-
-def _model_image_size(info) -> int:
-    return int(info.extra.get("image_size") or 224)
-
-
 def quality_report(catalog, model_ids, spec: QualitySpec | None = None, *, cache_dir: str | os.PathLike | None = None,
-                   progress: ProgressFn | None = None, use_cache: bool = True) -> QualityResult:
-    """Score every model of ``model_ids`` and the baselines of their windows (see module doc)."""
+                   progress: ProgressFn | None = None, use_cache: bool = True, windows=()) -> QualityResult:
+    """Score every model of ``model_ids`` and the baselines of their windows (see module doc);
+    ``windows`` (eV): more windows to report the baselines of, with or without models (a root
+    with images and no models yet)."""
     progress = progress or null_progress
     spec = (spec or QualitySpec()).validate()
     t0 = time.perf_counter()
     model_ids = list(dict.fromkeys(model_ids))
-    if not model_ids:
+    if not model_ids and not windows:
         raise ParameterError("no models to report on")
     infos = [catalog.get(m) for m in model_ids]
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    cache = _RowCache(cache_dir / "quality", use_cache)
+    cache = RowCache(cache_dir / "quality", use_cache)
     warnings: list[str] = []
-    rows: list[dict] = []
-    windows = sorted({i.window for i in infos}, key=lambda w: (w is None, w or 0))
-    n_steps = len(infos) + len(windows) * 4
+    rows, physics_rows, meta = [], [], {"hdbscan_cell": explorer_cell().relevant(), "ceiling": {}}
+    windows = sorted({i.window for i in infos} | {float(w) for w in windows}, key=lambda w: (w is None, w or 0))
+    n_steps = len(infos) + len(windows) * (6 if spec.physics else 4)
     step = 0
 
     def advance(stage: str):
         nonlocal step
         step += 1
-        progress(step, n_steps, stage=stage)
+        progress(min(step, n_steps), n_steps, stage=stage)
 
     for window in windows:
         group = [i for i in infos if i.window == window]
-        ctx = _window_inputs(catalog, window, group, spec, cache_dir, warnings, null_progress)
-        base_key = {"spec": spec.key(), "labels": ctx.labels_key}
-        for info in group:
-            data = catalog.load(info.model_id)
-            files = [info.fingerprint_path or info.embedding_path, info.embedding_path]
-            key = {**base_key, "model": info.model_id, "files": [file_sha256(f) for f in files]}
-            what = f"model {info.model_id}"
-            local: list[str] = []
-            xy = None if info.is_unencoded else data.xy
-            row = cache.get_or_compute(key, lambda: {
-                **score_features(data.X, data.names, ctx, spec=spec, xy=xy, warnings=local, what=what),
-                "recon_loss": _recon_loss(catalog, info), "warnings": local})
-            warnings.extend(row.pop("warnings", []))
-            rows.append({"feature_set": info.model_id, "kind": "baseline" if info.is_unencoded else "model",
-                         "window": window, "model_id": info.model_id,
-                         "objective": "unencoded UMAP" if info.is_unencoded else _model_objective(info), **row})
-            advance(info.model_id)
-        if not spec.baselines:
-            continue
-        rows.extend(_baseline_rows(catalog, window, group, ctx, spec, cache, base_key, warnings, advance))
-    if not rows:
-        raise ParameterError("nothing to report")
+        ctx = _window_context(catalog, window, group, spec, cache_dir, warnings)
+        sets = _feature_sets(catalog, window, group, ctx, spec, warnings)
+        base_key = {"spec": spec.row_key(), "labels": ctx.labels_key, "cell": explorer_cell().as_dict()}
+        for fs in sets:
+            rows.append(_feature_row(catalog, fs, window, ctx, spec, cache, base_key, warnings))
+            advance(fs.name)
+        if spec.baselines and ctx.labels is not None and ctx.images()[1] is not None:
+            rows.extend({**r, "window": window} for r in _chance_rows(ctx, spec))
+            if spec.ceiling:
+                rows.append(_ceiling_row(window, group, ctx, spec, cache, meta))
+        advance("ceiling")
+        if spec.physics and window is None:
+            warnings.append("physics section: models without an energy window have no descriptors; left out")
+        elif spec.physics:
+            physics_rows += physics_window(catalog, window, sets, ctx=ctx, spec=spec, cache=cache, warnings=warnings,
+                                           epochs=ceiling_epochs(group), meta=meta)
+            advance("physics")
     table = pd.DataFrame(rows)
     for col in COLUMNS:
         if col not in table.columns:
@@ -349,116 +263,70 @@ def quality_report(catalog, model_ids, spec: QualitySpec | None = None, *, cache
     table = table[list(COLUMNS)]
     progress(n_steps, n_steps, stage="done")
     return QualityResult(table=table, spec=spec, warnings=list(dict.fromkeys(warnings)),
-                         timings={"total_s": time.perf_counter() - t0, "cached_rows": cache.hits})
+                         timings={"total_s": time.perf_counter() - t0, "cached_rows": cache.hits},
+                         physics=physics_frame(physics_rows) if spec.physics else None, meta=meta)
 
 
-def _baseline_rows(catalog, window, group, ctx: _Window, spec: QualitySpec, cache: _RowCache, base_key: dict,
-                   warnings: list, advance) -> list[dict]:
-    """The rows every model of a window is read against: its unencoded map, PCA of the pixels,
-    untrained networks, and with labels the chance rows and the supervised ceiling."""
+def _window_context(catalog, window, group, spec: QualitySpec, cache_dir: Path, warnings: list) -> WindowInputs:
+    ctx = WindowInputs(catalog, window, cache_dir, enabled=spec.baselines)
+    if not group and ctx.images()[1] is None:
+        raise ParameterError(f"window {window:g} eV: no models, training images or display plots under {catalog.root}")
+    if spec.labels is not None:
+        ctx.label = labelled_folds(catalog, spec.labels, ctx.universe([i.model_id for i in group]),
+                                   n_folds=spec.n_folds, seed=spec.seed, where=f"window {window} eV", warnings=warnings)
+    return ctx
+
+
+def _feature_sets(catalog, window, group, ctx: WindowInputs, spec: QualitySpec, warnings: list) -> list[FeatureSet]:
+    """The selected models, then the baselines every model of a window is read against: its
+    unencoded map, PCA of the pixels at the models' input sizes and 224 px, untrained networks."""
+    sets = [model_feature_set(catalog, i) for i in group]
+    if not spec.baselines:
+        return sets
     label = f"window {window} eV"
     unenc = [m for m in catalog.models.values() if m.is_unencoded and m.window == window]
-    rows = []
-    # the unencoded map of this window, when the selection did not include it already
     if unenc and unenc[0].model_id not in {i.model_id for i in group}:
-        rows.append(_unencoded_row(catalog, unenc[0], window, ctx, spec, cache, base_key))
+        sets.append(model_feature_set(catalog, unenc[0]))
     elif not unenc:
         warnings.append(f"{label}: no unencoded map ({unencoded_model_id(window)}) under {catalog.root}")
-    if ctx.ink is None:
+    if ctx.images()[1] is None:
         warnings.append(f"{label}: no training images or display plots under {catalog.root}; the pixel, "
                         "untrained-network and ceiling baselines need them")
-        return rows
-    advance("pixels")
-    rows.append(_pixel_row(catalog, unenc, window, ctx, spec, cache, base_key))
-    advance("untrained")
-    rows.extend(_untrained_rows(group, window, ctx, spec, cache, base_key))
-    advance("ceiling")
-    if ctx.labels is not None:
-        rows.extend({**r, "window": window} for r in _chance_rows(ctx, spec))
-        if spec.ceiling:
-            rows.append(_ceiling_row(window, ctx, spec, cache, base_key))
-    advance("baselines done")
-    return rows
+        return sets
+    sets += pixel_feature_sets(ctx, pixel_sizes(group), seed=spec.seed, unenc_info=unenc[0] if unenc else None)
+    sets += untrained_feature_sets(ctx, group, seed=spec.seed)
+    return sets
 
 
-def _unencoded_row(catalog, info, window, ctx: _Window, spec: QualitySpec, cache: _RowCache, base_key: dict) -> dict:
-    """The window's unencoded 2-D map (``info``) scored as a feature set."""
-    data = catalog.load(info.model_id)
-    key = {**base_key, "model": info.model_id, "files": [file_sha256(info.embedding_path)]}
-    row = cache.get_or_compute(key, lambda: score_features(data.X, data.names, ctx, spec=spec, what=info.model_id))
-    return {"feature_set": "unencoded UMAP (2-D)", "kind": "baseline", "window": window,
-            "model_id": info.model_id, "objective": "unencoded UMAP", **row}
+def _feature_row(catalog, fs: FeatureSet, window, ctx: WindowInputs, spec: QualitySpec, cache: RowCache,
+                 base_key: dict, warnings: list) -> dict:
+    what = f"model {fs.model_id}" if fs.kind == "model" else fs.name
+    is_model = fs.kind == "model"
+
+    def compute():
+        names, X = fs.load()
+        local: list[str] = []
+        row = score_features(X, names, ctx, spec=spec, xy=fs.xy(), warnings=local, what=what)
+        return {**row, "recon_loss": _recon_loss(catalog, fs.info) if is_model else None, "warnings": local}
+
+    row = dict(cache.get_or_compute({**base_key, **fs.key}, compute))
+    warnings.extend(row.pop("warnings", []))
+    return {"feature_set": fs.name, "kind": fs.kind, "window": window, "model_id": fs.model_id,
+            "objective": fs.objective, **row}
 
 
-def _pixel_row(catalog, unenc: list, window, ctx: _Window, spec: QualitySpec, cache: _RowCache,
-               base_key: dict) -> dict:
-    """PCA of the raw pixels; its trustworthiness on the unencoded map of the window, if any."""
-    # torch (the baselines module holds the networks too): only where a report runs
-    from backend.quality.baselines import PCA_COMPONENTS, pixel_pca
-
-    unenc_xy = None
-    if unenc:
-        d = catalog.load(unenc[0].model_id)
-        order = pd.Index(d.names).get_indexer(ctx.names)
-        unenc_xy = d.xy[order] if (order >= 0).all() else None
-
-    def pixels():
-        X = pixel_pca(ctx.ink, seed=spec.seed)
-        return score_features(X, ctx.names, ctx, spec=spec, xy=unenc_xy, what="pixels")
-
-    row = cache.get_or_compute({**base_key, "baseline": "pixel_pca", "images": ctx.images_key}, pixels)
-    return {"feature_set": f"pixels (PCA-{PCA_COMPONENTS})", "kind": "baseline", "window": window,
-            "objective": "PCA of raw pixels", **row}
-
-
-def _untrained_rows(group, window, ctx: _Window, spec: QualitySpec, cache: _RowCache, base_key: dict) -> list[dict]:
-    """The models' architectures with random weights, one row per (architecture, latent, size)."""
-    # torch (untrained networks): only where a report runs
-    from backend.quality.baselines import untrained_fingerprints, untrained_precision
-
-    archs = sorted({(i.arch, int(i.latent), _model_image_size(i)) for i in group
-                    if not i.is_unencoded and i.arch in ("resnet18", "resnet50") and i.latent})
-    features: dict = {}  # (arch, size) -> {latent: X}, computed only when a row is not cached
-    amp = str(untrained_precision())
-
-    def untrained(arch, latent, size):
-        if (arch, size) not in features:
-            wanted = [z for a, z, s in archs if (a, s) == (arch, size)]
-            features[(arch, size)] = untrained_fingerprints(ctx.ink, arch, wanted, image_size=size, seed=spec.seed)
-        return score_features(features[(arch, size)][latent], ctx.names, ctx, spec=spec, what="untrained")
-
-    rows = []
-    for arch, latent, size in archs:
-        row = cache.get_or_compute({**base_key, "baseline": "untrained", "arch": arch, "latent": latent,
-                                    "size": size, "images": ctx.images_key, "amp": amp},
-                                   lambda arch=arch, latent=latent, size=size: untrained(arch, latent, size))
-        rows.append({"feature_set": f"untrained {arch} latent{latent} {size}px", "kind": "baseline",
-                     "window": window, "objective": "random weights", **row})
-    return rows
-
-
-def _ceiling_row(window, ctx: _Window, spec: QualitySpec, cache: _RowCache, base_key: dict) -> dict:
-    """A small CNN trained with the labels, on the same folds."""
-    # torch (the supervised ceiling trains a network): only where a report runs
-    from backend.quality.baselines import CEILING_EPOCHS, CEILING_SIZE, supervised_ceiling
-
-    keep = np.array([n in ctx.labels for n in ctx.names])
-
-    def ceiling():
-        y = np.array([ctx.labels[n] for n in ctx.names[keep]])
-        folds = np.array([ctx.folds[n] for n in ctx.names[keep]])
-        acc, std = supervised_ceiling(ctx.ink[keep], y, folds, seed=spec.seed)
-        return {"probe_acc": acc, "probe_std": std, "n": int(keep.sum())}
-
-    row = cache.get_or_compute({**base_key, "baseline": "ceiling", "images": ctx.images_key,
-                                "epochs": CEILING_EPOCHS, "size": CEILING_SIZE}, ceiling)
+def _ceiling_row(window, group, ctx: WindowInputs, spec: QualitySpec, cache: RowCache, meta: dict) -> dict:
+    """A small CNN trained with the labels, on the same folds, as long as the window's models."""
+    row = ceiling_scores(ctx, ctx.label, epochs=ceiling_epochs(group), seed=spec.seed, cache=cache)
+    meta["ceiling"][f"window {window} eV, {spec.labels}"] = {k: row[k] for k in ("epochs", "lr", "lr_scores", "seconds")}
     return {"feature_set": "supervised CNN (ceiling)", "kind": "ceiling", "window": window,
-            "objective": "trained with the labels", **row}
+            "objective": f"trained with the labels ({row['epochs']} epochs, lr {row['lr']:g})",
+            **{k: row[k] for k in ("probe_acc", "probe_std", "train_acc", "n")}}
 
 
 def _recon_loss(catalog, info) -> float | None:
     """Held-out reconstruction BCE of a model whose weights and images are under the root."""
-    if info.is_unencoded or info.meta_path is None:
+    if info is None or info.is_unencoded or info.meta_path is None:
         return None
     try:
         # torch, imported only when a report needs a model's reconstruction loss
