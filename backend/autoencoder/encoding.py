@@ -121,7 +121,8 @@ def load_model(root, model_id: str, device: torch.device | None = None):
         cfg = state["config"]
     except Exception as exc:
         raise DataError(f"{path} is not a bandscape model file: {exc}") from None
-    model = Autoencoder(cfg["arch"], cfg["latent"], cfg["image_size"], cfg.get("objective", "reconstruction"))
+    model = Autoencoder(cfg["arch"], cfg["latent"], cfg["image_size"], cfg.get("objective", "reconstruction"),
+                        channels=cfg.get("channels", 64))
     model.load_state_dict(state["state_dict"])
     return model.to(device or torch.device("cpu")), cfg
 
