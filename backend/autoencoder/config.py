@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 from backend.data.model_ids import make_model_id
 from backend.errors import ParameterError
@@ -25,6 +26,9 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 CHANNELS = (16, 32, 64)
 #: ``init_from`` naming the encoder shipped with bandscape (backend.autoencoder.pretrained)
 PRETRAINED = "pretrained"
+#: where it is shipped (band_encoder.pt and .json; read by backend.autoencoder.shipped, written by
+#: ``python -m backend pretrain``)
+PRETRAINED_DIR = Path(__file__).resolve().parent / "weights"
 #: the tags of its models: encoded as shipped, or pre-trained further on a user's images
 PRETRAINED_TAG, PRETRAINED_TUNED = "pretrained", "pretrained-tuned"
 #: what the encoder is trained for (see backend.autoencoder.objectives)

@@ -99,6 +99,7 @@ def pretrain_encoder(out: str | os.PathLike, *, n: int = PRETRAIN_N, epochs: int
         fields["epochs"] = epochs
     cfg = TrainConfig(**fields).validate()
     out = Path(out)
+    commit = git_commit()  # the code the run starts from (the tree may change while it runs)
     t0 = time.perf_counter()
     corpus = build_corpus(n, seed=seed, jobs=jobs, progress=lambda i, total: progress(i, total, stage="corpus"))
     corpus_s = time.perf_counter() - t0
@@ -112,13 +113,13 @@ def pretrain_encoder(out: str | os.PathLike, *, n: int = PRETRAIN_N, epochs: int
     model = build_model(cfg, device)
     history = fit(model, torch.from_numpy(corpus.ink), cfg, device=device, progress=progress)
     train_s = time.perf_counter() - t1
-    meta = _record(cfg, corpus, history=history, corpus_s=corpus_s, train_s=train_s, device=device, host=host,
-                   seed=seed)
+    meta = _record(cfg, corpus, history=history, corpus_s=corpus_s, train_s=train_s, device=device,
+                   host=host, seed=seed, commit=commit)
     _write_shipped(out, model, meta)
     return meta
 
 
-def _record(cfg: TrainConfig, corpus, *, history, corpus_s, train_s, device, host, seed) -> dict:
+def _record(cfg: TrainConfig, corpus, *, history, corpus_s, train_s, device, host, seed, commit) -> dict:
     n = len(corpus.names)
     n_train = n - int(round(cfg.split * n))
     seen = n_train * cfg.epochs
@@ -139,7 +140,7 @@ def _record(cfg: TrainConfig, corpus, *, history, corpus_s, train_s, device, hos
                    "images_per_s": round(seen / train_s, 1) if train_s else None,
                    "images_per_s_note": "training images (each two views) per second, validation included"},
         "device": str(device), "autocast": str(autocast_dtype(device)), "machine": host,
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "rebuild": f"{REBUILD_COMMAND} --n {n} --epochs {cfg.epochs}",
         "weights": WEIGHTS_NAME, "weights_dtype": "float16",
     }

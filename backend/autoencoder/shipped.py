@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from backend.autoencoder.config import TrainConfig
+from backend.autoencoder.config import PRETRAINED_DIR, TrainConfig
 from backend.autoencoder.model import Autoencoder
 from backend.errors import DataError
 
-SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
+SHIPPED_DIR = PRETRAINED_DIR
 WEIGHTS_NAME, RECORD_NAME = "band_encoder.pt", "band_encoder.json"
 REBUILD_COMMAND = "python -m backend pretrain --out backend/autoencoder/weights"
 
@@ -66,7 +66,8 @@ def load_pretrained_encoder(folder: str | os.PathLike | None = None, device: tor
 def pretrained_config(meta: dict, **override) -> TrainConfig:
     """The shipped encoder's config (its fields a TrainConfig knows), with ``override``."""
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in meta["config"].items() if k in known}, **override).validate()
+    fields = {k: v for k, v in meta["config"].items() if k in known}
+    return TrainConfig(**dict(fields, **override)).validate()
 
 
 def shipped_summary(folder: str | os.PathLike | None = None) -> dict:

@@ -11,12 +11,9 @@ from __future__ import annotations
 import sys
 import time
 
-from backend.autoencoder.config import CHANNELS
+from backend.autoencoder.config import CHANNELS, PRETRAINED_DIR
 from backend.commands import add_command
 from backend.data.corpus import CORPUS_SEED
-
-#: the shipped encoder's folder, relative to the project (where `pretrain` writes by default)
-SHIPPED = "backend/autoencoder/weights"
 
 
 def register(sub) -> None:
@@ -24,7 +21,7 @@ def register(sub) -> None:
                     description="Build a corpus of DFT-like band structures (demo lattices, 1/2/3 eV windows) and "
                                 "train the pretrained band encoder on it; writes band_encoder.pt (fp16) and "
                                 "band_encoder.json into --out.")
-    p.add_argument("--out", default=SHIPPED, metavar="DIR", help="folder to write the encoder into")
+    p.add_argument("--out", default=str(PRETRAINED_DIR), metavar="DIR", help="folder to write the encoder into")
     p.add_argument("--n", type=int, default=None, help="materials in the corpus (default: the shipped recipe's, 20000)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the shipped recipe's)")
     p.add_argument("--seed", type=int, default=CORPUS_SEED, help="corpus seed (>= 1000: the demo is seed 0)")

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from backend.data.bands import BandData
+# the bands drawn by the one function render_training_image draws them with
+from backend.data.bands import BandData, _plot_bands
 from backend.data.dftlike import FAMILY_SETS, make_material
 from backend.errors import ParameterError
 
@@ -62,8 +63,6 @@ class _Canvas:
 
     def grey(self, bd: BandData, window: float, line_width: float = 1.0) -> np.ndarray:
         """The training image of ``bd`` as :func:`render_training_image` draws it, before binarising."""
-        from backend.data.bands import _plot_bands  # noqa: PLC0415 (one drawing of the bands for both)
-
         for line in list(self.ax.lines):
             line.remove()
         _plot_bands(self.ax, bd, window, "black", line_width)
