@@ -26,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the shipped recipe's)")
     p.add_argument("--seed", type=int, default=CORPUS_SEED, help="corpus seed (>= 1000: the demo is seed 0)")
     p.add_argument("--channels", type=int, choices=CHANNELS, default=None,
-                   help="base width of the ResNet-18 trunk (default: the shipped recipe's, 32)")
+                   help="base width of the ResNet-18 trunk (default: the shipped recipe's, 16)")
     p.add_argument("--jobs", type=int, default=None, help="processes building the corpus (default: every core)")
     p.set_defaults(handler=cmd_pretrain)
 
