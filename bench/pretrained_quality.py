@@ -1,6 +1,7 @@
 """What the shipped pretrained encoder's fingerprints know, without any training on the data.
 
     python bench/pretrained_quality.py [--demo /work/exp/s3/demo] [--published ../shared/data/heuslerene]
+                                       [--images /tmp/pub]
 
 1. On a DFT-like root (``--demo``: ``images/train_{1,3}eV`` and ``labels.csv`` with family,
    metal, flat_band_at_ef, dirac_at_ef, filling): the 5-fold linear-probe accuracy
@@ -61,14 +62,13 @@ def demo_probes(root: Path) -> dict:
     return out
 
 
-def published_r2(data: Path, work: Path) -> dict:
+def published_r2(data: Path, images: Path) -> dict:
     from physics_views import baselines, score
 
     from backend.autoencoder.images import import_plots
     from backend.quality.descriptors import plot_descriptors
 
     plots = data / "images" / "bands_10width_1eV"
-    images = work / "train_1eV"
     if not images.is_dir():
         import_plots(plots, images, size=224, window=1)
     descriptors = pd.DataFrame([{"material": p.stem, **plot_descriptors(p, window=1)}
@@ -82,16 +82,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--demo", type=Path, default=Path("/work/exp/s3/demo"))
     ap.add_argument("--published", type=Path, default=PROJECT.parent / "shared" / "data" / "heuslerene")
-    ap.add_argument("--work", type=Path, default=None, help="folder for the imported plots (default: temporary)")
+    ap.add_argument("--images", type=Path, default=None,
+                    help="the published 1 eV plots imported already (`import-plots ... --window 1`), else imported "
+                         "into a temporary folder")
     args = ap.parse_args()
     from backend.autoencoder.device import cpu_has_bf16
     from backend.autoencoder.shipped import shipped_summary
 
-    work = args.work or Path(tempfile.mkdtemp(prefix="bandscape-pretrained-quality-"))
+    images = args.images or Path(tempfile.mkdtemp(prefix="bandscape-pretrained-quality-")) / "train_1eV"
     report = {"bench": "pretrained_quality", "machine": f"2 cores, bf16={cpu_has_bf16()}",
               "encoder_commit": shipped_summary().get("git_commit"),
               "demo_linear_probe": demo_probes(args.demo) if args.demo.is_dir() else None,
-              "published_10nn_r2": published_r2(args.published, work) if args.published.is_dir() else None}
+              "published_10nn_r2": published_r2(args.published, images) if args.published.is_dir() else None}
     print(json.dumps(report))
     return 0
 

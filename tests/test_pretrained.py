@@ -65,7 +65,8 @@ def test_encode_pretrained_writes_a_model_the_catalog_lists(tmp_path):
     assert main(["encode", "--pretrained", "--images", str(images), "--data", str(root)]) == 0
     models = Catalog(root).models
     (model_id,) = models
-    assert model_id.endswith("_ch32_pretrained") and "window1eV" in model_id
+    channels = load_pretrained_encoder()[1]["config"]["channels"]
+    assert model_id.endswith(f"_ch{channels}_pretrained") and "window1eV" in model_id
     meta = json.loads(model_paths(root, model_id)["metadata"].read_text())
     assert meta["config"]["window"] == 1 and meta["pretrained"]["corpus"]["n"] >= 20000
     assert "not trained on these images" in meta["description"]
@@ -118,9 +119,10 @@ def test_train_init_from_pretrained_starts_from_the_shipped_weights(tmp_path):
     images = demo_folder(root, 12)
     cfg = TrainConfig(init_from=PRETRAINED, epochs=1, split=0, batch_size=6, views="lattice")
     result = train_model(cfg, images, root)
-    assert result.model_id.endswith("_ch32_pretrained-tuned") and "steps1" in result.model_id
+    channels = load_pretrained_encoder()[1]["config"]["channels"]
+    assert result.model_id.endswith(f"_ch{channels}_pretrained-tuned") and "steps1" in result.model_id
     tuned, tuned_cfg = load_model(root, result.model_id)
-    assert tuned_cfg["views"] == "physical" and tuned_cfg["channels"] == 32  # the shipped recipe's
+    assert tuned_cfg["views"] == "physical" and tuned_cfg["channels"] == channels  # the shipped recipe's
     assert tuned_cfg["init_from"] == PRETRAINED and tuned_cfg["epochs"] == 1
     start = load_pretrained_encoder()[0].state_dict()
     moved = [k for k, v in tuned.state_dict().items() if v.is_floating_point() and not torch.equal(v, start[k])]
