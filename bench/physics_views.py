@@ -61,8 +61,8 @@ def baselines(data: Path, images: Path, window: float, descriptors: pd.DataFrame
         ink = ink.numpy()
         out[f"pixels PCA-50 at {size} px"] = score(names, pixel_pca(ink), descriptors)
         if size == 64:
-            out["untrained ResNet-18 at 64 px"] = score(names, untrained_fingerprints(ink, "resnet18", [3], 64)[3],
-                                                        descriptors)
+            untrained = untrained_fingerprints(ink, "resnet18", [3], image_size=64)[3]
+            out["untrained ResNet-18 at 64 px"] = score(names, untrained, descriptors)
     w = f"{window:g}"
     published = [score(*read_features(p), descriptors)
                  for p in sorted(glob.glob(str(data / "fingerprints" / f"resnet*_window{w}eV_*_.csv")))]

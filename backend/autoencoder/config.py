@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 from backend.data.model_ids import make_model_id
 from backend.errors import ParameterError
@@ -21,6 +22,15 @@ PAPER_GRID = {
     "epochs": (30, 60, 90, 120), "split": (0.0, 0.1, 0.5),
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: the trunk's base width (stage widths channels x 1, 2, 4, 8): torchvision's 64, or narrower
+CHANNELS = (16, 32, 64)
+#: ``init_from`` naming the encoder shipped with bandscape (backend.autoencoder.pretrained)
+PRETRAINED = "pretrained"
+#: where it is shipped (band_encoder.pt and .json; read by backend.autoencoder.shipped, written by
+#: ``python -m backend pretrain``)
+PRETRAINED_DIR = Path(__file__).resolve().parent / "weights"
+#: the tags of its models: encoded as shipped, or pre-trained further on a user's images
+PRETRAINED_TAG, PRETRAINED_TUNED = "pretrained", "pretrained-tuned"
 #: what the encoder is trained for (see backend.autoencoder.objectives)
 OBJECTIVES = ("contrastive", "reconstruction")
 #: the contrastive objective's view recipes, each the view sets (backend.autoencoder.objectives.VIEW_SETS)
@@ -67,6 +77,11 @@ def view_parts(views: str | None, objective: str = "contrastive") -> tuple[str, 
     return VIEW_RECIPES.get(views or "lattice", (views,))
 
 
+def check_channels(channels: int) -> None:
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels not in CHANNELS:
+        raise ParameterError(f"channels must be one of {CHANNELS} (the trunk's base width), got {channels!r}")
+
+
 def check_arch(arch: str, latent: int, image_size: int) -> None:
     if arch not in ARCH_NAMES:
         raise ParameterError(f"arch must be one of {ARCH_NAMES}, got {arch!r}")
@@ -102,6 +117,8 @@ class TrainConfig:
     line_width: float = 1
     device: str = "auto"
     tag: str = ""
+    # the trunk's base width: 64 as torchvision's ResNets; 32 or 16 for a lighter encoder
+    channels: int = 64
     # what the fingerprint is trained for: "contrastive" (views that differ by a Fermi-level
     # shift, a hopping-scale stretch, an energy inversion, line width and localized noise should
     # match) or "reconstruction" (the study's denoising autoencoder)
@@ -115,11 +132,13 @@ class TrainConfig:
     cluster_epochs: int = 10
     cluster_weight: float = 0.1
     # fine-tune a trained model of the same data root instead of pre-training from scratch (its
-    # architecture, objective and epochs are taken over; only the fine-tuning runs)
+    # architecture, objective and epochs are taken over; only the fine-tuning runs); or
+    # "pretrained": pre-train ``epochs`` more from the encoder shipped with bandscape
     init_from: str = ""
 
     def validate(self) -> "TrainConfig":
         check_arch(self.arch, self.latent, self.image_size)
+        check_channels(self.channels)
         for name, low in (("epochs", 1), ("batch_size", 2), ("seed", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -145,7 +164,7 @@ class TrainConfig:
             raise ParameterError(f"temperature must be in (0, 10], got {self.temperature!r}")
         if self.cluster_loss not in CLUSTER_LOSSES:
             raise ParameterError(f"cluster_loss must be one of {CLUSTER_LOSSES}, got {self.cluster_loss!r}")
-        if self.init_from and self.cluster_loss == "none":
+        if self.init_from and self.init_from != PRETRAINED and self.cluster_loss == "none":
             raise ParameterError("init_from fine-tunes a trained model: it needs a cluster_loss (wcss, dec or idec)")
         if self.cluster_loss != "none":
             if self.clusters is None:
@@ -173,10 +192,15 @@ class TrainConfig:
     @property
     def model_id(self) -> str:
         """The study's id; a run at another image size, with another objective (the study's is
-        reconstruction) or with fine-tuning gets suffixes: ``..._size64_contrastive``."""
+        reconstruction), with fine-tuning, a narrower trunk or from the shipped pretrained encoder
+        gets suffixes: ``..._size64_contrastive``, ``..._size64_contrastive_physical_ch32_pretrained-tuned``."""
         parts = [f"size{self.image_size}"] if self.image_size != 224 else []
         if self.recipe != "reconstruction":
             parts.append(self.recipe.replace("-", "_"))
+        if self.channels != 64:
+            parts.append(f"ch{self.channels}")
+        if self.init_from == PRETRAINED:
+            parts.append(PRETRAINED_TUNED)
         if self.tag:
             parts.append(self.tag)
         return make_model_id(self.arch, self.latent, self.window, epochs=self.epochs, split=self.split,

@@ -126,7 +126,7 @@ def load_model(root, model_id: str, device: torch.device | None = None):
         raise DataError(f"{path} is not a bandscape model file: {exc}") from None
     objective = cfg.get("objective", "reconstruction")
     model = Autoencoder(cfg["arch"], cfg["latent"], cfg["image_size"], objective,
-                        parts=len(view_parts(cfg.get("views"), objective)))
+                        parts=len(view_parts(cfg.get("views"), objective)), channels=cfg.get("channels", 64))
     model.load_state_dict(state["state_dict"])
     return model.to(device or torch.device("cpu")), cfg
 

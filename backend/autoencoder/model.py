@@ -2,7 +2,9 @@
 at 7x7 (for 224 px input), and a mirrored decoder of residual up-sampling blocks.
 
 The fingerprint of an image is the encoder's output map flattened: 7 x 7 x latent numbers
-(49, 98, 147). Built from torchvision's ResNet blocks, with no pretrained weights.
+(49, 98, 147). Built from torchvision's ResNet blocks, with no ImageNet weights; the trunk's base
+width (``channels``, 64 as torchvision's) can be narrowed, as the shipped pretrained band encoder
+is (:mod:`backend.autoencoder.pretrained`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from backend.autoencoder.config import DOWNSAMPLING, check_arch
+from backend.autoencoder.config import DOWNSAMPLING, check_arch, check_channels
 from backend.autoencoder.objectives import ProjectionHead
 
 ARCHS = {
@@ -22,21 +24,28 @@ ARCHS = {
 WIDTHS = (64, 128, 256, 512)  # stage widths of torchvision's ResNets
 
 
+def stage_widths(channels: int = 64) -> tuple[int, ...]:
+    """The four stage widths for a base width ``channels`` (64: torchvision's ResNets; 32 or 16:
+    the same trunk 4x or 16x lighter, as the shipped pretrained encoder)."""
+    return tuple(w * channels // 64 for w in WIDTHS)
+
+
 class Encoder(nn.Module):
     """(B, 1, S, S) image -> (B, latent, S/32, S/32) fingerprint map."""
 
-    def __init__(self, arch: str, latent: int):
+    def __init__(self, arch: str, latent: int, channels: int = 64):
         super().__init__()
         block, layers = ARCHS[arch]
-        self.inplanes = 64
+        widths = stage_widths(channels)
+        self.inplanes = channels
         self.stem = nn.Sequential(
-            nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False),
-            nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+            nn.Conv2d(1, channels, kernel_size=7, stride=2, padding=3, bias=False),
+            nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
         )
         self.stages = nn.Sequential(*[self._stage(block, w, n, stride=1 if i == 0 else 2)
-                                      for i, (w, n) in enumerate(zip(WIDTHS, layers))])
-        self.out_channels = WIDTHS[-1] * block.expansion
+                                      for i, (w, n) in enumerate(zip(widths, layers))])
+        self.out_channels = widths[-1] * block.expansion
         self.to_latent = nn.Conv2d(self.out_channels, latent, kernel_size=1)
 
     def _stage(self, block, planes: int, blocks: int, stride: int) -> nn.Sequential:
@@ -81,12 +90,12 @@ class UpBlock(nn.Module):
 class Decoder(nn.Module):
     """(B, latent, S/32, S/32) -> (B, 1, S, S) logits; its stages mirror the encoder's block counts."""
 
-    def __init__(self, arch: str, latent: int):
+    def __init__(self, arch: str, latent: int, channels: int = 64):
         super().__init__()
         _, layers = ARCHS[arch]
         # basic-block widths for both depths: a bottleneck-wide (2048-channel) 3x3 decoder would
         # cost 8x the encoder's parameters for no gain in reconstruction
-        widths = list(reversed(WIDTHS))
+        widths = list(reversed(stage_widths(channels)))
         self.from_latent = nn.Sequential(nn.Conv2d(latent, widths[0], 1, bias=False), nn.BatchNorm2d(widths[0]),
                                          nn.ReLU(inplace=True))
         stages = []
@@ -116,18 +125,20 @@ class Autoencoder(nn.Module):
     A contrastive model of ``parts`` > 1 has one encoder and projection head per part (each
     trained with its own views, see :data:`backend.autoencoder.config.VIEW_RECIPES`); its
     fingerprint map is theirs stacked along the channels, part 1's first: (B, parts x latent, s, s).
+    ``channels``: the trunk's base width (64 as torchvision's ResNets; 16 or 32 for a lighter one).
     """
 
     def __init__(self, arch: str = "resnet18", latent: int = 3, image_size: int = 224, objective: str = "reconstruction",
-                 *, parts: int = 1):
+                 *, parts: int = 1, channels: int = 64):
         super().__init__()
         check_arch(arch, latent, image_size)
-        self.arch, self.latent, self.image_size, self.parts = arch, latent, image_size, parts
-        self.encoder = Encoder(arch, latent)
+        check_channels(channels)
+        self.arch, self.latent, self.image_size, self.parts, self.channels = arch, latent, image_size, parts, channels
+        self.encoder = Encoder(arch, latent, channels)
         # parts after the first (their own modules, so a one-part model's weights keep their names)
-        self.extra_encoders = nn.ModuleList([Encoder(arch, latent) for _ in range(parts - 1)])
+        self.extra_encoders = nn.ModuleList([Encoder(arch, latent, channels) for _ in range(parts - 1)])
         # a contrastive model has no decoder: nothing trains it, and it would double the weights
-        self.decoder = Decoder(arch, latent) if objective == "reconstruction" else None
+        self.decoder = Decoder(arch, latent, channels) if objective == "reconstruction" else None
         self.head = None
         self.extra_heads = nn.ModuleList()
         if objective == "contrastive":

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 # the config lives in a torch-free module (the web app validates jobs without importing torch)
-from backend.autoencoder.config import TrainConfig
+from backend.autoencoder.config import PRETRAINED, TrainConfig
 from backend.autoencoder.device import autocast_dtype, keep_freed_memory, pick_device, set_seed, to_input
 from backend.autoencoder.encoding import (
     encode_images,
@@ -50,6 +50,7 @@ from backend.autoencoder.objectives import (
     target_distribution,
     wcss_loss,
 )
+from backend.autoencoder.shipped import load_pretrained_encoder, pretrained_config, shipped_summary
 from backend.data.image_window import check_window, images_window
 from backend.data.model_ids import path_in_root
 from backend.errors import BandscapeError, ParameterError
@@ -80,7 +81,8 @@ def split_indices(n: int, split: float, seed: int) -> tuple[torch.Tensor, torch.
 # ---- the loop -----------------------------------------------------------------------------------
 
 def build_model(cfg: TrainConfig, device: torch.device) -> nn.Module:
-    model = Autoencoder(cfg.arch, cfg.latent, cfg.image_size, cfg.objective, parts=cfg.parts).to(device)
+    model = Autoencoder(cfg.arch, cfg.latent, cfg.image_size, cfg.objective, parts=cfg.parts,
+                        channels=cfg.channels).to(device)
     if device.type in ("cuda", "cpu"):
         model = model.to(memory_format=torch.channels_last)
     return model
@@ -332,6 +334,12 @@ def resolve_init(cfg: TrainConfig, root) -> TrainConfig:
     (``cfg.init_from``), so the new model's id and record describe what it really is."""
     if not cfg.init_from:
         return cfg
+    if cfg.init_from == PRETRAINED:
+        # the shipped encoder's trunk, objective and views; this run's epochs, split, lr and window
+        _, meta = load_pretrained_encoder()
+        own = ("window", "epochs", "split", "seed", "batch_size", "max_lr", "weight_decay", "device", "tag",
+               "cluster_loss", "clusters", "cluster_epochs", "cluster_weight", "init_from")
+        return pretrained_config(meta, **{k: getattr(cfg, k) for k in own})
     meta = model_paths(root, cfg.init_from)["metadata"]
     try:
         base = json.loads(Path(meta).read_text())["config"]
@@ -346,7 +354,12 @@ def resolve_init(cfg: TrainConfig, root) -> TrainConfig:
 
 
 def load_pretrained(model: nn.Module, cfg: TrainConfig, root) -> list[dict]:
-    """Load the weights of ``cfg.init_from`` into ``model``; return its training history."""
+    """Load the weights of ``cfg.init_from`` (a model of ``root``, or the shipped pretrained
+    encoder) into ``model``; return its training history."""
+    if cfg.init_from == PRETRAINED:
+        # its history is the corpus's, recorded in its own file (metadata "pretrained")
+        model.load_state_dict(load_pretrained_encoder()[0].state_dict())
+        return []
     base, _ = load_model(root, cfg.init_from)
     model.load_state_dict(base.state_dict())
     return json.loads(model_paths(root, cfg.init_from)["metadata"].read_text()).get("history", [])
@@ -378,7 +391,8 @@ def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str |
         base_history = load_pretrained(model, cfg, out_root)
     total_epochs = cfg.epochs + (cfg.cluster_epochs if cfg.cluster_loss != "none" else 0)
     try:
-        history = base_history + fit(model, ink, cfg, device=device, progress=progress, pretrain=not cfg.init_from)
+        history = base_history + fit(model, ink, cfg, device=device, progress=progress, 
+                                      pretrain=cfg.init_from in ("", PRETRAINED))
         progress(total_epochs, total_epochs, stage="encode")
         X = encode_images(model, ink, device, batch_size=cfg.batch_size)
         progress(total_epochs, total_epochs, stage="umap")
@@ -422,6 +436,8 @@ def _metadata(cfg: TrainConfig, model: nn.Module, *, out_root: Path, images_dir,
     if cfg.objective == "contrastive":
         meta["views"] = (f"two views per image ({cfg.views}) {describe_views(cfg.views, cfg.window)}, "
                          f"localized noise; NT-Xent at temperature {cfg.temperature} on a 512-128 projection head")
+    if cfg.init_from == PRETRAINED:
+        meta["pretrained"] = shipped_summary()
     centroids = getattr(model, "centroids", None)
     if centroids is not None:
         meta["centroids"] = np.asarray(centroids, dtype=float).round(6).tolist()

@@ -2,7 +2,7 @@
 
 :data:`MODULES` lists the modules in the order of a study, which is the order ``--help`` lists
 their commands in: data in (``preprocess``, ``import-plots``) -> training (``train``, ``sweep``,
-``encode``) -> exploring (``models``, ``cluster``, ``neighbours``, ``consensus``, ``subset``) ->
+``encode``, ``pretrain``) -> exploring (``models``, ``cluster``, ``neighbours``, ``consensus``, ``subset``) ->
 judging (``evaluate``, ``quality``) -> background jobs (``jobs``) -> made-up data (``demo``,
 ``synth``).
 
@@ -22,7 +22,7 @@ import sys
 from backend.data.roots import PROJECT_ROOT, default_data_root
 
 #: the command modules, in workflow order (``python -m backend --help`` lists them so)
-MODULES = ("bands", "train", "explore", "discover", "evaluate", "quality", "jobs", "demo", "synth")
+MODULES = ("bands", "train", "pretrain", "explore", "discover", "evaluate", "quality", "jobs", "demo", "synth")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

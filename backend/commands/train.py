@@ -1,4 +1,5 @@
-"""``train``, ``sweep`` and ``encode``: the autoencoder from the command line.
+"""``train``, ``sweep`` and ``encode``: the autoencoder from the command line (``encode
+--pretrained`` and ``train --init-from pretrained``: the encoder shipped with bandscape).
 
 Every flag's default is :class:`~backend.autoencoder.config.TrainConfig`'s (one source of truth),
 except the window: by default the images' own (their folder's ``images.json`` or its name
@@ -71,8 +72,9 @@ def add_train_args(p, grid: bool = False) -> None:
     p.add_argument("--cluster-weight", type=float, default=d.cluster_weight,
                    help="weight of the clustering term next to the pre-training loss (wcss, idec)")
     p.add_argument("--init-from", default="", metavar="MODEL_ID",
-                   help="fine-tune this trained model of the data root (with --cluster-loss) instead of pre-training "
-                        "(default: none)")
+                   help="fine-tune this trained model of the data root (with --cluster-loss) instead of pre-training; "
+                        "or 'pretrained': pre-train --epochs more from the encoder shipped with bandscape (its trunk, "
+                        "objective and views) (default: none)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model of the same id")
 
 
@@ -125,9 +127,14 @@ def register(sub) -> None:
                    help="restrict (repeatable) (default: every one of the grid)")
     p.set_defaults(handler=cmd_sweep)
 
-    p = add_command(sub, "encode", "re-encode images with a trained model (fingerprints + UMAP)")
-    p.add_argument("--model", required=True, help="model id (see `models`)")
+    p = add_command(sub, "encode", "re-encode images with a trained model, or the pretrained encoder (fingerprints + UMAP)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", help="model id (see `models`)")
+    which.add_argument("--pretrained", action="store_true",
+                       help="the pretrained band encoder shipped with bandscape: no training; writes a model "
+                            "tagged 'pretrained' into the data root (needs --images)")
     p.add_argument("--images", help="folder of training images (default: the one the model was trained on)")
+    p.add_argument("--window", type=float, default=None, help=WINDOW_HELP + " (--pretrained)")
     add_data_arg(p, old_out=True, help="data root holding models/{id}.pt")
     p.add_argument("--device", choices=DEVICES, default="auto", help="where to encode")
     p.set_defaults(handler=cmd_encode)
@@ -154,9 +161,22 @@ def cmd_train(args) -> int:
 def cmd_encode(args) -> int:
     from backend.autoencoder.encoding import encode_model  # torch: in the handler
 
+    if args.pretrained:
+        return _encode_pretrained(args)
     with _bar(f"encode {args.model}", "step") as bar:
         n = encode_model(args.model, args.images, args.data, progress=bar, device=args.device)
     print(f"{args.model}: {n} materials encoded; fingerprints and embedding rewritten under {args.data}")
+    return 0
+
+
+def _encode_pretrained(args) -> int:
+    from backend.autoencoder.pretrained import encode_pretrained  # torch: in the handler
+
+    if not args.images:
+        raise ParameterError("encode --pretrained needs --images FOLDER (the training images to encode)")
+    with _bar("encode pretrained", "step") as bar:
+        model_id = encode_pretrained(args.images, args.data, window=args.window, device=args.device, progress=bar)
+    print(f"{model_id}: the pretrained encoder's fingerprints and embedding written under {args.data}")
     return 0
 
 

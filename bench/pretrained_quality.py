@@ -1,0 +1,102 @@
+"""What the shipped pretrained encoder's fingerprints know, without any training on the data.
+
+    python bench/pretrained_quality.py [--demo /work/exp/s3/demo] [--published ../shared/data/heuslerene]
+                                       [--images /tmp/pub]
+
+1. On a DFT-like root (``--demo``: ``images/train_{1,3}eV`` and ``labels.csv`` with family,
+   metal, flat_band_at_ef, dirac_at_ef, filling): the 5-fold linear-probe accuracy
+   (:func:`backend.quality.metrics.linear_probe`, stratified folds of
+   :func:`~backend.quality.metrics.make_folds`) of each label from the pretrained fingerprints
+   and from pixel PCA-50 at 64 px, at 1 and 3 eV.
+2. On the published 1 eV plots (``--published``): each plot descriptor's 5-fold 10-NN R^2 from
+   the pretrained fingerprints of the imported 64 px images, next to bench/physics_views.py's
+   baselines (pixel PCA-50 at 64 and 224 px, an untrained ResNet-18, the published models).
+
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+sys.path.insert(0, str(PROJECT / "bench"))
+
+LABELS = ("family", "metal", "flat_band_at_ef", "dirac_at_ef", "filling")
+
+
+def pretrained_fingerprints(images: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    import torch
+
+    from backend.autoencoder.encoding import encode_images
+    from backend.autoencoder.images import load_image_folder
+    from backend.autoencoder.shipped import load_pretrained_encoder
+
+    model, meta = load_pretrained_encoder()
+    names, ink = load_image_folder(images, meta["config"]["image_size"])
+    return names, encode_images(model, ink, torch.device("cpu")), ink.numpy()
+
+
+def demo_probes(root: Path) -> dict:
+    from backend.quality.baselines import pixel_pca
+    from backend.quality.metrics import linear_probe, make_folds
+
+    labels = pd.read_csv(root / "labels.csv").set_index("material")
+    out = {}
+    for window in (1, 3):
+        names, X, ink = pretrained_fingerprints(root / "images" / f"train_{window}eV")
+        features = {"pretrained": X, "pixels PCA-50 at 64 px": pixel_pca(ink)}
+        rows = labels.reindex(names)
+        for label in LABELS:
+            y = rows[label].astype(str).to_numpy()
+            folds = make_folds(y)
+            out[f"{window}eV {label}"] = {name: round(linear_probe(F, y, folds)[0], 3) for name, F in features.items()}
+    return out
+
+
+def published_r2(data: Path, images: Path) -> dict:
+    from physics_views import baselines, score
+
+    from backend.autoencoder.images import import_plots
+    from backend.quality.descriptors import plot_descriptors
+
+    plots = data / "images" / "bands_10width_1eV"
+    if not images.is_dir():
+        import_plots(plots, images, size=224, window=1)
+    descriptors = pd.DataFrame([{"material": p.stem, **plot_descriptors(p, window=1)}
+                                for p in sorted(plots.glob("*.png"))]).set_index("material")
+    names, X, _ = pretrained_fingerprints(images)
+    return {"materials": len(names), "pretrained": score(names, X, descriptors),
+            **baselines(data, images, 1.0, descriptors)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--demo", type=Path, default=Path("/work/exp/s3/demo"))
+    ap.add_argument("--published", type=Path, default=PROJECT.parent / "shared" / "data" / "heuslerene")
+    ap.add_argument("--images", type=Path, default=None,
+                    help="the published 1 eV plots imported already (`import-plots ... --window 1`), else imported "
+                         "into a temporary folder")
+    args = ap.parse_args()
+    from backend.autoencoder.device import cpu_has_bf16
+    from backend.autoencoder.shipped import shipped_summary
+
+    images = args.images or Path(tempfile.mkdtemp(prefix="bandscape-pretrained-quality-")) / "train_1eV"
+    report = {"bench": "pretrained_quality", "machine": f"2 cores, bf16={cpu_has_bf16()}",
+              "encoder_commit": shipped_summary().get("git_commit"),
+              "demo_linear_probe": demo_probes(args.demo) if args.demo.is_dir() else None,
+              "published_10nn_r2": published_r2(args.published, images) if args.published.is_dir() else None}
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
