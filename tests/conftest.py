@@ -119,7 +119,7 @@ def copy_models(source_root: Path, root: Path, model_ids) -> Path:
 
 
 def copy_demo_images(dest: Path, n: int = 12) -> Path:
-    """``n`` of the committed demo images, spread over the four lattice families."""
+    """``n`` of the committed demo images, spread over its lattice families."""
     dest.mkdir(parents=True, exist_ok=True)
     for f in spread(DEMO_IMAGES.glob("*.png"), n):
         shutil.copy(f, dest / f.name)
@@ -127,7 +127,7 @@ def copy_demo_images(dest: Path, n: int = 12) -> Path:
 
 
 def spread(files, n: int) -> list:
-    """``n`` of ``files``, evenly spread (the demo's sorted names cycle through the four families)."""
+    """``n`` of ``files``, evenly spread (the demo's sorted names cycle through its families)."""
     files = sorted(files)
     return files[:: max(1, len(files) // n)][:n]
 
