@@ -46,10 +46,12 @@ def _fmt(value, name: str, models=()) -> str:
     if name == "latent":
         # the fingerprint is the encoder's (image side / DOWNSAMPLING)^2 x latent map: 7x7 at the
         # study's 224 px, 2x2 at the default 64; shown where every model of that latent agrees
-        sides = {m.image_size // DOWNSAMPLING for m in models if m.latent == value and m.image_size}
-        if len(sides) == 1:
-            s = sides.pop()
-            return f"{value} ({s}×{s}×{value} = {s * s * value})"
+        # (times the parts of a two-part fingerprint)
+        shapes = {(m.image_size // DOWNSAMPLING, m.parts) for m in models if m.latent == value and m.image_size}
+        if len(shapes) == 1:
+            s, parts = shapes.pop()
+            times = f"{parts}×" if parts > 1 else ""
+            return f"{value} ({times}{s}×{s}×{value} = {parts * s * s * value})"
     return str(value)
 
 

@@ -87,13 +87,13 @@ def test_tiny_real_run_is_read_by_the_catalog(tiny_images, tmp_path):
     shutil.copytree(tiny_images, images)
     root = tmp_path / "root"
     result = train_model(cfg, images, root, progress=lambda d, t, **i: events.append((d, t, i)))
-    assert result.model_id == "resnet18_latent2_window1eV_steps2_split2.5_width1_size64_contrastive"
+    assert result.model_id == "resnet18_latent2_window1eV_steps2_split2.5_width1_size64_contrastive_physical"
     assert [e[0] for e in events if e[2].get("stage") == "train"] == [1, 2]
     assert all(np.isfinite(e[2]["val_loss"]) for e in events if e[2].get("stage") == "train")
     info = Catalog(root).get(result.model_id)
     assert (info.arch, info.latent, info.epochs, info.split, info.extra["image_size"]) == ("resnet18", 2, 2, 0.25, 64)
     data = Catalog(root).load(result.model_id)
-    assert data.X.shape == (12, 2 * 2 * 2) and data.xy.shape == (12, 2) and np.isfinite(data.xy).all()
+    assert data.X.shape == (12, 2 * 2 * 2 * 2) and data.xy.shape == (12, 2) and np.isfinite(data.xy).all()
     assert (root / "models" / f"{result.model_id}_recon.png").stat().st_size > 0
     with pytest.raises(ParameterError, match="already exists"):
         train_model(cfg, tiny_images, root)
@@ -103,7 +103,7 @@ def test_tiny_real_run_is_read_by_the_catalog(tiny_images, tmp_path):
     assert meta["dataset"]["images"] == "images/train_1eV"
     moved = shutil.move(root, tmp_path / "moved")
     assert training_images(moved, result.model_id) == Path(moved) / "images" / "train_1eV"
-    assert Catalog(moved).load(result.model_id).X.shape == (12, 8)
+    assert Catalog(moved).load(result.model_id).X.shape == (12, 2 * 2 * 2 * 2)  # two parts of 2x2 x latent 2
 
 
 def test_losses_decrease_when_overfitting(tiny_images):
@@ -166,5 +166,5 @@ def test_paper_grid_has_216_distinct_models():
     from backend.autoencoder.config import STUDY_RECIPE
 
     assert "resnet50_latent3_window1eV_steps90_split1.0_width1" in {c.model_id for c in paper_grid(**STUDY_RECIPE)}
-    assert all(c.model_id.endswith("_contrastive") for c in grid)
+    assert all(c.model_id.endswith("_contrastive_physical") for c in grid)
     assert len(paper_grid(window=1, arch="resnet50")) == 36

@@ -212,4 +212,4 @@ def test_objective_that_needs_k_is_refused_before_training():
     assert TrainConfig(image_size=64).model_id.endswith("_size64_contrastive_physical")
     assert TrainConfig(objective="reconstruction", image_size=224, epochs=30).model_id == \
         "resnet18_latent3_window1eV_steps30_split1.0_width1"  # the study's id
-    assert TrainConfig(cluster_loss="idec", clusters=4).model_id.endswith("_contrastive_idec4")
+    assert TrainConfig(cluster_loss="idec", clusters=4).model_id.endswith("_contrastive_physical_idec4")

@@ -13,7 +13,7 @@ from PIL import Image
 
 from backend.__main__ import main
 from backend.autoencoder import shipped
-from backend.autoencoder.config import PRETRAINED, TrainConfig
+from backend.autoencoder.config import PRETRAINED, VIEWS, TrainConfig
 from backend.autoencoder.encoding import encode_images, load_model
 from backend.autoencoder.images import load_image_folder
 from backend.autoencoder.model import Autoencoder
@@ -41,7 +41,7 @@ def test_the_shipped_encoder_is_small_recorded_and_deterministic(tmp_path):
     assert weights.stat().st_size + record.stat().st_size <= 8 * 2**20
     model, meta = load_pretrained_encoder()
     cfg = meta["config"]
-    assert cfg["channels"] in (16, 32) and cfg["objective"] == "contrastive" and cfg["views"] == "physical"
+    assert cfg["channels"] in (16, 32) and cfg["objective"] == "contrastive" and cfg["views"] in VIEWS
     corpus = meta["corpus"]
     assert corpus["n"] >= 20000 and corpus["family_set"] == "demo" and corpus["seed"] >= 1000
     assert corpus["generator"] == "backend.data.dftlike" and set(corpus["window_counts"]) == {"1", "2", "3"}
@@ -119,10 +119,11 @@ def test_train_init_from_pretrained_starts_from_the_shipped_weights(tmp_path):
     images = demo_folder(root, 12)
     cfg = TrainConfig(init_from=PRETRAINED, epochs=1, split=0, batch_size=6, views="lattice")
     result = train_model(cfg, images, root)
-    channels = load_pretrained_encoder()[1]["config"]["channels"]
+    shipped = load_pretrained_encoder()[1]["config"]
+    channels = shipped["channels"]
     assert result.model_id.endswith(f"_ch{channels}_pretrained-tuned") and "steps1" in result.model_id
     tuned, tuned_cfg = load_model(root, result.model_id)
-    assert tuned_cfg["views"] == "physical" and tuned_cfg["channels"] == channels  # the shipped recipe's
+    assert tuned_cfg["views"] == shipped["views"] and tuned_cfg["channels"] == channels  # the shipped recipe's
     assert tuned_cfg["init_from"] == PRETRAINED and tuned_cfg["epochs"] == 1
     start = load_pretrained_encoder()[0].state_dict()
     moved = [k for k, v in tuned.state_dict().items() if v.is_floating_point() and not torch.equal(v, start[k])]
@@ -133,8 +134,8 @@ def test_train_init_from_pretrained_starts_from_the_shipped_weights(tmp_path):
 
 
 def test_channels_is_validated_and_named_in_the_id_only_when_not_64():
-    assert TrainConfig().model_id == "resnet18_latent3_window1eV_steps60_split1.0_width1_size64_contrastive"
-    assert TrainConfig(channels=32).model_id.endswith("_size64_contrastive_ch32")
+    assert TrainConfig().model_id == "resnet18_latent3_window1eV_steps60_split1.0_width1_size64_contrastive_physical"
+    assert TrainConfig(channels=32).model_id.endswith("_size64_contrastive_physical_ch32")
     assert TrainConfig(channels=16, init_from=PRETRAINED).model_id.endswith("_ch16_pretrained-tuned")
     for bad in (48, 0, True, "32", 32.0):
         with pytest.raises(ParameterError, match="channels must be one of"):

@@ -1,7 +1,8 @@
 """The pretrained band encoder shipped with bandscape: fingerprints without training.
 
 It is a ResNet-18 trunk of base width 16 (:data:`PRETRAIN_RECIPE`), trained once with the
-contrastive objective and the ``physical`` views on a corpus of DFT-like band structures in
+contrastive objective and the ``narrow`` views (the first set for E_F-referenced plots; ``pretrain
+--views physical`` trains train's two-part default instead) on a corpus of DFT-like band structures in
 1, 2 and 3 eV windows (:mod:`backend.data.corpus`), and shipped in fp16 in
 ``backend/autoencoder/weights/`` (:mod:`backend.autoencoder.shipped`, which loads it):
 ``band_encoder.pt`` and ``band_encoder.json`` (the corpus, the full recipe, the training time and
@@ -52,7 +53,7 @@ from backend.progress import ProgressFn, null_progress
 #: views' E_F shift (0.03 eV = 0.0075 of a 2 eV plot's height, under a pixel at 64 px for every
 #: window), the corpus mixes 1, 2 and 3 eV
 PRETRAIN_RECIPE = dict(arch="resnet18", latent=3, image_size=64, channels=16, objective="contrastive",
-                       views="physical", window=2, epochs=3, split=0.02, batch_size=128, max_lr=2e-3, seed=0)
+                       views="narrow", window=2, epochs=3, split=0.02, batch_size=128, max_lr=2e-3, seed=0)
 PRETRAIN_N = 20000
 
 
@@ -141,7 +142,8 @@ def _record(cfg: TrainConfig, corpus, *, history, corpus_s, train_s, device, hos
                    "images_per_s_note": "training images (each two views) per second, validation included"},
         "device": str(device), "autocast": str(autocast_dtype(device)), "machine": host,
         "git_commit": commit,
-        "rebuild": f"{REBUILD_COMMAND} --n {n} --epochs {cfg.epochs} --channels {cfg.channels} --seed {seed}",
+        "rebuild": f"{REBUILD_COMMAND} --n {n} --epochs {cfg.epochs} --channels {cfg.channels} --views {cfg.views} "
+                   f"--seed {seed}",
         "weights": WEIGHTS_NAME, "weights_dtype": "float16",
     }
 

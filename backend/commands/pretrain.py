@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
-from backend.autoencoder.config import CHANNELS, PRETRAINED_DIR
+from backend.autoencoder.config import CHANNELS, PRETRAINED_DIR, VIEWS
 from backend.commands import add_command
 from backend.data.corpus import CORPUS_SEED
 
@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=CORPUS_SEED, help="corpus seed (>= 1000: the demo is seed 0)")
     p.add_argument("--channels", type=int, choices=CHANNELS, default=None,
                    help="base width of the ResNet-18 trunk (default: the shipped recipe's, 16)")
+    p.add_argument("--views", choices=VIEWS, default=None,
+                   help="contrastive views (default: the shipped recipe's, narrow; `physical` trains train's two-part "
+                        "default, twice the compute)")
     p.add_argument("--jobs", type=int, default=None, help="processes building the corpus (default: every core)")
     p.set_defaults(handler=cmd_pretrain)
 
@@ -50,7 +53,7 @@ class _Lines:
 def cmd_pretrain(args) -> int:
     from backend.autoencoder.pretrained import PRETRAIN_N, pretrain_encoder  # torch: in the handler
 
-    extra = {"channels": args.channels} if args.channels is not None else {}
+    extra = {k: v for k, v in (("channels", args.channels), ("views", args.views)) if v is not None}
     meta = pretrain_encoder(args.out, n=args.n or PRETRAIN_N, epochs=args.epochs, seed=args.seed, jobs=args.jobs,
                             progress=_Lines(), **extra)
     t = meta["timing"]

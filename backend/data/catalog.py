@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from backend.autoencoder.config import VIEW_RECIPES, view_parts
 from backend.cache import file_signature
 from backend.data.image_cache import display_png
 from backend.data.model_ids import parse_model_id, plain_number
@@ -84,6 +85,19 @@ class ModelInfo:
             if part.startswith("size") and part[4:].isdigit():
                 return int(part[4:])
         return 224
+
+    @property
+    def parts(self) -> int:
+        """How many encoders the fingerprint joins (2 for the two-part ``physical`` views): from the
+        model's JSON, else the id's ``contrastive_{views}`` suffix."""
+        views, objective = self.extra.get("views"), self.extra.get("objective")
+        if objective is None:
+            tags = self.tag.split("_")
+            if "contrastive" not in tags:
+                return 1
+            objective, after = "contrastive", tags[tags.index("contrastive") + 1:]
+            views = after[0] if after and after[0] in VIEW_RECIPES else "lattice"
+        return len(view_parts(views, objective))
 
     def hyperparameters(self) -> dict:
         return {"arch": self.arch, "latent": self.latent, "window": self.window, "epochs": self.epochs,
