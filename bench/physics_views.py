@@ -8,8 +8,9 @@
    Fermi crossings, metal, line density at E_F, lines in the window, flat strip at E_F, steepest
    slope near E_F, gap), never from a fingerprint;
 2. trains one contrastive ResNet-18 (latent 3, the default recipe but ``--epochs``) per view set
-   (``lattice``, ``physical``, and ablations of ``physical``: one factor removed or one of the
-   lattice factors added, see :data:`VARIANTS`) on those images;
+   (the recipes of ``train --views``: ``physical``, ``lattice``, ``shape``, ``fermi``, ``narrow``;
+   and ablations of the Fermi part: one factor removed or a lattice factor added, see
+   :func:`variants`) on those images;
 3. scores every feature set by 5-fold 10-NN regression R^2 (standardised features) of each
    descriptor, as the quality report's physics section does (:mod:`backend.quality.physics`): the trained fingerprints, PCA-50 of the pixels at 64 and 224 px, an untrained
    ResNet-18 at 64 px, the unencoded UMAP and the study's 72 published one-eV models (median and
@@ -36,6 +37,22 @@ import pandas as pd
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
+
+
+def variants() -> dict:
+    """Ablations of the Fermi part's views, one factor changed (each trains as a one-part recipe);
+    the named recipes of ``train --views`` (physical, lattice, shape, fermi, narrow) run as they are."""
+    from backend.autoencoder.objectives import VIEW_SETS
+
+    fermi = VIEW_SETS["fermi"]
+    return {
+        "fermi-no-crop": dataclasses.replace(fermi, k_crop=0.0),
+        "fermi-no-reverse": dataclasses.replace(fermi, k_reverse=0.0),
+        "fermi-no-warp": dataclasses.replace(fermi, k_warp=0.0),
+        "fermi-zoom5": dataclasses.replace(fermi, stretch=1.05),
+        "fermi+flip": dataclasses.replace(fermi, flip=0.5),
+    }
+
 
 def score(names, X, descriptors: pd.DataFrame) -> dict:
     """The report's physics section's R^2 of each descriptor (:func:`backend.quality.physics.knn_r2`)."""
@@ -80,7 +97,7 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data" / "heuslerene")
     ap.add_argument("--window", type=float, default=1.0)
     ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--views", default="lattice,physical", help="comma-separated names of VARIANTS, or 'all'")
+    ap.add_argument("--views", default="lattice,physical", help="comma-separated recipes of train --views or ablations of variants(), or 'all'")
     ap.add_argument("--baselines-only", action="store_true")
     ap.add_argument("--work", type=Path, default=None, help="folder for images and models (default: a temporary one)")
     args = ap.parse_args()
@@ -108,10 +125,12 @@ def main() -> int:
         from backend.autoencoder.training import train_model
 
         table = variants()
-        names = list(table) if args.views == "all" else args.views.split(",")
+        names = [*config.VIEW_RECIPES, *table] if args.views == "all" else args.views.split(",")
         for name in names:
-            VIEW_SETS[name] = table[name]  # an ablation's view set, for this process only
-            config.VIEWS = tuple(dict.fromkeys((*config.VIEWS, name)))
+            if name not in config.VIEW_RECIPES:  # an ablation's view set, for this process only
+                VIEW_SETS[name] = table[name]
+                config.VIEW_RECIPES[name] = (name,)
+                config.VIEWS = tuple(dict.fromkeys((*config.VIEWS, name)))
             cfg = TrainConfig(views=name, epochs=args.epochs, window=args.window, tag=name.replace("+", "-")
                               .replace("_", "-"))
             t = time.perf_counter()
