@@ -17,8 +17,6 @@ generator's models keep the views made for it).
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -76,13 +74,7 @@ def write_demo_materials(out, *, n: int = 600, seed: int = 0, windows=(1, 2, 3),
         raise ParameterError(f"n must be at least {2 * len(names)} (two materials per family), got {n}")
     out = Path(out)
     tasks = [(i, names[i % len(names)], seed, out, windows, generator, families) for i in range(n)]
-    labels, physics = [], []
-    with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        for i, (lab, phys) in enumerate(pool.map(_write_one, tasks, chunksize=8), 1):
-            labels.append(lab)
-            physics.append(phys)
-            if progress:
-                progress(i, n, stage="materials")
+    labels, physics = dftlike.map_materials(_write_one, tasks, jobs=jobs, progress=progress, stage="materials")
     write_csv_atomic(out / "labels.csv", pd.DataFrame(labels))
     if physics[0] is not None:
         write_csv_atomic(out / "physics.csv", pd.DataFrame(physics))

@@ -282,6 +282,19 @@ def _families(family_set: str) -> tuple:
     return FAMILY_SETS[family_set]
 
 
+def map_materials(worker, tasks: list, *, jobs: int | None = None, progress=None, **info) -> tuple[list, list]:
+    """Run ``worker(task)`` -> (labels, physics) over ``tasks`` in processes (``jobs``, default:
+    every core), in order; ``progress(i, n, **info)`` after each. Returns the two lists."""
+    labels, physics = [], []
+    with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        for i, (lab, phys) in enumerate(pool.map(worker, tasks, chunksize=8), 1):
+            labels.append(lab)
+            physics.append(phys)
+            if progress:
+                progress(i, len(tasks), **info)
+    return labels, physics
+
+
 def _write_one(args) -> tuple[dict, dict]:
     index, family, seed, family_set, root, windows = args
     m = make_material(index, family=family, seed=seed, family_set=family_set)
@@ -303,13 +316,7 @@ def build_dftlike_root(out, *, n: int = 600, seed: int = 0, family_set: str = "d
         raise ParameterError(f"windows must be positive energies (eV), got {windows}")
     out = Path(out)
     tasks = [(i, families[i % len(families)], seed, family_set, out, windows) for i in range(n)]
-    labels, physics = [], []
-    with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        for i, (lab, phys) in enumerate(pool.map(_write_one, tasks, chunksize=8), 1):
-            labels.append(lab)
-            physics.append(phys)
-            if progress:
-                progress(i, n)
+    labels, physics = map_materials(_write_one, tasks, jobs=jobs, progress=progress)
     write_csv_atomic(out / "labels.csv", pd.DataFrame(labels))
     write_csv_atomic(out / "physics.csv", pd.DataFrame(physics))
     return {"materials": n, "root": str(out)}
