@@ -41,7 +41,7 @@ def main() -> None:
                 browser = launch_browser(pw)
                 page = new_page(browser, width=1200, height=720)
                 # K-Means at the number of families, the map coloured by the known family
-                open_explorer(page, url + "/?algo=kmeans&k=4&color=family")
+                open_explorer(page, url + "/?algo=kmeans&k=5&color=family")
                 pt = page.evaluate(POINT_PIXEL_JS, [100])
                 hover(page, pt)
                 page.wait_for_function("n => document.getElementById('explore-hover-name').innerText === n",

@@ -93,12 +93,17 @@ def check_hovers(page, names, pos: np.ndarray, g: dict, cursors: np.ndarray, win
     named = 0
     for cx, cy in cursors:
         page.mouse.move(float(cx), float(cy))
-        shown = page.evaluate(SHOWN_JS)
         d = np.hypot(pos[:, 0] - cx, pos[:, 1] - cy)
         best = d.min()
         if best <= g["radius"] - 0.5:
             # ties (coinciding points) may name any of the equally near ones
             allowed = {names[i] for i in np.flatnonzero(d <= best + 1e-3)}
+            try:  # the hover is drawn on the next animation frame: late on a busy machine
+                page.wait_for_function("names => names.includes(document.getElementById('explore-hover-name')"
+                                       ".innerText)", arg=sorted(allowed), timeout=2_000)
+            except PlaywrightTimeout:
+                pass  # the assertion below says what was shown instead
+            shown = page.evaluate(SHOWN_JS)
             assert shown["name"] in allowed, (
                 f"cursor ({cx:.1f}, {cy:.1f}): shown {shown['name']!r} at "
                 f"{d[list(names).index(shown['name'])] if shown['name'] in names else 'n/a'} px; "
@@ -110,6 +115,7 @@ def check_hovers(page, names, pos: np.ndarray, g: dict, cursors: np.ndarray, win
                 assert shown["tip"].endswith("noise" if labels[i] < 0 else f"cluster {labels[i]}"), shown["tip"]
             named += 1
         elif best > g["radius"] + 0.5:
+            shown = page.evaluate(SHOWN_JS)
             assert not shown["tipShown"], f"cursor ({cx:.1f}, {cy:.1f}) is {best:.1f} px from any point"
     return named
 
