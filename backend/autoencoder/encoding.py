@@ -15,7 +15,7 @@ from PIL import Image
 from backend.autoencoder.config import view_parts
 from backend.autoencoder.device import pick_device, to_input
 from backend.autoencoder.images import load_image_folder
-from backend.autoencoder.model import Autoencoder
+from backend.autoencoder.model import model_from_config
 from backend.autoencoder.noise import localized_noise
 from backend.autoencoder.objectives import VIEW_SETS, band_views
 from backend.data.model_ids import model_paths, path_in_root, resolve_in_root, unencoded_model_id
@@ -124,9 +124,7 @@ def load_model(root, model_id: str, device: torch.device | None = None):
         cfg = state["config"]
     except Exception as exc:
         raise DataError(f"{path} is not a bandscape model file: {exc}") from None
-    objective = cfg.get("objective", "reconstruction")
-    model = Autoencoder(cfg["arch"], cfg["latent"], cfg["image_size"], objective,
-                        parts=len(view_parts(cfg.get("views"), objective)), channels=cfg.get("channels", 64))
+    model = model_from_config(cfg)
     model.load_state_dict(state["state_dict"])
     return model.to(device or torch.device("cpu")), cfg
 

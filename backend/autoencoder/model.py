@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from backend.autoencoder.config import DOWNSAMPLING, check_arch, check_channels
+from backend.autoencoder.config import DOWNSAMPLING, check_arch, check_channels, view_parts
 from backend.autoencoder.objectives import ProjectionHead
 
 ARCHS = {
@@ -167,3 +167,11 @@ class Autoencoder(nn.Module):
         encoder = self.encoder if part == 0 else self.extra_encoders[part - 1]
         head = self.head if part == 0 else self.extra_heads[part - 1]
         return head(encoder(x).flatten(1))
+
+
+def model_from_config(cfg: dict) -> Autoencoder:
+    """An untrained :class:`Autoencoder` shaped as a recorded config says (a model's weights file
+    or the shipped encoder's record): its objective, as many parts as its views have, its width."""
+    objective = cfg.get("objective", "reconstruction")
+    return Autoencoder(cfg["arch"], cfg["latent"], cfg["image_size"], objective,
+                       parts=len(view_parts(cfg.get("views"), objective)), channels=cfg.get("channels", 64))

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from backend.autoencoder.config import PRETRAINED_DIR, TrainConfig, view_parts
-from backend.autoencoder.model import Autoencoder
+from backend.autoencoder.config import PRETRAINED_DIR, TrainConfig
+from backend.autoencoder.model import model_from_config
 from backend.errors import DataError
 
 SHIPPED_DIR = PRETRAINED_DIR
@@ -55,8 +55,7 @@ def load_pretrained_encoder(folder: str | os.PathLike | None = None, device: tor
         raise _broken(weights, f"does not match its record {record.name} (sha256 differs: corrupt or replaced)")
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
-        model = Autoencoder(cfg["arch"], cfg["latent"], cfg["image_size"], cfg["objective"],
-                            parts=len(view_parts(cfg.get("views"), cfg["objective"])), channels=cfg.get("channels", 64))
+        model = model_from_config(cfg)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()})
     except Exception as exc:  # any unreadable or mismatched file: the same clear message
         raise _broken(weights, f"is not readable ({type(exc).__name__}: {exc})") from None
