@@ -50,9 +50,14 @@ def _read_grey(path: Path, size: int) -> np.ndarray:
             grey = im.convert("L")
     except (UnidentifiedImageError, OSError) as exc:
         raise DataError(f"{path} is not a readable image: {exc}") from None
-    if grey.size != (size, size):
-        grey = grey.resize((size, size), Image.Resampling.BOX)
-    return np.asarray(grey)
+    return resize_grey(np.asarray(grey), size)
+
+
+def resize_grey(grey: np.ndarray, size: int) -> np.ndarray:
+    """uint8 grey (H, W) at ``size``² pixels (box filter, as every training image is resized)."""
+    if grey.shape != (size, size):
+        grey = np.asarray(Image.fromarray(grey).resize((size, size), Image.Resampling.BOX))
+    return grey
 
 
 def load_image_folder(folder: str | os.PathLike, size: int = 224) -> tuple[list[str], torch.Tensor]:

@@ -120,13 +120,25 @@ def _minkowski_sums(YT: np.ndarray, x: np.ndarray, p: float) -> np.ndarray:
 def distances_from(X: np.ndarray, index: int, *, metric: str = "minkowski", p: float = 0.2) -> np.ndarray:
     """Distances (n,) from row ``index`` of ``X`` (n, d) to every row, by the same formula (and
     the same floating-point operations) as the matching row of :func:`distance_matrix`."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    return distances_to(X, X[index:index + 1], metric=metric, p=p)[0]
+
+
+def distances_to(X: np.ndarray, Q: np.ndarray, *, metric: str = "minkowski", p: float = 0.2) -> np.ndarray:
+    """Distances (m, n) from each row of ``Q`` (m, d) to every row of ``X`` (n, d): new points
+    measured against a model's fingerprints by the formula of :func:`distance_matrix`."""
     metric, p = check_metric(metric, p)
     X = np.ascontiguousarray(X, dtype=np.float64)
+    Q = np.ascontiguousarray(np.atleast_2d(Q), dtype=np.float64)
+    if Q.shape[1] != X.shape[1]:
+        raise ParameterError(f"points of {Q.shape[1]} numbers cannot be measured against fingerprints of {X.shape[1]}")
     if metric == "euclidean" or p == 2:
         from scipy.spatial.distance import cdist  # (0.5 s to import: only here)
 
-        return cdist(X[index:index + 1], X, "euclidean")[0]
-    out = _minkowski_sums(X.T, X[index:index + 1], p)[0]
+        return cdist(Q, X, "euclidean")
+    # a block of queries at a time: the (b, d, n) scratch stays near 64 MB at any n
+    step = max(1, (8 << 20) // max(1, X.shape[0] * X.shape[1]))
+    out = np.vstack([_minkowski_sums(X.T, Q[i:i + step], p) for i in range(0, len(Q), step)])
     return np.power(out, 1.0 / p, out=out)
 
 

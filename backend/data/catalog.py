@@ -42,6 +42,8 @@ from backend.errors import DataError, UnknownModelError
 
 #: folders (relative to the root) scanned for ``*_embedding.csv`` files
 EMBEDDING_DIRS = ("embeddings", "embeddings/unencoded", "fingerprints", "fingerprints/unencoded")
+#: materials placed on a root's maps, laid out as a data root of their own (backend.discover.additions)
+ADDITIONS_DIR = "additions"
 #: folders (relative to the root, ``{w}`` = window in eV) where display images are looked for
 DISPLAY_IMAGE_DIRS = ("images/display_{w}eV", "assets/images/display_{w}eV", "images/bands_10width_{w}eV")
 #: folders with the training images of a window
@@ -214,6 +216,9 @@ class Catalog:
             if band_file is not None:
                 png = display_png(file_signature(band_file), float(window), wait=wait)
                 return PENDING if png is None and not wait else png
+        extra = self.root / ADDITIONS_DIR
+        if self.root.name != ADDITIONS_DIR and extra.is_dir():  # a material placed on a map
+            return Catalog.at(extra).display_image(material, window, wait)
         return None
 
     def train_image_dir(self, window: float | None) -> Path | None:

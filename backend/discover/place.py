@@ -1,0 +1,284 @@
+"""Placing new materials onto an existing map: where does *my* compound go?
+
+A new material (band data read from VASP/QE/pymatgen files, or a band-plot image) is drawn as
+the model's training images are drawn, encoded by the model's own encoder, and measured against
+the model's fingerprints under the explorer's metric. What a placement reports:
+
+- its ``k`` nearest materials in fingerprint space (never in the 2-D map: UMAP distorts
+  distances), each with its distance's percentile among all pairs of the model;
+- a predicted cluster at the explorer's clustering cell, by a vote of those neighbours
+  (``confidence`` = the winning cluster's share of them; -1 = noise). HDBSCAN's
+  ``approximate_predict`` does not apply: the explorer clusters precomputed Minkowski distances
+  or a kNN graph, and K-Means/GMM labels are re-fitted per cell, so one rule serves every
+  algorithm;
+- a map position placed from its nearest neighbours (an inverse-rank weighted mean of those of
+  the predicted cluster among the 5 nearest; on its nearest's point when the two are closer
+  than any two materials of the map, i.e. the same material), marked approximate: the fitted
+  UMAP reducer is not kept with a model.
+
+The numeric part (:func:`place_fingerprints`) needs no torch; :func:`place_materials` encodes
+(torch, imported in the function) and places.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from backend.cluster.distances import check_metric, distances_to
+from backend.cluster.models import cluster_model
+from backend.cluster.params import ClusterParams
+from backend.data.catalog import Catalog
+from backend.discover.neighbours import check_k, distance_ranks
+from backend.errors import DataError, ParameterError
+
+#: neighbours listed (and voting) per placed material
+PLACE_K = 10
+#: neighbours a map position is placed from
+POSITION_K = 5
+#: how the predicted cluster and the position are found (shown beside them)
+CLUSTER_RULE = "vote of the {k} nearest materials in fingerprint space"
+POSITION_RULE = "approximate: weighted mean of its nearest neighbours' map positions"
+
+
+@dataclass
+class Placement:
+    """One placed material. ``neighbours``: dicts of rank, material, index, distance,
+    percentile (share of the model's pairs closer, %), cluster, x, y; nearest first."""
+
+    name: str
+    source: str
+    model_id: str
+    fingerprint: np.ndarray
+    neighbours: list[dict]
+    cluster: int
+    confidence: float
+    xy: tuple[float, float]
+    window: float | None = None
+    notes: list[str] = field(default_factory=list)
+    cluster_rule: str = ""
+    position_rule: str = POSITION_RULE
+
+    def as_dict(self) -> dict:
+        """JSON-able (what the additions file, the CLI's --json and the page hold)."""
+        return {"name": self.name, "source": self.source, "model_id": self.model_id,
+                "fingerprint": [float(v) for v in self.fingerprint], "neighbours": self.neighbours,
+                "cluster": int(self.cluster), "confidence": round(float(self.confidence), 4),
+                "x": float(self.xy[0]), "y": float(self.xy[1]), "window": self.window, "notes": list(self.notes),
+                "cluster_rule": self.cluster_rule, "position_rule": self.position_rule}
+
+
+def vote_cluster(neighbour_labels: np.ndarray) -> tuple[int, float]:
+    """The most common label among neighbours (nearest first; a tie goes to the label of the
+    nearer neighbour) and its share of them."""
+    labels = np.asarray(neighbour_labels, dtype=int)
+    if labels.size == 0:
+        raise ParameterError("a vote needs at least one neighbour")
+    values, first, counts = np.unique(labels, return_index=True, return_counts=True)
+    best = np.lexsort((first, -counts))[0]
+    return int(values[best]), float(counts[best] / labels.size)
+
+
+def position_from_neighbours(xy: np.ndarray, labels: np.ndarray, distances: np.ndarray, cluster: int,
+                             k: int = POSITION_K, *, same_as_first: bool = False) -> tuple[float, float]:
+    """A map position from the neighbours' positions ``xy`` (k, 2), nearest first: that of the
+    nearest when it is the same material (distance 0, or ``same_as_first``: closer than any two
+    materials of the map are), else the 1/rank weighted mean of those of the ``k`` nearest that
+    share ``cluster`` (all ``k`` when none does, or the cluster is noise), so that a material
+    between two islands is not put in the sea between them."""
+    xy = np.asarray(xy, dtype=np.float64)
+    if len(xy) == 0:
+        raise ParameterError("a position needs at least one neighbour")
+    if distances[0] == 0 or same_as_first:
+        return float(xy[0, 0]), float(xy[0, 1])
+    near = np.arange(min(k, len(xy)))
+    same = near[np.asarray(labels)[near] == cluster] if cluster >= 0 else near
+    use = same if len(same) else near
+    w = 1.0 / (use + 1.0)
+    x, y = (xy[use] * w[:, None]).sum(axis=0) / w.sum()
+    return float(x), float(y)
+
+
+def place_fingerprints(catalog: Catalog, model_id: str, Z: np.ndarray, *, params: ClusterParams | None = None,
+                       k: int = PLACE_K) -> list[dict]:
+    """Neighbours, predicted cluster and map position of new fingerprints ``Z`` (m, d) on a
+    catalog model, at the clustering cell ``params`` (default: the explorer's opening cell).
+    One dict per row: ``neighbours``, ``cluster``, ``confidence``, ``x``, ``y``."""
+    data = catalog.load(model_id)
+    if catalog.get(model_id).arch == "unencoded":
+        raise ParameterError(f"model {model_id} is the unencoded map: it has no encoder to place a material by")
+    params = (params or ClusterParams()).validate(len(data.names))
+    metric, p = check_metric(params.metric, params.p)
+    Z = np.atleast_2d(np.asarray(Z, dtype=np.float64))
+    if Z.shape[1] != data.X.shape[1]:
+        raise ParameterError(f"fingerprints of {Z.shape[1]} numbers do not fit model {model_id} "
+                             f"({data.X.shape[1]} numbers per material)")
+    k = check_k(k, len(data.names), f"model {model_id}")
+    labels = cluster_model(catalog, model_id, params).labels
+    D = distances_to(data.X, Z, metric=metric, p=p)
+    out = []
+    for row in D:
+        cand = np.argpartition(row, k - 1)[:k]
+        idx = cand[np.lexsort((cand, row[cand]))]
+        dist = row[idx]
+        ranks = distance_ranks(catalog, model_id, dist, metric=metric, p=p)
+        cluster, confidence = vote_cluster(labels[idx])
+        x, y = position_from_neighbours(data.xy[idx], labels[idx], dist, cluster,
+                                        same_as_first=bool(ranks["pair_rank"].iloc[0] == 1))
+        neighbours = [{"rank": r + 1, "material": str(data.names[i]), "index": int(i), "distance": float(d),
+                       "percentile": round(float(pc), 3), "cluster": int(labels[i]),
+                       "x": float(data.xy[i, 0]), "y": float(data.xy[i, 1])}
+                      for r, (i, d, pc) in enumerate(zip(idx, dist, ranks["percentile"]))]
+        out.append({"neighbours": neighbours, "cluster": cluster, "confidence": confidence, "x": x, "y": y})
+    return out
+
+
+def model_encoder(root: str | os.PathLike, model_id: str, device=None):
+    """The encoder of a catalog model and its config dict: the model's weights file, or for a
+    model made from the shipped pretrained encoder (``encode --pretrained``), that encoder.
+    A model without weights raises a :class:`DataError` that says how to get them."""
+    from backend.autoencoder.encoding import load_model  # torch: only where a material is encoded
+    from backend.data.model_ids import model_paths
+
+    paths = model_paths(root, model_id)
+    if paths["weights"].is_file():
+        return load_model(root, model_id, device)
+    meta = _metadata(paths["metadata"])
+    if meta.get("pretrained"):
+        from backend.autoencoder.shipped import load_pretrained_encoder, sha256_of, shipped_paths
+
+        model, record = load_pretrained_encoder(device=device)
+        recorded = meta["pretrained"].get("weights_sha256")
+        if recorded and recorded != sha256_of(shipped_paths()[0]):
+            raise DataError(f"model {model_id} was encoded by another version of the pretrained encoder than the one "
+                            f"shipped now; re-encode it: python -m backend encode --pretrained --data {root} "
+                            f"--images {meta.get('dataset', {}).get('images', 'FOLDER')}")
+        return model, meta["config"]
+    how = (f"rebuild the demo with `python -m backend demo --data {root}`" if (paths["metadata"].parent.parent / "labels.csv").is_file()
+           else f"retrain it with `python -m backend train --data {root} ...`")
+    raise DataError(f"model {model_id} has no weights ({paths['weights']} is missing), so new materials cannot be "
+                    f"encoded with it: {how}, or place onto a model made by `python -m backend encode --pretrained`")
+
+
+def _metadata(path) -> dict:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def query_inks(items, *, window: float, image_size: int, line_width: float = 1.0):
+    """Ink masks (m, 1, S, S) uint8 of imported materials as the model's training images are
+    made: band data drawn at the model's window, a band plot as imported (its window must be the
+    model's). Returns (the items kept, the masks, problems [(source, message)])."""
+    from backend.autoencoder.images import ink_from_grey, resize_grey
+    from backend.data.bands import render_training_image
+
+    kept, masks, problems = [], [], []
+    for item in items:
+        if item.bands is not None:
+            if item.bands.bands_in_window(window) == 0:
+                problems.append((item.source, f"no band within ±{window:g} eV of E_F: nothing to place by"))
+                continue
+            grey = render_training_image(item.bands, window, 224, line_width=line_width)
+        elif item.plot is not None:
+            if item.window is not None and abs(float(item.window) - float(window)) > 1e-9:
+                problems.append((item.source, f"a plot of ±{item.window:g} eV cannot be placed on a model of "
+                                              f"±{window:g} eV images"))
+                continue
+            grey = item.plot
+        else:
+            problems.append((item.source, "neither band data nor a band plot"))
+            continue
+        kept.append(item)
+        masks.append(ink_from_grey(resize_grey(np.asarray(grey, dtype=np.uint8), image_size)))
+    shape = (0, 1, image_size, image_size)
+    return kept, (np.stack(masks)[:, None] if masks else np.zeros(shape, np.uint8)), problems
+
+
+def place_materials(root: str | os.PathLike, model_id: str, items, *, params: ClusterParams | None = None,
+                    k: int = PLACE_K, device: str = "auto") -> tuple[list[Placement], list[tuple[str, str]]]:
+    """Encode imported materials (:class:`backend.data.importing.Imported`) with a model of the
+    data root and place them (:func:`place_fingerprints`). Returns the placements and the
+    problems [(source, message)] of items that could not be placed."""
+    import torch  # torch: only where a material is encoded
+
+    from backend.autoencoder.device import pick_device
+    from backend.autoencoder.encoding import encode_images
+
+    catalog = Catalog.at(str(root))
+    info = catalog.get(model_id)
+    dev = pick_device(device)
+    model, cfg = _cached_encoder(str(root), model_id, str(dev))
+    window = float(cfg.get("window") or info.window)
+    kept, ink, problems = query_inks(items, window=window, image_size=int(cfg["image_size"]),
+                                     line_width=float(cfg.get("line_width", 1.0)))
+    if not kept:
+        return [], problems
+    Z = encode_images(model, torch.from_numpy(ink), dev)
+    params = params or ClusterParams()
+    rule = CLUSTER_RULE.format(k=k)
+    placed = [Placement(name=item.name, source=item.source, model_id=model_id, fingerprint=z,
+                        neighbours=r["neighbours"], cluster=r["cluster"], confidence=r["confidence"],
+                        xy=(r["x"], r["y"]), window=window, notes=list(getattr(item, "notes", []) or []),
+                        cluster_rule=rule)
+              for item, z, r in zip(kept, Z, place_fingerprints(catalog, model_id, Z, params=params, k=k))]
+    return placed, problems
+
+
+_ENCODERS: dict = {}
+
+
+def _cached_encoder(root: str, model_id: str, device: str):
+    """The encoder of a model, kept while its weights file is unchanged (placing one material
+    warm: no reload)."""
+    from backend.data.model_ids import model_paths
+
+    w = model_paths(root, model_id)["weights"]
+    key = (root, model_id, device, w.stat().st_mtime_ns if w.is_file() else None)
+    if key not in _ENCODERS:
+        import torch
+
+        _ENCODERS.clear()
+        _ENCODERS[key] = model_encoder(root, model_id, torch.device(device))
+    return _ENCODERS[key]
+
+
+def place_uploads(root: str, model_id: str, files: list[tuple[str, bytes]], *, fermi: float | None = None,
+                  params: dict | None = None, on_conflict: str = "keep-both", k: int = PLACE_K) -> dict:
+    """The browser's path: uploaded files (name, content) read, placed on a model and kept in
+    the root's ``additions/``. Returns ``{"placed": [records], "problems": [{"source", "message"}]}``
+    (JSON-able: it crosses from the worker process that holds torch to the web process)."""
+    from backend.data.importing import read_uploads
+    from backend.discover.additions import keep_placements
+
+    items, problems = read_uploads(files, fermi=fermi)
+    problems = [(p.source, p.message) for p in problems]
+    records = []
+    if items:
+        placed, more = place_materials(root, model_id, items, params=ClusterParams(**(params or {})), k=k)
+        problems += more
+        by_name = {it.name: it for it in items}
+        if placed:
+            names = Catalog.at(root).load(model_id).names
+            records = keep_placements(root, model_id, names, [by_name[p.name] for p in placed], placed,
+                                      on_conflict=on_conflict)
+    return {"placed": records, "problems": [{"source": s, "message": m} for s, m in problems]}
+
+
+def placed_at_cell(catalog: Catalog, model_id: str, records: list[dict], params: ClusterParams | None = None,
+                   k: int = PLACE_K) -> list[dict]:
+    """Placement records (kept fingerprints) measured again at another clustering cell: their
+    neighbours, predicted cluster and position follow the view on screen (no encoding: the
+    fingerprint was kept)."""
+    if not records:
+        return []
+    Z = np.array([r["fingerprint"] for r in records], dtype=np.float64)
+    fresh = place_fingerprints(catalog, model_id, Z, params=params, k=k)
+    rule = CLUSTER_RULE.format(k=k)
+    return [dict(r, neighbours=f["neighbours"], cluster=f["cluster"], confidence=round(f["confidence"], 4),
+                 x=f["x"], y=f["y"], cluster_rule=rule) for r, f in zip(records, fresh)]
