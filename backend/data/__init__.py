@@ -15,5 +15,5 @@
 - :mod:`.dftlike`: DFT-like tight-binding materials, E_F from their electron count, with exact
   physics labels; :mod:`.tightbinding`: its lattices, Hamiltonians and band analysis near E_F,
   :mod:`.dftlike_cell`: its random cell of one material
-- :mod:`.plots`: published display plots as pixels (reading, the axes frame)
+- :mod:`.plots`: published display plots as pixels (reading, the axes frame) and as training images
 """
