@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from backend.__main__ import main
 from backend.data.bands import BandData, load_band_data, path_geometry, read_fermi, render_display_png
 from backend.data.importing import ImportLimits, import_materials, read_paths, read_uploads
 from backend.errors import ParameterError
@@ -411,3 +412,28 @@ def test_same_name_twice_in_one_import(tmp_path):
     imported, _ = read_uploads([GOOD, GOOD_EF, ("Good_bandstructure.json", json.dumps(symm_line().as_dict()).encode())])
     report = import_materials(tmp_path, imported, windows=(1,), on_conflict="replace")
     assert report.written == ["Good"] and "also the name of 2D_Good_EIGENVAL" in only(report.problems, "Good_bandstructure.json")
+
+
+# ---- the command ---------------------------------------------------------------------------------------
+
+def test_import_command_end_to_end(tmp_path, capsys):
+    inputs = tmp_path / "in"
+    (inputs / "run").mkdir(parents=True)
+    (inputs / "run" / GOOD[0]).write_bytes(GOOD[1])
+    (inputs / "run" / "2D_Good_EF").write_bytes(b"0.2\n")
+    (inputs / "Si_vasprun.xml").write_text(vasprun_text(bands(seed=2)))
+    (inputs / "2D_NoEF_EIGENVAL").write_bytes(GOOD[1])
+    root = tmp_path / "root"
+    code = main(["import", "--data", str(root), "--windows", "1", str(inputs / "run"), str(inputs / "Si_vasprun.xml"),
+                 str(inputs / "2D_NoEF_EIGENVAL")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"2 of 3 materials imported into {root}" in out
+    assert f"skipped {inputs / '2D_NoEF_EIGENVAL'}: no Fermi energy" in out
+    assert sorted(p.name for p in (root / "bands").iterdir()) == ["Good.npz", "Si.npz"]
+    assert sorted(p.name for p in (root / "images").iterdir()) == ["display_1eV", "train_1eV"]  # --windows 1
+    code = main(["import", "--data", str(root), str(inputs / "run")])
+    out = capsys.readouterr().out
+    assert code == 1 and "0 of 1 materials imported" in out and "already exists" in out
+    assert main(["import", "--data", str(root), "--on-conflict", "keep-both", str(inputs / "run")]) == 0
+    assert (root / "bands" / "Good_2.npz").is_file() and (root / "images" / "train_3eV" / "Good_2.png").is_file()
