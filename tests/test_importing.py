@@ -6,8 +6,11 @@ end to end."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
+import subprocess
+import sys
 import re
 import zipfile
 
@@ -19,6 +22,7 @@ from backend.__main__ import main
 from backend.data.bands import BandData, load_band_data, path_geometry, read_fermi, render_display_png
 from backend.data.importing import ImportLimits, import_materials, read_paths, read_uploads
 from backend.errors import ParameterError
+from tests.conftest import PROJECT
 
 # ---- small band structures, written here ---------------------------------------------------------
 
@@ -216,9 +220,11 @@ def test_vasprun_gives_its_own_fermi_energy_and_a_reciprocal_path():
     bd = imported[0].bands
     assert imported[0].name == "Si" and bd.efermi == 0.25 and bd.kunits == "1/Å"
     np.testing.assert_allclose(bd.energies, e)
-    # --fermi wins over the file's own
-    imported, _ = read_uploads([("Si_vasprun.xml", vasprun_text(e).encode())], fermi=-1.5)
+    # --fermi wins over the file's own; gzip-compressed, as calculation databases keep them
+    imported, problems = read_uploads([("Si_vasprun.xml.gz", gzip.compress(vasprun_text(e).encode()))], fermi=-1.5)
+    assert problems == [] and imported[0].name == "Si" and imported[0].source == "Si_vasprun.xml.gz"
     assert imported[0].bands.efermi == -1.5
+    np.testing.assert_allclose(imported[0].bands.energies, e)
 
 
 def test_quantum_espresso_filband_with_the_fermi_energy_of_pw_output():
@@ -255,6 +261,16 @@ def test_fermi_energy_from_outcar_or_doscar_and_labels_from_kpoints():
     assert by_name["A"].bands.efermi == 0.3141 and by_name["A"].bands.tick_labels == ["Γ", "M", "X", "Γ"]
     assert by_name["B"].bands.efermi == 0.2718
     assert any("OUTCAR" in n for n in by_name["A"].notes)
+
+
+def test_a_whole_run_folder_reads_its_bands_and_passes_over_the_rest(tmp_path):
+    run = tmp_path / "Foo"
+    run.mkdir()
+    for name, data in {"EIGENVAL": GOOD[1], "OUTCAR": b" E-fermi :   0.5000     XC(G=0):  -9.0\n", "KPOINTS": KPOINTS.encode(),
+                       "INCAR": b"ISPIN = 1\n", "WAVECAR": bytes(50_000), "CHGCAR": b"x" * 50_000, ".DS_Store": b"x"}.items():
+        (run / name).write_bytes(data)
+    imported, problems = read_paths([run], limits=ImportLimits(max_file_bytes=20_000))
+    assert problems == [] and [i.name for i in imported] == ["Foo"] and imported[0].bands.efermi == 0.5
 
 
 # ---- bad input: one clear problem naming the file, the good file beside it written --------------------
@@ -313,6 +329,11 @@ def test_missing_fermi_energy_says_how_to_give_it(tmp_path):
 def test_unsupported_format(tmp_path):
     message = _bad_batch(tmp_path, [("notes.docx", b"PK-not-really\x00\x01binary")], "notes.docx")
     assert "unsupported format" in message and "supported:" in message and "vasprun.xml" in message
+
+
+def test_json_that_is_no_band_structure(tmp_path):
+    message = _bad_batch(tmp_path, [("mp-149.json", b'{"material_id": "mp-149", "formula": "Si"}')], "mp-149.json")
+    assert "no pymatgen band structure" in message and "material_id" in message
 
 
 @pytest.mark.parametrize("member", ["../evil.png", "/abs/evil.png", "a/../../evil.png"])
@@ -412,6 +433,17 @@ def test_same_name_twice_in_one_import(tmp_path):
     imported, _ = read_uploads([GOOD, GOOD_EF, ("Good_bandstructure.json", json.dumps(symm_line().as_dict()).encode())])
     report = import_materials(tmp_path, imported, windows=(1,), on_conflict="replace")
     assert report.written == ["Good"] and "also the name of 2D_Good_EIGENVAL" in only(report.problems, "Good_bandstructure.json")
+
+
+def test_reading_an_uploaded_plot_does_not_import_torch():
+    """The web app reads uploads; it never imports torch (the job workers do)."""
+    code = ("import sys; from backend.data.importing import read_uploads; "
+            "from tests.test_importing import plot_png; "
+            "imported, problems = read_uploads([('X.png', plot_png())]); "
+            "assert imported and not problems; print(sorted({'torch', 'dash'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=PROJECT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 # ---- the command ---------------------------------------------------------------------------------------

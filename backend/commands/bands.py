@@ -55,9 +55,9 @@ def register(sub) -> None:
     p.add_argument("files", nargs="+", metavar="FILES", help="files or folders (a folder: every file in it, recursively)")
     add_data_arg(p, required=True, help="data root to write into")
     p.add_argument("--fermi", type=float, metavar="EV",
-                   help="Fermi energy (eV) of every input that needs one (default: an EF / FERMI_ENERGY.in, OUTCAR or "
-                        "DOSCAR file beside an EIGENVAL; the file's own for vasprun.xml and JSON; a pw.x output beside "
-                        "a bands.x file)")
+                   help="Fermi energy (eV) of every input, over any the files give (default: an EF / FERMI_ENERGY.in, "
+                        "OUTCAR or DOSCAR file beside an EIGENVAL; the file's own for vasprun.xml and JSON; a pw.x "
+                        "output beside a bands.x file)")
     p.add_argument("--windows", default="1,2,3", help="energy windows of band data's images, ±eV, comma-separated")
     p.add_argument("--kpath-labels", metavar="LABELS",
                    help="high-symmetry point labels of the k-path when no line-mode KPOINTS is found, e.g. G,M,K,G "

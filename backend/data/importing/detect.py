@@ -84,6 +84,12 @@ def maybe_companion(name: str) -> bool:
             or upper.endswith((".VASP", ".OUT", ".LOG", ".TXT")))
 
 
+def is_other_name(name: str) -> bool:
+    """A file of a calculation that an import has no use for, by its name (WAVECAR, CHGCAR...):
+    passed over before any limit on sizes is applied to it."""
+    return _is_other(name.upper())
+
+
 def _is_other(upper: str) -> bool:
     return (upper in _OTHER_NAMES or any(upper.endswith(sep + n) for n in _OTHER_NAMES for sep in "_.-")
             or upper.lower().endswith(_OTHER_SUFFIXES))

@@ -19,7 +19,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backend.data.importing.detect import maybe_companion
+from backend.data.importing.detect import is_other_name, maybe_companion
 from backend.data.importing.records import ImportLimits, Problem, problem
 from backend.errors import DataError
 
@@ -91,7 +91,7 @@ class Gatherer:
         if rel is None:
             self.problems.append(problem(name, f"{name!r}: an upload's name may not be absolute or hold '..'"))
             return
-        if _hidden(rel) or not self._within_limits(name, len(data)):
+        if _hidden(rel) or is_other_name(Path(rel).name) or not self._within_limits(name, len(data)):
             return
         dest = self.tmp / "upload" / rel
         if dest.exists():
@@ -164,6 +164,8 @@ class Gatherer:
         link = group.folder / path.name
         if link.exists() or link.is_symlink():
             return  # given twice (a file and its folder)
+        if given and is_other_name(path.name):
+            return
         if given:
             try:
                 size = path.stat().st_size
@@ -232,6 +234,8 @@ class Gatherer:
         stem = Path(source.split(":")[-1]).stem
         for rel, dest, too_big in members:
             member = f"{source}:{rel}"
+            if too_big and is_other_name(dest.name):
+                continue
             if too_big:
                 self.problems.append(problem(member, f"{member}: over the limit of {_mb(self.limits.max_file_bytes)} per file"))
                 continue
