@@ -17,7 +17,7 @@ from backend.autoencoder.config import TrainConfig
 from backend.data.roots import PROJECT_ROOT
 from tests.conftest import PROJECT, demo_model
 
-WORKFLOW = ["preprocess", "import-plots", "train", "sweep", "encode", "pretrain", "models", "cluster", "neighbours", "consensus",
+WORKFLOW = ["preprocess", "import-plots", "import", "train", "sweep", "encode", "pretrain", "models", "cluster", "neighbours", "consensus",
             "subset", "evaluate", "quality", "jobs", "demo", "synth"]
 
 
@@ -110,7 +110,7 @@ def test_the_demo_is_the_default_root_of_every_command(tmp_path):
 
 def test_commands_that_make_a_new_root_never_default_to_the_demo(capsys, monkeypatch):
     monkeypatch.delenv("BANDSCAPE_DATA", raising=False)
-    for command in (["preprocess", "--eigenvals", "x"], ["synth"]):
+    for command in (["preprocess", "--eigenvals", "x"], ["import", "x"], ["synth"]):
         with pytest.raises(SystemExit):
             main(command)
         assert "--data" in capsys.readouterr().err, command

@@ -4,8 +4,10 @@ In memory they are one uint8 tensor (n, 1, S, S) of *ink*: 1 where a line is, 0 
 binarised at 0.8 as the study (a pixel is ink when its grey value / 255 < 0.8). Ink as the
 positive class keeps the BCE target sparse and meaningful.
 
-``import_plot`` turns a published matplotlib band plot (labelled axes, red dashed Fermi line, grey
-high-symmetry lines) into such a training image, so the real 546-material set can be trained on.
+``import_plots`` turns a folder of published matplotlib band plots (labelled axes, red dashed Fermi
+line, grey high-symmetry lines) into such training images, so the real 546-material set can be
+trained on; one plot is read by :func:`backend.data.plots.import_plot` (torch-free: the web app
+reads uploaded plots with it).
 """
 
 from __future__ import annotations
@@ -20,12 +22,11 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from backend.data.image_window import write_images_meta
-from backend.data.plots import read_plot_area
+from backend.data.plots import BINARY_THRESHOLD, import_plot
 from backend.errors import DataError
 from backend.fileio import atomic_path
 
 IMAGE_SUFFIXES = (".png",)
-BINARY_THRESHOLD = 0.8
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -92,25 +93,6 @@ def folder_fingerprint(folder: str | os.PathLike) -> str:
 
 
 # ---- import-plots: published matplotlib plots -> training images ------------------------------
-
-def import_plot(path: str | os.PathLike, size: int = 224) -> np.ndarray:
-    """A training image (uint8 (size, size), 0 = line, 255 = white) from a labelled band plot.
-
-    Crops inside the axes frame (dropping ticks, labels and title), keeps only dark unsaturated
-    pixels (the black band lines; the red Fermi line and light-grey high-symmetry lines go), then
-    box-resamples to ``size`` and binarises at 0.8.
-    """
-    area = read_plot_area(path)
-    grey, saturation = area.grey, area.saturation
-    keep_line = (saturation < 60) & (grey < 200)   # black/dark grey anti-aliased band lines
-    clean = np.where(keep_line, grey, 255.0).astype(np.uint8)
-    for edge in range(3):  # spines drawn over 2-3 px leave dark border rows/columns: blank them
-        for sl in (np.s_[edge, :], np.s_[-1 - edge, :], np.s_[:, edge], np.s_[:, -1 - edge]):
-            if (clean[sl] < 128).mean() > 0.9:
-                clean[sl] = 255
-    small = np.asarray(Image.fromarray(clean).resize((size, size), Image.Resampling.BOX), dtype=np.float32)
-    return np.where(small / 255.0 < BINARY_THRESHOLD, 0, 255).astype(np.uint8)
-
 
 def _import_one(args) -> tuple[str, str | None]:
     src, dst, size = args

@@ -1,8 +1,8 @@
 """Sub-commands of ``python -m backend``: one module per area, each with ``register(subparsers)``.
 
 :data:`MODULES` lists the modules in the order of a study, which is the order ``--help`` lists
-their commands in: data in (``preprocess``, ``import-plots``) -> training (``train``, ``sweep``,
-``encode``, ``pretrain``) -> exploring (``models``, ``cluster``, ``neighbours``, ``consensus``, ``subset``) ->
+their commands in: data in (``preprocess``, ``import-plots``, ``import``) -> training (``train``,
+``sweep``, ``encode``, ``pretrain``) -> exploring (``models``, ``cluster``, ``neighbours``, ``consensus``, ``subset``) ->
 judging (``evaluate``, ``quality``) -> background jobs (``jobs``) -> made-up data (``demo``,
 ``synth``).
 

@@ -1,6 +1,7 @@
-"""Data in: ``preprocess`` (VASP outputs -> band data, training images and display plots) and
-``import-plots`` (published band plots -> training images). Both record the images' energy window
-in the folder's ``images.json`` (:mod:`backend.data.image_window`), which training checks."""
+"""Data in: ``preprocess`` (VASP outputs -> band data, training images and display plots),
+``import-plots`` (published band plots -> training images) and ``import`` (a user's own files of
+any supported format, one by one: :mod:`backend.data.importing`). All record the images' energy
+window in the folder's ``images.json`` (:mod:`backend.data.image_window`), which training checks."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from backend.autoencoder.config import STUDY_RECIPE
 from backend.commands import Deprecated, add_command, add_data_arg
 from backend.data.bands import read_eigenval, read_fermi, read_vasprun, write_material_outputs
 from backend.data.image_window import images_window, window_of_plots, write_images_meta
+from backend.data.importing import ON_CONFLICT, import_materials, read_paths
 from backend.errors import BandscapeError, DataError, ParameterError
 from backend.progress import TqdmProgress
 
@@ -44,6 +46,28 @@ def register(sub) -> None:
                    help="pixels (the study's; training resizes to its own --image-size)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: up to 4)")
     p.set_defaults(handler=cmd_import_plots)
+
+    p = add_command(sub, "import", "your own materials (VASP, vasprun.xml, QE bands.x, pymatgen JSON, band plots, zips)",
+                    description="Import your own materials into a data root: VASP EIGENVAL (with its E_F), vasprun.xml, "
+                                "Quantum ESPRESSO bands.x output, pymatgen BandStructure JSON, band-plot images, and zip "
+                                "archives of these. Companion files (EF, OUTCAR, DOSCAR, KPOINTS, pw.x output) are found "
+                                "beside each file, paired by name prefix (2D_X_EIGENVAL with 2D_X_EF).")
+    p.add_argument("files", nargs="+", metavar="FILES", help="files or folders (a folder: every file in it, recursively)")
+    add_data_arg(p, required=True, help="data root to write into")
+    p.add_argument("--fermi", type=float, metavar="EV",
+                   help="Fermi energy (eV) of every input, over any the files give (default: an EF / FERMI_ENERGY.in, "
+                        "OUTCAR or DOSCAR file beside an EIGENVAL; the file's own for vasprun.xml and JSON; a pw.x "
+                        "output beside a bands.x file)")
+    p.add_argument("--windows", default="1,2,3", help="energy windows of band data's images, ±eV, comma-separated")
+    p.add_argument("--kpath-labels", metavar="LABELS",
+                   help="high-symmetry point labels of the k-path when no line-mode KPOINTS is found, e.g. G,M,K,G "
+                        "(default: from KPOINTS)")
+    p.add_argument("--plot-window", type=float, metavar="W",
+                   help="energy window (±eV) of band-plot images (default: from a folder named display_{W}eV or "
+                        "bands_10width_{W}eV)")
+    p.add_argument("--on-conflict", choices=ON_CONFLICT, default="fail",
+                   help="a name that exists in the data root: fail (skip it), replace it, or keep both (NAME_2)")
+    p.set_defaults(handler=cmd_import)
 
 
 def find_inputs(folder: Path) -> list[Path]:
@@ -96,13 +120,19 @@ def _process(task) -> tuple[str, str | None]:
         return str(path), str(exc)
 
 
-def cmd_preprocess(args) -> int:
+def parse_windows(text: str) -> list[float]:
+    """``--windows 1,2,3`` -> [1.0, 2.0, 3.0]; a ParameterError for anything else."""
     try:
-        windows = [float(w) for w in args.windows.split(",") if w.strip()]
+        windows = [float(w) for w in text.split(",") if w.strip()]
     except ValueError:
-        raise ParameterError(f"--windows must be numbers separated by commas, got {args.windows!r}") from None
+        raise ParameterError(f"--windows must be numbers separated by commas, got {text!r}") from None
     if not windows or any(w <= 0 for w in windows):
-        raise ParameterError(f"--windows must be positive numbers of eV, got {args.windows!r}")
+        raise ParameterError(f"--windows must be positive numbers of eV, got {text!r}")
+    return windows
+
+
+def cmd_preprocess(args) -> int:
+    windows = parse_windows(args.windows)
     labels = [s.strip() for s in args.kpath_labels.split(",")] if args.kpath_labels else None
     inputs = find_inputs(Path(args.eigenvals))
     if not inputs:
@@ -142,3 +172,23 @@ def cmd_import_plots(args) -> int:
     for path, reason in report["skipped"].items():
         print(f"skipped {path}: {reason}")
     return 0 if report["written"] else 1
+
+
+def cmd_import(args) -> int:
+    windows = parse_windows(args.windows)
+    labels = [s.strip() for s in args.kpath_labels.split(",")] if args.kpath_labels else None
+    if args.plot_window is not None and not args.plot_window > 0:
+        raise ParameterError(f"--plot-window must be a positive number of eV, got {args.plot_window}")
+    imported, problems = read_paths(args.files, fermi=args.fermi, kpath_labels=labels)
+    for item in imported:
+        if item.plot is not None and args.plot_window is not None:
+            item.window = args.plot_window
+    with TqdmProgress(desc="import", unit="material") as bar:
+        report = import_materials(args.data, imported, windows=windows, on_conflict=args.on_conflict, progress=bar)
+    print(f"{len(report.written)} of {len(imported) + len(problems)} materials imported into {args.data}")
+    for name in report.written:
+        for note in report.notes[name]:
+            print(f"note: {name}: {note}")
+    for p in problems + report.problems:
+        print(f"skipped {p.message}" if p.message.startswith(f"{p.source}: ") else f"skipped {p.source}: {p.message}")
+    return 0 if report.written else 1

@@ -5,6 +5,8 @@
 - :mod:`.model_ids`: model ids (made and parsed) and the files of a model under a root
 - :mod:`.tables`: fingerprint and embedding tables, read and checked; a model's arrays
 - :mod:`.bands`: band structures from VASP, band-data files, training and display images
+- :mod:`.importing`: a user's own materials (VASP, vasprun.xml, Quantum ESPRESSO, pymatgen JSON,
+  band plots, zips) read one by one, with a problem per bad file, and written into a data root
 - :mod:`.image_window`: which energy window a folder of training images shows, and the check
   that a training run's window agrees with it
 - :mod:`.image_cache`: display images drawn from band data off the request thread
@@ -15,5 +17,5 @@
 - :mod:`.dftlike`: DFT-like tight-binding materials, E_F from their electron count, with exact
   physics labels; :mod:`.tightbinding`: its lattices, Hamiltonians and band analysis near E_F,
   :mod:`.dftlike_cell`: its random cell of one material
-- :mod:`.plots`: published display plots as pixels (reading, the axes frame)
+- :mod:`.plots`: published display plots as pixels (reading, the axes frame) and as training images
 """

@@ -186,24 +186,34 @@ def read_eigenval(path: str | os.PathLike, efermi: float, labels: list[str] | No
 
 def read_vasprun(path: str | os.PathLike, efermi: float | None = None, labels: list[str] | None = None,
                  *, material: str | None = None) -> BandData:
-    """Band data from a vasprun.xml (lattice and, unless given, E_F from the file)."""
+    """Band data from a vasprun.xml (lattice and, unless given, E_F from the file).
+
+    Read with pymatgen's ``BSVasprun``, which reads the eigenvalues and ``efermi`` and skips the
+    DOS (``Vasprun`` without its DOS has no Fermi energy)."""
     # pymatgen's VASP reader: ~1.5 s to import; only where a VASP file is read
     from pymatgen.electronic_structure.core import Spin
-    from pymatgen.io.vasp.outputs import Vasprun
+    from pymatgen.io.vasp.outputs import BSVasprun
 
     path = Path(path)
     try:
-        run = Vasprun(str(path), parse_dos=False, parse_potcar_file=False, parse_projected_eigen=False)
+        run = BSVasprun(str(path), parse_projected_eigen=False, parse_potcar_file=False)
     except Exception as exc:
         raise DataError(f"vasprun {path} could not be parsed: {exc}") from None
+    if not run.eigenvalues or Spin.up not in run.eigenvalues:
+        raise DataError(f"vasprun {path} has no eigenvalues (no <eigenvalues> block): not a band-structure run, "
+                        f"or VASP stopped before writing them")
     spins = [Spin.up] + ([Spin.down] if Spin.down in run.eigenvalues else [])
     energies = np.stack([run.eigenvalues[s][:, :, 0].T for s in spins])
     kfrac = np.asarray(run.actual_kpoints, dtype=float)
+    if kfrac.shape != (energies.shape[2], 3):
+        raise DataError(f"vasprun {path}: {len(kfrac)} k-points in its <kpoints> but eigenvalues at {energies.shape[2]}")
     ef = run.efermi if efermi is None else efermi
     if ef is None:
         raise DataError(f"vasprun {path} has no Fermi energy; pass one with --fermi")
+    structure = getattr(run, "final_structure", None)  # BSVasprun reads the final structure only
     return _band_data(material or material_name(path), kfrac, energies, float(ef), labels,
-                      run.final_structure.lattice, source=str(path), kpoints_file=path.parent / "KPOINTS")
+                      structure.lattice if structure is not None else None, source=str(path),
+                      kpoints_file=path.parent / "KPOINTS")
 
 
 def _lattice_beside(path: Path):
@@ -220,25 +230,40 @@ def _lattice_beside(path: Path):
 
 
 def _band_data(material, kfrac, energies, efermi, labels, lattice, source, kpoints_file) -> BandData:
-    if not np.isfinite(energies).all():
-        raise DataError(f"{source}: NaN or infinite energies")
     if lattice is not None:
         cart = kfrac @ lattice.reciprocal_lattice.matrix
         units = "1/Å"
     else:
         cart = kfrac
         units = "fractional"
-    kdist, corners = path_geometry(cart)
     if labels is None:
-        labels = _kpoints_labels(kpoints_file)
+        labels = kpoints_labels(kpoints_file)
+    return band_data_on_path(material, cart, energies, efermi=efermi, labels=labels, kunits=units, source=source)
+
+
+def band_data_on_path(material: str, k: np.ndarray, energies: np.ndarray, *, efermi: float,
+                      labels: list[str] | None = None, kunits: str = "fractional", source: str = "") -> BandData:
+    """Band data from the k-points of a path, ``k`` (nk, 3) in ``kunits``, and ``energies``
+    (nspin, nbands, nk), eV. The high-symmetry points are found from the path
+    (:func:`path_geometry`); ``labels`` name them (default: Γ-M-K-Γ for a path of three
+    segments, else none); a count that differs from the path's is an error naming ``source``."""
+    if not np.isfinite(energies).all():
+        raise DataError(f"{source}: NaN or infinite energies")
+    kdist, corners = path_geometry(k)
     if labels is None:
         labels = list(DEFAULT_LABELS_3) if len(corners) == 4 else [""] * len(corners)
     if len(labels) != len(corners):
         raise DataError(f"{source}: the path has {len(corners)} high-symmetry points "
                         f"({len(corners) - 1} segments) but {len(labels)} labels were given ({','.join(labels)})")
     return BandData(material=material, kdist=kdist, energies=energies.astype(np.float64), efermi=float(efermi),
-                    ticks=kdist[corners], tick_labels=[_GREEK.get(l.upper(), l) for l in labels],
-                    source=source, kunits=units)
+                    ticks=kdist[corners], tick_labels=[tick_label(l) for l in labels],
+                    source=source, kunits=kunits)
+
+
+def tick_label(label: str) -> str:
+    """A high-symmetry point's name as the plots show it: ``G``, ``GAMMA``, ``\\Gamma`` -> ``Γ``;
+    a discontinuity ``K|M`` label by label."""
+    return "|".join(_GREEK.get(part.strip().upper(), part.strip()) for part in label.split("|"))
 
 
 def path_geometry(k: np.ndarray, tol: float = 1e-6, angle_tol_deg: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
@@ -271,8 +296,10 @@ def path_geometry(k: np.ndarray, tol: float = 1e-6, angle_tol_deg: float = 5.0) 
     return dist, idx[keep]
 
 
-def _kpoints_labels(kpoints: Path) -> list[str] | None:
-    """Labels of a line-mode KPOINTS (``! G`` comments), one per high-symmetry point."""
+def kpoints_labels(kpoints: str | os.PathLike) -> list[str] | None:
+    """Labels of a line-mode KPOINTS (``! G`` comments), one per high-symmetry point; None when
+    the file is missing, not line mode, or unlabelled."""
+    kpoints = Path(kpoints)
     if not kpoints.is_file():
         return None
     lines = kpoints.read_text().splitlines()

@@ -2,8 +2,9 @@
 
 The published data has only display plots (640x480 PNGs: black band lines, a red dashed line at
 E_F, grey vertical lines at the high-symmetry points, E - E_F on the y axis over ±W eV). Two
-readers build on these helpers: the training-image import (:func:`backend.autoencoder.images.import_plot`)
-and the physics descriptors of a plot (:mod:`backend.quality.descriptors`). No torch here.
+readers build on these helpers: the training-image import (:func:`import_plot`, used by
+``import-plots`` and ``import``) and the physics descriptors of a plot
+(:mod:`backend.quality.descriptors`). No torch here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from backend.errors import DataError
+
+#: a pixel is ink (a line) when its grey value / 255 is below this, as in the study
+BINARY_THRESHOLD = 0.8
 
 
 def read_plot_rgb(path: str | os.PathLike) -> np.ndarray:
@@ -70,3 +74,22 @@ def read_plot_area(path: str | os.PathLike) -> PlotArea:
     saturation = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
     return PlotArea(frame=(top, bottom, left, right), width=rgb.shape[1], r=r, g=g, b=b,
                     grey=(r + g + b) / 3.0, saturation=saturation)
+
+
+def import_plot(path: str | os.PathLike, size: int = 224) -> np.ndarray:
+    """A training image (uint8 (size, size), 0 = line, 255 = white) from a labelled band plot.
+
+    Crops inside the axes frame (dropping ticks, labels and title), keeps only dark unsaturated
+    pixels (the black band lines; the red Fermi line and light-grey high-symmetry lines go), then
+    box-resamples to ``size`` and binarises at 0.8.
+    """
+    area = read_plot_area(path)
+    grey, saturation = area.grey, area.saturation
+    keep_line = (saturation < 60) & (grey < 200)   # black/dark grey anti-aliased band lines
+    clean = np.where(keep_line, grey, 255.0).astype(np.uint8)
+    for edge in range(3):  # spines drawn over 2-3 px leave dark border rows/columns: blank them
+        for sl in (np.s_[edge, :], np.s_[-1 - edge, :], np.s_[:, edge], np.s_[:, -1 - edge]):
+            if (clean[sl] < 128).mean() > 0.9:
+                clean[sl] = 255
+    small = np.asarray(Image.fromarray(clean).resize((size, size), Image.Resampling.BOX), dtype=np.float32)
+    return np.where(small / 255.0 < BINARY_THRESHOLD, 0, 255).astype(np.uint8)
