@@ -1,8 +1,8 @@
 """The pretrained band encoder shipped with bandscape: fingerprints without training.
 
-It is a ResNet-18 trunk of base width 16 (:data:`PRETRAIN_RECIPE`), trained once with the
-contrastive objective and the ``narrow`` views (the first set for E_F-referenced plots; ``pretrain
---views physical`` trains train's two-part default instead) on a corpus of DFT-like band structures in
+It is two ResNet-18 trunks of base width 16 (:data:`PRETRAIN_RECIPE`), trained once with the
+contrastive objective and train's two-part default views (``physical``: a ``shape`` part and a
+``fermi`` part) on a corpus of DFT-like band structures in
 1, 2 and 3 eV windows (:mod:`backend.data.corpus`), and shipped in fp16 in
 ``backend/autoencoder/weights/`` (:mod:`backend.autoencoder.shipped`, which loads it):
 ``band_encoder.pt`` and ``band_encoder.json`` (the corpus, the full recipe, the training time and
@@ -53,7 +53,7 @@ from backend.progress import ProgressFn, null_progress
 #: views' E_F shift (0.03 eV = 0.0075 of a 2 eV plot's height, under a pixel at 64 px for every
 #: window), the corpus mixes 1, 2 and 3 eV
 PRETRAIN_RECIPE = dict(arch="resnet18", latent=3, image_size=64, channels=16, objective="contrastive",
-                       views="narrow", window=2, epochs=3, split=0.02, batch_size=128, max_lr=2e-3, seed=0)
+                       views="physical", window=2, epochs=3, split=0.02, batch_size=128, max_lr=2e-3, seed=0)
 PRETRAIN_N = 20000
 
 

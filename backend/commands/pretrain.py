@@ -28,8 +28,8 @@ def register(sub) -> None:
     p.add_argument("--channels", type=int, choices=CHANNELS, default=None,
                    help="base width of the ResNet-18 trunk (default: the shipped recipe's, 16)")
     p.add_argument("--views", choices=VIEWS, default=None,
-                   help="contrastive views (default: the shipped recipe's, narrow; `physical` trains train's two-part "
-                        "default, twice the compute)")
+                   help="contrastive views (default: the shipped recipe's, physical: train's two-part default; a "
+                        "one-part set costs half the compute)")
     p.add_argument("--jobs", type=int, default=None, help="processes building the corpus (default: every core)")
     p.set_defaults(handler=cmd_pretrain)
 
