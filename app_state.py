@@ -1,4 +1,5 @@
-"""Process-wide state of the web app: the data root's catalog and the job runner.
+"""Process-wide state of the web app: the data root's catalog, the job runner and the worker that
+places new materials.
 
 Pages import :func:`get_catalog` and :func:`get_job_runner` from here instead of from ``app``,
 so that a page can be imported (and tested) without starting the server.
@@ -66,3 +67,29 @@ def set_shared_server(shared: bool = True) -> None:
 
 def is_shared_server() -> bool:
     return _shared_server
+
+
+_place_pool = None
+
+
+def get_place_pool():
+    """One worker process that reads and encodes the materials users place on a map: torch and
+    pymatgen stay out of the web process, and the worker stays warm after its first use (a
+    second placement does not load torch or the model again)."""
+    global _place_pool
+    with _lock:
+        if _place_pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            _place_pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return _place_pool
+
+
+def reset_place_pool() -> None:
+    """Drop a worker that died (the next placement starts a new one)."""
+    global _place_pool
+    with _lock:
+        if _place_pool is not None:
+            _place_pool.shutdown(wait=False, cancel_futures=True)
+        _place_pool = None

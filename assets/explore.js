@@ -258,6 +258,45 @@
         }
     }
 
+    /* A placed material's star under the cursor (the placed trace: few points, measured on
+     * each move), or null: {name, px, py, rect}. Stars are drawn over the points and win. */
+    function placedAt(e) {
+        const gd = plotDiv();
+        if (!gd || st.cfg.placed === undefined || !gd.contains(e.target) || e.target.closest(".modebar")) {
+            return null;
+        }
+        const tr = gd._fullData && gd._fullData[st.cfg.placed], L = gd._fullLayout;
+        if (!tr || !tr.x || !tr.x.length || !L || !L.xaxis) { return null; }
+        const rect = gd.getBoundingClientRect(), x = e.clientX - rect.left, y = e.clientY - rect.top;
+        const r = L.hoverdistance > 0 ? L.hoverdistance : 20;
+        let best = null, bestD = r * r;
+        for (let i = 0; i < tr.x.length; i++) {
+            const px = L.xaxis._offset + L.xaxis.l2p(tr.x[i]), py = L.yaxis._offset + L.yaxis.l2p(tr.y[i]);
+            const d = (px - x) * (px - x) + (py - y) * (py - y);
+            if (d <= bestD) { best = {name: String(tr.text[i]), px, py, rect}; bestD = d; }
+        }
+        return best;
+    }
+
+    function showPlaced(hit) {
+        const img = document.getElementById(st.cfg.img), title = document.getElementById(st.cfg.name);
+        st.shown = -1;
+        st.shownIndex = null;
+        st.tipFor = -1;
+        title.textContent = hit.name + " (placed)";
+        if (hasImages()) { img.src = imageUrl(hit.name); } else { img.removeAttribute("src"); }
+        const tip = document.getElementById(st.cfg.tip);
+        if (tip) {
+            const host = tip.offsetParent || tip.parentElement, hr = host.getBoundingClientRect();
+            tip.replaceChildren(Object.assign(document.createElement("b"), {textContent: hit.name}),
+                                document.createElement("br"),
+                                Object.assign(document.createElement("span"), {textContent: "placed on this map"}));
+            tip.style.left = (hit.rect.left - hr.left + hit.px + 12) + "px";
+            tip.style.top = (hit.rect.top - hr.top + hit.py + 12) + "px";
+            tip.style.display = "block";
+        }
+    }
+
     function hideTip() {
         const tip = st.cfg && document.getElementById(st.cfg.tip);
         if (tip) { tip.style.display = "none"; }
@@ -266,6 +305,8 @@
     function onMove(e) {
         if (!st.cfg || !st.view) { return; }
         if (st.drag) { hideTip(); return; }
+        const star = placedAt(e);
+        if (star) { showPlaced(star); return; }
         const at = cursorAt(e, true), i = at ? nearest(at.idx, at.x, at.y) : -1;
         if (i >= 0) { show({i, idx: at.idx, rect: at.rect}); } else { hideTip(); st.tipFor = -1; }
         if (at) { prefetchAround(at.idx, at.x, at.y); }  // where the cursor is heading, hit or not
@@ -281,6 +322,11 @@
         const d = st.down;
         st.down = null;
         if (!d || Math.abs(e.clientX - d[0]) > 3 || Math.abs(e.clientY - d[1]) > 3) { return; }
+        const star = placedAt(e);
+        if (star) {
+            window.dash_clientside.set_props(st.cfg.click, {data: {name: star.name, placed: true, t: Date.now()}});
+            return;
+        }
         const hit = pointAt(e, false);
         if (hit) {
             window.dash_clientside.set_props(st.cfg.click, {data: {name: String(st.names[hit.i]), t: Date.now()}});

@@ -20,9 +20,9 @@ from backend.errors import BandscapeError
 DESCRIPTION = """bandscape: band structures -> autoencoder fingerprints -> clusters.
 
 The commands, in the order of a study: data in (preprocess, import-plots, import) -> training
-(train, sweep, encode, pretrain) -> exploring (models, cluster, neighbours, consensus, subset) -> judging
-(evaluate, quality) -> background jobs (jobs) -> made-up data (demo, synth). Every command works
-on a data root, --data DIR; without it, the app's: {root}.
+(train, sweep, encode, pretrain) -> exploring (models, cluster, neighbours, place, consensus,
+subset) -> judging (evaluate, quality) -> background jobs (jobs) -> made-up data (demo, synth).
+Every command works on a data root, --data DIR; without it, the app's: {root}.
 `python -m backend COMMAND --help` lists a command's options and their defaults."""
 
 

@@ -10,6 +10,7 @@ from components import explore_ids as ids
 from components.discover_panels import GALLERY_PAGE
 from components.material_image import NAME_SLOT
 from components.scatter import (
+    PLACED,
     POINTS,
     PREFETCH_ALL_MAX,
     PREFETCH_AROUND,
@@ -23,7 +24,7 @@ def client_config() -> dict:
     """What assets/explore.js needs to know once: ids, the points' trace, the colours."""
     return {
         "graph": ids.GRAPH, "img": ids.HOVER_IMG, "name": ids.HOVER_NAME, "tip": ids.HOVER_TIP, "click": ids.CLICKED,
-        "points": POINTS, "prefetch_around": PREFETCH_AROUND, "prefetch_radius": PREFETCH_RADIUS_PX,
+        "points": POINTS, "placed": PLACED, "prefetch_around": PREFETCH_AROUND, "prefetch_radius": PREFETCH_RADIUS_PX,
         # a local app has one user: all of a small map's images; a shared server, around the cursor
         "prefetch_all": 0 if is_shared_server() else PREFETCH_ALL_MAX,
         "sizes_box": ids.SIZES_BOX,

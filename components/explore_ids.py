@@ -51,6 +51,12 @@ NB_K, NB_PANEL = "explore-nb-k", "explore-neighbours"
 SUBSET_N, SUBSET_BTN, SUBSET_EXPORT, SUBSET_REPORT = ("explore-subset-n", "explore-subset-choose", "explore-subset-export",
                                                       "explore-subset-report")
 SUBSET_NAMES, DOWNLOAD_SUBSET = "explore-subset-names", "explore-download-subset"
+PLACE_UPLOAD, PLACE_FERMI, PLACE_STATUS, PLACED_LIST = ("explore-place-upload", "explore-place-fermi",
+                                                        "explore-place-status", "explore-placed-list")
+#: the remove button of a placed material: {"type": PLACE_REMOVE, "name": its name}
+PLACE_REMOVE = "explore-place-remove"
+#: how many placed materials the map shows now (stars drawn)
+PLACED_SHOWN = "explore-placed-shown"
 CARDS_BTN, CARDS_COLLAPSE, CARDS = "explore-cards-btn", "explore-cards-collapse", "explore-cards"
 # what the server callbacks of the neighbours and the cards listen to: set in the browser only
 # when there is something to show (a recluster or a model switch asks the server nothing more)

@@ -1,8 +1,8 @@
 """The cluster map: one trace of all materials plus three small overlay traces.
 
 Trace order is fixed so callbacks can patch by index: halos (double clustering), the points,
-outlines of reclustered noise, rings of element-filter matches, and the lines from a pinned
-material to its nearest neighbours.
+outlines of reclustered noise, rings of element-filter matches, the lines from a pinned
+material to its nearest neighbours, and the materials placed on the map (stars, named).
 
 The points trace always holds every material, in the model's order, so point ``i`` is material
 ``i``: a recluster or a filter changes only per-point arrays of it (:func:`point_style`: colour
@@ -19,7 +19,7 @@ import base64
 import numpy as np
 from plotly.colors import qualitative
 
-HALO, POINTS, OUTLINE, HIGHLIGHT, NEIGHBOURS = range(5)
+HALO, POINTS, OUTLINE, HIGHLIGHT, NEIGHBOURS, PLACED = range(6)
 #: up to this many materials the map is SVG (no WebGL context to create: the first view draws
 #: much sooner where WebGL is rendered in software, and a colour change is a restyle); above it,
 #: WebGL, which stays fluid with 10^5 points
@@ -161,6 +161,12 @@ def neighbour_lines(xy: np.ndarray, centre: int | None, neighbours=()) -> dict:
     return {"x": x, "y": y}
 
 
+def placed_points(records: list[dict]) -> dict:
+    """Data of the placed trace: each placed material's map position and name
+    (:mod:`backend.discover.additions`)."""
+    return {"x": [r["x"] for r in records], "y": [r["y"] for r in records], "text": [r["name"] for r in records]}
+
+
 def _xy(xy: np.ndarray, mask: np.ndarray | None = None) -> dict:
     sel = xy if mask is None else xy[mask]
     return {"x": typed_array(sel[:, 0], "f4"), "y": typed_array(sel[:, 1], "f4")}
@@ -192,6 +198,9 @@ def scatter_figure(xy: np.ndarray, updates: dict, meta: dict | None = None, uire
         {"type": "scatter", "mode": "lines+markers", "hoverinfo": "skip", "showlegend": False, "name": "neighbours",
          "x": [], "y": [], "line": {"color": "#e377c2", "width": 1.5},
          "marker": {"size": 13, "color": "rgba(0,0,0,0)", "line": {"color": "#e377c2", "width": 2}}},
+        {"type": "scatter", "mode": "markers+text", "hoverinfo": "skip", "showlegend": False, "name": "placed",
+         "x": [], "y": [], "text": [], "textposition": "top center", "textfont": {"size": 11},
+         "marker": {"symbol": "star", "size": 17, "color": "#ffd700", "line": {"color": "black", "width": 1.5}}},
     ]
     for idx, props in updates.items():
         for path, value in props.items():

@@ -80,6 +80,7 @@ from components.explore_view import (
 from components.help import help_modal
 from components.map_colouring import model_window
 from components.pinned import NEEDS_BAND_DATA, has_band_data, pinned_panel
+from components import explore_place
 from components.scatter import (
     MAP_CONFIG,
     NEIGHBOURS,
@@ -95,6 +96,7 @@ def layout(**query):
     out = render_view(catalog, v, drawn=None, job_runner=get_job_runner)
     # the first view's outputs (those a view leaves as they are keep the components' defaults)
     first = {key: value for key, value in out.items() if value is not no_update}
+    first["placed"] = explore_place.draw_placed(catalog, v, first.get("figure"))
     return html.Div([
         *_stores(v, first),
         help_modal(ids.HELP, ids.HELP_CLOSE),
@@ -107,6 +109,7 @@ def _side(catalog, v: ExplorerView, first: dict) -> html.Div:
         model_panel(catalog, v.model),
         cluster_panel(v),
         filter_panel(catalog, v, first.get("matches")),
+        explore_place.panel(catalog, v, first.get("placed") or []),
         consensus_panel(ids.CONS_MODELS, v.consensus_models, first.get("consensus_default")),
         subset_panel(ids.SUBSET_N, ids.SUBSET_BTN, ids.SUBSET_EXPORT, ids.SUBSET_REPORT),
         html.Div([
@@ -345,6 +348,7 @@ def export_labels(_, controls: dict):
     params = view.params().validate()
     data = catalog.load(view.model)
     table = labels_table(data, cluster_model(catalog, view.model, params), params)
+    table = explore_place.with_placed_rows(table, explore_place.placed_records(catalog, view))
     return dcc.send_data_frame(table.to_csv, f"{view.model}_{params.algo}_labels.csv", index=False)
 
 
@@ -418,14 +422,17 @@ def show_neighbours(_, pinned, k, controls: dict):
     material = pinned[-1]
     try:
         metric, p = clustering_metric(v.params())
-        table = model_neighbours(catalog, v.model, material, k=k, metric=metric, p=p)
-        table = table.join(distance_ranks(catalog, v.model, table["distance"], metric=metric, p=p))
         data = catalog.load(v.model)
+        if material in set(data.names):
+            table = model_neighbours(catalog, v.model, material, k=k, metric=metric, p=p)
+            table = table.join(distance_ranks(catalog, v.model, table["distance"], metric=metric, p=p))
+            xy, centre = data.xy, int(np.flatnonzero(data.names == material)[0])
+        else:  # a material placed on the map
+            table, xy, centre = explore_place.placed_neighbours(catalog, v, data, material, k)
     except BandscapeError as exc:
         assign_paths(patch["data"][NEIGHBOURS], neighbour_lines(None, None))
         return {"panel": dbc.Alert(str(exc), color="warning", className="py-1 small"), "figure": patch}
-    centre = int(np.flatnonzero(data.names == material)[0])
-    assign_paths(patch["data"][NEIGHBOURS], neighbour_lines(data.xy, centre, table["index"].to_numpy()))
+    assign_paths(patch["data"][NEIGHBOURS], neighbour_lines(xy, centre, table["index"].to_numpy()))
     metric_text = f"Minkowski p = {p:g}" if metric == "minkowski" else "Euclidean"
     return {"panel": neighbour_list(material, table, model_window(catalog, v.model), metric_text), "figure": patch}
 

@@ -78,11 +78,12 @@ def shared_root() -> Path:
 
 
 def demo_model(window: float = 1) -> str:
-    """The id of the committed demo's autoencoder model for a window (not hard-coded: the demo
-    is rebuilt by `python -m backend demo`)."""
+    """The id of the committed demo's trained autoencoder model for a window (not the shipped
+    encoder's map; not hard-coded: the demo is rebuilt by `python -m backend demo`)."""
     from backend.data.catalog import Catalog
 
-    return next(m.model_id for m in Catalog(PROJECT).models.values() if not m.is_unencoded and m.window == window)
+    return next(m.model_id for m in Catalog(PROJECT).models.values()
+                if not m.is_unencoded and not m.is_pretrained and m.window == window)
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,11 @@ def test_tiny_demo_build(tmp_path):
     report = build_demo(tmp_path, n=12, seed=3, windows=(1,), epochs=1, image_size=32, jobs=2)
     assert report["materials"] == 12
     cat = Catalog(tmp_path)
-    assert set(cat.models) == {"unencoded_window1eV_width1",
-                               "resnet18_latent3_window1eV_steps1_split1.0_width1_size32_contrastive_physical"}
+    pretrained = [m for m in cat.models.values() if m.is_pretrained]
+    assert set(cat.models) - {m.model_id for m in pretrained} == {
+        "unencoded_window1eV_width1", "resnet18_latent3_window1eV_steps1_split1.0_width1_size32_contrastive_physical"}
+    # the shipped encoder's map of the window: what a clone without trained weights places materials on
+    assert [m.window for m in pretrained] == [1] and report["models"][-1] == pretrained[0].model_id
     labels = pd.read_csv(tmp_path / "labels.csv")
     assert list(labels.columns) == ["material"] + DFT_LABELS
     assert sorted(labels["family"].unique()) == sorted(DFT_FAMILIES)
@@ -74,8 +77,8 @@ def test_tiny_demo_build(tmp_path):
 def test_tiny_lattice_demo_build_keeps_its_views(tmp_path):
     """The first demo's generator stays buildable, its models trained with the views made for it."""
     report = build_demo(tmp_path, n=8, seed=3, windows=(1,), epochs=1, image_size=32, jobs=1, generator="lattice")
-    assert report["models"] == ["unencoded_window1eV_width1",
-                                "resnet18_latent3_window1eV_steps1_split1.0_width1_size32_contrastive"]
+    assert report["models"][:2] == ["unencoded_window1eV_width1",
+                                    "resnet18_latent3_window1eV_steps1_split1.0_width1_size32_contrastive"]
     labels = pd.read_csv(tmp_path / "labels.csv")
     assert list(labels.columns) == ["material", "family", "metal", "flat_band"]
     assert sorted(labels["family"].unique()) == sorted(FAMILIES)
@@ -118,7 +121,10 @@ def test_committed_demo_is_the_apps_default_and_is_labelled():
     from tests.conftest import PROJECT
 
     cat = Catalog(PROJECT)
-    assert {m.window for m in cat.models.values()} == {1, 2, 3} and len(cat) == 6
+    assert {m.window for m in cat.models.values()} == {1, 2, 3} and len(cat) == 9
+    # per window: the unencoded map, the model trained by `train` without flags, the shipped encoder's map
+    assert sorted((m.window, m.is_unencoded, m.is_pretrained) for m in cat.models.values()) == sorted(
+        (w, u, p) for w in (1, 2, 3) for u, p in ((True, False), (False, False), (False, True)))
     assert label_columns(cat) == DFT_LABELS
     for mid in cat.models:
         data = cat.load(mid)
@@ -136,7 +142,7 @@ def test_the_demo_models_are_what_train_makes_by_default():
     from tests.conftest import PROJECT
 
     defaults = TrainConfig().as_dict()
-    trained = sorted((PROJECT / "models").glob("*.json"))
+    trained = sorted(p for p in (PROJECT / "models").glob("*.json") if not p.stem.endswith("_pretrained"))
     assert len(trained) == 3
     for path in trained:
         cfg = json.loads(path.read_text())["config"]

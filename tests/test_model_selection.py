@@ -50,10 +50,13 @@ def source(request, tmp_path):
 
 def test_select_models_filters():
     cat = Catalog(PROJECT)
-    assert select_models(cat, "window=1") == [demo_model(1)]  # the unencoded baselines only on request
+    # the unencoded baselines and the shipped encoder's maps only on request
+    pretrained = {m.window: m.model_id for m in cat.models.values() if m.is_pretrained}
+    assert select_models(cat, "window=1") == [demo_model(1)]
     assert len(select_models(cat, "arch=unencoded")) == 3 and len(select_models(cat)) == 3
     assert select_models(cat, f"id={demo_model(2)}") == [demo_model(2)]
     assert select_models(cat, "window=1|3,latent=3") == [demo_model(1), demo_model(3)]
+    assert select_models(cat, "id=*pretrained") == sorted(pretrained.values())
     with pytest.raises(ParameterError, match="matches none"):
         select_models(cat, "window=7")
     with pytest.raises(ParameterError, match="not one of"):

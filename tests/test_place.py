@@ -118,18 +118,18 @@ def test_kept_placements_are_drawn_from_additions_and_removed_whole(pretrained_r
     name = str(cat.load(mid).names[3])
     item = band_item(name)
     placed, _ = place_materials(root, mid, [item])
-    recs = keep_placements(root, mid, cat.load(mid).names, [item], placed)
+    recs = keep_placements(root, mid, [(item, placed[0])], map_names=cat.load(mid).names)
     # the same name as a map material: kept apart under a new name
     assert recs[0]["name"] == f"{name}_new" and recs[0]["original_name"] == name
     assert (root / "additions" / "bands" / f"{name}_new.npz").is_file()
     assert cat.display_image(f"{name}_new", 3) is not None  # the hover image is served
     with pytest.raises(ParameterError, match="placed on .* already"):
-        keep_placements(root, mid, cat.load(mid).names, [item], placed, on_conflict="fail")
-    both = keep_placements(root, mid, cat.load(mid).names, [item], placed, on_conflict="keep-both")
+        keep_placements(root, mid, [(item, placed[0])], map_names=cat.load(mid).names, on_conflict="fail")
+    both = keep_placements(root, mid, [(item, placed[0])], map_names=cat.load(mid).names, on_conflict="keep-both")
     assert both[0]["name"] == f"{name}_new2"
     assert [r["name"] for r in placed_on(root, mid)] == [f"{name}_new", f"{name}_new2"]
     # measured again at another cell: same neighbours, the cluster of that cell
-    again = placed_at_cell(cat, mid, placed_on(root, mid), ClusterParams(algo="kmeans", n_clusters=3))
+    again = placed_at_cell(cat, mid, placed_on(root, mid), params=ClusterParams(algo="kmeans", n_clusters=3))
     assert again[0]["neighbours"][0]["material"] == name and again[0]["cluster"] in (0, 1, 2)
     assert remove_placed(root, f"{name}_new", mid) == 1
     assert not (root / "additions" / "bands" / f"{name}_new.npz").exists()

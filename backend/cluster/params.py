@@ -44,13 +44,14 @@ KMEANS_FULL_MAX = 5_000
 
 
 def default_model(catalog) -> str:
-    """The model a view opens with: the paper's when the root has it, else the last trained one
-    (else the last model)."""
+    """The model a view opens with: the paper's when the root has it, else the last one trained on
+    the root's images (else the last encoded one, else the last model)."""
     models = catalog.models
     if PAPER_MODEL in models:
         return PAPER_MODEL
-    trained = [m for m in models.values() if not m.is_unencoded]
-    return (trained or list(models.values()))[-1].model_id
+    encoded = [m for m in models.values() if not m.is_unencoded]
+    trained = [m for m in encoded if not m.is_pretrained]
+    return (trained or encoded or list(models.values()))[-1].model_id
 
 
 @dataclass(frozen=True)

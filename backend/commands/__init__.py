@@ -2,9 +2,9 @@
 
 :data:`MODULES` lists the modules in the order of a study, which is the order ``--help`` lists
 their commands in: data in (``preprocess``, ``import-plots``, ``import``) -> training (``train``,
-``sweep``, ``encode``, ``pretrain``) -> exploring (``models``, ``cluster``, ``neighbours``, ``consensus``, ``subset``) ->
-judging (``evaluate``, ``quality``) -> background jobs (``jobs``) -> made-up data (``demo``,
-``synth``).
+``sweep``, ``encode``, ``pretrain``) -> exploring (``models``, ``cluster``, ``neighbours``,
+``place``, ``consensus``, ``subset``) -> judging (``evaluate``, ``quality``) -> background jobs
+(``jobs``) -> made-up data (``demo``, ``synth``).
 
 A module adds each command with :func:`add_command` (one-line help, defaults shown in its
 ``--help``) and sets its handler with ``parser.set_defaults(handler=fn)``; ``fn(args)`` returns an

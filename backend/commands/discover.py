@@ -1,15 +1,20 @@
-"""``neighbours``, ``consensus`` and ``subset``: finding and comparing materials from the command line."""
+"""``neighbours``, ``place``, ``consensus`` and ``subset``: finding and comparing materials from the command line."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
 from backend.commands import add_command, add_data_arg
 from backend.commands.explore import add_cluster_args, add_metric_args, params_from_args
+from backend.cluster.params import default_model
 from backend.data.catalog import Catalog
+from backend.data.importing import read_paths
+from backend.discover.additions import keep_placements
 from backend.discover.consensus import STABLE, model_consensus
 from backend.discover.neighbours import model_neighbours
+from backend.discover.place import place_materials
 from backend.discover.subset import model_subset
 from backend.evaluate.select import select_models
 from backend.fileio import write_csv_atomic
@@ -24,6 +29,26 @@ def register(sub) -> None:
     add_metric_args(p)
     p.add_argument("--out", help="also write the table as CSV here (default: print only)")
     p.set_defaults(handler=cmd_neighbours)
+
+    p = add_command(sub, "place", "new materials on a model's map: nearest materials, cluster, position",
+                    description="Place new materials (VASP, QE or pymatgen band files, band plots) on a model's "
+                                "map: their nearest materials in fingerprint space, a cluster by their vote, a map "
+                                "position from them.")
+    add_data_arg(p)
+    p.add_argument("--model", default=None, help="model id (see `models`; default: the root's default model)")
+    p.add_argument("files", nargs="+", metavar="FILES",
+                   help="EIGENVAL (+ KPOINTS, E_F file/OUTCAR/DOSCAR beside it), vasprun.xml, QE bands, pymatgen "
+                        "BandStructure JSON, band-plot images, folders or zips of them")
+    p.add_argument("--fermi", type=float, default=None,
+                   help="E_F in eV for inputs that do not carry one (default: from each input or the files beside it)")
+    p.add_argument("--k", type=int, default=10, help="neighbours listed (and voting on the cluster)")
+    add_cluster_args(p)
+    p.add_argument("--keep", action="store_true",
+                   help="keep the placed materials in the root's additions/ (the explorer draws them)")
+    p.add_argument("--on-conflict", choices=("fail", "replace", "keep-both"), default="fail",
+                   help="with --keep, a name placed on the model before")
+    p.add_argument("--json", action="store_true", help="print the placements as JSON")
+    p.set_defaults(handler=cmd_place)
 
     p = add_command(sub, "consensus", "consensus clusters and per-material stability across models, one HDBSCAN cell")
     add_data_arg(p)
@@ -52,6 +77,38 @@ def cmd_neighbours(args) -> int:
     if args.out:
         print(f"written to {write_csv_atomic(args.out, table.drop(columns='index'))}", file=sys.stderr)
     return 0
+
+
+def cmd_place(args) -> int:
+    cat = Catalog(args.data)
+    model_id = args.model or default_model(cat)
+    items, problems = read_paths(args.files, fermi=args.fermi)
+    problems = [(pr.source, pr.message) for pr in problems]
+    if items:
+        placed, more = place_materials(cat.root, model_id, items, params=params_from_args(args), k=args.k)
+        problems += more
+    else:
+        placed = []
+    if args.keep and placed:
+        by_name = {it.name: it for it in items}
+        keep_placements(cat.root, model_id, [(by_name[p.name], p) for p in placed], map_names=cat.load(model_id).names,
+                        on_conflict=args.on_conflict)
+    if args.json:
+        print(json.dumps({"model_id": model_id, "placed": [p.as_dict() for p in placed],
+                          "problems": [{"source": s, "message": m} for s, m in problems]}, indent=1))
+    else:
+        for p in placed:
+            cl = "noise" if p.cluster < 0 else f"cluster {p.cluster}"
+            print(f"{p.name} ({p.source}): {cl}, confidence {p.confidence:.0%} ({p.cluster_rule}); "
+                  f"map position ({p.xy[0]:.3f}, {p.xy[1]:.3f}), {p.position_rule}")
+            for n in p.neighbours:
+                print(f"  {n['rank']:>3}  {n['material']:<24} distance {n['distance']:.6g}  "
+                      f"(closest {n['percentile']:.2g}% of the model's pairs)  cluster {n['cluster']}")
+        print(f"{len(placed)} of {len(placed) + len(problems)} inputs placed on {model_id}"
+              + (" and kept in additions/" if args.keep and placed else ""))
+    for source, message in problems:
+        print(f"skipped: {message}" if message.startswith(source) else f"skipped {source}: {message}", file=sys.stderr)
+    return 0 if placed else 1
 
 
 def cmd_consensus(args) -> int:

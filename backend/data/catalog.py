@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from backend.autoencoder.config import VIEW_RECIPES, view_parts
+from backend.autoencoder.config import PRETRAINED_TAG, VIEW_RECIPES, view_parts
 from backend.cache import file_signature
 from backend.data.image_cache import display_png
 from backend.data.model_ids import parse_model_id, plain_number
@@ -74,6 +74,11 @@ class ModelInfo:
     @property
     def is_unencoded(self) -> bool:
         return self.fingerprint_path is None
+
+    @property
+    def is_pretrained(self) -> bool:
+        """Encoded by the shipped encoder (``encode --pretrained``), not trained on these images."""
+        return self.tag.split("_")[-1] == PRETRAINED_TAG
 
     @property
     def image_size(self) -> int | None:
@@ -297,7 +302,9 @@ def _model_info(model_id: str, emb: Path, fp: Path | None, meta: Path | None) ->
             config = {}  # a broken metadata file must not hide the model; the id still tells
         for key in ("arch", "latent", "window", "epochs", "split", "line_width", "tag"):
             if config.get(key) not in (None, ""):
-                hp[key] = config[key]
+                value = config[key]
+                # a whole number written as 3.0 is the 3 of an id: one spelling per value in the pickers
+                hp[key] = int(value) if isinstance(value, float) and value.is_integer() else value
         extra = {k: v for k, v in config.items() if k not in hp}
     if not hp:
         hp = {"arch": "unencoded" if fp is None else "other"}

@@ -87,12 +87,14 @@ def build_demo(out, *, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: i
                image_size: int | None = None, jobs: int | None = None, progress=None, families: str = "demo",
                models: bool = True, generator: str = "dftlike") -> dict:
     """Build the demo into ``out`` (the project root by default): its materials
-    (:func:`write_demo_materials`), the unencoded baselines and one ResNet-18 (latent 3) per
-    window trained here with train's defaults (``epochs`` and ``image_size`` override them).
+    (:func:`write_demo_materials`), the unencoded baselines, one ResNet-18 (latent 3) per
+    window trained here with train's defaults (``epochs`` and ``image_size`` override them) and
+    the map the shipped pretrained encoder makes of each window's images.
     ``families="holdout"`` builds the generator's held-out lattices instead; ``models=False``
     only the materials and baselines."""
     # torch: only for the models (the materials, and synth's roots built from them, need none)
     from backend.autoencoder.encoding import write_unencoded_embedding
+    from backend.autoencoder.pretrained import encode_pretrained
     from backend.autoencoder.training import TrainConfig, train_model
 
     out = Path(out)
@@ -114,6 +116,8 @@ def build_demo(out, *, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: i
             continue
         cfg = TrainConfig(arch="resnet18", latent=3, window=w, seed=seed, **recipe)
         built.append(train_model(cfg, images, out, overwrite=True).model_id)
+        # the map of the shipped encoder: its weights ship, so a fresh clone places new materials on it
+        built.append(encode_pretrained(images, out, window=w))
         if progress:
             progress(n + 2 * j + 2, steps, stage=f"model {w} eV")
     return {"materials": n, "models": built}

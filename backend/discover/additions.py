@@ -20,6 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from backend.data.bands import render_display_png, save_band_data
 from backend.data.catalog import ADDITIONS_DIR
 from backend.errors import DataError, ParameterError
 from backend.fileio import atomic_path, write_bytes_atomic, write_json_atomic
@@ -68,11 +69,11 @@ def free_name(name: str, taken) -> str:
     return cand
 
 
-def keep_placements(root: str | os.PathLike, model_id: str, map_names, items, placements, *,
+def keep_placements(root: str | os.PathLike, model_id: str, pairs, *, map_names,
                     on_conflict: str = "fail") -> list[dict]:
     """Write placed materials (their plot and band data, then their records) into
-    ``additions/``. ``items``: the imported materials the ``placements`` were made from (same
-    order); ``map_names``: the model's materials (a placed name never equals one). A name placed
+    ``additions/``. ``pairs``: (the imported material, its :class:`Placement`);
+    ``map_names``: the model's materials (a placed name never equals one). A name placed
     before on this model: ``on_conflict`` "fail" (a ParameterError naming it), "replace", or
     "keep-both" (a new name). Returns the records written, with their final names."""
     if on_conflict not in CONFLICT_POLICIES:
@@ -83,7 +84,7 @@ def keep_placements(root: str | os.PathLike, model_id: str, map_names, items, pl
         on_model = placed.setdefault(model_id, {})
         taken_by_map = set(map(str, map_names))
         records = []
-        for item, pl in zip(items, placements):
+        for item, pl in pairs:
             name = free_name(pl.name, taken_by_map)
             if name in on_model:
                 if on_conflict == "fail":
@@ -100,8 +101,6 @@ def keep_placements(root: str | os.PathLike, model_id: str, map_names, items, pl
 
 
 def _write_material_files(add: Path, name: str, item, window: float | None) -> None:
-    from backend.data.bands import render_display_png, save_band_data
-
     w = f"{window:g}" if window is not None else None
     if item.bands is not None:
         bd = dataclasses.replace(item.bands, material=name)

@@ -22,6 +22,7 @@ The numeric part (:func:`place_fingerprints`) needs no torch; :func:`place_mater
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -30,7 +31,11 @@ import numpy as np
 from backend.cluster.distances import check_metric, distances_to
 from backend.cluster.models import cluster_model
 from backend.cluster.params import ClusterParams
+from backend.data.bands import render_training_image
 from backend.data.catalog import Catalog
+from backend.data.importing import read_uploads
+from backend.data.model_ids import model_paths
+from backend.discover.additions import keep_placements
 from backend.discover.neighbours import check_k, distance_ranks
 from backend.errors import DataError, ParameterError
 
@@ -46,7 +51,8 @@ POSITION_RULE = "approximate: weighted mean of its nearest neighbours' map posit
 @dataclass
 class Placement:
     """One placed material. ``neighbours``: dicts of rank, material, index, distance,
-    percentile (share of the model's pairs closer, %), cluster, x, y; nearest first."""
+    percentile (share of the model's pairs closer, %), pair_rank and pairs (as
+    :func:`backend.discover.neighbours.distance_ranks`), cluster, x, y; nearest first."""
 
     name: str
     source: str
@@ -81,8 +87,8 @@ def vote_cluster(neighbour_labels: np.ndarray) -> tuple[int, float]:
     return int(values[best]), float(counts[best] / labels.size)
 
 
-def position_from_neighbours(xy: np.ndarray, labels: np.ndarray, distances: np.ndarray, cluster: int,
-                             k: int = POSITION_K, *, same_as_first: bool = False) -> tuple[float, float]:
+def position_from_neighbours(xy: np.ndarray, labels: np.ndarray, distances: np.ndarray, *, cluster: int,
+                             k: int = POSITION_K, same_as_first: bool = False) -> tuple[float, float]:
     """A map position from the neighbours' positions ``xy`` (k, 2), nearest first: that of the
     nearest when it is the same material (distance 0, or ``same_as_first``: closer than any two
     materials of the map are), else the 1/rank weighted mean of those of the ``k`` nearest that
@@ -125,12 +131,13 @@ def place_fingerprints(catalog: Catalog, model_id: str, Z: np.ndarray, *, params
         dist = row[idx]
         ranks = distance_ranks(catalog, model_id, dist, metric=metric, p=p)
         cluster, confidence = vote_cluster(labels[idx])
-        x, y = position_from_neighbours(data.xy[idx], labels[idx], dist, cluster,
+        x, y = position_from_neighbours(data.xy[idx], labels[idx], dist, cluster=cluster,
                                         same_as_first=bool(ranks["pair_rank"].iloc[0] == 1))
         neighbours = [{"rank": r + 1, "material": str(data.names[i]), "index": int(i), "distance": float(d),
-                       "percentile": round(float(pc), 3), "cluster": int(labels[i]),
-                       "x": float(data.xy[i, 0]), "y": float(data.xy[i, 1])}
-                      for r, (i, d, pc) in enumerate(zip(idx, dist, ranks["percentile"]))]
+                       "percentile": round(float(pc), 3), "pair_rank": int(pr), "pairs": int(npairs),
+                       "cluster": int(labels[i]), "x": float(data.xy[i, 0]), "y": float(data.xy[i, 1])}
+                      for r, (i, d, pc, pr, npairs) in enumerate(zip(idx, dist, ranks["percentile"],
+                                                                     ranks["pair_rank"], ranks["pairs"]))]
         out.append({"neighbours": neighbours, "cluster": cluster, "confidence": confidence, "x": x, "y": y})
     return out
 
@@ -140,13 +147,13 @@ def model_encoder(root: str | os.PathLike, model_id: str, device=None):
     model made from the shipped pretrained encoder (``encode --pretrained``), that encoder.
     A model without weights raises a :class:`DataError` that says how to get them."""
     from backend.autoencoder.encoding import load_model  # torch: only where a material is encoded
-    from backend.data.model_ids import model_paths
 
     paths = model_paths(root, model_id)
     if paths["weights"].is_file():
         return load_model(root, model_id, device)
     meta = _metadata(paths["metadata"])
     if meta.get("pretrained"):
+        # torch: only where a material is encoded
         from backend.autoencoder.shipped import load_pretrained_encoder, sha256_of, shipped_paths
 
         model, record = load_pretrained_encoder(device=device)
@@ -156,15 +163,14 @@ def model_encoder(root: str | os.PathLike, model_id: str, device=None):
                             f"shipped now; re-encode it: python -m backend encode --pretrained --data {root} "
                             f"--images {meta.get('dataset', {}).get('images', 'FOLDER')}")
         return model, meta["config"]
-    how = (f"rebuild the demo with `python -m backend demo --data {root}`" if (paths["metadata"].parent.parent / "labels.csv").is_file()
+    demo = (paths["metadata"].parent.parent / "labels.csv").is_file()
+    how = (f"rebuild the demo with `python -m backend demo --data {root}`" if demo
            else f"retrain it with `python -m backend train --data {root} ...`")
     raise DataError(f"model {model_id} has no weights ({paths['weights']} is missing), so new materials cannot be "
                     f"encoded with it: {how}, or place onto a model made by `python -m backend encode --pretrained`")
 
 
 def _metadata(path) -> dict:
-    import json
-
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -175,8 +181,8 @@ def query_inks(items, *, window: float, image_size: int, line_width: float = 1.0
     """Ink masks (m, 1, S, S) uint8 of imported materials as the model's training images are
     made: band data drawn at the model's window, a band plot as imported (its window must be the
     model's). Returns (the items kept, the masks, problems [(source, message)])."""
+    # torch (the images module's tensors): only where a material is encoded
     from backend.autoencoder.images import ink_from_grey, resize_grey
-    from backend.data.bands import render_training_image
 
     kept, masks, problems = [], [], []
     for item in items:
@@ -205,7 +211,8 @@ def place_materials(root: str | os.PathLike, model_id: str, items, *, params: Cl
     """Encode imported materials (:class:`backend.data.importing.Imported`) with a model of the
     data root and place them (:func:`place_fingerprints`). Returns the placements and the
     problems [(source, message)] of items that could not be placed."""
-    import torch  # torch: only where a material is encoded
+    # torch: only where a material is encoded
+    import torch
 
     from backend.autoencoder.device import pick_device
     from backend.autoencoder.encoding import encode_images
@@ -236,12 +243,10 @@ _ENCODERS: dict = {}
 def _cached_encoder(root: str, model_id: str, device: str):
     """The encoder of a model, kept while its weights file is unchanged (placing one material
     warm: no reload)."""
-    from backend.data.model_ids import model_paths
-
     w = model_paths(root, model_id)["weights"]
     key = (root, model_id, device, w.stat().st_mtime_ns if w.is_file() else None)
     if key not in _ENCODERS:
-        import torch
+        import torch  # torch: only where a material is encoded
 
         _ENCODERS.clear()
         _ENCODERS[key] = model_encoder(root, model_id, torch.device(device))
@@ -253,9 +258,6 @@ def place_uploads(root: str, model_id: str, files: list[tuple[str, bytes]], *, f
     """The browser's path: uploaded files (name, content) read, placed on a model and kept in
     the root's ``additions/``. Returns ``{"placed": [records], "problems": [{"source", "message"}]}``
     (JSON-able: it crosses from the worker process that holds torch to the web process)."""
-    from backend.data.importing import read_uploads
-    from backend.discover.additions import keep_placements
-
     items, problems = read_uploads(files, fermi=fermi)
     problems = [(p.source, p.message) for p in problems]
     records = []
@@ -265,12 +267,12 @@ def place_uploads(root: str, model_id: str, files: list[tuple[str, bytes]], *, f
         by_name = {it.name: it for it in items}
         if placed:
             names = Catalog.at(root).load(model_id).names
-            records = keep_placements(root, model_id, names, [by_name[p.name] for p in placed], placed,
+            records = keep_placements(root, model_id, [(by_name[p.name], p) for p in placed], map_names=names,
                                       on_conflict=on_conflict)
     return {"placed": records, "problems": [{"source": s, "message": m} for s, m in problems]}
 
 
-def placed_at_cell(catalog: Catalog, model_id: str, records: list[dict], params: ClusterParams | None = None,
+def placed_at_cell(catalog: Catalog, model_id: str, records: list[dict], *, params: ClusterParams | None = None,
                    k: int = PLACE_K) -> list[dict]:
     """Placement records (kept fingerprints) measured again at another clustering cell: their
     neighbours, predicted cluster and position follow the view on screen (no encoding: the
@@ -282,3 +284,22 @@ def placed_at_cell(catalog: Catalog, model_id: str, records: list[dict], params:
     rule = CLUSTER_RULE.format(k=k)
     return [dict(r, neighbours=f["neighbours"], cluster=f["cluster"], confidence=round(f["confidence"], 4),
                  x=f["x"], y=f["y"], cluster_rule=rule) for r, f in zip(records, fresh)]
+
+
+def encoder_available(root: str | os.PathLike, model_id: str) -> bool:
+    """Whether new materials can be encoded with a model here (its weights file, or the shipped
+    encoder for a model made from it); no torch."""
+    paths = model_paths(root, model_id)
+    return paths["weights"].is_file() or bool(_metadata(paths["metadata"]).get("pretrained"))
+
+
+def placeable_alternative(catalog: Catalog, model_id: str) -> str | None:
+    """A model of the same window that can place materials when ``model_id`` cannot (the
+    shipped encoder's map first), else None."""
+    window = catalog.get(model_id).window
+    same = [m for m in catalog.models.values()
+            if not m.is_unencoded and m.window == window and m.model_id != model_id]
+    for m in sorted(same, key=lambda m: not m.is_pretrained):
+        if encoder_available(catalog.root, m.model_id):
+            return m.model_id
+    return None

@@ -1,0 +1,149 @@
+"""The explorer's "Your materials": files uploaded on the page are placed on the map on screen
+(read and encoded in the placing worker, app_state.get_place_pool: the web process never loads
+torch), kept in the root's additions/, drawn as stars, listed with their neighbours and cluster,
+measured again at every new view, and removable. The layout pieces are
+:mod:`components.place_panel`; the computation is :mod:`backend.discover.place`."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import logging
+
+import dash
+import numpy as np
+import pandas as pd
+from dash import ALL, Input, Output, Patch, State, callback, html, no_update
+
+from app_state import get_catalog, get_place_pool, reset_place_pool
+from backend.discover.additions import placed_on, remove_placed
+from backend.discover.explorer_view import CLUSTER_FIELDS, ExplorerView, explorer_url
+from backend.discover.place import encoder_available, place_uploads, placeable_alternative, placed_at_cell
+from backend.errors import BandscapeError, ParameterError
+from components import explore_ids as ids
+from components.explore_ids import field_controls
+from components.explore_view import assign_paths
+from components.map_colouring import model_window
+from components.place_panel import cannot_place_note, place_panel, place_problems, placed_list
+from components.scatter import PLACED, placed_points
+
+log = logging.getLogger(__name__)
+
+def placed_records(catalog, v: ExplorerView) -> list[dict]:
+    """The materials placed on the view's model, measured at its clustering cell."""
+    try:
+        records = placed_on(catalog.root, v.model)
+        return placed_at_cell(catalog, v.model, records, params=v.params()) if records else []
+    except BandscapeError as exc:
+        log.warning("placed materials not shown: %s", exc)
+        return []
+
+
+def draw_placed(catalog, v: ExplorerView, figure) -> list[dict]:
+    """The materials placed on the view's model, drawn into the page's first figure."""
+    records = placed_records(catalog, v)
+    if records and isinstance(figure, dict) and figure.get("data"):
+        figure["data"][PLACED].update(placed_points(records))
+    return records
+
+
+def placed_neighbours(catalog, v: ExplorerView, data, name: str, k):
+    """A placed material's ``k`` nearest at the view's cell, as the neighbour panel shows a
+    map material's: (table, map positions with the placed one's appended, its index there).
+    Not placed on this model: a ParameterError naming it."""
+    records = [r for r in placed_on(catalog.root, v.model) if r["name"] == name]
+    if not records:
+        raise ParameterError(f"{name} is neither a material of {v.model} nor placed on it")
+    rec = placed_at_cell(catalog, v.model, records, params=v.params(), k=int(k or 10))[0]
+    xy = np.vstack([data.xy, [[rec["x"], rec["y"]]]])
+    return pd.DataFrame(rec["neighbours"]), xy, len(data.xy)
+
+
+def with_placed_rows(table: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
+    """The labels export with the materials placed on the map appended (``placed`` True, their
+    predicted cluster and its confidence)."""
+    if not records:
+        return table
+    extra = pd.DataFrame({"material": [r["name"] for r in records], "cluster": [r["cluster"] for r in records],
+                          "noise": [r["cluster"] < 0 for r in records], "x": [r["x"] for r in records],
+                          "y": [r["y"] for r in records], "model_id": table["model_id"].iloc[0] if len(table) else "",
+                          "placed": True, "placed_confidence": [r["confidence"] for r in records]})
+    return pd.concat([table.assign(placed=False), extra], ignore_index=True)
+
+
+def _uploaded(contents, filenames) -> list[tuple[str, bytes]]:
+    files = []
+    for name, content in zip(filenames or [], contents or []):
+        payload = content.split(",", 1)[1] if "," in content else content
+        files.append((str(name), base64.b64decode(payload)))
+    return files
+
+
+@callback(
+    output=dict(listing=Output(ids.PLACED_LIST, "children"), status=Output(ids.PLACE_STATUS, "children"),
+                figure=Output(ids.GRAPH, "figure", allow_duplicate=True), shown=Output(ids.PLACED_SHOWN, "data")),
+    inputs=dict(contents=Input(ids.PLACE_UPLOAD, "contents"),
+                remove=Input({"type": ids.PLACE_REMOVE, "name": ALL}, "n_clicks"),
+                drawn=Input(ids.DRAWN, "data")),
+    state=dict(filenames=State(ids.PLACE_UPLOAD, "filename"), fermi=State(ids.PLACE_FERMI, "value"),
+               controls=field_controls(State, ("model", *CLUSTER_FIELDS)), shown=State(ids.PLACED_SHOWN, "data")),
+    prevent_initial_call=True,
+)
+def placed_materials(contents, remove, drawn, filenames, fermi, controls: dict, shown):
+    """Uploaded files are read, encoded by the model on screen and placed (in the placing
+    worker: the web process never loads torch), kept in the root's additions/; a remove button
+    takes one away; a new view (recluster, model switch) measures the placed ones again."""
+    catalog = get_catalog()
+    v = ExplorerView.from_values(controls)
+    trigger = dash.ctx.triggered_id
+    status = no_update
+    if trigger == ids.DRAWN and not drawn:
+        raise dash.exceptions.PreventUpdate  # no map drawn yet (a large root's graph is being built)
+    if trigger == ids.PLACE_UPLOAD:
+        if not contents:
+            raise dash.exceptions.PreventUpdate
+        try:
+            params = dataclasses.asdict(v.params().validate())
+            future = get_place_pool().submit(place_uploads, str(catalog.root), v.model, _uploaded(contents, filenames),
+                                             fermi=fermi, params=params, on_conflict="keep-both")
+            result = future.result(timeout=600)
+        except BandscapeError as exc:
+            result = {"placed": [], "problems": [{"source": ", ".join(filenames or []), "message": str(exc)}]}
+        except Exception as exc:  # a dead worker, a timeout: said, and the next upload starts a new worker
+            log.exception("placing failed")
+            reset_place_pool()
+            why = f"the placing worker failed ({type(exc).__name__}: {exc})"
+            result = {"placed": [], "problems": [{"source": ", ".join(filenames or []), "message": why}]}
+        n = len(result["placed"])
+        status = [html.Div(f"{n} of {n + len(result['problems'])} placed on {v.model}", className="small"),
+                  *place_problems(result["problems"])]
+    elif isinstance(trigger, dict) and trigger.get("type") == ids.PLACE_REMOVE:
+        if not any(remove or []):
+            raise dash.exceptions.PreventUpdate
+        remove_placed(catalog.root, trigger["name"], v.model)
+        status = html.Div(f"{trigger['name']} removed", className="small text-muted")
+    records = placed_records(catalog, v)
+    patch = no_update
+    if records or shown:  # (a map without stars, before and after, is left alone)
+        patch = Patch()
+        assign_paths(patch["data"][PLACED], placed_points(records))
+    return {"listing": placed_listing(catalog, v, records), "status": status, "figure": patch, "shown": len(records)}
+
+
+def panel(catalog, v: ExplorerView, records: list[dict]):
+    """The "Your materials" card of the page's first view."""
+    return place_panel(ids.PLACE_UPLOAD, ids.PLACE_FERMI, ids.PLACE_STATUS, ids.PLACED_LIST,
+                       placed_listing(catalog, v, records), shown_id=ids.PLACED_SHOWN, shown=len(records))
+
+
+def placed_listing(catalog, v: ExplorerView, records: list[dict]) -> list:
+    """The placed materials of the view's model; before them, when the model cannot encode new
+    materials here, a note that says so and links to a model that can."""
+    out = placed_list(records, model_window(catalog, v.model), ids.PLACE_REMOVE)
+    if v.model in catalog and not catalog.get(v.model).is_unencoded and not encoder_available(catalog.root, v.model):
+        alt = placeable_alternative(catalog, v.model)
+        how = ("`python -m backend demo` rebuilds the demo's" if (catalog.root / "labels.csv").is_file()
+               else "retrain it, or copy its models/*.pt")
+        link = explorer_url(**dict(dataclasses.asdict(v), model=alt, selected=())) if alt else None
+        out.insert(0, cannot_place_note(v.model, alt, link, how))
+    return out

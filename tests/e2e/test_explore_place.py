@@ -1,0 +1,117 @@
+"""Your own materials in chromium: upload a band plot (and a file that is not one) onto a map of
+the demo's materials made by the shipped encoder -> progress -> a star on the map -> hover shows
+its plot -> pinned, its neighbours listed -> removed; each checked against the backend."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from backend.data.bands import load_band_data, render_display_png
+from backend.data.catalog import Catalog
+from backend.discover.additions import placed_on
+from tests.conftest import DEMO_BANDS, PROJECT
+from tests.e2e.browser import start_app, stop_app
+from tests.e2e.test_explore_hover import open_map
+
+STAR_JS = """() => { const g = document.querySelector('#explore-graph .js-plotly-plot'), t = g._fullData[5],
+    L = g._fullLayout, r = g.getBoundingClientRect();
+    return Array.from(t.x).map((x, i) => [r.left + L.xaxis._offset + L.xaxis.l2p(x),
+                                          r.top + L.yaxis._offset + L.yaxis.l2p(t.y[i]), t.text[i]]); }"""
+
+
+@pytest.fixture(scope="module")
+def place_app(tmp_path_factory):
+    """The app on a root of the demo's 3 eV images and band data, with the model the shipped
+    encoder makes of them (weights a fresh clone has)."""
+    from backend.autoencoder.pretrained import encode_pretrained
+
+    root = tmp_path_factory.mktemp("placeapp")
+    shutil.copytree(PROJECT / "assets" / "images" / "train_3eV", root / "images" / "train_3eV")
+    shutil.copytree(DEMO_BANDS, root / "bands")
+    model = encode_pretrained(root / "images" / "train_3eV", root, window=3)
+    proc, url = start_app(root, env={"BANDSCAPE_PREWARM": "0",
+                                     "BANDSCAPE_CACHE": str(tmp_path_factory.mktemp("cache"))})
+    yield url, root, model
+    stop_app(proc)
+
+
+def test_upload_place_hover_pin_and_remove(page, place_app, tmp_path):
+    url, root, model = place_app
+    name = "kagome_0002"
+    plot = tmp_path / "my_kagome.png"
+    plot.write_bytes(render_display_png(load_band_data(DEMO_BANDS / f"{name}.npz"), 3))
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a band structure")
+    open_map(page, url, f"?model={model}")
+    page.set_input_files("#explore-place-upload input[type=file]", [str(plot), str(bad)])
+    # progress, then one line for the placed file and one naming the file that failed
+    page.wait_for_selector("#explore-placed-list .placed-entry", timeout=120_000)
+    status = page.inner_text("#explore-place-status")
+    assert "1 of 2 placed" in status and "notes.txt" in status
+    records = placed_on(root, model)
+    assert [r["name"] for r in records] == ["my_kagome"]
+    entry = page.inner_text("#explore-placed-list .placed-entry")
+    first = records[0]["neighbours"][0]["material"]
+    assert first in entry and "of its 10 nearest" in entry
+    # the star on the map, where the backend put it
+    page.wait_for_function("() => document.querySelector('#explore-graph .js-plotly-plot')._fullData[5].x.length === 1")
+    (sx, sy, text), = page.evaluate(STAR_JS)
+    assert text == "my_kagome"
+    # hover: its plot (served from additions/) and its name
+    page.mouse.move(sx, sy)
+    page.wait_for_function("() => document.getElementById('explore-hover-name').innerText.includes('my_kagome')")
+    src = page.get_attribute("#explore-hover-img", "src")
+    assert "my_kagome" in src
+    assert page.evaluate("s => fetch(s).then(r => r.headers.get('X-Bandscape-Missing'))", src) is None
+    # click: pinned, and its neighbours listed as the backend measured them
+    page.mouse.click(sx, sy)
+    page.wait_for_selector("#explore-neighbours .explore-neighbour", timeout=20_000)
+    listed = page.eval_on_selector_all("#explore-neighbours .explore-neighbour", "els => els.map(e => e.dataset.pin)")
+    assert listed == [n["material"] for n in records[0]["neighbours"]]
+    # removed: gone from the panel, the map and the data root
+    page.click("#explore-placed-list button:has-text('remove')")
+    page.wait_for_selector("#explore-placed-list .placed-entry", state="detached", timeout=20_000)
+    page.wait_for_function("() => document.querySelector('#explore-graph .js-plotly-plot')._fullData[5].x.length === 0")
+    assert placed_on(root, model) == [] and not list((root / "additions").glob("images/*/my_kagome.png"))
+    assert Catalog(root).display_image("my_kagome", 3) is None
+
+
+@pytest.mark.shared_data
+def test_the_published_vasp_run_is_placed_with_its_fermi_file(page, place_app, shared_root):
+    """The Done-when path: a real VASP run (EIGENVAL and the file holding its E_F) dropped onto a
+    map of the demo's materials."""
+    url, root, model = place_app
+    open_map(page, url, f"?model={model}")
+    raw = shared_root / "raw"
+    page.set_input_files("#explore-place-upload input[type=file]",
+                         [str(raw / "2D_Ac2HgGe_EIGENVAL"), str(raw / "2D_Ac2HgGe_EF")])
+    page.wait_for_selector("#explore-placed-list .placed-entry[data-placed='Ac2HgGe']", timeout=120_000)
+    assert "1 of 1 placed" in page.inner_text("#explore-place-status")
+    rec = next(r for r in placed_on(root, model) if r["name"] == "Ac2HgGe")
+    entry = page.inner_text("#explore-placed-list .placed-entry[data-placed='Ac2HgGe']")
+    cluster = "noise" if rec["cluster"] < 0 else f"cluster {rec['cluster']}"
+    assert f"{cluster}: {rec['confidence']:.0%} of its 10 nearest" in entry
+    assert rec["neighbours"][0]["material"] in entry
+    page.click("#explore-placed-list .placed-entry[data-placed='Ac2HgGe'] button:has-text('remove')")
+    page.wait_for_selector("#explore-placed-list .placed-entry", state="detached", timeout=20_000)
+
+
+def test_a_model_without_weights_points_to_one_that_can_place(page, demo):
+    """The committed demo's trained models have no weights in a clone: the card says so before
+    any upload and links to the shipped encoder's map of the same window."""
+    from backend.discover.place import encoder_available
+
+    url, cat, model, _ = demo
+    if encoder_available(cat.root, model):
+        pytest.skip(f"this clone has {model}'s weights (rebuilt by `python -m backend demo`)")
+    open_map(page, url)
+    note = page.inner_text(".explore-place-note")
+    assert "weights are not here" in note and "python -m backend demo" in note
+    page.click("#explore-place-alternative")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('model') || ''")
+    chosen = page.evaluate("() => new URLSearchParams(location.search).get('model')")
+    assert cat.get(chosen).is_pretrained and cat.get(chosen).window == cat.get(model).window
+    page.wait_for_selector("#explore-place-upload")
+    assert page.query_selector(".explore-place-note") is None
