@@ -1,5 +1,5 @@
 """Regenerate the screenshots of the demo (README and docs/): ``docs/demo.png``, ``docs/discover.png``,
-``docs/evaluate.png``.
+``docs/evaluate.png``, ``docs/place.png``.
 
     python docs/screenshots.py [--data .] [--out docs]
 
@@ -7,7 +7,9 @@ Starts ``python app.py`` on a fresh cache folder and, in headless chromium: the 
 user first sees it (the default model; K-Means with k = 4 and the map coloured by the known
 family; one point hovered); the discovery path of
 ``tests/e2e/test_explore_discover.py`` (lasso, gallery, a pinned material and its neighbours,
-consensus colouring); the evaluate page after a grid search with the family labels. Only the
+consensus colouring); the evaluate page after a grid search with the family labels; a material
+of a lattice the demo lacks (a dice lattice from the generator's held-out set, as a band plot)
+placed on the shipped encoder's map of the demo's 3 eV images (removed again afterwards). Only the
 project's own demo goes into git: pictures of the published data show third-party plots.
 """
 
@@ -61,10 +63,38 @@ def main() -> None:
                 page.wait_for_selector("text=/models x 81 cells/", timeout=600_000)
                 page.wait_for_timeout(2000)
                 page.screenshot(path=str(out / "evaluate.png"))
+
+                place_shot(new_page(browser, width=1400, height=900), url, Path(args.data).resolve(), out)
                 browser.close()
         finally:
             stop_app(proc)
-    print(f"written demo.png, discover.png and evaluate.png to {out}")
+    print(f"written demo.png, discover.png, evaluate.png and place.png to {out}")
+
+
+def place_shot(page, url: str, root: Path, out: Path) -> None:
+    """A new material dropped on the demo's map: placed, hovered, its neighbours listed."""
+    from backend.data.bands import render_display_png
+    from backend.data.catalog import Catalog
+    from backend.data.dftlike import make_material
+    from backend.discover.additions import remove_placed
+
+    cat = Catalog(root)
+    model = next(m.model_id for m in cat.models.values() if m.is_pretrained and m.window == 3)
+    with tempfile.TemporaryDirectory() as tmp:
+        plot = Path(tmp) / "my_dice_lattice.png"
+        plot.write_bytes(render_display_png(make_material(3, family="dice", seed=7, family_set="holdout").band_data, 3))
+        open_explorer(page, url + f"/?model={model}")
+        page.set_input_files("#explore-place-upload input[type=file]", [str(plot)])
+        page.wait_for_selector("#explore-placed-list .placed-entry", timeout=120_000)
+        star = page.evaluate("""() => { const g = document.querySelector('#explore-graph .js-plotly-plot'),
+            t = g._fullData[5], L = g._fullLayout, r = g.getBoundingClientRect();
+            return [r.left + L.xaxis._offset + L.xaxis.l2p(t.x[0]), r.top + L.yaxis._offset + L.yaxis.l2p(t.y[0])]; }""")
+        page.mouse.click(*star)
+        page.wait_for_selector("#explore-neighbours .explore-neighbour", timeout=20_000)
+        page.mouse.move(*star)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(out / "place.png"), full_page=True)
+    remove_placed(root, "my_dice_lattice", model)
 
 
 if __name__ == "__main__":

@@ -108,8 +108,12 @@ def _write_material_files(add: Path, name: str, item, window: float | None) -> N
         if w is not None:
             write_bytes_atomic(add / "images" / f"display_{w}eV" / f"{name}.png", render_display_png(bd, window))
     elif item.plot is not None and w is not None:
-        with atomic_path(add / "images" / f"display_{w}eV" / f"{name}.png") as tmp:
-            Image.fromarray(item.plot).save(tmp, format="PNG")
+        dest = add / "images" / f"display_{w}eV" / f"{name}.png"
+        if getattr(item, "plot_png", None):  # the plot as the user gave it
+            write_bytes_atomic(dest, item.plot_png)
+        else:
+            with atomic_path(dest) as tmp:
+                Image.fromarray(item.plot).save(tmp, format="PNG")
 
 
 def remove_placed(root: str | os.PathLike, name: str, model_id: str | None = None) -> int:

@@ -4,12 +4,15 @@ file never stops the others."""
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from PIL import Image
 
 from backend.data.image_window import window_of_plots
 from backend.data.importing.bandplots import read_band_plot
@@ -158,6 +161,17 @@ def _sort(group: Group) -> tuple[list[_Entry], list[Problem]]:
     return entries, problems
 
 
+def as_png(path: Path) -> bytes:
+    """An image file's content as PNG bytes (a JPEG converted; a PNG as it is)."""
+    data = path.read_bytes()
+    if data.startswith(b"\x89PNG"):
+        return data
+    buf = io.BytesIO()
+    with Image.open(io.BytesIO(data)) as im:
+        im.convert("RGB").save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def _describe(path: Path) -> str:
     with open(path, "rb") as fh:
         head = fh.read(512)
@@ -175,7 +189,8 @@ def _read_one(entry: _Entry, ctx: _Context) -> Imported:
     if entry.kind == "image":
         plot = read_band_plot(entry.path)
         window = window_of_plots(ctx.group.label) if ctx.group.label else None
-        return Imported(name=name, source=entry.source, plot=plot, window=window, notes=notes)
+        return Imported(name=name, source=entry.source, plot=plot, window=window, notes=notes,
+                        plot_png=as_png(entry.path))
     kpoints = ctx.find("kpoints", entry.prefix)
     if entry.kind == "eigenval":
         ef = _fermi(entry, ctx, ("outcar", "doscar"), notes)

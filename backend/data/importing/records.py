@@ -23,8 +23,9 @@ class Imported:
     """One material read from the user's files: band data, or a band plot's training image.
 
     ``plot``: (224, 224) uint8, 0 = line, 255 = white, as :func:`backend.data.plots.import_plot`
-    gives it; ``window``: the plot's energy window (±eV) when known, else None; ``notes``:
-    warnings to show the user (the material is read all the same)."""
+    gives it; ``plot_png``: the plot as the user gave it, as PNG (what a viewer shows of it);
+    ``window``: the plot's energy window (±eV) when known, else None; ``notes``: warnings to show
+    the user (the material is read all the same)."""
 
     name: str
     source: str
@@ -32,6 +33,7 @@ class Imported:
     plot: np.ndarray | None = None
     window: float | None = None
     notes: list[str] = field(default_factory=list)
+    plot_png: bytes | None = None
 
 
 @dataclass
