@@ -6,6 +6,10 @@
  * waits for Plotly's hover pipeline or a Dash round trip. The hovered material is the visible
  * point nearest the cursor in screen pixels (ties: the lower index), within the layout's
  * hoverdistance. A click (a press and release without a drag) pins that same material.
+ * The hover also follows what changes under a still cursor: the map's loading cover (shown while
+ * a recluster is on its way) leaving, which Chromium tells with a mouseover and no mousemove;
+ * a recluster's new clusters and its legend (which can move the map), after which the hover is
+ * found again where the cursor was last seen.
  */
 (function () {
     "use strict";
@@ -13,6 +17,9 @@
     // what pages/explore.py says once (ids, trace index) and what the server says per model
     const st = {cfg: null, view: null, index: null, shown: -1, down: null, rev: 0, names: [], asked: new Set(),
                 cell: null, labelAsk: 0,
+                // the cursor's last position on the page (client pixels), null once it left; a
+                // hover to redo there on the next frame
+                at: null, rehover: 0,
                 // the selection: mask (Uint8Array, 1 = selected) or null; the points' own colour
                 // codes (base) and the greyed copy written into the plot (greyed)
                 sel: null, base: null, greyed: null, page: 0, tool: "pan", drag: null};
@@ -304,12 +311,31 @@
 
     function onMove(e) {
         if (!st.cfg || !st.view) { return; }
+        st.at = [e.clientX, e.clientY];
         if (st.drag) { hideTip(); return; }
         const star = placedAt(e);
         if (star) { showPlaced(star); return; }
         const at = cursorAt(e, true), i = at ? nearest(at.idx, at.x, at.y) : -1;
         if (i >= 0) { show({i, idx: at.idx, rect: at.rect}); } else { hideTip(); st.tipFor = -1; }
         if (at) { prefetchAround(at.idx, at.x, at.y); }  // where the cursor is heading, hit or not
+    }
+
+    function onLeave() {
+        st.at = null;
+        hideTip();
+    }
+
+    /* The hover again where the cursor was last seen, on the next frame (once the page is laid
+     * out anew), for a map that changed under a still cursor: a recluster's new clusters and
+     * hidden points, and its legend above the map, whose new height moves the map on the page.
+     * The browser tells of neither (the cursor stays on the same element). */
+    function rehoverSoon() {
+        if (st.rehover) { return; }
+        st.rehover = requestAnimationFrame(() => {
+            st.rehover = 0;
+            const at = st.at, target = at && document.elementFromPoint(at[0], at[1]);
+            if (target) { onMove({clientX: at[0], clientY: at[1], target}); }
+        });
     }
 
     function onDown(e) {
@@ -343,9 +369,12 @@
         document.addEventListener("mouseup", onSelectUp, {capture: true, passive: true});
         document.addEventListener("click", onPageClick, {passive: true});
         document.addEventListener("mousemove", onMove, {capture: true, passive: true});
+        // the element under the cursor changed, by a move or under a still cursor (the map's
+        // loading cover went: a move made while it was up fell on the cover, not on the map)
+        document.addEventListener("mouseover", onMove, {capture: true, passive: true});
         document.addEventListener("mousedown", onDown, {capture: true, passive: true});
         document.addEventListener("click", onClick, {capture: true, passive: true});
-        document.documentElement.addEventListener("mouseleave", hideTip, {passive: true});
+        document.documentElement.addEventListener("mouseleave", onLeave, {passive: true});
         document.addEventListener("keydown", onKey);
     }
 
@@ -717,9 +746,10 @@
         restyle: function (style, cfg) {
             const gd = plotDiv();
             if (!style || !gd || !gd._fullData || !gd._fullData[cfg.points]) { return nu(); }
-            applyStyle(gd, cfg.points, style, cfg);
+            const drawn = applyStyle(gd, cfg.points, style, cfg);  // a WebGL map's restyle: a promise
             st.rev += 1;  // the hover's index drops hidden points
             st.shown = -1;
+            Promise.resolve(drawn).then(rehoverSoon);
             return nu();
         },
 
@@ -781,6 +811,7 @@
             const title = Object.assign(document.createElement("span"),
                                         {className: "me-1 explore-legend-title", textContent: data.title + ":"});
             box.replaceChildren(title, ...badges);
+            rehoverSoon();  // the map below may have moved
             return nu();
         },
 

@@ -1,10 +1,12 @@
 """The explorer's hover on the demo map, in chromium: the material shown is the one nearest the
 cursor on screen, computed here independently (the model's coordinates from its files, the
 axes' ranges from the figure's layout and the plot area from the page), for random cursor
-positions, after a zoom and a pan, and after a recluster (with the right cluster)."""
+positions, after a zoom and a pan, and after a recluster (with the right cluster); and under a
+cursor that stays still while the map changes (a recluster's loading cover, its new clusters)."""
 
 from __future__ import annotations
 
+import time
 import urllib.parse
 
 import numpy as np
@@ -16,7 +18,7 @@ from backend.cluster.params import ClusterParams, default_model
 from backend.data.catalog import Catalog
 from components.material_image import material_image_url
 from tests.conftest import PROJECT
-from tests.e2e.browser import new_page, start_app, stop_app
+from tests.e2e.browser import POINT_PIXEL_JS, new_page, start_app, stop_app
 
 # the plot area on screen (Plotly's drag rectangle covers exactly it) and the axes' ranges
 GEOMETRY_JS = """
@@ -98,7 +100,7 @@ def check_hovers(page, names, pos: np.ndarray, g: dict, cursors: np.ndarray, win
         if best <= g["radius"] - 0.5:
             # ties (coinciding points) may name any of the equally near ones
             allowed = {names[i] for i in np.flatnonzero(d <= best + 1e-3)}
-            try:  # the hover is drawn on the next animation frame: late on a busy machine
+            try:  # a busy page handles the move late
                 page.wait_for_function("names => names.includes(document.getElementById('explore-hover-name')"
                                        ".innerText)", arg=sorted(allowed), timeout=2_000)
             except PlaywrightTimeout:
@@ -158,6 +160,99 @@ def test_hover_names_the_nearest_material(page, demo):
     assert g3["xr"] == g2["xr"], "a recluster keeps the view"
     named = check_hovers(page, names, pos, g3, cursor_positions(rng, pos, g3, 25), window, labels=result.labels)
     assert named >= 12
+    assert not page.errors, page.errors
+
+
+# holds back the answers to reclusters (the requests that update the summary) by ``ms`` from
+# now on, as a slow server or a busy machine does: long enough for the map's loading cover to show
+DELAY_RECLUSTER_JS = """
+ms => {
+    if (window.reclusterDelay === undefined) {
+        const fetch0 = window.fetch;
+        window.fetch = function (url, options) {
+            const answer = fetch0.apply(this, arguments), ms = window.reclusterDelay;
+            const recluster = String(url).includes('_dash-update-component')
+                && String(options && options.body).includes('explore-summary.children');
+            return recluster && ms ? answer.then(r => new Promise(done => setTimeout(() => done(r), ms))) : answer;
+        };
+    }
+    window.reclusterDelay = ms;
+}
+"""
+# whether something other than the map (the loading cover) is under the page position [x, y]
+COVERED_JS = """
+([x, y]) => !document.querySelector('#explore-graph .js-plotly-plot').contains(document.elementFromPoint(x, y))
+"""
+
+
+def _cluster_text(label: int) -> str:
+    return "noise" if label < 0 else f"cluster {label}"
+
+
+def _wait_for_hover_at(page, xy: np.ndarray, names: list, labels: np.ndarray, cursor, what: str) -> None:
+    """Wait, without a mouse move, until the hover names the material nearest the cursor on the
+    map as drawn now (the page around it may still be settling), with its cluster in the
+    tooltip; up to 5 s."""
+    cx, cy = cursor
+    deadline = time.monotonic() + 5
+    while True:
+        pos, g = screen_positions(page, xy)
+        d = np.hypot(pos[:, 0] - cx, pos[:, 1] - cy)
+        allowed = {names[i] for i in np.flatnonzero(d <= d.min() + 1e-3)}
+        shown = page.evaluate(SHOWN_JS)
+        if (d.min() <= g["radius"] - 0.5 and shown["name"] in allowed and shown["tipShown"]
+                and shown["tip"].endswith(_cluster_text(labels[names.index(shown["name"])]))):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: cursor ({cx}, {cy}), nearest {sorted(allowed)} at {d.min():.2f} px "
+                                 f"(clusters {[_cluster_text(labels[names.index(n)]) for n in sorted(allowed)]}); "
+                                 f"shown {shown}")
+        page.wait_for_timeout(100)
+
+
+def test_hover_follows_the_map_under_a_still_cursor(page, demo):
+    """The map changes under a cursor that does not move: a recluster's loading cover comes and
+    goes (a move made while it is up falls on the cover, not on the map), and the new clusters
+    arrive. The hover then names the material nearest the cursor, with its cluster, without a
+    further move."""
+    url, cat, model, data = demo
+    names = [str(n) for n in data.names]
+    first = cluster_model(cat, model, ClusterParams())
+    result = cluster_model(cat, model, ClusterParams(min_cluster_size=7))
+    open_map(page, url)
+    g = page.evaluate(GEOMETRY_JS)
+    # two materials far apart whose cluster the recluster changes, each at a whole-pixel cursor
+    # where it is the nearest point, inside the plot area (below the mode bar)
+    cursors = []
+    for i in np.flatnonzero([_cluster_text(a) != _cluster_text(b) for a, b in zip(first.labels, result.labels)]):
+        at = page.evaluate(POINT_PIXEL_JS, [int(i)])
+        if not at or not (g["left"] + 5 < at["x"] < g["left"] + g["width"] - 5
+                          and g["top"] + 40 < at["y"] < g["top"] + g["height"] - 5):
+            continue
+        if not cursors or np.hypot(at["x"] - cursors[0][0], at["y"] - cursors[0][1]) > 3 * g["radius"]:
+            cursors.append((at["x"], at["y"]))
+        if len(cursors) == 2:
+            break
+    assert len(cursors) == 2, "the recluster changes the cluster of materials far apart"
+    page.mouse.move(*cursors[0])
+    _wait_for_hover_at(page, data.xy, names, first.labels, cursors[0], "before the recluster")
+
+    # a move onto another material while the loading cover is up
+    page.evaluate(DELAY_RECLUSTER_JS, 3_000)
+    page.fill("#explore-mcs", "7")
+    page.wait_for_function(COVERED_JS, arg=cursors[1], timeout=10_000)
+    page.mouse.move(*cursors[1])
+    assert page.evaluate(COVERED_JS, cursors[1]), "the move fell on the loading cover"
+    page.wait_for_function("t => document.getElementById('explore-summary-text').innerText.startsWith(t)",
+                           arg=f"{result.n_clusters} clusters · {result.n_noise} noise", timeout=30_000)
+    _wait_for_hover_at(page, data.xy, names, result.labels, cursors[1], "once the loading cover went")
+
+    # a recluster under the still cursor: the tooltip tells the new cluster
+    page.evaluate(DELAY_RECLUSTER_JS, 0)
+    page.fill("#explore-mcs", str(ClusterParams().min_cluster_size))
+    page.wait_for_function("t => document.getElementById('explore-summary-text').innerText.startsWith(t)",
+                           arg=f"{first.n_clusters} clusters · {first.n_noise} noise", timeout=30_000)
+    _wait_for_hover_at(page, data.xy, names, first.labels, cursors[1], "after a recluster under the still cursor")
     assert not page.errors, page.errors
 
 
@@ -297,12 +392,20 @@ def test_webgl_map_above_the_svg_limit(page, demo, tmp_path):
         pos, g = screen_positions(page, bd.xy)
         rng = np.random.default_rng(4)
         assert check_hovers(page, names, pos, g, cursor_positions(rng, pos, g, 16), info.window) >= 8
-        result = cluster_model(big, model, ClusterParams(metric="euclidean", min_cluster_size=6))
-        page.fill("#explore-mcs", "6")
+        # a recluster that changes the summary, so that the wait below waits for it to be drawn
+        # (the map holds each material six times, nearly the same: up to a minimum cluster size
+        # of 6 the clustering is the same one cluster per material)
+        first = cluster_model(big, model, ClusterParams(metric="euclidean"))
+        result = cluster_model(big, model, ClusterParams(metric="euclidean", min_cluster_size=7))
+        assert (result.n_clusters, result.n_noise) != (first.n_clusters, first.n_noise)
+        page.fill("#explore-mcs", "7")
         page.wait_for_function("t => document.getElementById('explore-summary-text').innerText.startsWith(t)",
                                arg=f"{result.n_clusters} clusters · {result.n_noise} noise", timeout=60_000)
         page.wait_for_timeout(500)
-        assert check_hovers(page, names, pos, g, cursor_positions(rng, pos, g, 16), info.window,
+        # the map may have moved on the page (a shorter legend above it), its axes not
+        pos, g2 = screen_positions(page, bd.xy)
+        assert g2["xr"] == g["xr"] and g2["yr"] == g["yr"], "a recluster keeps the view"
+        assert check_hovers(page, names, pos, g2, cursor_positions(rng, pos, g2, 16), info.window,
                             labels=result.labels) >= 8
         assert not page.errors, page.errors
     finally:
