@@ -55,6 +55,10 @@ PLACE_UPLOAD, PLACE_FERMI, PLACE_STATUS, PLACED_LIST = ("explore-place-upload", 
                                                         "explore-place-status", "explore-placed-list")
 #: the remove button of a placed material: {"type": PLACE_REMOVE, "name": its name}
 PLACE_REMOVE = "explore-place-remove"
+SKETCH_BOX, SKETCH_CANVAS, SKETCH_FIND, SKETCH_CLEAR = ("explore-sketch-box", "explore-sketch-canvas",
+                                                       "explore-sketch-find", "explore-sketch-clear")
+#: the drawn sketch (a PNG data URL, written by assets/sketch.js) and its nearest materials
+SKETCH, SKETCH_RESULT = "explore-sketch", "explore-sketch-result"
 #: how many placed materials the map shows now (stars drawn)
 PLACED_SHOWN = "explore-placed-shown"
 CARDS_BTN, CARDS_COLLAPSE, CARDS = "explore-cards-btn", "explore-cards-collapse", "explore-cards"

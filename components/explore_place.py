@@ -11,20 +11,28 @@ import dataclasses
 import logging
 
 import dash
+import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
-from dash import ALL, Input, Output, Patch, State, callback, html, no_update
+from dash import ALL, ClientsideFunction, Input, Output, Patch, State, callback, clientside_callback, html, no_update
 
 from app_state import get_catalog, get_place_pool, reset_place_pool
 from backend.discover.additions import placed_on, remove_placed
 from backend.discover.explorer_view import CLUSTER_FIELDS, ExplorerView, explorer_url
-from backend.discover.place import encoder_available, place_uploads, placeable_alternative, placed_at_cell
+from backend.discover.place import (
+    encoder_available,
+    place_uploads,
+    placeable_alternative,
+    placed_at_cell,
+    sketch_neighbours,
+)
 from backend.errors import BandscapeError, ParameterError
 from components import explore_ids as ids
 from components.explore_ids import field_controls
 from components.explore_view import assign_paths
 from components.map_colouring import model_window
-from components.place_panel import cannot_place_note, place_panel, place_problems, placed_list
+from components.discover_panels import neighbour_list
+from components.place_panel import cannot_place_note, place_panel, place_problems, placed_list, sketch_box
 from components.scatter import PLACED, placed_points
 
 log = logging.getLogger(__name__)
@@ -115,7 +123,10 @@ def placed_materials(contents, remove, drawn, filenames, fermi, controls: dict, 
             why = f"the placing worker failed ({type(exc).__name__}: {exc})"
             result = {"placed": [], "problems": [{"source": ", ".join(filenames or []), "message": why}]}
         n = len(result["placed"])
+        renamed = [f"{r['original_name']} is kept as {r['name']} (the name was taken)"
+                   for r in result["placed"] if r["name"] != r["original_name"]]
         status = [html.Div(f"{n} of {n + len(result['problems'])} placed on {v.model}", className="small"),
+                  *[html.Div(line, className="small text-muted") for line in renamed],
                   *place_problems(result["problems"])]
     elif isinstance(trigger, dict) and trigger.get("type") == ids.PLACE_REMOVE:
         if not any(remove or []):
@@ -133,7 +144,8 @@ def placed_materials(contents, remove, drawn, filenames, fermi, controls: dict, 
 def panel(catalog, v: ExplorerView, records: list[dict]):
     """The "Your materials" card of the page's first view."""
     return place_panel(ids.PLACE_UPLOAD, ids.PLACE_FERMI, ids.PLACE_STATUS, ids.PLACED_LIST,
-                       placed_listing(catalog, v, records), shown_id=ids.PLACED_SHOWN, shown=len(records))
+                       placed_listing(catalog, v, records), shown_id=ids.PLACED_SHOWN, shown=len(records),
+                       sketch=sketch_box(ids))
 
 
 def placed_listing(catalog, v: ExplorerView, records: list[dict]) -> list:
@@ -147,3 +159,48 @@ def placed_listing(catalog, v: ExplorerView, records: list[dict]) -> list:
         link = explorer_url(**dict(dataclasses.asdict(v), model=alt, selected=())) if alt else None
         out.insert(0, cannot_place_note(v.model, alt, link, how))
     return out
+
+
+# ---- search by sketch ---------------------------------------------------------------------------
+
+clientside_callback(
+    ClientsideFunction("sketch", "find"),
+    Output(ids.SKETCH, "data"),
+    Input(ids.SKETCH_FIND, "n_clicks"), Input(ids.SKETCH_CLEAR, "n_clicks"), State(ids.SKETCH_CANVAS, "id"),
+)
+
+
+@callback(
+    Output(ids.SKETCH_RESULT, "children"),
+    inputs=dict(sketch=Input(ids.SKETCH, "data")),
+    state=dict(controls=field_controls(State, ("model", *CLUSTER_FIELDS))),
+    prevent_initial_call=True,
+)
+def sketch_search(sketch, controls: dict):
+    """The drawn sketch's nearest materials on the model on screen (encoded in the placing
+    worker, like an uploaded plot; nothing is kept): thumbnails, click one to pin it."""
+    if sketch is None:
+        return []
+    if isinstance(sketch, dict) or not str(sketch).startswith("data:image/png;base64,"):
+        return dbc.Alert("the sketch is empty: draw at least one band line", color="warning", className="py-1 small")
+    catalog = get_catalog()
+    v = ExplorerView.from_values(controls)
+    try:
+        params = dataclasses.asdict(v.params().validate())
+        png = base64.b64decode(sketch.split(",", 1)[1])
+        rec = get_place_pool().submit(sketch_neighbours, str(catalog.root), v.model, png, params=params).result(timeout=300)
+    except BandscapeError as exc:
+        return dbc.Alert(str(exc), color="warning", className="py-1 small")
+    except Exception as exc:  # a dead worker, a timeout: said, and the next search starts a new worker
+        log.exception("sketch search failed")
+        reset_place_pool()
+        return dbc.Alert(f"the placing worker failed ({type(exc).__name__}: {exc})", color="danger", className="py-1 small")
+    cluster = "noise" if rec["cluster"] < 0 else f"cluster {rec['cluster']}"
+    return [html.Div(f"Your sketch: {cluster} ({rec['confidence']:.0%} of its {len(rec['neighbours'])} nearest)",
+                     id="explore-sketch-cluster"),
+            *neighbour_list("your sketch", pd.DataFrame(rec["neighbours"]), model_window(catalog, v.model),
+                            _metric_text(v))]
+
+
+def _metric_text(v: ExplorerView) -> str:
+    return f"Minkowski p = {v.p:g}" if v.metric == "minkowski" else "Euclidean"

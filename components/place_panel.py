@@ -16,8 +16,30 @@ SUPPORTED = ("VASP EIGENVAL (+ KPOINTS, and E_F from an EF file, OUTCAR or DOSCA
              "band-plot images, or a zip of them")
 
 
+def sketch_box(ids) -> html.Details:
+    """Search by sketch: a canvas of the training image's square (E against k, E_F across the
+    middle, the model's window from bottom to top) and its nearest materials
+    (``assets/sketch.js`` draws; ``ids``: an object with SKETCH_* component ids)."""
+    guide = {"position": "absolute", "left": 0, "right": 0, "top": "50%", "borderTop": "1px dashed #d62728"}
+    return html.Details([
+        html.Summary("Search by sketch", className="small"),
+        html.Div("Draw band lines: k along the path left to right, energy up, E_F at the dashed line, "
+                 "the model's window from the bottom edge to the top.", className="small text-muted"),
+        html.Div([html.Div(style=guide),
+                  html.Canvas(id=ids.SKETCH_CANVAS, width=224, height=224,
+                              style={"position": "relative", "width": "100%", "aspectRatio": "1",
+                                     "touchAction": "none", "cursor": "crosshair", "display": "block"})],
+                 style={"position": "relative", "border": "1px solid #999", "background": "white"}),
+        html.Div([dbc.Button("Find nearest", id=ids.SKETCH_FIND, size="sm", color="primary", className="me-1"),
+                  dbc.Button("Clear", id=ids.SKETCH_CLEAR, size="sm", color="secondary", outline=True)],
+                 className="my-1"),
+        dcc.Store(id=ids.SKETCH),
+        dcc.Loading(html.Div(id=ids.SKETCH_RESULT, className="small"), type="dot", delay_show=200),
+    ], className="mt-2", id=ids.SKETCH_BOX)
+
+
 def place_panel(upload_id: str, fermi_id: str, status_id: str, list_id: str, listing=None, *,
-                shown_id: str, shown: int = 0) -> dbc.Card:
+                shown_id: str, shown: int = 0, sketch=None) -> dbc.Card:
     return dbc.Card([
         dbc.CardHeader("Your materials"),
         dbc.CardBody([
@@ -33,6 +55,7 @@ def place_panel(upload_id: str, fermi_id: str, status_id: str, list_id: str, lis
             dcc.Loading(html.Div(id=status_id, className="small"), type="dot", delay_show=200),
             html.Div(listing, id=list_id),
             dcc.Store(id=shown_id, data=shown),
+            sketch,
         ]),
     ], className="mb-2")
 

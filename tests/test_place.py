@@ -142,3 +142,25 @@ def test_a_broken_additions_file_is_named(tmp_path):
     (tmp_path / "additions" / "placed.json").write_text("{not json")
     with pytest.raises(DataError, match="placed.json is not readable"):
         read_placed(tmp_path)
+
+
+def test_a_sketch_is_searched_like_a_plot_and_an_empty_one_is_refused(pretrained_root):
+    """A training image passed as a sketch finds that material first; a blank canvas is refused."""
+    import io
+
+    from PIL import Image
+
+    from backend.discover.place import sketch_neighbours
+
+    root, mid = pretrained_root
+    name = str(Catalog(root).load(mid).names[10])
+    buf = io.BytesIO()
+    Image.open(root / "images" / "train_3eV" / f"{name}.png").save(buf, format="PNG")
+    found = sketch_neighbours(str(root), mid, buf.getvalue())
+    assert found["neighbours"][0]["material"] == name and found["neighbours"][0]["percentile"] == 0
+    blank = io.BytesIO()
+    Image.new("L", (224, 224), 255).save(blank, format="PNG")
+    with pytest.raises(ParameterError, match="sketch is empty"):
+        sketch_neighbours(str(root), mid, blank.getvalue())
+    with pytest.raises(DataError, match="not a readable image"):
+        sketch_neighbours(str(root), mid, b"not a png")

@@ -22,11 +22,14 @@ The numeric part (:func:`place_fingerprints`) needs no torch; :func:`place_mater
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from backend.cluster.distances import check_metric, distances_to
 from backend.cluster.models import cluster_model
@@ -303,3 +306,23 @@ def placeable_alternative(catalog: Catalog, model_id: str) -> str | None:
         if encoder_available(catalog.root, m.model_id):
             return m.model_id
     return None
+
+
+def sketch_neighbours(root: str, model_id: str, png: bytes, *, params: dict | None = None, k: int = PLACE_K) -> dict:
+    """The nearest materials of a drawn sketch: a PNG of band lines, black on white, E against k
+    with E_F at mid-height and the model's window from bottom to top, encoded like a training
+    image (nothing is kept). Returns the placement as a dict."""
+    try:
+        with Image.open(io.BytesIO(png)) as im:
+            grey = np.asarray(im.convert("L").resize((224, 224), Image.Resampling.BOX))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"the sketch is not a readable image ({exc})") from None
+    ink = grey < 0.8 * 255
+    if ink.mean() < 0.001:
+        raise ParameterError("the sketch is empty: draw at least one band line")
+    sketch = SimpleNamespace(name="sketch", source="your sketch", bands=None, window=None, notes=[],
+                             plot=np.where(ink, 0, 255).astype(np.uint8))
+    placed, problems = place_materials(root, model_id, [sketch], params=ClusterParams(**(params or {})), k=k)
+    if not placed:
+        raise DataError(problems[0][1] if problems else "the sketch could not be encoded")
+    return placed[0].as_dict()

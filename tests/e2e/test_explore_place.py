@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
+
 import pytest
 
 from backend.data.bands import load_band_data, render_display_png
@@ -115,3 +117,47 @@ def test_a_model_without_weights_points_to_one_that_can_place(page, demo):
     assert cat.get(chosen).is_pretrained and cat.get(chosen).window == cat.get(model).window
     page.wait_for_selector("#explore-place-upload")
     assert page.query_selector(".explore-place-note") is None
+
+
+SKETCH_PNG_JS = """() => { const c = document.getElementById('explore-sketch-canvas'), o = document.createElement('canvas');
+    o.width = c.width; o.height = c.height; const x = o.getContext('2d');
+    x.fillStyle = 'white'; x.fillRect(0, 0, o.width, o.height); x.drawImage(c, 0, 0); return o.toDataURL('image/png'); }"""
+
+
+def test_search_by_sketch_lists_what_the_backend_finds(page, place_app):
+    """Draw a flat band just above E_F and a parabola below it; the nearest materials listed
+    are those the backend finds for the same drawing."""
+    import base64
+
+    from backend.discover.place import sketch_neighbours
+
+    url, root, model = place_app
+    open_map(page, url, f"?model={model}")
+    page.click("#explore-sketch-box summary")
+    page.click("#explore-sketch-find")  # nothing drawn yet: said so
+    page.wait_for_selector("#explore-sketch-result .alert", timeout=10_000)
+    assert "empty" in page.inner_text("#explore-sketch-result")
+    box = page.locator("#explore-sketch-canvas").bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x0 + 0.02 * w, y0 + 0.42 * h)
+    page.mouse.down()
+    page.mouse.move(x0 + 0.98 * w, y0 + 0.42 * h, steps=20)
+    page.mouse.up()
+    page.mouse.move(x0 + 0.02 * w, y0 + 0.60 * h)
+    page.mouse.down()
+    for t in np.linspace(0, 1, 25):
+        page.mouse.move(x0 + (0.02 + 0.96 * t) * w, y0 + (0.95 - 1.4 * t * (1 - t)) * h)
+    page.mouse.up()
+    page.click("#explore-sketch-find")
+    page.wait_for_selector("#explore-sketch-result .explore-neighbour", timeout=120_000)
+    listed = page.eval_on_selector_all("#explore-sketch-result .explore-neighbour", "els => els.map(e => e.dataset.pin)")
+    png = base64.b64decode(page.evaluate(SKETCH_PNG_JS).split(",", 1)[1])
+    expected = sketch_neighbours(str(root), model, png)
+    assert listed == [n["material"] for n in expected["neighbours"]]
+    assert ("noise" if expected["cluster"] < 0 else f"cluster {expected['cluster']}") in \
+        page.inner_text("#explore-sketch-cluster")
+    # a listed material pins like a neighbour
+    page.click(f"#explore-sketch-result .explore-neighbour[data-pin='{listed[0]}']")
+    page.wait_for_function("n => document.getElementById('explore-pin-panel').innerText.includes(n)", arg=listed[0])
+    page.click("#explore-sketch-clear")
+    page.wait_for_function("() => document.getElementById('explore-sketch-result').innerText === ''")
