@@ -4,13 +4,16 @@ remove button). Placing itself is :mod:`backend.discover.place`; this module onl
 
 from __future__ import annotations
 
+import os
+
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from components.material_image import material_image_url
 
-#: the largest upload the page accepts (bytes; the backend checks each file and archive again)
-UPLOAD_MAX_BYTES = 200 * 1024 * 1024
+#: the largest file the page uploads (bytes; $BANDSCAPE_UPLOAD_MAX_MB, default 200, the import's
+#: limit per file, which the backend checks again)
+UPLOAD_MAX_BYTES = int(float(os.environ.get("BANDSCAPE_UPLOAD_MAX_MB", "200")) * 1024 * 1024)
 SUPPORTED = ("VASP EIGENVAL (+ KPOINTS, and E_F from an EF file, OUTCAR or DOSCAR, or the box below), "
              "vasprun.xml, Quantum ESPRESSO bands, pymatgen BandStructure JSON (Materials Project), "
              "band-plot images, or a zip of them")
@@ -46,7 +49,9 @@ def place_panel(upload_id: str, fermi_id: str, status_id: str, list_id: str, lis
             dcc.Upload(
                 id=upload_id, multiple=True, max_size=UPLOAD_MAX_BYTES,
                 children=html.Div(["Drop band-structure files here or ", html.A("choose files", href="#"),
-                                   html.Div("to place them on this map", className="text-muted")], title=SUPPORTED),
+                                   html.Div("to place them on this map", className="text-muted")], title=SUPPORTED,
+                                  # assets/place.js names a file over the limit (the component drops it silently)
+                                  **{"data-max-bytes": str(UPLOAD_MAX_BYTES), "data-status": status_id}),
                 className="explore-upload small text-center p-2 mb-1",
                 style={"border": "1px dashed #999", "borderRadius": "4px", "cursor": "pointer"}),
             dbc.InputGroup([dbc.InputGroupText("E_F (eV)"),

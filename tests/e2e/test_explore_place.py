@@ -161,3 +161,22 @@ def test_search_by_sketch_lists_what_the_backend_finds(page, place_app):
     page.wait_for_function("n => document.getElementById('explore-pin-panel').innerText.includes(n)", arg=listed[0])
     page.click("#explore-sketch-clear")
     page.wait_for_function("() => document.getElementById('explore-sketch-result').innerText === ''")
+
+
+def test_a_file_over_the_upload_limit_is_named(page, place_app, tmp_path):
+    """The upload component drops a file over the limit without a word; the card names it."""
+    _, root, model = place_app
+    proc, url = start_app(root, env={"BANDSCAPE_PREWARM": "0", "BANDSCAPE_UPLOAD_MAX_MB": "1",
+                                     "BANDSCAPE_CACHE": str(tmp_path / "cache")})
+    try:
+        big = tmp_path / "huge_EIGENVAL"
+        big.write_bytes(b"0" * (3 * 1024 * 1024))
+        open_map(page, url, f"?model={model}")
+        page.set_input_files("#explore-place-upload input[type=file]", [str(big)])
+        page.wait_for_function("() => document.getElementById('explore-place-status').innerText.includes('huge_EIGENVAL')",
+                               timeout=20_000)
+        text = page.inner_text("#explore-place-status")
+        assert "3 MB is over the upload limit of 1 MB" in text
+        assert placed_on(root, model) == []
+    finally:
+        stop_app(proc)
