@@ -164,3 +164,36 @@ def test_a_sketch_is_searched_like_a_plot_and_an_empty_one_is_refused(pretrained
         sketch_neighbours(str(root), mid, blank.getvalue())
     with pytest.raises(DataError, match="not a readable image"):
         sketch_neighbours(str(root), mid, b"not a png")
+
+
+def test_a_new_material_is_moved_onto_the_map_by_the_kept_reducer(pretrained_root, tmp_path):
+    """encode --pretrained (like train) keeps the fitted UMAP reducer: a material that is not on
+    the map is placed by its transform; without the reducer, from its neighbours (approximate)."""
+    import pickle
+
+    from PIL import Image
+
+    from backend.data.model_ids import model_paths
+    from backend.discover.place import POSITION_RULE, SAME_RULE, TRANSFORM_RULE
+
+    root, mid = pretrained_root
+    paths = model_paths(root, mid)
+    assert paths["reducer"].is_file()
+    name = str(Catalog(root).load(mid).names[20])
+    img = np.asarray(Image.open(root / "images" / "train_3eV" / f"{name}.png").convert("L")).copy()
+    img[:, :112] = 255  # half of the plot erased: another material
+    item = SimpleNamespace(name="half", source="half.png", bands=None, plot=img, window=None, notes=[])
+    (placed,), _ = place_materials(root, mid, [item])
+    reducer = pickle.loads(paths["reducer"].read_bytes())
+    assert placed.position_rule == TRANSFORM_RULE
+    assert placed.xy == pytest.approx(tuple(reducer.transform(placed.fingerprint[None].astype(np.float32))[0]))
+    (same,), _ = place_materials(root, mid, [band_item(name)])
+    assert same.position_rule == SAME_RULE
+    # a model without a reducer (trained before it was kept): from the neighbours, marked approximate
+    moved = tmp_path / "reducer.pkl"
+    shutil.move(paths["reducer"], moved)
+    try:
+        (approx,), _ = place_materials(root, mid, [item])
+        assert approx.position_rule == POSITION_RULE and "approximate" in approx.position_rule
+    finally:
+        shutil.move(moved, paths["reducer"])

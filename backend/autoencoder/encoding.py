@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +38,9 @@ def encode_images(model, ink: torch.Tensor, device: torch.device, *, batch_size:
     return torch.cat(out).numpy()
 
 
-def umap_2d(X: np.ndarray) -> np.ndarray:
-    """2-D UMAP of the rows of X with the study's settings (n_neighbors capped for tiny sets)."""
+def fit_umap(X: np.ndarray):
+    """A 2-D UMAP reducer fitted to the rows of X with the study's settings (n_neighbors capped
+    for tiny sets); its ``embedding_`` is the map, its ``transform`` places new rows on it."""
     import umap  # umap: ~3 s to import (numba); only where a map is made
 
     n = len(X)
@@ -47,7 +49,12 @@ def umap_2d(X: np.ndarray) -> np.ndarray:
     kwargs = dict(UMAP_KWARGS, n_neighbors=min(UMAP_KWARGS["n_neighbors"], n - 1))
     if n <= kwargs["n_neighbors"] + 2:
         kwargs["init"] = "random"  # spectral init needs more points than neighbours
-    return umap.UMAP(n_components=2, **kwargs).fit_transform(np.asarray(X, dtype=np.float32)).astype(np.float64)
+    return umap.UMAP(n_components=2, **kwargs).fit(np.asarray(X, dtype=np.float32))
+
+
+def umap_2d(X: np.ndarray) -> np.ndarray:
+    """2-D UMAP of the rows of X with the study's settings (:func:`fit_umap`'s map)."""
+    return np.asarray(fit_umap(X).embedding_, dtype=np.float64)
 
 
 @torch.no_grad()
@@ -83,16 +90,21 @@ def fingerprint_frame(names, X: np.ndarray) -> pd.DataFrame:
     return frame
 
 
-def write_embeddings(root, model_id: str, names, *, X: np.ndarray | None, xy: np.ndarray) -> None:
-    """Fingerprints (if any) then the embedding, each atomically: the embedding file is what makes
-    a model visible to the catalog, so it comes last."""
+def write_embeddings(root, model_id: str, names, *, X: np.ndarray | None, xy: np.ndarray, reducer=None) -> None:
+    """Fingerprints (if any), the fitted UMAP reducer that made ``xy`` (if given: placing new
+    materials transforms with it; a stale one goes), then the embedding, each atomically: the
+    embedding file is what makes a model visible to the catalog, so it comes last."""
     paths = model_paths(root, model_id)
     if X is not None:
         write_csv_atomic(paths["fingerprints"], fingerprint_frame(names, X), float_format="%.7g")
+    if reducer is not None:
+        write_bytes_atomic(paths["reducer"], pickle.dumps(reducer))
+    else:
+        paths["reducer"].unlink(missing_ok=True)
     write_csv_atomic(paths["embedding"], fingerprint_frame(names, xy), float_format="%.7g")
 
 
-def write_model_outputs(root, model_id: str, model, *, meta: dict, names, X, xy, grid) -> None:
+def write_model_outputs(root, model_id: str, model, *, meta: dict, names, X, xy, grid, reducer=None) -> None:
     """Weights, metadata, reconstruction grid, fingerprints, embedding; on failure remove what was
     written by this call, so no partial model stays behind."""
     paths = model_paths(root, model_id)
@@ -106,8 +118,8 @@ def write_model_outputs(root, model_id: str, model, *, meta: dict, names, X, xy,
         written.append(paths["metadata"])
         write_bytes_atomic(paths["recon"], _png_bytes(grid))
         written.append(paths["recon"])
-        written += [paths["fingerprints"], paths["embedding"]]
-        write_embeddings(root, model_id, names, X=X, xy=xy)
+        written += [paths["fingerprints"], paths["reducer"], paths["embedding"]]
+        write_embeddings(root, model_id, names, X=X, xy=xy, reducer=reducer)
     except BaseException:
         for p in written:
             p.unlink(missing_ok=True)
@@ -153,7 +165,9 @@ def encode_model(model_id: str, images_dir, out_root, *, progress=None, device: 
     X = encode_images(model, ink, dev, batch_size=cfg.get("batch_size", 64))
     if progress:
         progress(1, 2, stage="umap")
-    write_embeddings(out_root, model_id, names, X=X, xy=umap_2d(X))
+    reducer = fit_umap(X)
+    write_embeddings(out_root, model_id, names, X=X, xy=np.asarray(reducer.embedding_, dtype=np.float64),
+                     reducer=reducer)
     meta_path = model_paths(out_root, model_id)["metadata"]
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())

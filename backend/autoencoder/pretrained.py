@@ -30,7 +30,7 @@ import torch
 
 from backend.autoencoder.config import PRETRAINED_TAG, TrainConfig
 from backend.autoencoder.device import autocast_dtype, cpu_has_bf16, keep_freed_memory, pick_device, set_seed
-from backend.autoencoder.encoding import encode_images, reconstruction_grid, umap_2d, write_model_outputs
+from backend.autoencoder.encoding import encode_images, fit_umap, reconstruction_grid, write_model_outputs
 from backend.autoencoder.images import folder_fingerprint, load_image_folder
 from backend.autoencoder.shipped import (
     REBUILD_COMMAND,
@@ -187,7 +187,8 @@ def encode_pretrained(images_dir: str | os.PathLike, out_root: str | os.PathLike
     progress(0, 2, stage="encode")
     X = encode_images(model, ink, dev, batch_size=cfg.batch_size)
     progress(1, 2, stage="umap")
-    xy = umap_2d(X)
+    reducer = fit_umap(X)
+    xy = np.asarray(reducer.embedding_, dtype=np.float64)
     grid = reconstruction_grid(model, ink, dev, cfg=cfg)
     out = {"model_id": cfg.model_id, "config": cfg.as_dict(), "pretrained": shipped_summary(),
            "description": "the pretrained band encoder shipped with bandscape, not trained on these images",
@@ -195,6 +196,7 @@ def encode_pretrained(images_dir: str | os.PathLike, out_root: str | os.PathLike
                        "image_folder_sha256": folder_fingerprint(images_dir), "images_window": found.window},
            "history": meta.get("history", []), "fingerprint_size": int(X.shape[1]),
            "wall_time_s": round(time.perf_counter() - t0, 3), "device": str(dev), "objective": cfg.recipe}
-    write_model_outputs(out_root, cfg.model_id, model, meta=out, names=names, X=X, xy=xy, grid=grid)
+    write_model_outputs(out_root, cfg.model_id, model, meta=out, names=names, X=X, xy=xy, grid=grid,
+                        reducer=reducer)
     progress(2, 2, stage="done")
     return cfg.model_id

@@ -32,7 +32,7 @@ from backend.autoencoder.encoding import (
     load_model,
     model_paths,
     reconstruction_grid,
-    umap_2d,
+    fit_umap,
     write_model_outputs,
 )
 from backend.autoencoder.images import folder_fingerprint, load_image_folder
@@ -396,14 +396,16 @@ def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str |
         progress(total_epochs, total_epochs, stage="encode")
         X = encode_images(model, ink, device, batch_size=cfg.batch_size)
         progress(total_epochs, total_epochs, stage="umap")
-        xy = umap_2d(X)
+        reducer = fit_umap(X)
+        xy = np.asarray(reducer.embedding_, dtype=np.float64)
         grid = reconstruction_grid(model, ink, device, cfg=cfg)
     except torch.cuda.OutOfMemoryError:
         raise _clear_cuda_oom(cfg) from None
     wall = time.perf_counter() - t0
     meta = _metadata(cfg, model, out_root=out_root, images_dir=images_dir, n_images=len(names), history=history,
                      fingerprint_size=X.shape[1], wall=wall, device=device)
-    write_model_outputs(out_root, cfg.model_id, model, meta=meta, names=names, X=X, xy=xy, grid=grid)
+    write_model_outputs(out_root, cfg.model_id, model, meta=meta, names=names, X=X, xy=xy, grid=grid,
+                        reducer=reducer)
     progress(total_epochs, total_epochs, stage="done")
     return TrainResult(cfg.model_id, {k: str(v) for k, v in paths.items()}, history, wall, str(device))
 

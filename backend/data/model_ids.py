@@ -69,6 +69,8 @@ def model_paths(root: str | os.PathLike, model_id: str) -> dict[str, Path]:
         "weights": root / "models" / f"{model_id}.pt",
         "metadata": root / "models" / f"{model_id}.json",
         "recon": root / "models" / f"{model_id}_recon.png",
+        # the fitted UMAP reducer (a pickle: a data root's own files are trusted as its code is)
+        "reducer": root / "models" / f"{model_id}_umap.pkl",
         "fingerprints": root / "embeddings" / f"{model_id}.csv",
         "embedding": root / "embeddings" / f"{model_id}_embedding.csv",
     }

@@ -11,10 +11,11 @@ the model's fingerprints under the explorer's metric. What a placement reports:
   ``approximate_predict`` does not apply: the explorer clusters precomputed Minkowski distances
   or a kNN graph, and K-Means/GMM labels are re-fitted per cell, so one rule serves every
   algorithm;
-- a map position placed from its nearest neighbours (an inverse-rank weighted mean of those of
-  the predicted cluster among the 5 nearest; on its nearest's point when the two are closer
-  than any two materials of the map, i.e. the same material), marked approximate: the fitted
-  UMAP reducer is not kept with a model.
+- a map position: on its nearest's point when the two are closer than any two materials of the
+  map (the same material); else UMAP's ``transform`` by the model's fitted reducer, which
+  ``train`` and ``encode`` keep (``models/{id}_umap.pkl``); else (an older model, a reducer that
+  does not load) placed from its nearest neighbours (an inverse-rank weighted mean of those of
+  the predicted cluster among the 5 nearest) and marked approximate.
 
 The numeric part (:func:`place_fingerprints`) needs no torch; :func:`place_materials` encodes
 (torch, imported in the function) and places.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -49,6 +51,8 @@ POSITION_K = 5
 #: how the predicted cluster and the position are found (shown beside them)
 CLUSTER_RULE = "vote of the {k} nearest materials in fingerprint space"
 POSITION_RULE = "approximate: weighted mean of its nearest neighbours' map positions"
+TRANSFORM_RULE = "UMAP transform by the model's fitted reducer"
+SAME_RULE = "on its nearest's point (closer than any two materials of the map)"
 
 
 @dataclass
@@ -141,7 +145,8 @@ def place_fingerprints(catalog: Catalog, model_id: str, Z: np.ndarray, *, params
                        "cluster": int(labels[i]), "x": float(data.xy[i, 0]), "y": float(data.xy[i, 1])}
                       for r, (i, d, pc, pr, npairs) in enumerate(zip(idx, dist, ranks["percentile"],
                                                                      ranks["pair_rank"], ranks["pairs"]))]
-        out.append({"neighbours": neighbours, "cluster": cluster, "confidence": confidence, "x": x, "y": y})
+        out.append({"neighbours": neighbours, "cluster": cluster, "confidence": confidence, "x": x, "y": y,
+                    "same_as_nearest": bool(ranks["pair_rank"].iloc[0] == 1)})
     return out
 
 
@@ -232,12 +237,42 @@ def place_materials(root: str | os.PathLike, model_id: str, items, *, params: Cl
     Z = encode_images(model, torch.from_numpy(ink), dev)
     params = params or ClusterParams()
     rule = CLUSTER_RULE.format(k=k)
-    placed = [Placement(name=item.name, source=item.source, model_id=model_id, fingerprint=z,
-                        neighbours=r["neighbours"], cluster=r["cluster"], confidence=r["confidence"],
-                        xy=(r["x"], r["y"]), window=window, notes=list(getattr(item, "notes", []) or []),
-                        cluster_rule=rule)
-              for item, z, r in zip(kept, Z, place_fingerprints(catalog, model_id, Z, params=params, k=k))]
+    found = place_fingerprints(catalog, model_id, Z, params=params, k=k)
+    reducer = _cached_reducer(str(root), model_id)
+    moved = reducer.transform(np.asarray(Z, dtype=np.float32)) if reducer is not None else None
+    placed = []
+    for j, (item, z, r) in enumerate(zip(kept, Z, found)):
+        xy, how = (r["x"], r["y"]), POSITION_RULE
+        if r["same_as_nearest"]:
+            how = SAME_RULE
+        elif moved is not None:
+            xy, how = (float(moved[j, 0]), float(moved[j, 1])), TRANSFORM_RULE
+        placed.append(Placement(name=item.name, source=item.source, model_id=model_id, fingerprint=z,
+                                neighbours=r["neighbours"], cluster=r["cluster"], confidence=r["confidence"],
+                                xy=xy, window=window, notes=list(getattr(item, "notes", []) or []),
+                                cluster_rule=rule, position_rule=how))
     return placed, problems
+
+
+_REDUCERS: dict = {}
+
+
+def _cached_reducer(root: str, model_id: str):
+    """The model's fitted UMAP reducer (kept by ``train`` and ``encode``), or None when it has
+    none or it does not load (another umap-learn version): then positions come from neighbours."""
+    path = model_paths(root, model_id)["reducer"]
+    if not path.is_file():
+        return None
+    key = (root, model_id, path.stat().st_mtime_ns)
+    if key not in _REDUCERS:
+        _REDUCERS.clear()
+        try:
+            import umap  # noqa: F401  umap (numba, ~3 s): the pickle's classes, only where a material is placed
+
+            _REDUCERS[key] = pickle.loads(path.read_bytes())
+        except Exception:  # an unreadable or incompatible reducer: placed from neighbours instead
+            _REDUCERS[key] = None
+    return _REDUCERS[key]
 
 
 _ENCODERS: dict = {}
@@ -285,8 +320,10 @@ def placed_at_cell(catalog: Catalog, model_id: str, records: list[dict], *, para
     Z = np.array([r["fingerprint"] for r in records], dtype=np.float64)
     fresh = place_fingerprints(catalog, model_id, Z, params=params, k=k)
     rule = CLUSTER_RULE.format(k=k)
+    # a position from neighbours follows the cell's cluster; a transformed one stays
     return [dict(r, neighbours=f["neighbours"], cluster=f["cluster"], confidence=round(f["confidence"], 4),
-                 x=f["x"], y=f["y"], cluster_rule=rule) for r, f in zip(records, fresh)]
+                 cluster_rule=rule, **({} if r.get("position_rule") == TRANSFORM_RULE else {"x": f["x"], "y": f["y"]}))
+            for r, f in zip(records, fresh)]
 
 
 def encoder_available(root: str | os.PathLike, model_id: str) -> bool:
