@@ -359,9 +359,20 @@
         }
     }
 
+    /* The help's tour: Back and Next (data-tour -1 / 1) show one step at a time. */
+    function onTour(e) {
+        const button = e.target.closest && e.target.closest("[data-tour]");
+        if (!button) { return; }
+        const steps = Array.from(document.querySelectorAll(".explore-tour-step"));
+        const now = steps.findIndex(s => s.style.display !== "none");
+        const next = Math.max(0, Math.min(steps.length - 1, now + Number(button.dataset.tour)));
+        steps.forEach((s, i) => { s.style.display = i === next ? "" : "none"; });
+    }
+
     function install() {
         if (st.installed) { return; }
         st.installed = true;
+        document.addEventListener("click", onTour, {passive: true});
         // on the document: the plot div is replaced when the page is rebuilt; capture phase, so
         // the image is set before Plotly's own handlers run
         document.addEventListener("mousedown", onSelectDown, {capture: true});
@@ -888,7 +899,10 @@
         help: function (openClicks, closeClicks, seen) {
             const ctx = window.dash_clientside.callback_context;
             const ids = ctx.inputs_list.map(i => i.id);
-            if (ctx.triggered_id === ids[0]) { return [true, true]; }
+            if (ctx.triggered_id === ids[0]) {  // the Help button: the tour from its first step
+                document.querySelectorAll(".explore-tour-step").forEach((el, i) => { el.style.display = i ? "none" : ""; });
+                return [true, true];
+            }
             if (ctx.triggered_id === ids[1]) { return [false, true]; }
             if (seen) { return [false, nu()]; }
             // first visit: open once the map is drawn, so that the help's text (and its

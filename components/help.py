@@ -1,9 +1,35 @@
-"""The explorer's help: what the controls do and the paper's recommended settings."""
+"""The explorer's help: a short tour of five steps (what a first visit opens, and the Help
+button), with the full reference of every control and the paper's recommended settings one click
+away under it. ``assets/explore.js`` steps through the tour (``data-tour`` buttons)."""
 
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-from dash import dcc
+from dash import dcc, html
+
+#: the tour: (title, a few sentences); one step on screen at a time
+TOUR = (
+    ("The map", "Each point is a material, placed by the 2-D UMAP of its autoencoder *fingerprint*: "
+                "materials with similar band structures lie close. Colours are the clusters of the "
+                "**Clustering** panel (black: noise), named in the legend above the map. **Hover** a "
+                "point to see its band structure on the right; **click** to pin it."),
+    ("Cluster and colour", "Change the clustering live on the left: HDBSCAN's *min cluster size*, or "
+                           "*K-Means* with a number of clusters. **Colour by → label** paints what is "
+                           "known (on the demo: the lattice family, metal or not, a flat band at E_F) "
+                           "and scores the clustering against it."),
+    ("Find and compare", "Choose *box* or *lasso select* above the map and draw: a gallery of the "
+                         "selection opens below it (Escape clears). A pinned material's **nearest "
+                         "neighbours** in fingerprint space are listed on the right and joined to it "
+                         "on the map."),
+    ("Your materials", "Drop your own band structures on the **Your materials** card (VASP EIGENVAL "
+                       "or vasprun.xml, Quantum ESPRESSO, Materials Project JSON, plots): each is "
+                       "placed on the map as a star with its nearest materials and a cluster. Or "
+                       "**search by sketch**: draw bands and find the materials that look like them."),
+    ("Judge and train", "The **Evaluate** page ranks models and clustering cells (DBCV, S_Dbw, "
+                        "agreement across models, and against known labels); **Train** trains new "
+                        "models in the background. The address bar holds the whole view: a link "
+                        "reopens it."),
+)
 
 HELP_TEXT = """
 **bandscape** clusters band structures by their autoencoder *fingerprints*: a residual
@@ -60,9 +86,28 @@ line width 1; HDBSCAN min cluster size 3, min samples 2, *leaf*, Minkowski p = 0
 """
 
 
+def tour_steps() -> list:
+    """The tour's steps, the first shown (the browser shows one at a time)."""
+    n = len(TOUR)
+    return [html.Div([html.Div(f"{i + 1} of {n}", className="small text-muted"), html.H5(title),
+                      dcc.Markdown(text)],
+                     className="explore-tour-step", style=None if i == 0 else {"display": "none"},
+                     **{"data-step": str(i)})
+            for i, (title, text) in enumerate(TOUR)]
+
+
 def help_modal(modal_id: str, close_id: str) -> dbc.Modal:
+    button = dict(className="btn btn-sm btn-outline-secondary me-1")
     return dbc.Modal([
-        dbc.ModalHeader(dbc.ModalTitle("How to use the explorer"), close_button=False),
-        dbc.ModalBody(dcc.Markdown(HELP_TEXT)),
-        dbc.ModalFooter(dbc.Button("Close", id=close_id, color="primary", size="sm")),
+        dbc.ModalHeader(dbc.ModalTitle("A short tour of the explorer"), close_button=False),
+        dbc.ModalBody([
+            html.Div(tour_steps(), id=f"{modal_id}-tour"),
+            html.Details([html.Summary("Every control, in full", className="small"), dcc.Markdown(HELP_TEXT)],
+                         className="mt-3", id=f"{modal_id}-reference"),
+        ]),
+        dbc.ModalFooter([
+            html.Button("Back", **button, **{"data-tour": "-1"}, id=f"{modal_id}-back"),
+            html.Button("Next", **button, **{"data-tour": "1"}, id=f"{modal_id}-next"),
+            dbc.Button("Close", id=close_id, color="primary", size="sm"),
+        ]),
     ], id=modal_id, is_open=False, size="lg", scrollable=True)

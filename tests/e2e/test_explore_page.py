@@ -163,3 +163,32 @@ def test_band_data_gives_hover_plot_and_interactive_viewer(page, tmp_path, sourc
         assert not [e for e in errors if "favicon" not in e], errors
     finally:
         stop_app(proc)
+
+
+def test_the_first_visit_opens_a_short_tour(page, demo):
+    """The help is a tour of a few steps, one on screen at a time, with the full reference folded
+    under it; the Help button opens it again from the first step."""
+    from components.help import TOUR
+
+    url = demo[0]
+    page.goto(url + "/")
+    page.wait_for_selector("#explore-help", state="visible", timeout=60_000)
+    visible = "() => Array.from(document.querySelectorAll('.explore-tour-step')).filter(s => s.offsetParent)" \
+              ".map(s => s.querySelector('h5').innerText)"
+    assert page.evaluate(visible) == [TOUR[0][0]]
+    assert f"1 of {len(TOUR)}" in page.inner_text("#explore-help")
+    for title, _ in TOUR[1:]:
+        page.click("#explore-help-next")
+        assert page.evaluate(visible) == [title]
+    page.click("#explore-help-next")  # past the last: stays
+    assert page.evaluate(visible) == [TOUR[-1][0]]
+    page.click("#explore-help-back")
+    assert page.evaluate(visible) == [TOUR[-2][0]]
+    assert not page.is_visible("text=Recommended settings (the paper)")  # folded
+    page.click("#explore-help-reference summary")
+    assert page.is_visible("text=Recommended settings (the paper)")
+    page.click("#explore-help-close")
+    page.wait_for_selector("#explore-help", state="hidden")
+    page.click("#explore-help-open")
+    page.wait_for_selector("#explore-help", state="visible")
+    assert page.evaluate(visible) == [TOUR[0][0]]
