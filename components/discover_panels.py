@@ -47,6 +47,11 @@ def neighbour_controls(k_id: str) -> html.Div:
                      number_input(k_id, 10, Bound(1, True), 70)], className="d-flex align-items-center mt-2")
 
 
+def metric_text(metric: str, p) -> str:
+    """The clustering's distance as a caption names it."""
+    return f"Minkowski p = {p:g}" if metric == "minkowski" else "Euclidean"
+
+
 def neighbour_list(material: str, table, window, metric_text: str) -> list:
     """The neighbours' thumbnails, names and distances (click one to pin it). With ``pair_rank``,
     ``pairs`` and ``percentile`` columns (:func:`backend.discover.neighbours.distance_ranks`),

@@ -31,7 +31,7 @@ from components import explore_ids as ids
 from components.explore_ids import field_controls
 from components.explore_view import assign_paths
 from components.map_colouring import model_window
-from components.discover_panels import neighbour_list
+from components.discover_panels import metric_text, neighbour_list
 from components.place_panel import cannot_place_note, place_panel, place_problems, placed_list, sketch_box
 from components.scatter import PLACED, placed_points
 
@@ -199,8 +199,4 @@ def sketch_search(sketch, controls: dict):
     return [html.Div(f"Your sketch: {cluster} ({rec['confidence']:.0%} of its {len(rec['neighbours'])} nearest)",
                      id="explore-sketch-cluster"),
             *neighbour_list("your sketch", pd.DataFrame(rec["neighbours"]), model_window(catalog, v.model),
-                            _metric_text(v))]
-
-
-def _metric_text(v: ExplorerView) -> str:
-    return f"Minkowski p = {v.p:g}" if v.metric == "minkowski" else "Euclidean"
+                            metric_text(v.metric, v.p))]

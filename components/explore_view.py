@@ -26,6 +26,7 @@ from backend.data.elements import element_mask, elements_present
 from backend.data.labels import label_columns
 from backend.discover.explorer_view import CONSENSUS_COLOURINGS, ExplorerView
 from backend.errors import BandscapeError
+from components.discover_panels import metric_text
 from components.map_colouring import colouring, consensus_placeholder, point_labels
 from components.material_image import material_image_template
 from components.scatter import (
@@ -194,7 +195,7 @@ def cell_text(v: ExplorerView) -> str:
     """The clustering's parameters as a figure caption says them."""
     if v.algo in ("kmeans", "gmm"):
         return f"{'K-Means' if v.algo == 'kmeans' else 'GMM'}, k = {v.n_clusters}"
-    metric = f"Minkowski p = {v.p:g}" if v.metric == "minkowski" else "Euclidean"
+    metric = metric_text(v.metric, v.p)
     return (f"HDBSCAN, min cluster size {v.min_cluster_size}, min samples {v.min_samples}, {v.selection}, "
             f"{metric}")
 

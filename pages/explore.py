@@ -55,6 +55,7 @@ from components.discover_panels import (
     consensus_panel,
     gallery_box,
     map_tools,
+    metric_text,
     neighbour_controls,
     neighbour_list,
     subset_panel,
@@ -433,8 +434,8 @@ def show_neighbours(_, pinned, k, controls: dict):
         assign_paths(patch["data"][NEIGHBOURS], neighbour_lines(None, None))
         return {"panel": dbc.Alert(str(exc), color="warning", className="py-1 small"), "figure": patch}
     assign_paths(patch["data"][NEIGHBOURS], neighbour_lines(xy, centre, table["index"].to_numpy()))
-    metric_text = f"Minkowski p = {p:g}" if metric == "minkowski" else "Euclidean"
-    return {"panel": neighbour_list(material, table, model_window(catalog, v.model), metric_text), "figure": patch}
+    return {"panel": neighbour_list(material, table, model_window(catalog, v.model), metric_text(metric, p)),
+            "figure": patch}
 
 
 @callback(
