@@ -1,6 +1,7 @@
 """bench/load.py's simulated users: each a thread with its own HTTP connection that opens the
-explorer and then reclusters, hovers and switches models as :data:`MIX` says, replaying the
-recorded payloads with its own state; :class:`Stats` collects their timings and errors."""
+explorer and then walks its own path (:mod:`bench._load_plan`: reclusters to cells no other
+request asks for, hovers, model switches), replaying the recorded payloads with its own state;
+:class:`Stats` collects their timings, errors and how many answers a cache could have given."""
 
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ import time
 
 import numpy as np
 
+from bench._load_plan import Step
 from bench._load_recording import CALLBACK, Recording, payload_items, state_key
-
-MIX = (("recluster", 0.40), ("hover", 0.45), ("switch", 0.15))
 
 
 class Stats:
@@ -26,6 +26,20 @@ class Stats:
         self.retries = 0
         self.errors: list[str] = []
         self.workers: dict[str, int] = {}
+        # (model, cell) asked so far by any user, and per interaction: asked, asked before
+        self.asked: set = set()
+        self.repeats: dict[str, list[int]] = {}
+
+    def ask(self, name: str, key) -> None:
+        """A clustering asked for: counted as a possible cache hit when any user asked it before."""
+        with self.lock:
+            counts = self.repeats.setdefault(name, [0, 0])
+            counts[0] += 1
+            counts[1] += key in self.asked
+            self.asked.add(key)
+
+    def repeat_shares(self) -> dict:
+        return {name: round(rep / n, 3) for name, (n, rep) in sorted(self.repeats.items()) if n}
 
     def request(self, worker: str | None, retried: int):
         with self.lock:
@@ -53,13 +67,13 @@ class Stats:
 
 
 class User(threading.Thread):
-    def __init__(self, n: int, url: str, rec: Recording, catalog, models: list[str], stats: Stats,
+    def __init__(self, n: int, url: str, rec: Recording, catalog, path: list[Step], stats: Stats,
                  until: float, rng: random.Random):
         super().__init__(name=f"user-{n}", daemon=True)
         import requests
 
-        self.url, self.rec, self.catalog, self.models, self.stats, self.until, self.rng = \
-            url, rec, catalog, models, stats, until, rng
+        self.url, self.rec, self.catalog, self.path, self.stats, self.until, self.rng = \
+            url, rec, catalog, path, stats, until, rng
         self.http = requests.Session()
         self.state: dict = {}
         self.model = None
@@ -122,15 +136,21 @@ class User(threading.Thread):
         for body in self.rec.open_posts:
             self.callback(body)
 
-    def recluster(self):
-        self.state[("explore-mcs", "value")] = self.rng.randint(2, 15)
-        self.state[("explore-ms", "value")] = self.rng.randint(1, 5)
+    def cell(self) -> tuple:
+        """The user's current clustering: its model and the cell's control values."""
+        keys = ("explore-mcs", "explore-ms", "explore-selection", "explore-rc", "explore-elements")
+        return (self.model, tuple((k, repr(self.state.get((k, "value")))) for k in keys))
+
+    def recluster(self, step: Step):
+        self.state.update(step.cell)
+        self.stats.ask("recluster", self.cell())
         for body in self.rec.recluster:
             self.callback(body)
 
-    def switch(self):
-        self.model = self.rng.choice(self.models)
+    def switch(self, step: Step):
+        self.model = step.model
         self.state[("explore-model", "value")] = self.model
+        self.stats.ask("switch", self.cell())
         for body in self.rec.switch:
             self.callback(body)
 
@@ -203,12 +223,11 @@ class User(threading.Thread):
         self.model = default_model(self.catalog)
         self.timed("open", self.open_page)
         self.prefetch()
-        actions, weights = zip(*MIX)
-        while time.time() < self.until:
+        for step in self.path:
             time.sleep(self.rng.uniform(1.0, 3.0))
             if time.time() >= self.until:
                 break
-            action = self.rng.choices(actions, weights)[0]
+            action = step.action
             if action == "hover":
                 names = self.catalog.load(self.model).names
                 for _ in range(self.rng.randint(3, 5)):
@@ -221,7 +240,7 @@ class User(threading.Thread):
                         self.prefetch_around(name)
                     time.sleep(0.15)
             elif action == "switch":
-                self.timed("switch", self.switch)
+                self.timed("switch", self.switch, step)
                 self.prefetch()
             else:
-                self.timed("recluster", self.recluster)
+                self.timed("recluster", self.recluster, step)

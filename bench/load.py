@@ -12,12 +12,15 @@
 3. Replays them with N users, each a thread with its own HTTP connection, for the duration. A
    user opens the page (document, then assets six at a time as a browser would, then the
    callbacks; then, if the recorded page did, the model's band images four at a time in the
-   background), then repeats, after a pause of 1-3 s: recluster (40 %: min cluster size 2..15,
-   min samples 1..5), hover (45 %: 3-5 points 150 ms apart; an image the user's prefetch already
+   background), then walks its own path (``bench/_load_plan.py``), a step every 1-3 s:
+   recluster (40 %: a cell no other request of the run asks for: min cluster size 2..40, min
+   samples 1..8, leaf or eom, noise reclustering on or off, one element filter or none; the share
+   of clusterings some user asked before is reported: ``asked_before_share``), hover (45 %: 3-5
+   points 150 ms apart; an image the user's prefetch already
    fetched comes from the browser's cache, no request, counted apart; if the recorded page
    prefetches around the cursor, each hover also asks in the background for the images of the
-   hovered material's nearest neighbours on the map, as the page does) or a switch to a random model
-   (15 %). Every payload carries the user's own state (values from the
+   hovered material's nearest neighbours on the map, as the page does) or a switch (15 %: round
+   the autoencoder models in the user's own order). Every payload carries the user's own state (values from the
    answers it got before), as the browser's would. A request that fails at the connection or
    with 502/503/504 is sent again (a callback twice, an image once), as ``assets/retry.js`` does
    in the browser.
@@ -44,6 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._load_plan import plan, repeat_share  # noqa: E402
 from bench._load_recording import record  # noqa: E402
 from bench._load_users import Stats, User  # noqa: E402
 from bench._machine import Sampler, cpu_ticks, proc_tree  # noqa: E402
@@ -75,7 +79,13 @@ def run_load(url: str, data: str, users: int, duration: float, master_pid: int |
     client0 = os.times()
     sampler.start()
     until = time.time() + duration
-    crowd = [User(i, url, rec, catalog, models, stats, until, random.Random(seed * 1000 + i)) for i in range(users)]
+    from backend.data.elements import elements_present
+
+    encoded = [m for m in models if not catalog.get(m).is_unencoded and not catalog.get(m).is_pretrained] or models
+    # every step is 1-3 s apart: a path of duration steps is never walked to its end
+    paths = plan(users, int(duration) + 10, models=encoded, first_model=default,
+                 elements=elements_present(catalog.load(default).names)[:8], seed=seed)
+    crowd = [User(i, url, rec, catalog, paths[i], stats, until, random.Random(seed * 1000 + i)) for i in range(users)]
     for u in crowd:
         u.start()
         time.sleep(min(0.25, duration / max(users, 1) / 10))  # not all in the same millisecond
@@ -98,6 +108,9 @@ def run_load(url: str, data: str, users: int, duration: float, master_pid: int |
                      "page_prefetches_images": rec.prefetches, "page_prefetches_around_cursor": rec.prefetches_around},
         "requests": stats.requests, "retried": stats.retries, "errors": len(stats.errors),
         "error_samples": stats.errors[:5], "interactions": inter,
+        # the share of clusterings asked for that some user had asked before (the most a cache could
+        # answer; each recluster of the plan is a cell no other request asks for)
+        "asked_before_share": stats.repeat_shares(), "plan_recluster_repeats": repeat_share(paths),
         "requests_per_worker": dict(sorted(stats.workers.items())),
         "peak_memory_mb": sampler.peak if master_pid else None,
         "max_worker_processes": sampler.max_workers if master_pid else None,

@@ -17,6 +17,7 @@ import pandas as pd
 from dash import ALL, ClientsideFunction, Input, Output, Patch, State, callback, clientside_callback, html, no_update
 
 from app_state import get_catalog, get_place_pool, reset_place_pool
+from backend.cluster.models import clustering_ready
 from backend.discover.additions import placed_on, remove_placed
 from backend.discover.explorer_view import CLUSTER_FIELDS, ExplorerView, explorer_url
 from backend.discover.place import (
@@ -41,7 +42,9 @@ def placed_records(catalog, v: ExplorerView) -> list[dict]:
     """The materials placed on the view's model, measured at its clustering cell."""
     try:
         records = placed_on(catalog.root, v.model)
-        return placed_at_cell(catalog, v.model, records, params=v.params()) if records else []
+        if not records or not clustering_ready(catalog, v.model, v.params().validate()):
+            return []  # (shown once the map is clustered: its neighbour graph is built by a job)
+        return placed_at_cell(catalog, v.model, records, params=v.params())
     except BandscapeError as exc:
         log.warning("placed materials not shown: %s", exc)
         return []

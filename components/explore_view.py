@@ -31,11 +31,13 @@ from components.map_colouring import colouring, consensus_placeholder, point_lab
 from components.material_image import material_image_template
 from components.scatter import (
     POINTS,
+    UNSELECTED_CODE,
     overlay_updates,
     point_style,
     positions,
     scatter_figure,
     trace_type,
+    typed_array,
     visible_mask,
 )
 
@@ -84,7 +86,7 @@ def render_view(catalog, v: ExplorerView, *, drawn: dict | None, job_runner) -> 
         data = catalog.load(v.model)
         building = _graph_in_progress(catalog, v, len(data.names), job_runner=job_runner)
         if building is not None:
-            return {**out, "alert": building, "poll": False}
+            return {**out, **_grey_map(catalog, v, data, drawn), "alert": building, "poll": False}
         m = _clustered_map(catalog, v, data)
     except BandscapeError as exc:
         return {**out, "alert": dbc.Alert(str(exc), color="danger")}
@@ -258,6 +260,23 @@ def _model_info(catalog, v: ExplorerView, data) -> dict:
             "consensus_default": consensus_placeholder(catalog, v.model)}
 
 
+def _grey_map(catalog, v: ExplorerView, data, drawn: dict | None) -> dict:
+    """While a large model's neighbour graph is built: its map at once, every point grey (the
+    positions are known; the clusters are not), hoverable; the clustering colours it when ready
+    (``drawn`` marks it grey, so that view sends the colours as a Patch)."""
+    key = {"names": _names_key(data.names), "type": trace_type(len(data.names)), "model": v.model, "grey": True}
+    if drawn and all(drawn.get(k) == key[k] for k in key):
+        return {}  # drawn already (a poll while the job runs)
+    grey = {"marker.color": typed_array(np.full(len(data.names), UNSELECTED_CODE), "u1"), "marker.opacity": 1}
+    out = {"figure": scatter_figure(data.xy, {POINTS: {**grey, **positions(data.xy)}}, uirevision=v.model),
+           "drawn": key, "summary": html.Span(f"{len(data.names):,} materials · clustering…", id="explore-summary-waiting")}
+    if not drawn or drawn.get("names") != key["names"]:
+        out["names"] = {"key": key["names"], "names": "\n".join(map(str, data.names))}
+    if not drawn or drawn.get("model") != v.model:
+        out.update(_model_info(catalog, v, data))
+    return out
+
+
 def _graph_in_progress(catalog, v: ExplorerView, n: int, *, job_runner):
     """None when the view can be clustered now; else (a large model whose neighbour graph is
     not built yet) the graph job is queued if it was not, and the alert shows its progress."""
@@ -279,7 +298,8 @@ def _graph_in_progress(catalog, v: ExplorerView, n: int, *, job_runner):
     return dbc.Alert([
         html.Div(f"Building the neighbour graph of {v.model} ({n:,} materials, {params.metric}"
                  f"{f' p={params.p:g}' if params.metric == 'minkowski' else ''}) for HDBSCAN: {stage}{elapsed}. "
-                 "It is built once and kept; the map appears when it is done.", id="explore-graph-progress"),
+                 "It is built once and kept; the map, grey until then, is coloured when it is done.",
+                 id="explore-graph-progress"),
         dbc.Progress(value=round(100 * fraction), striped=True, animated=True, className="mt-1"),
     ], color="info")
 

@@ -124,6 +124,14 @@ def graph_cached(catalog, model_id: str, *, metric: str = "minkowski", p: float 
                                     graph_k(min_samples)).is_file()
 
 
+def clustering_ready(catalog, model_id: str, params: ClusterParams) -> bool:
+    """Whether :func:`cluster_model` can answer now: False for a large model's HDBSCAN whose
+    neighbour graph is not built yet (a job builds it; nothing in the web process should)."""
+    n = len(catalog.load(model_id).names)
+    return not (params.algo == "hdbscan" and uses_graph(n) and not graph_cached(
+        catalog, model_id, metric=params.metric, p=params.p, min_samples=params.min_samples))
+
+
 @memoize_mapped
 def _model_graph_tree(catalog_root: str, model_id: str, data_key: tuple, metric: str, p: float, k: int,
                       min_samples: int, version: int) -> np.ndarray:

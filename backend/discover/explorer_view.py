@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from backend.cluster.models import cluster_model, graph_cached
+from backend.cluster.models import cluster_model, clustering_ready
 from backend.cluster.params import ClusterParams, default_model, uses_graph
 from backend.errors import ParameterError
 
@@ -173,8 +173,7 @@ def point_info(catalog, query: dict, index: int) -> dict:
     if not 0 <= index < len(data.names):
         raise IndexError(index)
     params = view.params()
-    if params.algo == "hdbscan" and uses_graph(len(data.names)) and not graph_cached(
-            catalog, model, metric=params.metric, p=params.p, min_samples=params.min_samples):
+    if not clustering_ready(catalog, model, params):
         raise ParameterError(f"the neighbour graph of {model} is not built yet")
     result = cluster_model(catalog, model, params)
     return {"name": str(data.names[index]), "cluster": int(result.labels[index])}

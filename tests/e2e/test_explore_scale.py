@@ -15,6 +15,7 @@ import pytest
 from backend.cluster.models import cluster_model
 from backend.cluster.params import EXACT_MAX, ClusterParams, default_model, uses_graph
 from backend.data.catalog import Catalog
+from components.scatter import UNSELECTED_CODE
 from tests.conftest import PROJECT
 from tests.e2e.browser import start_app, stop_app
 from tests.e2e.test_explore_hover import check_hovers, cursor_positions, screen_positions
@@ -54,6 +55,15 @@ def test_graph_path_in_the_page(synth_root, browser, tmp_path, monkeypatch):
         page.goto(url + "/")
         page.wait_for_selector("#explore-graph-progress", timeout=60_000)  # the graph job's progress
         assert "neighbour graph" in page.inner_text("#explore-graph-progress")
+        # the map is drawn at once, grey, while the graph is built (read together with the progress,
+        # which goes when the clustering colours it)
+        state = page.evaluate("""() => { const g = document.querySelector('#explore-graph .js-plotly-plot');
+            const t = g && g._fullData && g._fullData[1];
+            return {building: !!document.getElementById('explore-graph-progress'),
+                    n: t ? t.x.length : 0, codes: t ? Array.from(new Set(Array.from(t.marker.color))) : []}; }""")
+        if state["building"]:
+            assert state["n"] == len(data.names) and state["codes"] == [UNSELECTED_CODE]
+            assert "clustering" in page.inner_text("#explore-summary-waiting")
         page.wait_for_selector("#explore-summary-text", timeout=300_000)
         result = cluster_model(cat, model, ClusterParams())
         page.wait_for_function("t => document.getElementById('explore-summary-text').innerText.startsWith(t)",
