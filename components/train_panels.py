@@ -236,3 +236,25 @@ def log_panel(rec: dict, tail: str) -> list:
                           html.Pre(tail, className="small bg-light p-2 mb-0", id=LOG_TAIL,
                                    style={"maxHeight": "300px", "overflow": "auto", "whiteSpace": "pre-wrap"})],
                          open=rec.get("state") == "failed")]
+
+
+def import_card(ids: dict) -> dbc.Card:
+    """Step one: the user's own band structures into the data root (``import``'s formats), as
+    band data, display plots and training images of 1, 2 and 3 eV, ready to train on below."""
+    return dbc.Card([
+        dbc.CardHeader("1. Add your materials"),
+        dbc.CardBody([
+            dcc.Upload(id=ids["upload"], multiple=True, className="small text-center p-2 mb-1",
+                       style={"border": "1px dashed #999", "borderRadius": "4px", "cursor": "pointer"},
+                       children=html.Div(["Drop VASP (EIGENVAL + E_F file/OUTCAR/DOSCAR, vasprun.xml), Quantum "
+                                          "ESPRESSO, Materials Project JSON, band plots or a zip here, or ",
+                                          html.A("choose files", href="#")])),
+            dbc.InputGroup([dbc.InputGroupText("E_F (eV)"),
+                            dbc.Input(id=ids["fermi"], type="number", placeholder="if the files carry none")],
+                           size="sm", className="mb-1"),
+            dbc.InputGroup([dbc.InputGroupText("plots' window (±eV)"),
+                            dbc.Input(id=ids["plot_window"], type="number", min=0, placeholder="for band plots")],
+                           size="sm", className="mb-1"),
+            dcc.Loading(html.Div(id=ids["status"], className="small"), type="dot", delay_show=200),
+        ]),
+    ], className="mb-2")

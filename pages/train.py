@@ -9,6 +9,7 @@ other than the images' is refused, :mod:`backend.data.image_window`), whatever t
 
 from __future__ import annotations
 
+import base64
 import logging
 from pathlib import Path
 
@@ -16,15 +17,17 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
-from app_state import get_catalog, get_job_runner
+from app_state import get_catalog, get_job_runner, get_place_pool, reset_place_pool
 from backend.autoencoder.config import PAPER_GRID, TrainConfig, paper_grid
 from backend.data.image_window import check_window
+from backend.data.importing import import_uploads
 from backend.errors import BandscapeError, ParameterError
 from backend.jobs import ACTIVE, CPU_IMAGES_PER_S, count_images, estimate_seconds, format_duration
 from components.train_panels import (
     explorer_href,
     folder_options,
     grid_form,
+    import_card,
     job_form,
     job_header,
     jobs_table,
@@ -41,6 +44,8 @@ FORM = {"folder": "train-folder", "arch": "train-arch", "latent": "train-latent"
         "split": "train-split", "window": "train-window", "image_size": "train-image-size", "seed": "train-seed",
         "objective": "train-objective", "cluster_loss": "train-cluster-loss", "clusters": "train-clusters",
         "submit": "train-submit", "estimate": "train-estimate"}
+IMPORT = {"upload": "train-import-upload", "fermi": "train-import-fermi", "plot_window": "train-import-plot-window",
+          "status": "train-import-status"}
 GRID = {"arch": "train-grid-arch", "latent": "train-grid-latent", "epochs": "train-grid-epochs",
         "split": "train-grid-split", "count": "train-grid-count", "submit": "train-grid-submit"}
 MESSAGE = "train-message"
@@ -94,9 +99,10 @@ def layout(job: str | None = None, **_):
     if not options:
         notes.append(dbc.Alert(
             f"No training images under {catalog.root}: the app looks for images/train_{{W}}eV/ and "
-            "assets/images/train_{W}eV/. Make them with `python -m backend preprocess` (from VASP) or "
-            "`python -m backend import-plots` (from published plots).", color="warning"))
+            "assets/images/train_{W}eV/. Add your materials in step 1 (or with `python -m backend import`, "
+            "`preprocess` or `import-plots`).", color="warning"))
     side = html.Div([
+        import_card(IMPORT),
         job_form(FORM, options, default_folder, d),
         grid_form(GRID, PAPER_GRID),
         html.Div(id=MESSAGE),
@@ -361,3 +367,38 @@ clientside_callback(
     Output(URL_SINK, "data"), Input(SELECTED, "data"),
     prevent_initial_call=True,
 )
+
+
+@callback(
+    output=dict(status=Output(IMPORT["status"], "children"), folders=Output(FORM["folder"], "options")),
+    inputs=dict(contents=Input(IMPORT["upload"], "contents")),
+    state=dict(names=State(IMPORT["upload"], "filename"), fermi=State(IMPORT["fermi"], "value"),
+               plot_window=State(IMPORT["plot_window"], "value")),
+    prevent_initial_call=True,
+)
+def import_files(contents, names, fermi, plot_window):
+    """Uploaded band structures written into the data root (read in the app's worker process:
+    pymatgen and the drawing stay out of the web process); the training folders offered anew."""
+    if not contents:
+        raise dash.exceptions.PreventUpdate
+    catalog = get_catalog()
+    files = [(str(n), base64.b64decode(c.split(",", 1)[1] if "," in c else c)) for n, c in zip(names, contents)]
+    try:
+        result = get_place_pool().submit(import_uploads, str(catalog.root), files, fermi=fermi,
+                                         plot_window=plot_window).result(timeout=1800)
+    except BandscapeError as exc:
+        result = {"written": [], "problems": [{"source": ", ".join(names), "message": str(exc)}], "renamed": {}}
+    except Exception as exc:  # a dead worker, a timeout: said; the next upload starts a new worker
+        reset_place_pool()
+        result = {"written": [], "renamed": {},
+                  "problems": [{"source": ", ".join(names), "message": f"the import failed ({type(exc).__name__}: {exc})"}]}
+    n = len(result["written"])
+    lines = [html.Div(f"{n} of {n + len(result['problems'])} materials added to {catalog.root}: "
+                      + ", ".join(result["written"][:12]) + (" …" if n > 12 else ""), id="train-import-summary")]
+    lines += [html.Div(f"{old} was taken: kept as {name}", className="text-muted")
+              for name, old in result["renamed"].items()]
+    lines += [dbc.Alert([html.B(p["source"]), ": ", p["message"]], color="warning", className="py-1 px-2 mb-1")
+              for p in result["problems"]]
+    folders = _folders(catalog)
+    options = folder_options(folders, {rel: count_images(catalog.root / rel) for rel in folders.values()})
+    return {"status": lines, "folders": options}

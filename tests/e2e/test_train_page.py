@@ -120,3 +120,33 @@ def test_a_window_the_images_are_not_is_refused_naming_both(page, train_app):
     assert not list(JobStore(root).dir.glob("*.json"))
     page.fill("#train-window", "1")
     page.wait_for_selector("#train-form-problem", state="detached", timeout=10_000)
+
+
+def test_add_your_materials_then_train_on_them(page, train_app, tmp_path):
+    """Step one of the Train page: uploaded band structures become band data, display plots and
+    training images in the data root, one line per file that failed, and their folders are
+    offered for training at once."""
+    import json
+
+    from backend.data.importing import read_uploads
+    from tests.test_importing import symm_line
+
+    url, root = train_app
+    bs = tmp_path / "my_material_bandstructure.json"
+    bs.write_text(json.dumps(symm_line().as_dict()))
+    assert read_uploads([(bs.name, bs.read_bytes())])[0], "the JSON is a band structure pymatgen reads"
+    bad = tmp_path / "broken_EIGENVAL"
+    bad.write_text("this is not an EIGENVAL\n")
+    page.goto(url + "/train")
+    page.wait_for_selector("#train-import-upload")
+    page.set_input_files("#train-import-upload input[type=file]", [str(bs), str(bad)])
+    page.wait_for_selector("#train-import-summary", timeout=120_000)
+    status = page.inner_text("#train-import-status")
+    assert "1 of 2 materials added" in status and "broken_EIGENVAL" in status
+    name = read_uploads([(bs.name, bs.read_bytes())])[0][0].name
+    for w in (1, 2, 3):
+        assert (root / "images" / f"train_{w}eV" / f"{name}.png").is_file()
+        assert (root / "images" / f"display_{w}eV" / f"{name}.png").is_file()
+    assert (root / "bands" / f"{name}.npz").is_file()
+    options = page.eval_on_selector_all("#train-folder option", "els => els.map(e => e.value)")
+    assert any("train_3eV" in o for o in options)

@@ -14,12 +14,12 @@ it.
 - :mod:`.detect`: a file's format from its name and content; the prefix that pairs companions
 - :mod:`.reading`: :func:`read_uploads`, :func:`read_paths`: each group's materials
 - :mod:`.vasp`, :mod:`.qe`, :mod:`.bsjson`, :mod:`.bandplots`: one format each
-- :mod:`.writing`: :func:`import_materials`
+- :mod:`.writing`: :func:`import_materials`, and :func:`import_uploads` (the browser's: read and write)
 """
 
 from backend.data.importing.reading import read_paths, read_uploads
 from backend.data.importing.records import SUPPORTED, Imported, ImportLimits, ImportReport, Problem
-from backend.data.importing.writing import ON_CONFLICT, import_materials
+from backend.data.importing.writing import ON_CONFLICT, import_materials, import_uploads
 
 __all__ = ["ON_CONFLICT", "SUPPORTED", "ImportLimits", "ImportReport", "Imported", "Problem", "import_materials",
-           "read_paths", "read_uploads"]
+           "import_uploads", "read_paths", "read_uploads"]

@@ -22,6 +22,7 @@ from PIL import Image
 from backend.data.bands import write_material_outputs
 from backend.data.catalog import BAND_DATA_DIRS, DISPLAY_IMAGE_DIRS, TRAIN_IMAGE_DIRS
 from backend.data.image_window import META_FILE, write_images_meta
+from backend.data.importing.reading import read_uploads
 from backend.data.importing.records import Imported, ImportReport, problem
 from backend.errors import BandscapeError, ParameterError
 from backend.fileio import atomic_path
@@ -163,3 +164,21 @@ def _remove_old(root: Path, name: str, keep: set[Path]) -> list[str]:
     for p in removed:
         p.unlink()
     return [f"replaced: {', '.join(str(p.relative_to(root)) for p in removed)} removed"] if removed else []
+
+
+def import_uploads(root: str | os.PathLike, files: list[tuple[str, bytes]], *, fermi: float | None = None,
+                   plot_window: float | None = None, windows=(1, 2, 3), on_conflict: str = "keep-both") -> dict:
+    """The browser's import: uploaded files (name, content) read and written into the data root
+    (:func:`import_materials`); a plot of unknown window takes ``plot_window``. Returns
+    ``{"written": [names], "problems": [{"source", "message"}], "renamed": {new name: its own}}``,
+    JSON-able (it crosses from a worker process to the web process)."""
+    imported, problems = read_uploads(files, fermi=fermi)
+    for item in imported:
+        if item.plot is not None and item.window is None and plot_window is not None:
+            item.window = float(plot_window)
+    report = import_materials(root, imported, windows=windows, on_conflict=on_conflict)
+    problems = list(problems) + list(report.problems)
+    original = {i.source: i.name for i in imported}
+    renamed = {name: original.get(src, "") for name, src in report.sources.items() if original.get(src) != name}
+    return {"written": list(report.written), "problems": [{"source": p.source, "message": p.message} for p in problems],
+            "renamed": renamed}
