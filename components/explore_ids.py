@@ -59,6 +59,8 @@ SKETCH_BOX, SKETCH_CANVAS, SKETCH_FIND, SKETCH_CLEAR = ("explore-sketch-box", "e
                                                        "explore-sketch-find", "explore-sketch-clear")
 #: the drawn sketch (a PNG data URL, written by assets/sketch.js) and its nearest materials
 SKETCH, SKETCH_RESULT = "explore-sketch", "explore-sketch-result"
+#: materials of the root that the map lacks, to place by name, and the button that places them
+PLACE_PICK, PLACE_PICK_BTN = "explore-place-pick", "explore-place-pick-btn"
 #: how many placed materials the map shows now (stars drawn)
 PLACED_SHOWN = "explore-placed-shown"
 CARDS_BTN, CARDS_COLLAPSE, CARDS = "explore-cards-btn", "explore-cards-collapse", "explore-cards"

@@ -24,8 +24,10 @@ from backend.discover.place import (
     encoder_available,
     place_uploads,
     placeable_alternative,
+    place_root_materials,
     placed_at_cell,
     sketch_neighbours,
+    unplaced_materials,
 )
 from backend.errors import BandscapeError, ParameterError
 from components import explore_ids as ids
@@ -33,7 +35,7 @@ from components.explore_ids import field_controls
 from components.explore_view import assign_paths
 from components.map_colouring import model_window
 from components.discover_panels import metric_text, neighbour_list
-from components.place_panel import cannot_place_note, place_panel, place_problems, placed_list, sketch_box
+from components.place_panel import cannot_place_note, pick_box, place_panel, place_problems, placed_list, sketch_box
 from components.scatter import PLACED, placed_points
 
 log = logging.getLogger(__name__)
@@ -95,12 +97,13 @@ def _uploaded(contents, filenames) -> list[tuple[str, bytes]]:
                 figure=Output(ids.GRAPH, "figure", allow_duplicate=True), shown=Output(ids.PLACED_SHOWN, "data")),
     inputs=dict(contents=Input(ids.PLACE_UPLOAD, "contents"),
                 remove=Input({"type": ids.PLACE_REMOVE, "name": ALL}, "n_clicks"),
-                drawn=Input(ids.DRAWN, "data")),
+                drawn=Input(ids.DRAWN, "data"), pick=Input({"type": ids.PLACE_PICK_BTN, "n": ALL}, "n_clicks")),
     state=dict(filenames=State(ids.PLACE_UPLOAD, "filename"), fermi=State(ids.PLACE_FERMI, "value"),
-               controls=field_controls(State, ("model", *CLUSTER_FIELDS)), shown=State(ids.PLACED_SHOWN, "data")),
+               controls=field_controls(State, ("model", *CLUSTER_FIELDS)), shown=State(ids.PLACED_SHOWN, "data"),
+               picked=State({"type": ids.PLACE_PICK, "n": ALL}, "value")),
     prevent_initial_call=True,
 )
-def placed_materials(contents, remove, drawn, filenames, fermi, controls: dict, shown):
+def placed_materials(contents, remove, drawn, pick, filenames, fermi, controls: dict, shown, picked):
     """Uploaded files are read, encoded by the model on screen and placed (in the placing
     worker: the web process never loads torch), kept in the root's additions/; a remove button
     takes one away; a new view (recluster, model switch) measures the placed ones again."""
@@ -110,13 +113,20 @@ def placed_materials(contents, remove, drawn, filenames, fermi, controls: dict, 
     status = no_update
     if trigger == ids.DRAWN and not drawn:
         raise dash.exceptions.PreventUpdate  # no map drawn yet (a large root's graph is being built)
-    if trigger == ids.PLACE_UPLOAD:
-        if not contents:
+    by_name = isinstance(trigger, dict) and trigger.get("type") == ids.PLACE_PICK_BTN
+    if trigger == ids.PLACE_UPLOAD or by_name:
+        names = [n for chosen in (picked or []) for n in (chosen or [])]
+        if (by_name and not (any(pick or []) and names)) or (not by_name and not contents):
             raise dash.exceptions.PreventUpdate
+        filenames = names if by_name else filenames
         try:
             params = dataclasses.asdict(v.params().validate())
-            future = get_place_pool().submit(place_uploads, str(catalog.root), v.model, _uploaded(contents, filenames),
-                                             fermi=fermi, params=params, on_conflict="keep-both")
+            if by_name:
+                future = get_place_pool().submit(place_root_materials, str(catalog.root), v.model, names, params=params)
+            else:
+                future = get_place_pool().submit(place_uploads, str(catalog.root), v.model,
+                                                 _uploaded(contents, filenames), fermi=fermi, params=params,
+                                                 on_conflict="keep-both")
             result = future.result(timeout=600)
         except BandscapeError as exc:
             result = {"placed": [], "problems": [{"source": ", ".join(filenames or []), "message": str(exc)}]}
@@ -146,9 +156,13 @@ def placed_materials(contents, remove, drawn, filenames, fermi, controls: dict, 
 
 def panel(catalog, v: ExplorerView, records: list[dict]):
     """The "Your materials" card of the page's first view."""
+    try:
+        unplaced = unplaced_materials(catalog, v.model)
+    except BandscapeError:
+        unplaced = []
     return place_panel(ids.PLACE_UPLOAD, ids.PLACE_FERMI, ids.PLACE_STATUS, ids.PLACED_LIST,
                        placed_listing(catalog, v, records), shown_id=ids.PLACED_SHOWN, shown=len(records),
-                       sketch=sketch_box(ids))
+                       sketch=sketch_box(ids), pick=pick_box(ids.PLACE_PICK, ids.PLACE_PICK_BTN, unplaced))
 
 
 def placed_listing(catalog, v: ExplorerView, records: list[dict]) -> list:

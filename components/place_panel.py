@@ -41,8 +41,21 @@ def sketch_box(ids) -> html.Details:
     ], className="mt-2", id=ids.SKETCH_BOX)
 
 
+def pick_box(pick_id: str, button_id: str, names: list[str]) -> html.Div | None:
+    """Materials of the data root that the map lacks (band data imported after the model was
+    trained): chosen by name and placed like uploaded files. Nothing when there are none (the
+    ids are patterns, ``{"type": ..., "n": 0}``, so that the page's callback may miss them)."""
+    if not names:
+        return None
+    return html.Div([
+        dcc.Dropdown(id={"type": pick_id, "n": 0}, options=names, multi=True, placeholder=f"or {len(names)} of this root's materials "
+                                                                          "not on the map…", className="small"),
+        dbc.Button("Place them", id={"type": button_id, "n": 0}, size="sm", color="secondary", outline=True, className="mt-1"),
+    ], className="mb-1")
+
+
 def place_panel(upload_id: str, fermi_id: str, status_id: str, list_id: str, listing=None, *,
-                shown_id: str, shown: int = 0, sketch=None) -> dbc.Card:
+                shown_id: str, shown: int = 0, sketch=None, pick=None) -> dbc.Card:
     return dbc.Card([
         dbc.CardHeader("Your materials"),
         dbc.CardBody([
@@ -57,6 +70,7 @@ def place_panel(upload_id: str, fermi_id: str, status_id: str, list_id: str, lis
             dbc.InputGroup([dbc.InputGroupText("E_F (eV)"),
                             dbc.Input(id=fermi_id, type="number", placeholder="if the files carry none",
                                       debounce=True)], size="sm", className="mb-1"),
+            pick,
             dcc.Loading(html.Div(id=status_id, className="small"), type="dot", delay_show=200),
             html.Div(listing, id=list_id),
             dcc.Store(id=shown_id, data=shown),

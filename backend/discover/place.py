@@ -36,7 +36,7 @@ from PIL import Image, UnidentifiedImageError
 from backend.cluster.distances import check_metric, distances_to
 from backend.cluster.models import cluster_model
 from backend.cluster.params import ClusterParams
-from backend.data.bands import render_training_image
+from backend.data.bands import load_band_data, render_training_image
 from backend.data.catalog import Catalog
 from backend.data.importing import read_uploads
 from backend.data.model_ids import model_paths
@@ -363,3 +363,37 @@ def sketch_neighbours(root: str, model_id: str, png: bytes, *, params: dict | No
     if not placed:
         raise DataError(problems[0][1] if problems else "the sketch could not be encoded")
     return placed[0].as_dict()
+
+
+def unplaced_materials(catalog: Catalog, model_id: str, limit: int = 5000) -> list[str]:
+    """Materials with band data in the root that the model's map does not hold (imported after
+    it was trained, say): what can be placed on it by name. At most ``limit``, sorted."""
+    band_dir = catalog.band_data_dir()
+    if band_dir is None:
+        return []
+    on_map = set(map(str, catalog.load(model_id).names))
+    return sorted(p.stem for p in band_dir.glob("*.npz") if p.stem not in on_map)[:limit]
+
+
+def place_root_materials(root: str, model_id: str, names: list[str], *, params: dict | None = None,
+                         k: int = PLACE_K) -> dict:
+    """Materials of the data root (by name, from its band data) placed on a model and kept, as
+    :func:`place_uploads` does for uploaded files; the same result."""
+    catalog = Catalog.at(root)
+    band_dir = catalog.band_data_dir()
+    items, problems = [], []
+    for name in names:
+        path = band_dir / f"{name}.npz" if band_dir is not None else None
+        if path is None or not path.is_file() or "/" in name:
+            problems.append((name, f"{name}: no band data in this root"))
+            continue
+        items.append(SimpleNamespace(name=name, source=f"bands/{name}.npz", bands=load_band_data(path), plot=None,
+                                     window=None, notes=[]))
+    records = []
+    if items:
+        placed, more = place_materials(root, model_id, items, params=ClusterParams(**(params or {})), k=k)
+        problems += more
+        by_name = {it.name: it for it in items}
+        records = keep_placements(root, model_id, [(by_name[p.name], p) for p in placed],
+                                  map_names=catalog.load(model_id).names, on_conflict="replace")
+    return {"placed": records, "problems": [{"source": s, "message": m} for s, m in problems]}

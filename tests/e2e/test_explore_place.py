@@ -180,3 +180,29 @@ def test_a_file_over_the_upload_limit_is_named(page, place_app, tmp_path):
         assert placed_on(root, model) == []
     finally:
         stop_app(proc)
+
+
+def test_materials_of_the_root_that_the_map_lacks_are_placed_by_name(page, place_app):
+    """Band data imported into the root after the model was made: offered by name, placed like
+    an upload."""
+    from backend.data.bands import save_band_data
+    from backend.data.dftlike import make_material
+
+    url, root, model = place_app
+    bd = make_material(1, family="dice", seed=11, family_set="holdout").band_data
+    bd.material = "dice_imported_later"
+    save_band_data(bd, root)
+    try:
+        open_map(page, url, f"?model={model}")
+        page.click("[id*='explore-place-pick'] .Select-placeholder")
+        page.keyboard.type("dice_imported_later")
+        page.keyboard.press("Enter")
+        page.click("button:has-text('Place them')")
+        page.wait_for_selector("#explore-placed-list .placed-entry[data-placed='dice_imported_later']", timeout=120_000)
+        assert "1 of 1 placed" in page.inner_text("#explore-place-status")
+        (rec,) = placed_on(root, model)
+        assert rec["source"] == "bands/dice_imported_later.npz" and len(rec["neighbours"]) == 10
+        page.click("#explore-placed-list button:has-text('remove')")
+        page.wait_for_selector("#explore-placed-list .placed-entry", state="detached", timeout=20_000)
+    finally:
+        (root / "bands" / "dice_imported_later.npz").unlink(missing_ok=True)
