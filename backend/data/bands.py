@@ -66,12 +66,23 @@ class BandData:
 # ---- reading -------------------------------------------------------------------------------------
 
 def read_fermi(path: str | os.PathLike) -> float:
-    """E_F from a VASPKIT ``FERMI_ENERGY.in``-style file: the first number of the second line."""
+    """E_F from a Fermi-energy file: one number on its first line (an ``EF`` file), or VASPKIT's
+    ``FERMI_ENERGY.in`` (a comment line, then the number first on the second line)."""
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(errors="replace").splitlines()
     except OSError as exc:
         raise DataError(f"Fermi-energy file {path} cannot be read: {exc.strerror}") from None
+    first = lines[0].split() if lines else []
+    if first:
+        try:
+            value = float(first[0])
+        except ValueError:
+            value = None
+        if value is not None:
+            if not np.isfinite(value):
+                raise DataError(f"Fermi-energy file {path}, line 1: the Fermi energy is {value}")
+            return value
     if len(lines) < 2 or not lines[1].split():
         raise DataError(f"Fermi-energy file {path}: line 2 should hold the Fermi energy, file has {len(lines)} lines")
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from backend.cluster.models import cluster_model, clustering_ready
-from backend.cluster.params import ClusterParams, default_model, uses_graph
+from backend.cluster.params import ClusterParams, default_model
 from backend.errors import ParameterError
 
 _D = ClusterParams()

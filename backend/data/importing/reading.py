@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from backend.data.bands import read_fermi
 from backend.data.image_window import window_of_plots
 from backend.data.importing.bandplots import read_band_plot
 from backend.data.importing.bsjson import read_band_structure_json
@@ -21,8 +22,8 @@ from backend.data.importing.detect import COMPANIONS, MATERIALS, prefix_of, snif
 from backend.data.importing.qe import fermi_from_pwout, read_filband, read_gnu
 from backend.data.importing.records import DEFAULT_LIMITS, SUPPORTED, Imported, ImportLimits, Problem, problem
 from backend.data.importing.sources import Gatherer, Group
-from backend.data.importing.vasp import (FERMI_HINT, fermi_from_doscar, fermi_from_outcar, read_ef_file,
-                                         read_eigenval_run, read_vasprun_run)
+from backend.data.importing.vasp import (FERMI_HINT, fermi_from_doscar, fermi_from_outcar, read_eigenval_run,
+                                         read_vasprun_run)
 from backend.errors import BandscapeError, DataError, ParameterError
 
 #: a material name is a file name in the data root: letters, digits and a few signs
@@ -223,7 +224,7 @@ def _fermi(entry: _Entry, ctx: _Context, files: tuple[str, ...], notes: list[str
         return ctx.fermi
     ef_file = ctx.find("ef", entry.prefix)
     if ef_file is not None:
-        return read_ef_file(ef_file.path)
+        return read_fermi(ef_file.path)
     readers = {"outcar": fermi_from_outcar, "doscar": fermi_from_doscar}
     for kind in files:
         found = ctx.find(kind, entry.prefix)

@@ -11,9 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
-
-from backend.data.bands import BandData, check_eigenval, kpoints_labels, read_eigenval, read_fermi, read_vasprun
+from backend.data.bands import BandData, check_eigenval, kpoints_labels, read_eigenval, read_vasprun
 from backend.errors import DataError
 
 _EFERMI = re.compile(r"E-fermi\s*:\s*(\S+)")
@@ -21,25 +19,6 @@ _EFERMI = re.compile(r"E-fermi\s*:\s*(\S+)")
 #: how a user gives a missing Fermi energy
 FERMI_HINT = ("give it with --fermi EV (the app: the Fermi-energy field), or add an EF / FERMI_ENERGY.in, "
               "OUTCAR or DOSCAR file of the run beside it")
-
-
-def read_ef_file(path: Path) -> float:
-    """E_F from a Fermi-energy file: one number on its first line (``EF``), or VASPKIT's
-    ``FERMI_ENERGY.in`` (a comment line, then the number)."""
-    try:
-        first = path.read_text(errors="replace").split("\n", 1)[0].split()
-    except OSError as exc:
-        raise DataError(f"Fermi-energy file {path} cannot be read: {exc.strerror}") from None
-    if first:
-        try:
-            value = float(first[0])
-        except ValueError:
-            value = None
-        if value is not None:
-            if not np.isfinite(value):
-                raise DataError(f"Fermi-energy file {path}, line 1: the Fermi energy is {value}")
-            return value
-    return read_fermi(path)
 
 
 def fermi_from_outcar(path: Path) -> float:
