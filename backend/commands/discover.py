@@ -90,8 +90,7 @@ def cmd_place(args) -> int:
     else:
         placed = []
     if args.keep and placed:
-        by_name = {it.name: it for it in items}
-        keep_placements(cat.root, model_id, [(by_name[p.name], p) for p in placed], map_names=cat.load(model_id).names,
+        keep_placements(cat.root, model_id, [(p.item, p) for p in placed], map_names=cat.load(model_id).names,
                         on_conflict=args.on_conflict)
     if args.json:
         print(json.dumps({"model_id": model_id, "placed": [p.as_dict() for p in placed],

@@ -23,6 +23,7 @@ The numeric part (:func:`place_fingerprints`) needs no torch; :func:`place_mater
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -34,7 +35,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from backend.cluster.distances import check_metric, distances_to
-from backend.cluster.models import cluster_model
+from backend.cluster.models import _data_key, cluster_model
 from backend.cluster.params import ClusterParams
 from backend.data.bands import load_band_data, render_training_image
 from backend.data.catalog import Catalog
@@ -73,6 +74,8 @@ class Placement:
     notes: list[str] = field(default_factory=list)
     cluster_rule: str = ""
     position_rule: str = POSITION_RULE
+    #: the imported material it was made from (its band data or plot: what additions/ keeps)
+    item: object = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
         """JSON-able (what the additions file, the CLI's --json and the page hold)."""
@@ -120,7 +123,7 @@ def place_fingerprints(catalog: Catalog, model_id: str, Z: np.ndarray, *, params
     catalog model, at the clustering cell ``params`` (default: the explorer's opening cell).
     One dict per row: ``neighbours``, ``cluster``, ``confidence``, ``x``, ``y``."""
     data = catalog.load(model_id)
-    if catalog.get(model_id).arch == "unencoded":
+    if catalog.get(model_id).is_unencoded:
         raise ParameterError(f"model {model_id} is the unencoded map: it has no encoder to place a material by")
     params = (params or ClusterParams()).validate(len(data.names))
     metric, p = check_metric(params.metric, params.p)
@@ -131,22 +134,24 @@ def place_fingerprints(catalog: Catalog, model_id: str, Z: np.ndarray, *, params
     k = check_k(k, len(data.names), f"model {model_id}")
     labels = cluster_model(catalog, model_id, params).labels
     D = distances_to(data.X, Z, metric=metric, p=p)
+    cand = np.argpartition(D, k - 1, axis=1)[:, :k]
+    # nearest first, ties by index (as nearest_neighbours orders them)
+    idx = np.array([c[np.lexsort((c, row[c]))] for c, row in zip(cand, D)])
+    dist = np.take_along_axis(D, idx, axis=1)
+    ranks = distance_ranks(catalog, model_id, dist.ravel(), metric=metric, p=p)
+    pct, pair_rank = ranks["percentile"].to_numpy().reshape(dist.shape), ranks["pair_rank"].to_numpy().reshape(dist.shape)
+    pairs = int(ranks["pairs"].iloc[0])
     out = []
-    for row in D:
-        cand = np.argpartition(row, k - 1)[:k]
-        idx = cand[np.lexsort((cand, row[cand]))]
-        dist = row[idx]
-        ranks = distance_ranks(catalog, model_id, dist, metric=metric, p=p)
-        cluster, confidence = vote_cluster(labels[idx])
-        x, y = position_from_neighbours(data.xy[idx], labels[idx], dist, cluster=cluster,
-                                        same_as_first=bool(ranks["pair_rank"].iloc[0] == 1))
+    for row_idx, row_d, row_pct, row_pr in zip(idx, dist, pct, pair_rank):
+        cluster, confidence = vote_cluster(labels[row_idx])
+        same = bool(row_pr[0] == 1)  # closer to its nearest than any two materials of the map
+        x, y = position_from_neighbours(data.xy[row_idx], labels[row_idx], row_d, cluster=cluster, same_as_first=same)
         neighbours = [{"rank": r + 1, "material": str(data.names[i]), "index": int(i), "distance": float(d),
-                       "percentile": round(float(pc), 3), "pair_rank": int(pr), "pairs": int(npairs),
+                       "percentile": round(float(pc), 3), "pair_rank": int(pr), "pairs": pairs,
                        "cluster": int(labels[i]), "x": float(data.xy[i, 0]), "y": float(data.xy[i, 1])}
-                      for r, (i, d, pc, pr, npairs) in enumerate(zip(idx, dist, ranks["percentile"],
-                                                                     ranks["pair_rank"], ranks["pairs"]))]
+                      for r, (i, d, pc, pr) in enumerate(zip(row_idx, row_d, row_pct, row_pr))]
         out.append({"neighbours": neighbours, "cluster": cluster, "confidence": confidence, "x": x, "y": y,
-                    "same_as_nearest": bool(ranks["pair_rank"].iloc[0] == 1)})
+                    "same_as_nearest": same})
     return out
 
 
@@ -162,11 +167,12 @@ def model_encoder(root: str | os.PathLike, model_id: str, device=None):
     meta = _metadata(paths["metadata"])
     if meta.get("pretrained"):
         # torch: only where a material is encoded
-        from backend.autoencoder.shipped import load_pretrained_encoder, sha256_of, shipped_paths
+        from backend.autoencoder.shipped import load_pretrained_encoder
 
+        # (the loader checked the shipped weights against their own record's sha256)
         model, record = load_pretrained_encoder(device=device)
         recorded = meta["pretrained"].get("weights_sha256")
-        if recorded and recorded != sha256_of(shipped_paths()[0]):
+        if recorded and recorded != record.get("weights_sha256"):
             raise DataError(f"model {model_id} was encoded by another version of the pretrained encoder than the one "
                             f"shipped now; re-encode it: python -m backend encode --pretrained --data {root} "
                             f"--images {meta.get('dataset', {}).get('images', 'FOLDER')}")
@@ -250,7 +256,7 @@ def place_materials(root: str | os.PathLike, model_id: str, items, *, params: Cl
         placed.append(Placement(name=item.name, source=item.source, model_id=model_id, fingerprint=z,
                                 neighbours=r["neighbours"], cluster=r["cluster"], confidence=r["confidence"],
                                 xy=xy, window=window, notes=list(getattr(item, "notes", []) or []),
-                                cluster_rule=rule, position_rule=how))
+                                cluster_rule=rule, position_rule=how, item=item))
     return placed, problems
 
 
@@ -297,16 +303,21 @@ def place_uploads(root: str, model_id: str, files: list[tuple[str, bytes]], *, f
     the root's ``additions/``. Returns ``{"placed": [records], "problems": [{"source", "message"}]}``
     (JSON-able: it crosses from the worker process that holds torch to the web process)."""
     items, problems = read_uploads(files, fermi=fermi)
-    problems = [(p.source, p.message) for p in problems]
+    return place_and_keep(root, model_id, items, problems=[(p.source, p.message) for p in problems], params=params,
+                          k=k, on_conflict=on_conflict)
+
+
+def place_and_keep(root: str, model_id: str, items, *, problems: list[tuple[str, str]], params: dict | None = None,
+                   k: int = PLACE_K, on_conflict: str = "keep-both") -> dict:
+    """Place ``items`` on a model and keep them in ``additions/``; ``problems``: those of
+    reading them. ``{"placed": [records], "problems": [{"source", "message"}]}``, JSON-able."""
     records = []
     if items:
         placed, more = place_materials(root, model_id, items, params=ClusterParams(**(params or {})), k=k)
-        problems += more
-        by_name = {it.name: it for it in items}
+        problems = problems + more
         if placed:
-            names = Catalog.at(root).load(model_id).names
-            records = keep_placements(root, model_id, [(by_name[p.name], p) for p in placed], map_names=names,
-                                      on_conflict=on_conflict)
+            records = keep_placements(root, model_id, [(p.item, p) for p in placed],
+                                      map_names=Catalog.at(root).load(model_id).names, on_conflict=on_conflict)
     return {"placed": records, "problems": [{"source": s, "message": m} for s, m in problems]}
 
 
@@ -349,12 +360,14 @@ def sketch_neighbours(root: str, model_id: str, png: bytes, *, params: dict | No
     """The nearest materials of a drawn sketch: a PNG of band lines, black on white, E against k
     with E_F at mid-height and the model's window from bottom to top, encoded like a training
     image (nothing is kept). Returns the placement as a dict."""
+    from backend.autoencoder.images import ink_from_grey, resize_grey  # torch: the sketch is encoded below
+
     try:
         with Image.open(io.BytesIO(png)) as im:
-            grey = np.asarray(im.convert("L").resize((224, 224), Image.Resampling.BOX))
+            grey = resize_grey(np.asarray(im.convert("L")), 224)
     except (UnidentifiedImageError, OSError) as exc:
         raise DataError(f"the sketch is not a readable image ({exc})") from None
-    ink = grey < 0.8 * 255
+    ink = ink_from_grey(grey).astype(bool)
     if ink.mean() < 0.001:
         raise ParameterError("the sketch is empty: draw at least one band line")
     sketch = SimpleNamespace(name="sketch", source="your sketch", bands=None, window=None, notes=[],
@@ -367,12 +380,21 @@ def sketch_neighbours(root: str, model_id: str, png: bytes, *, params: dict | No
 
 def unplaced_materials(catalog: Catalog, model_id: str, limit: int = 5000) -> list[str]:
     """Materials with band data in the root that the model's map does not hold (imported after
-    it was trained, say): what can be placed on it by name. At most ``limit``, sorted."""
+    it was trained, say): what can be placed on it by name. At most ``limit``, sorted. Asked at
+    every explorer page load: kept while the band-data folder and the model's files are unchanged
+    (a listing of 100,000 files is a fifth of a second)."""
     band_dir = catalog.band_data_dir()
     if band_dir is None:
         return []
-    on_map = set(map(str, catalog.load(model_id).names))
-    return sorted(p.stem for p in band_dir.glob("*.npz") if p.stem not in on_map)[:limit]
+    return list(_unplaced(str(catalog.root), model_id, str(band_dir), band_dir.stat().st_mtime_ns,
+                          _data_key(catalog, model_id)))[:limit]
+
+
+@functools.lru_cache(maxsize=8)
+def _unplaced(root: str, model_id: str, band_dir: str, band_dir_mtime: int, data_key: tuple) -> tuple[str, ...]:
+    on_map = set(map(str, Catalog.at(root).load(model_id).names))
+    return tuple(sorted(stem for stem in (f[:-4] for f in os.listdir(band_dir) if f.endswith(".npz"))
+                        if stem not in on_map))
 
 
 def place_root_materials(root: str, model_id: str, names: list[str], *, params: dict | None = None,
@@ -389,11 +411,4 @@ def place_root_materials(root: str, model_id: str, names: list[str], *, params: 
             continue
         items.append(SimpleNamespace(name=name, source=f"bands/{name}.npz", bands=load_band_data(path), plot=None,
                                      window=None, notes=[]))
-    records = []
-    if items:
-        placed, more = place_materials(root, model_id, items, params=ClusterParams(**(params or {})), k=k)
-        problems += more
-        by_name = {it.name: it for it in items}
-        records = keep_placements(root, model_id, [(by_name[p.name], p) for p in placed],
-                                  map_names=catalog.load(model_id).names, on_conflict="replace")
-    return {"placed": records, "problems": [{"source": s, "message": m} for s, m in problems]}
+    return place_and_keep(root, model_id, items, problems=problems, params=params, k=k, on_conflict="replace")
