@@ -93,3 +93,18 @@ def reset_place_pool() -> None:
         if _place_pool is not None:
             _place_pool.shutdown(wait=False, cancel_futures=True)
         _place_pool = None
+
+
+def in_place_worker(fn, *args, timeout: float, **kwargs):
+    """``fn(*args, **kwargs)`` run in the placing worker (:func:`get_place_pool`), its result.
+    A :class:`~backend.errors.BandscapeError` it raises comes back as it is; a worker that died or
+    a timeout becomes one that says so, and the next call starts a new worker."""
+    from backend.errors import BandscapeError
+
+    try:
+        return get_place_pool().submit(fn, *args, **kwargs).result(timeout=timeout)
+    except BandscapeError:
+        raise
+    except Exception as exc:
+        reset_place_pool()
+        raise BandscapeError(f"the worker process failed ({type(exc).__name__}: {exc}); try again") from None

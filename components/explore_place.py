@@ -1,5 +1,5 @@
 """The explorer's "Your materials": files uploaded on the page are placed on the map on screen
-(read and encoded in the placing worker, app_state.get_place_pool: the web process never loads
+(read and encoded in the placing worker, app_state.in_place_worker: the web process never loads
 torch), kept in the root's additions/, drawn as stars, listed with their neighbours and cluster,
 measured again at every new view, and removable. The layout pieces are
 :mod:`components.place_panel`; the computation is :mod:`backend.discover.place`."""
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from dash import ALL, ClientsideFunction, Input, Output, Patch, State, callback, clientside_callback, html, no_update
 
-from app_state import get_catalog, get_place_pool, reset_place_pool
+from app_state import get_catalog, in_place_worker
 from backend.cluster.models import clustering_ready
 from backend.discover.additions import placed_on, remove_placed
 from backend.discover.explorer_view import CLUSTER_FIELDS, ExplorerView, explorer_url
@@ -35,7 +35,15 @@ from components.explore_ids import field_controls
 from components.explore_view import assign_paths
 from components.map_colouring import model_window
 from components.discover_panels import metric_text, neighbour_list
-from components.place_panel import cannot_place_note, pick_box, place_panel, place_problems, placed_list, sketch_box
+from components.place_panel import (
+    cannot_place_note,
+    pick_box,
+    place_panel,
+    place_problems,
+    placed_list,
+    sketch_box,
+    uploaded_files,
+)
 from components.scatter import PLACED, placed_points
 
 log = logging.getLogger(__name__)
@@ -84,14 +92,6 @@ def with_placed_rows(table: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
     return pd.concat([table.assign(placed=False), extra], ignore_index=True)
 
 
-def _uploaded(contents, filenames) -> list[tuple[str, bytes]]:
-    files = []
-    for name, content in zip(filenames or [], contents or []):
-        payload = content.split(",", 1)[1] if "," in content else content
-        files.append((str(name), base64.b64decode(payload)))
-    return files
-
-
 @callback(
     output=dict(listing=Output(ids.PLACED_LIST, "children"), status=Output(ids.PLACE_STATUS, "children"),
                 figure=Output(ids.GRAPH, "figure", allow_duplicate=True), shown=Output(ids.PLACED_SHOWN, "data")),
@@ -122,19 +122,14 @@ def placed_materials(contents, remove, drawn, pick, filenames, fermi, controls: 
         try:
             params = dataclasses.asdict(v.params().validate())
             if by_name:
-                future = get_place_pool().submit(place_root_materials, str(catalog.root), v.model, names, params=params)
+                result = in_place_worker(place_root_materials, str(catalog.root), v.model, names, params=params,
+                                         timeout=600)
             else:
-                future = get_place_pool().submit(place_uploads, str(catalog.root), v.model,
-                                                 _uploaded(contents, filenames), fermi=fermi, params=params,
-                                                 on_conflict="keep-both")
-            result = future.result(timeout=600)
+                result = in_place_worker(place_uploads, str(catalog.root), v.model,
+                                         uploaded_files(contents, filenames), fermi=fermi, params=params,
+                                         on_conflict="keep-both", timeout=600)
         except BandscapeError as exc:
             result = {"placed": [], "problems": [{"source": ", ".join(filenames or []), "message": str(exc)}]}
-        except Exception as exc:  # a dead worker, a timeout: said, and the next upload starts a new worker
-            log.exception("placing failed")
-            reset_place_pool()
-            why = f"the placing worker failed ({type(exc).__name__}: {exc})"
-            result = {"placed": [], "problems": [{"source": ", ".join(filenames or []), "message": why}]}
         n = len(result["placed"])
         renamed = [f"{r['original_name']} is kept as {r['name']} (the name was taken)"
                    for r in result["placed"] if r["name"] != r["original_name"]]
@@ -205,13 +200,9 @@ def sketch_search(sketch, controls: dict):
     try:
         params = dataclasses.asdict(v.params().validate())
         png = base64.b64decode(sketch.split(",", 1)[1])
-        rec = get_place_pool().submit(sketch_neighbours, str(catalog.root), v.model, png, params=params).result(timeout=300)
+        rec = in_place_worker(sketch_neighbours, str(catalog.root), v.model, png, params=params, timeout=300)
     except BandscapeError as exc:
         return dbc.Alert(str(exc), color="warning", className="py-1 small")
-    except Exception as exc:  # a dead worker, a timeout: said, and the next search starts a new worker
-        log.exception("sketch search failed")
-        reset_place_pool()
-        return dbc.Alert(f"the placing worker failed ({type(exc).__name__}: {exc})", color="danger", className="py-1 small")
     cluster = "noise" if rec["cluster"] < 0 else f"cluster {rec['cluster']}"
     return [html.Div(f"Your sketch: {cluster} ({rec['confidence']:.0%} of its {len(rec['neighbours'])} nearest)",
                      id="explore-sketch-cluster"),

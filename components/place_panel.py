@@ -4,6 +4,7 @@ remove button). Placing itself is :mod:`backend.discover.place`; this module onl
 
 from __future__ import annotations
 
+import base64
 import os
 
 import dash_bootstrap_components as dbc
@@ -117,6 +118,12 @@ def cannot_place_note(model_id: str, alternative: str | None, alternative_url: s
         text += ["The pretrained encoder's map of the same window can take your materials now: ",
                  html.A("open it", href=alternative_url, id="explore-place-alternative"), "."]
     return dbc.Alert(text, color="info", className="py-1 px-2 mb-1 small explore-place-note")
+
+
+def uploaded_files(contents, filenames) -> list[tuple[str, bytes]]:
+    """A ``dcc.Upload``'s files (its base64 data URLs and names) as (name, content) pairs."""
+    return [(str(name), base64.b64decode(content.split(",", 1)[1] if "," in content else content))
+            for name, content in zip(filenames or [], contents or [])]
 
 
 def place_problems(problems: list[dict]) -> list:

@@ -9,7 +9,6 @@ other than the images' is refused, :mod:`backend.data.image_window`), whatever t
 
 from __future__ import annotations
 
-import base64
 import logging
 from pathlib import Path
 
@@ -17,12 +16,13 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
-from app_state import get_catalog, get_job_runner, get_place_pool, reset_place_pool
+from app_state import get_catalog, get_job_runner, in_place_worker
 from backend.autoencoder.config import PAPER_GRID, TrainConfig, paper_grid
 from backend.data.image_window import check_window
 from backend.data.importing import import_uploads
 from backend.errors import BandscapeError, ParameterError
 from backend.jobs import ACTIVE, CPU_IMAGES_PER_S, count_images, estimate_seconds, format_duration
+from components.place_panel import uploaded_files
 from components.train_panels import (
     explorer_href,
     folder_options,
@@ -382,16 +382,11 @@ def import_files(contents, names, fermi, plot_window):
     if not contents:
         raise dash.exceptions.PreventUpdate
     catalog = get_catalog()
-    files = [(str(n), base64.b64decode(c.split(",", 1)[1] if "," in c else c)) for n, c in zip(names, contents)]
     try:
-        result = get_place_pool().submit(import_uploads, str(catalog.root), files, fermi=fermi,
-                                         plot_window=plot_window).result(timeout=1800)
+        result = in_place_worker(import_uploads, str(catalog.root), uploaded_files(contents, names), fermi=fermi,
+                                 plot_window=plot_window, timeout=1800)
     except BandscapeError as exc:
         result = {"written": [], "problems": [{"source": ", ".join(names), "message": str(exc)}], "renamed": {}}
-    except Exception as exc:  # a dead worker, a timeout: said; the next upload starts a new worker
-        reset_place_pool()
-        result = {"written": [], "renamed": {},
-                  "problems": [{"source": ", ".join(names), "message": f"the import failed ({type(exc).__name__}: {exc})"}]}
     n = len(result["written"])
     lines = [html.Div(f"{n} of {n + len(result['problems'])} materials added to {catalog.root}: "
                       + ", ".join(result["written"][:12]) + (" …" if n > 12 else ""), id="train-import-summary")]
