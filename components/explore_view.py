@@ -96,11 +96,17 @@ def render_view(catalog, v: ExplorerView, *, drawn: dict | None, job_runner) -> 
 
     out.update(_texts(v, m), drawn=m.key, poll=True)
     out["alert"] = caveats(catalog, v, m.result, len(data.names))
-    if not drawn or drawn.get("names") != m.key["names"]:
-        # the names go once per set of materials, as one string (the browser splits it)
-        out["names"] = {"key": m.key["names"], "names": "\n".join(map(str, data.names))}
-    out.update(_map_update(v, m, drawn))
-    if drawn is None or drawn.get("model") != v.model:
+    out.update(_map_update(v, m, drawn), **_page_lacks(catalog, v, data, drawn, m.key["names"]))
+    return out
+
+
+def _page_lacks(catalog, v: ExplorerView, data, drawn: dict | None, names_key: str) -> dict:
+    """What the page does not hold yet for the map on screen (``drawn``): the names, once per set
+    of materials, as one string (the browser splits it), and the model's hover info."""
+    out = {}
+    if not drawn or drawn.get("names") != names_key:
+        out["names"] = {"key": names_key, "names": "\n".join(map(str, data.names))}
+    if not drawn or drawn.get("model") != v.model:
         out.update(_model_info(catalog, v, data))
     return out
 
@@ -268,13 +274,10 @@ def _grey_map(catalog, v: ExplorerView, data, drawn: dict | None) -> dict:
     if drawn and all(drawn.get(k) == key[k] for k in key):
         return {}  # drawn already (a poll while the job runs)
     grey = {"marker.color": typed_array(np.full(len(data.names), UNSELECTED_CODE), "u1"), "marker.opacity": 1}
-    out = {"figure": scatter_figure(data.xy, {POINTS: {**grey, **positions(data.xy)}}, uirevision=v.model),
-           "drawn": key, "summary": html.Span(f"{len(data.names):,} materials · clustering…", id="explore-summary-waiting")}
-    if not drawn or drawn.get("names") != key["names"]:
-        out["names"] = {"key": key["names"], "names": "\n".join(map(str, data.names))}
-    if not drawn or drawn.get("model") != v.model:
-        out.update(_model_info(catalog, v, data))
-    return out
+    return {"figure": scatter_figure(data.xy, {POINTS: {**grey, **positions(data.xy)}}, uirevision=v.model),
+            "drawn": key, "summary": html.Span(f"{len(data.names):,} materials · clustering…",
+                                               id="explore-summary-waiting"),
+            **_page_lacks(catalog, v, data, drawn, key["names"])}
 
 
 def _graph_in_progress(catalog, v: ExplorerView, n: int, *, job_runner):

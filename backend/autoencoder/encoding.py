@@ -39,8 +39,8 @@ def encode_images(model, ink: torch.Tensor, device: torch.device, *, batch_size:
 
 
 def fit_umap(X: np.ndarray):
-    """A 2-D UMAP reducer fitted to the rows of X with the study's settings (n_neighbors capped
-    for tiny sets); its ``embedding_`` is the map, its ``transform`` places new rows on it."""
+    """The 2-D UMAP map (n, 2) float64 of the rows of X with the study's settings (n_neighbors
+    capped for tiny sets), and the fitted reducer (its ``transform`` places new rows on it)."""
     import umap  # umap: ~3 s to import (numba); only where a map is made
 
     n = len(X)
@@ -49,12 +49,13 @@ def fit_umap(X: np.ndarray):
     kwargs = dict(UMAP_KWARGS, n_neighbors=min(UMAP_KWARGS["n_neighbors"], n - 1))
     if n <= kwargs["n_neighbors"] + 2:
         kwargs["init"] = "random"  # spectral init needs more points than neighbours
-    return umap.UMAP(n_components=2, **kwargs).fit(np.asarray(X, dtype=np.float32))
+    reducer = umap.UMAP(n_components=2, **kwargs).fit(np.asarray(X, dtype=np.float32))
+    return np.asarray(reducer.embedding_, dtype=np.float64), reducer
 
 
 def umap_2d(X: np.ndarray) -> np.ndarray:
     """2-D UMAP of the rows of X with the study's settings (:func:`fit_umap`'s map)."""
-    return np.asarray(fit_umap(X).embedding_, dtype=np.float64)
+    return fit_umap(X)[0]
 
 
 @torch.no_grad()
@@ -165,9 +166,8 @@ def encode_model(model_id: str, images_dir, out_root, *, progress=None, device: 
     X = encode_images(model, ink, dev, batch_size=cfg.get("batch_size", 64))
     if progress:
         progress(1, 2, stage="umap")
-    reducer = fit_umap(X)
-    write_embeddings(out_root, model_id, names, X=X, xy=np.asarray(reducer.embedding_, dtype=np.float64),
-                     reducer=reducer)
+    xy, reducer = fit_umap(X)
+    write_embeddings(out_root, model_id, names, X=X, xy=xy, reducer=reducer)
     meta_path = model_paths(out_root, model_id)["metadata"]
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())

@@ -187,8 +187,7 @@ def encode_pretrained(images_dir: str | os.PathLike, out_root: str | os.PathLike
     progress(0, 2, stage="encode")
     X = encode_images(model, ink, dev, batch_size=cfg.batch_size)
     progress(1, 2, stage="umap")
-    reducer = fit_umap(X)
-    xy = np.asarray(reducer.embedding_, dtype=np.float64)
+    xy, reducer = fit_umap(X)
     grid = reconstruction_grid(model, ink, dev, cfg=cfg)
     out = {"model_id": cfg.model_id, "config": cfg.as_dict(), "pretrained": shipped_summary(),
            "description": "the pretrained band encoder shipped with bandscape, not trained on these images",

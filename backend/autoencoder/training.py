@@ -396,8 +396,7 @@ def train_model(cfg: TrainConfig, images_dir: str | os.PathLike, out_root: str |
         progress(total_epochs, total_epochs, stage="encode")
         X = encode_images(model, ink, device, batch_size=cfg.batch_size)
         progress(total_epochs, total_epochs, stage="umap")
-        reducer = fit_umap(X)
-        xy = np.asarray(reducer.embedding_, dtype=np.float64)
+        xy, reducer = fit_umap(X)
         grid = reconstruction_grid(model, ink, device, cfg=cfg)
     except torch.cuda.OutOfMemoryError:
         raise _clear_cuda_oom(cfg) from None

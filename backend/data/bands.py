@@ -73,24 +73,17 @@ def read_fermi(path: str | os.PathLike) -> float:
         lines = path.read_text(errors="replace").splitlines()
     except OSError as exc:
         raise DataError(f"Fermi-energy file {path} cannot be read: {exc.strerror}") from None
-    first = lines[0].split() if lines else []
-    if first:
-        try:
-            value = float(first[0])
-        except ValueError:
-            value = None
-        if value is not None:
-            if not np.isfinite(value):
-                raise DataError(f"Fermi-energy file {path}, line 1: the Fermi energy is {value}")
-            return value
-    if len(lines) < 2 or not lines[1].split():
+    first = lines[0].split()[:1] if lines else []
+    line = 1 if first and _is_number(first[0]) else 2
+    if line == 2 and (len(lines) < 2 or not lines[1].split()):
         raise DataError(f"Fermi-energy file {path}: line 2 should hold the Fermi energy, file has {len(lines)} lines")
+    text = lines[line - 1].split()[0]
     try:
-        value = float(lines[1].split()[0])
+        value = float(text)
     except ValueError:
-        raise DataError(f"Fermi-energy file {path}, line 2: {lines[1].split()[0]!r} is not a number") from None
+        raise DataError(f"Fermi-energy file {path}, line 2: {text!r} is not a number") from None
     if not np.isfinite(value):
-        raise DataError(f"Fermi-energy file {path}, line 2: the Fermi energy is {value}")
+        raise DataError(f"Fermi-energy file {path}, line {line}: the Fermi energy is {value}")
     return value
 
 
