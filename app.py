@@ -124,10 +124,64 @@ def _shell(catalog):
             nav,
             html.Div(f"data: {catalog.root} · {len(catalog)} models", id="data-root-banner",
                      className="text-muted small px-3"),
-            dash.page_container,
+            opened_page_container(),
         ])
 
     return shell
+
+
+#: Dash's ids of its page container (``dash.page_container``): its router callback fills the
+#: content when the location changes, and the title from the store.
+_PAGES_LOCATION, _PAGES_CONTENT, _PAGES_STORE, _PAGES_DUMMY = ("_pages_location", "_pages_content", "_pages_store",
+                                                               "_pages_dummy")
+
+
+def opened_page_container():
+    """Dash's page container with the page being opened already in it, so that the page arrives
+    with the layout: Dash's own container is empty until its location reports the address on the
+    page and a callback answers with the page (one more round trip and render before the first
+    view). The page is the one the browser's layout request comes from (its Referer: the app sets
+    ``Referrer-Policy: same-origin``, so it is the whole address); the location is given that
+    address, so it reports no change and the router does not render the page again. Without a
+    Referer, or on an address that is no page, Dash's empty container (the router fills it)."""
+    import flask
+    from dash import dcc
+
+    opened = _opened_page(flask.request.referrer)
+    if opened is None:
+        return dash.page_container
+    page, url, query = opened
+    layout = page["layout"](**query) if callable(page["layout"]) else page["layout"]
+    title = page["title"]() if callable(page["title"]) else page["title"]
+    return html.Div([
+        dcc.Location(id=_PAGES_LOCATION, refresh="callback-nav", pathname=url.path,
+                     search=f"?{url.query}" if url.query else "", hash="", href=url.geturl()),
+        html.Div(layout, id=_PAGES_CONTENT, disable_n_clicks=True),
+        dcc.Store(id=_PAGES_STORE, data={"title": title}),
+        html.Div(id=_PAGES_DUMMY, disable_n_clicks=True),
+    ])
+
+
+def _opened_page(referrer: str | None):
+    """(page, address, query) of the page the address ``referrer`` opens, or None (no address,
+    another site, no page of the registry, or a page with path variables)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    import flask
+
+    if not referrer:
+        return None
+    url = urlsplit(referrer)
+    if url.netloc != flask.request.host:
+        return None
+    path = dash.strip_relative_path(url.path) or ""
+    page = next((p for p in dash.page_registry.values() if not p.get("path_template")
+                 and p["path"].strip("/") == path), None)
+    if page is None:
+        return None
+    # as Dash's router reads a query: one value per name, a list for a repeated one
+    query = {k: v[0] if len(v) == 1 else v for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+    return page, url, query
 
 
 #: Dash's first script, @babel/polyfill (core-js 2 and regenerator-runtime, 100 KB), takes
@@ -268,6 +322,9 @@ def register_routes(server) -> None:
     def _worker_header(response):
         # which worker process answered (load tests, and a reload landing on another worker)
         response.headers["X-Bandscape-Worker"] = str(os.getpid())
+        # the whole address within the app (the layout request says which page it is for), none
+        # to other sites
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
     @server.route("/data-file/<path:rel>")

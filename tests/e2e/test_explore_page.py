@@ -192,3 +192,28 @@ def test_the_first_visit_opens_a_short_tour(page, demo):
     page.click("#explore-help-open")
     page.wait_for_selector("#explore-help", state="visible")
     assert page.evaluate(visible) == [TOUR[0][0]]
+
+
+def test_the_page_comes_with_the_layout_and_links_still_route(page, demo):
+    """The opened page (the explorer at a shared address) is in the layout the browser fetches:
+    no callback asks for it, and it shows the address's view; the navigation bar's links still
+    route between pages (Dash's router callback), and back returns to that view."""
+    url, cat, model, _ = demo
+    after = cluster_model(cat, model, ClusterParams(min_cluster_size=7))
+    bodies = []
+    page.on("request", lambda r: bodies.append(r.post_data or "") if "_dash-update-component" in r.url else None)
+    page.goto(f"{url}/?model={model}&mcs=7")
+    page.wait_for_function("t => (document.getElementById('explore-summary-text') || {}).innerText?.startsWith(t)",
+                           arg=f"{after.n_clusters} clusters · {after.n_noise} noise", timeout=60_000)
+    page.wait_for_timeout(500)
+    assert not [b for b in bodies if "_pages_content" in b], "the page was asked for again"
+    assert page.input_value("#explore-mcs") == "7"
+    assert page.title() == "bandscape · explore"
+    page.click("#explore-help-close")
+    page.click("nav a:text('Evaluate')")
+    page.wait_for_selector("#evaluate-empty", timeout=30_000)
+    assert page.url.endswith("/evaluate") and page.query_selector("#explore-graph") is None
+    page.go_back()
+    page.wait_for_function("t => (document.getElementById('explore-summary-text') || {}).innerText?.startsWith(t)",
+                           arg=f"{after.n_clusters} clusters · {after.n_noise} noise", timeout=60_000)
+    assert page.input_value("#explore-mcs") == "7"
