@@ -5,7 +5,7 @@ field picks)."""
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-from dash import dcc, html
+from dash import dcc, html, no_update
 
 from backend.autoencoder.config import DOWNSAMPLING
 from backend.cluster.params import BOUNDS, Bound
@@ -84,6 +84,18 @@ def model_fields(catalog, model_id: str) -> dict:
             "options": options,
             "disabled": {n: not o or (current.is_unencoded and n in ("latent", "epochs", "split"))
                          for n, o in options.items()}}
+
+
+def changed_fields(catalog, model_id: str, *, shown: str | None) -> dict:
+    """:func:`model_fields` of ``model_id`` where they differ from those of the model ``shown``
+    (the one on screen), ``no_update`` where they do not: a model switch re-renders only the
+    dropdowns that change (each update of a component costs the page a render pass)."""
+    new = model_fields(catalog, model_id)
+    if shown not in catalog:
+        return new
+    old = model_fields(catalog, shown)
+    return {prop: {n: value if value != old[prop][n] else no_update for n, value in values.items()}
+            for prop, values in new.items()}
 
 
 def model_for_field(catalog, chosen: dict, changed: str) -> str | None:

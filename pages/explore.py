@@ -67,7 +67,7 @@ from components.explore_controls import (
     cluster_panel,
     field_id,
     filter_panel,
-    model_fields,
+    changed_fields,
     model_for_field,
     model_panel,
 )
@@ -236,7 +236,7 @@ def update_view(controls: dict, chosen: dict, poll, drawn):
             raise dash.exceptions.PreventUpdate
         controls = {**controls, "model": model}
     if (changed is not None or trigger == ids.MODEL) and controls["model"] in catalog:
-        fields = model_fields(catalog, controls["model"])
+        fields = changed_fields(catalog, controls["model"], shown=(drawn or {}).get("model"))
     view = render_view(catalog, ExplorerView.from_values(controls), drawn=drawn, job_runner=get_job_runner)
     return {"view": view, "fields": fields, "model": model}
 

@@ -26,7 +26,7 @@ from components.scatter import (
     scatter_figure,
     visible_mask,
 )
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, demo_model
 
 
 def query_of(url: str) -> dict:
@@ -116,3 +116,20 @@ def test_figure_holds_every_material_in_order_and_overlays_of_shown_points(demo)
     np.testing.assert_array_equal(decode(outline["x"]), data.xy[result.reclustered & keep, 0].astype(np.float32))
     assert len(decode(fig["data"][3]["x"])) == int((highlight & keep).sum())
     assert fig["layout"]["hovermode"] is False and fig["layout"]["hoverdistance"] > 0
+
+
+def test_a_model_switch_sends_only_the_fields_that_change():
+    """Switching between two models of one architecture re-sends only the dropdown values that
+    differ (each component update costs the page a render pass); from an unknown model, all."""
+    from dash import no_update
+
+    from components.explore_controls import changed_fields, model_fields
+
+    cat = Catalog(PROJECT)
+    one, two = demo_model(1), demo_model(2)
+    full = model_fields(cat, two)
+    sent = changed_fields(cat, two, shown=one)
+    assert sent["value"]["window"] == full["value"]["window"] == "2"
+    assert {n for n, v in sent["value"].items() if v is not no_update} == {"window"}
+    assert all(v is no_update for prop in ("options", "disabled") for v in sent[prop].values())
+    assert changed_fields(cat, two, shown="no_such_model") == full
