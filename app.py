@@ -31,6 +31,7 @@ import re  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import dash  # noqa: E402
@@ -214,10 +215,17 @@ def _page_index(app: dash.Dash):
     return index
 
 
+#: after start, the default clustering of every model of up to this many materials is computed
+#: in each web process (216 published models: ~2.5 s of one core), so that a model switch only
+#: draws; for up to this many seconds (it waits for the prewarm job's distance matrices)
+WARM_ALL_MAX, WARM_ALL_SECONDS = 2_000, 900
+
+
 def warm_up(catalog) -> None:
     """What the first page needs, in this process's memory while it already listens: the default
-    model's data and clustering, and the element list (imports pymatgen)."""
-    from backend.cluster.models import cluster_model
+    model's data and clustering, and the element list (imports pymatgen); then the default
+    clustering of the other models (small roots)."""
+    from backend.cluster.models import cluster_model, warm_clusterings
     from backend.cluster.params import ClusterParams, default_model
     from backend.data.elements import elements_present
 
@@ -226,7 +234,12 @@ def warm_up(catalog) -> None:
         elements_present(catalog.load(model_id).names)
         cluster_model(catalog, model_id, ClusterParams())
     except Exception:  # the page reports whatever is wrong with the data when it is opened
-        pass
+        return
+    others, t0 = [m for m in catalog.models if m != model_id], time.monotonic()
+    done = warm_clusterings(catalog, others, ClusterParams(), max_materials=WARM_ALL_MAX,
+                            until=t0 + WARM_ALL_SECONDS)
+    if done:
+        log.info("default clustering of %d more models in memory (%.1f s)", done, time.monotonic() - t0)
 
 
 def create_server(data: str | os.PathLike | None = None):

@@ -78,6 +78,8 @@ def file_signature(path: str | os.PathLike) -> tuple:
 def nbytes(value, _depth: int = 0) -> int:
     """Roughly the memory ``value`` holds: arrays by their buffers, bytes by length, frames by
     pandas' deep count, containers and dataclasses by their parts."""
+    if isinstance(value, np.memmap):  # a file's pages: the OS's shared, reclaimable page cache
+        return 4096
     if isinstance(value, np.ndarray):
         return int(value.nbytes)
     if isinstance(value, (bytes, bytearray, str)):

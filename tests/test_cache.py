@@ -9,16 +9,17 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import tracemalloc
 
 import numpy as np
 import pytest
 
 from backend import cache
-from backend.cluster.models import _model_tree, cluster_model, distances_cached, model_distances
+from backend.cluster.models import _model_tree, cluster_model, distances_cached, model_distances, warm_clusterings
 from backend.cluster.params import ClusterParams
 from backend.data.catalog import Catalog
-from tests.conftest import PAPER_MODEL, PROJECT, copy_models, free_port
+from tests.conftest import PAPER_MODEL, PROJECT, copy_models, demo_model, free_port
 
 OTHER = "resnet18_latent2_window1eV_steps60_split0_width1"
 
@@ -52,6 +53,53 @@ def test_budget_is_bytes_from_the_environment(monkeypatch):
     assert cache.parse_bytes("2G") == 2 * 2 ** 30 and cache.parse_bytes("300000000") == 300_000_000
     with pytest.raises(ValueError, match="BANDSCAPE_CACHE_BYTES"):
         cache.parse_bytes("lots")
+
+
+def test_a_memory_map_counts_as_the_page_cache_not_the_process(tmp_path):
+    path = tmp_path / "d.npy"
+    np.save(path, np.zeros((500, 500)))
+    mapped = np.load(path, mmap_mode="r")
+    store = cache.ArrayStore(max_bytes=100_000)  # less than the file (2 MB)
+    assert store.set("d", mapped) and store.get("d") is mapped and store.bytes == cache.nbytes(mapped) == 4096
+    assert cache.nbytes(np.asarray(mapped) + 0) == 2_000_000  # a copy is the process's own
+
+
+@pytest.fixture()
+def demo_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("BANDSCAPE_CACHE", str(tmp_path / "cache"))
+    cache.configure(None, max_bytes=256 * 2 ** 20)
+    models = [demo_model(1), demo_model(2)]
+    yield Catalog(copy_models(PROJECT, tmp_path / "root", models)), models
+    cache.configure(None, max_bytes=cache.cache_bytes_limit())
+
+
+def test_warm_clusterings_waits_for_the_matrices_and_keeps_the_result(demo_root, monkeypatch):
+    """After start, each model's default clustering is computed into memory once its distance
+    matrix is in the cache folder (the prewarm job's); without one it waits, until its deadline."""
+    import backend.cluster.models as models_module
+
+    cat, models = demo_root
+    start = time.monotonic()
+    assert warm_clusterings(cat, models, ClusterParams(), max_materials=10_000, until=start + 0.3) == 0
+    assert time.monotonic() - start < 5  # gave up at the deadline (after one 2-s wait)
+    model_distances(cat, models[1])
+    assert warm_clusterings(cat, models, ClusterParams(), max_materials=599, until=time.monotonic() + 0.3) == 0
+    assert warm_clusterings(cat, models, ClusterParams(), max_materials=10_000, until=time.monotonic() + 0.3) == 1
+    monkeypatch.setattr(models_module, "_from_tree", lambda *a, **k: pytest.fail("clustered again"))
+    assert cluster_model(cat, models[1], ClusterParams()).labels.shape == (600,)
+
+
+def test_warm_clusterings_leaves_half_of_the_store_to_users(demo_root):
+    cat, models = demo_root
+    for m in models:
+        model_distances(cat, m)
+    cache.configure(None, max_bytes=256 * 2 ** 20)  # empty (the matrices stay in the cache folder)
+    assert warm_clusterings(cat, models[:1], ClusterParams(), max_materials=10_000, until=time.monotonic() + 5) == 1
+    one = cache.array_store().bytes  # what one model's data and clustering hold
+    cache.configure(None, max_bytes=int(1.5 * one))  # past half full after the first model
+    assert warm_clusterings(cat, models, ClusterParams(), max_materials=10_000, until=time.monotonic() + 5) == 1
+    cache.configure(None, max_bytes=int(4 * one))
+    assert warm_clusterings(cat, models, ClusterParams(), max_materials=10_000, until=time.monotonic() + 5) == 2
 
 
 @pytest.mark.shared_data

@@ -8,10 +8,12 @@ HDBSCAN trees and clusterings in the process's store.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 
-from backend.cache import file_signature, memoize, memoize_array, memoize_mapped
+from backend.cache import array_store, file_signature, memoize, memoize_array, memoize_mapped
 from backend.cluster.algorithms import cluster, hdbscan_labels, single_linkage_tree
 from backend.cluster.distances import check_metric, distance_matrix
 from backend.cluster.graph_hdbscan import TREE_VERSION, graph_single_linkage_tree
@@ -178,6 +180,40 @@ def cluster_model(catalog, model_id: str, params: ClusterParams) -> ClusterResul
     data = catalog.load(model_id)
     params = params.validate(len(data.names))
     return _cluster_model(str(catalog.root), model_id, _data_key(catalog, model_id), params)
+
+
+def warm_clusterings(catalog, model_ids, params: ClusterParams, *, max_materials: int, until: float,
+                     pause: float = 0.005) -> int:
+    """:func:`cluster_model` of each of ``model_ids`` (up to ``max_materials`` materials) into this
+    process's memory, so that switching to it later only draws; one whose distance matrix is not
+    in the cache folder yet (a prewarm job is computing it) is retried on the next pass, until
+    ``until`` (a ``time.monotonic()``). It stops once the process's array store is half full (what
+    users open stays cached). ``pause`` between models lets a web process's requests in. Returns
+    how many it clustered; a model with bad files is left for its page to report."""
+    store = array_store()
+    pending, done = list(model_ids), 0
+    while pending and time.monotonic() < until:
+        waiting = []
+        for model_id in pending:
+            if time.monotonic() >= until or store.bytes > store.max_bytes / 2:
+                return done
+            try:
+                n = len(catalog.load(model_id).names)
+                if n > max_materials:
+                    continue
+                if (takes_matrix(params, n) and not catalog.get(model_id).is_unencoded  # (2-D: a quick matrix)
+                        and not distances_cached(catalog, model_id, metric=params.metric, p=params.p)):
+                    waiting.append(model_id)
+                    continue
+                cluster_model(catalog, model_id, params)
+                done += 1
+            except Exception:  # (e.g. malformed files): the page says what is wrong when it opens it
+                continue
+            time.sleep(pause)
+        pending = waiting
+        if pending:
+            time.sleep(2.0)
+    return done
 
 
 def model_matrix_transient(catalog, model_id: str, params: ClusterParams) -> np.ndarray | None:
