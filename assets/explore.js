@@ -15,7 +15,7 @@
     "use strict";
     const nu = () => window.dash_clientside.no_update;
     // what pages/explore.py says once (ids, trace index) and what the server says per model
-    const st = {cfg: null, view: null, index: null, shown: -1, down: null, rev: 0, names: [], asked: new Set(),
+    const st = {cfg: null, view: null, index: null, shown: -1, down: null, rev: 0, names: [], asked: new Set(), fetched: new Set(),
                 cell: null, labelAsk: 0,
                 // the cursor's last position on the page (client pixels), null once it left; a
                 // hover to redo there on the next frame
@@ -163,7 +163,8 @@
             }
         }
         near.sort((a, b) => a[0] - b[0]);
-        if (st.asked.size > 20000) { st.asked.clear(); }
+        if (st.asked.size > 20000) { st.asked.clear(); st.fetched.clear(); }
+        decodeAhead(near.slice(0, st.cfg.decode_around).map(([, i]) => imageUrl(String(st.names[i]))));
         const queue = [];
         for (const [, i] of near) {
             if (queue.length >= st.cfg.prefetch_around) { break; }
@@ -172,6 +173,23 @@
         }
         st.prefetchQueue = queue;
         pumpPrefetch();
+    }
+
+    /* The images of the few points nearest the cursor, decoded ahead (an <img> decodes its
+     * image when it is painted: a hover would wait for that on the frame that shows it). Only
+     * images already fetched (not a request more); the decoded ones stay referenced, the last
+     * few dozen, so that the browser keeps their pixels. */
+    function decodeAhead(urls) {
+        const kept = st.decoded || (st.decoded = new Map());
+        for (const url of urls) {
+            if (kept.has(url)) { kept.set(url, kept.get(url)); continue; }
+            if (!st.fetched.has(url)) { continue; }
+            const img = new Image();
+            img.src = url;
+            kept.set(url, img);
+            img.decode().catch(() => kept.delete(url));
+        }
+        while (kept.size > st.cfg.decode_keep) { kept.delete(kept.keys().next().value); }
     }
 
     function pumpPrefetch() {
@@ -188,7 +206,7 @@
             };
             // low priority too: the browser sends a hovered image (high) before these
             fetch(url, {headers: {"X-Bandscape-Prefetch": "1"}, priority: "low"})
-                .then(resp => resp.status === 200 ? resp.arrayBuffer().then(() => true) : false)
+                .then(resp => resp.status === 200 ? resp.arrayBuffer().then(() => st.fetched.add(url)) : false)
                 .then(done, () => done(false));
         }
     }
@@ -209,7 +227,8 @@
             if (i >= names.length || st.allFor !== key) { return; }
             const url = imageUrl(String(names[i++])), img = new Image();
             st.asked.add(url);
-            img.onload = img.onerror = next;
+            img.onload = () => { st.fetched.add(url); next(); };
+            img.onerror = next;
             img.src = url;
             st.images.push(img);
         };

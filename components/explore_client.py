@@ -10,6 +10,8 @@ from components import explore_ids as ids
 from components.discover_panels import GALLERY_PAGE
 from components.material_image import NAME_SLOT
 from components.scatter import (
+    DECODE_AROUND,
+    DECODE_KEEP,
     PLACED,
     POINTS,
     PREFETCH_ALL_MAX,
@@ -27,6 +29,7 @@ def client_config() -> dict:
         "points": POINTS, "placed": PLACED, "prefetch_around": PREFETCH_AROUND, "prefetch_radius": PREFETCH_RADIUS_PX,
         # a local app has one user: all of a small map's images; a shared server, around the cursor
         "prefetch_all": 0 if is_shared_server() else PREFETCH_ALL_MAX,
+        "decode_around": DECODE_AROUND, "decode_keep": DECODE_KEEP,
         "sizes_box": ids.SIZES_BOX,
         "colours": list(SCALE_COLOURS), "unselected_code": UNSELECTED_CODE,
         "model_list": ids.MODEL_LIST, "selection": ids.SELECTION, "gallery_box": ids.GALLERY_BOX,

@@ -49,6 +49,10 @@ PREFETCH_RADIUS_PX = 60
 #: shared server (twenty users' prefetches queue ahead of their hovers: bench/load.py), prefetch
 #: around the cursor only
 PREFETCH_ALL_MAX = 1000
+#: of the fetched images, those of the nearest this many points to the cursor are decoded ahead
+#: (a hover's image is then painted on the frame after the move without a decode), the last
+#: DECODE_KEEP of them kept decoded
+DECODE_AROUND, DECODE_KEEP = 6, 48
 
 
 #: the map's Plotly config: wheel zoom; the mode bar keeps zoom, pan and reset only (no "Share
