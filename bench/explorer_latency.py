@@ -18,7 +18,14 @@ frame that paints it):
   share the CPU); ``first_render_cold_ms``: one load of a just-started app.
 - ``hover_ms``: the ``mousemove`` event's ``timeStamp`` (when the browser received the move
   onto a point) -> the next frame after the hover image has loaded with that point's material
-  (the ``load`` event of ``#explore-hover-img`` with its URL) and the name shows it. The points
+  (the ``load`` event of ``#explore-hover-img`` with its URL) and the name shows it. Chrome hands
+  a mouse move to the page at the start of the next frame, so when the page sets the image in
+  the move's handler that frame shows it, and this timer stops one frame later: its median cannot
+  go below about 25 ms (half a frame of waiting for the first, one frame more) whatever the page
+  does. ``hover_paint_ms`` stops at the paint of the frame that shows the image (a task posted
+  from that frame's animation callbacks, which runs once its style, layout and paint are done);
+  ``hover_page_ms`` is that from when the page was handed the move (what the page's own code and
+  its frame cost, without the browser's wait for the frame). The points
   are ones with no other point within 10 px, so that "the point under the cursor" is the same
   for any hover rule; images are in the browser cache (after the page's prefetch), as when
   people browse. ``hover_wall_ms``: the same from Playwright's side (``mouse.move`` called ->
@@ -73,25 +80,32 @@ ARM_JS = """
 ([kind, selector]) => {
     window.bsT = {t0: null, t1: null};
     const target = selector ? document.querySelector(selector) : window;
-    target.addEventListener(kind, e => { if (window.bsT.t0 === null) { window.bsT.t0 = e.timeStamp; } },
+    // t0: when the browser received the event; h: when the page was handed it
+    target.addEventListener(kind, e => { if (window.bsT.t0 === null) { window.bsT.t0 = e.timeStamp;
+                                                                      window.bsT.h = performance.now(); } },
                             {capture: true, once: true});
 }
 """
 WAIT_JS = """
 (cond) => { window.bsWait = new Promise(resolve => {
     const done = new Function("t0", "return (" + cond + ")(t0);");
-    const check = () => {
+    // T.paint: when the frame that shows it has been painted (a task posted from that frame's
+    // animation callbacks runs after its style, layout and paint)
+    const painted = () => { const ch = new MessageChannel();
+        ch.port1.onmessage = () => { window.bsT.paint = performance.now(); }; ch.port2.postMessage(0); };
+    const check = inFrame => {
         const T = window.bsT;
         if (T.t0 !== null && done(T.t0)) {
-            requestAnimationFrame(() => { T.t1 = performance.now(); resolve(T.t1 - T.t0); });
+            if (inFrame) { painted(); }  // this frame shows it
+            requestAnimationFrame(() => { if (!inFrame) { painted(); } T.t1 = performance.now(); resolve(T.t1 - T.t0); });
             return true;
         }
         return false;
     };
     const img = document.getElementById('explore-hover-img');
-    const onLoad = () => { if (check()) { img.removeEventListener('load', onLoad); } };
+    const onLoad = () => { if (check(false)) { img.removeEventListener('load', onLoad); } };
     img.addEventListener('load', onLoad);
-    const frame = () => { if (!check()) { requestAnimationFrame(frame); } else { img.removeEventListener('load', onLoad); } };
+    const frame = () => { if (!check(true)) { requestAnimationFrame(frame); } else { img.removeEventListener('load', onLoad); } };
     requestAnimationFrame(frame);
 }); }
 """
@@ -208,8 +222,11 @@ def wait_prefetch(page, timeout_s=60):
 
 
 def measure_hovers(page, repeats):
+    """Per hover: to the next frame after the image shows (``hover_ms``), to the paint of the
+    frame that shows it (``hover_paint_ms``), that from when the page was handed the move
+    (``hover_page_ms``), and on Playwright's clock."""
     points = page.evaluate(ISOLATED_JS, [repeats, 10])
-    in_page, wall = [], []
+    in_page, paint, wall = [], [], []
     for pt in points:
         page.mouse.move(pt["x"] - 150, pt["y"] + 150)  # off the point (an empty place or another point)
         page.wait_for_timeout(250)
@@ -221,7 +238,9 @@ def measure_hovers(page, repeats):
         page.wait_for_function("() => window.bsT.t1 !== null", timeout=30_000, polling="raf")
         wall.append(time.perf_counter() - t0)
         in_page.append(page.evaluate("() => window.bsWait") / 1000)
-    return in_page, wall
+        page.wait_for_function("() => window.bsT.paint !== undefined", timeout=10_000, polling="raf")
+        paint.append(page.evaluate("() => [window.bsT.paint - window.bsT.t0, window.bsT.paint - window.bsT.h]"))
+    return in_page, [p[0] / 1000 for p in paint], [p[1] / 1000 for p in paint], wall
 
 
 def measure_switches(page, cat, models):
@@ -291,8 +310,10 @@ def main() -> int:
             out["first_render_ms"] = med_ms(firsts)
             page, _ = open_page(browser, url + "/")
             wait_prefetch(page)
-            in_page, wall = measure_hovers(page, args.repeats)
+            in_page, paint, handed, wall = measure_hovers(page, args.repeats)
             out["hover_ms"] = med_ms(in_page)
+            out["hover_paint_ms"] = med_ms(paint)
+            out["hover_page_ms"] = med_ms(handed)
             out["hover_wall_ms"] = med_ms(wall)
             rec, sizes = measure_reclusters(page, cat, args.repeats)
             out["recluster_ms"] = med_ms(rec)
