@@ -180,7 +180,7 @@
      * images already fetched (not a request more); the decoded ones stay referenced, the last
      * few dozen, so that the browser keeps their pixels. */
     function decodeAhead(urls) {
-        const kept = st.decoded || (st.decoded = new Map());
+        const kept = st.decoded || (st.decoded = window.bandscapeDecoded = new Map());  // (the tests read it)
         for (const url of urls) {
             if (kept.has(url)) { kept.set(url, kept.get(url)); continue; }
             if (!st.fetched.has(url)) { continue; }

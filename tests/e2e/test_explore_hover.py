@@ -279,6 +279,13 @@ def test_local_app_has_a_small_maps_images_before_the_hover(page, demo):
     named = check_hovers(page, names, pos, g, cursors, window)
     assert named >= 6
     assert asked == [], f"hovers asked the server for {asked}"
+    # the images of the points nearest the cursor are decoded ahead of their hover; a few dozen kept
+    for cx, cy in cursors + 7:  # (between points)
+        page.mouse.move(float(cx), float(cy))
+        nearest = names[int(np.argmin(np.hypot(pos[:, 0] - cx, pos[:, 1] - cy)))]
+        page.wait_for_function("u => { const m = window.bandscapeDecoded; return m && m.has(u) && m.get(u).complete; }",
+                               arg=material_image_url(window, nearest), timeout=10_000)
+    assert 6 <= page.evaluate("() => window.bandscapeDecoded.size") <= 48
     assert not page.errors, page.errors
 
 
