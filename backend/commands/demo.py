@@ -17,10 +17,12 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, default=d.epochs, help="pre-training epochs of its models (train's default)")
     p.add_argument("--image-size", type=int, default=d.image_size, help="pixels of its models (train's default)")
     p.add_argument("--windows", default="1,2,3", help="energy windows, ±eV, comma-separated")
-    p.add_argument("--generator", choices=("dftlike", "lattice"), default="dftlike",
+    p.add_argument("--generator", choices=("dftlike", "lattice", "nfe"), default="dftlike",
                    help="dftlike: cells with an electron count, E_F from the filling, plots referenced to E_F "
                         "(labels family, metal, flat_band_at_ef, dirac_at_ef, filling, ...); lattice: the first "
-                        "demo's single lattices with a random E_F (labels family, metal, flat_band)")
+                        "demo's single lattices with a random E_F (labels family, metal, flat_band); nfe: nearly "
+                        "free electrons in a periodic potential, another construction of bands (only --families "
+                        "holdout; labels family, metal, odd_electrons, electrons)")
     p.add_argument("--families", choices=("demo", "holdout"), default="demo",
                    help="demo: the generator's demo lattices; holdout: lattices (and, for dftlike, strain and "
                         "disorder) the demo does not contain, to check a recipe is not tuned to the demo")

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from backend.data import dftlike, random_lattices
+from backend.data import dftlike, nfe, random_lattices
 from backend.data.bands import BandData, render_training_image, save_band_data
 from backend.data.image_window import write_images_meta
 from backend.errors import ParameterError
@@ -32,9 +32,11 @@ from backend.fileio import atomic_path, write_csv_atomic
 GENERATORS = {
     "dftlike": dftlike.FAMILY_SETS,
     "lattice": random_lattices.FAMILY_SETS,
+    # another construction (plane waves in a periodic potential): only a held-out set
+    "nfe": {"holdout": tuple(nfe.FAMILIES)},
 }
 #: the contrastive views each generator's models are trained with (None: train's default)
-GENERATOR_VIEWS = {"dftlike": None, "lattice": "lattice"}
+GENERATOR_VIEWS = {"dftlike": None, "lattice": "lattice", "nfe": None}
 
 
 def demo_families(generator: str = "dftlike", families: str = "demo") -> tuple[str, ...]:
@@ -50,6 +52,9 @@ def demo_families(generator: str = "dftlike", families: str = "demo") -> tuple[s
 def _material(index: int, family: str, seed: int, *, generator: str, families: str) -> tuple[BandData, dict, dict | None]:
     if generator == "lattice":
         bd, labels = random_lattices.make_material(index, family, seed)
+        return bd, labels, None
+    if generator == "nfe":
+        bd, labels = nfe.make_material(index, family=family, seed=seed)
         return bd, labels, None
     m = dftlike.make_material(index, family=family, seed=seed, family_set=families)
     return m.band_data, m.labels, m.physics
