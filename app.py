@@ -33,10 +33,12 @@ import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from urllib.parse import parse_qs, urlsplit  # noqa: E402
 
 import dash  # noqa: E402
 import dash_bootstrap_components as dbc  # noqa: E402
-from dash import html  # noqa: E402
+import flask  # noqa: E402
+from dash import dcc, html  # noqa: E402
 
 import app_state  # noqa: E402
 from backend import cache as backend_cache  # noqa: E402
@@ -145,9 +147,6 @@ def opened_page_container():
     ``Referrer-Policy: same-origin``, so it is the whole address); the location is given that
     address, so it reports no change and the router does not render the page again. Without a
     Referer, or on an address that is no page, Dash's empty container (the router fills it)."""
-    import flask
-    from dash import dcc
-
     opened = _opened_page(flask.request.referrer)
     if opened is None:
         return dash.page_container
@@ -166,10 +165,6 @@ def opened_page_container():
 def _opened_page(referrer: str | None):
     """(page, address, query) of the page the address ``referrer`` opens, or None (no address,
     another site, no page of the registry, or a page with path variables)."""
-    from urllib.parse import parse_qs, urlsplit
-
-    import flask
-
     if not referrer:
         return None
     url = urlsplit(referrer)
