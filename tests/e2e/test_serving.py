@@ -68,9 +68,13 @@ def test_a_callback_whose_connection_dies_is_sent_again(browser, data_app):
         else:
             route.continue_()
 
-    page.route("**/_dash-update-component", drop_first)
-    page.goto(data_app + "/")
+    page.goto(data_app + "/")  # (the page comes with its layout: no callback yet)
     page.wait_for_selector("#explore-summary-text", timeout=120_000)
+    before = page.inner_text("#explore-summary-text")
+    page.route("**/_dash-update-component", drop_first)
+    page.fill("#explore-mcs", "9")  # a recluster: its first request is cut
+    page.wait_for_function("t => document.getElementById('explore-summary-text').innerText !== t", arg=before,
+                           timeout=60_000)
     assert len(seen) >= 2 and seen[1] == seen[0]  # the same callback, sent again
     page.close()
 
