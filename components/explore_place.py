@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import logging
 
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
+from plotly.io.json import to_json_plotly
 from dash import ALL, ClientsideFunction, Input, Output, Patch, State, callback, clientside_callback, html, no_update
 
 from app_state import get_catalog, in_place_worker
@@ -100,10 +102,11 @@ def with_placed_rows(table: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
                 drawn=Input(ids.DRAWN, "data"), pick=Input({"type": ids.PLACE_PICK_BTN, "n": ALL}, "n_clicks")),
     state=dict(filenames=State(ids.PLACE_UPLOAD, "filename"), fermi=State(ids.PLACE_FERMI, "value"),
                controls=field_controls(State, ("model", *CLUSTER_FIELDS)), shown=State(ids.PLACED_SHOWN, "data"),
+               listed=State(ids.PLACED_LIST, "children"),
                picked=State({"type": ids.PLACE_PICK, "n": ALL}, "value")),
     prevent_initial_call=True,
 )
-def placed_materials(contents, remove, drawn, pick, filenames, fermi, controls: dict, shown, picked):
+def placed_materials(contents, remove, drawn, pick, filenames, fermi, controls: dict, shown, picked, listed):
     """Uploaded files are read, encoded by the model on screen and placed (in the placing
     worker: the web process never loads torch), kept in the root's additions/; a remove button
     takes one away; a new view (recluster, model switch) measures the placed ones again."""
@@ -142,11 +145,31 @@ def placed_materials(contents, remove, drawn, pick, filenames, fermi, controls: 
         remove_placed(catalog.root, trigger["name"], v.model)
         status = html.Div(f"{trigger['name']} removed", className="small text-muted")
     records = placed_records(catalog, v)
+    listing = placed_listing(catalog, v, records)
+    if trigger == ids.DRAWN and not records and not shown and same_layout(as_json(listing), listed):
+        raise dash.exceptions.PreventUpdate  # a new view of a map without stars: nothing here changes
     patch = no_update
     if records or shown:  # (a map without stars, before and after, is left alone)
         patch = Patch()
         assign_paths(patch["data"][PLACED], placed_points(records))
-    return {"listing": placed_listing(catalog, v, records), "status": status, "figure": patch, "shown": len(records)}
+    return {"listing": listing, "status": status, "figure": patch, "shown": len(records)}
+
+
+def as_json(component):
+    """A layout as the browser holds it (dicts of type, namespace and props)."""
+    return json.loads(to_json_plotly(component))
+
+
+def same_layout(ours, theirs) -> bool:
+    """Whether the browser's copy of a layout (``theirs``) shows what ``ours`` says: the same
+    components with the same values of every prop ours sets (the browser adds props of its own,
+    such as a button's click count)."""
+    if isinstance(ours, dict) and "props" in ours:
+        return (isinstance(theirs, dict) and ours.get("type") == theirs.get("type")
+                and all(same_layout(value, (theirs.get("props") or {}).get(key)) for key, value in ours["props"].items()))
+    if isinstance(ours, list):
+        return isinstance(theirs, list) and len(ours) == len(theirs) and all(map(same_layout, ours, theirs))
+    return ours == theirs
 
 
 def panel(catalog, v: ExplorerView, records: list[dict]):

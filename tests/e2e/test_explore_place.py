@@ -119,6 +119,23 @@ def test_a_model_without_weights_points_to_one_that_can_place(page, demo):
     assert page.query_selector(".explore-place-note") is None
 
 
+def test_a_new_view_of_a_map_without_stars_leaves_the_card_alone(page, demo):
+    """A recluster of a map with nothing placed asks the card's callback, which changes nothing
+    (no re-render of the card). (On a model without weights the card's link to the pretrained
+    map carries the view, so there it follows each recluster; the test above.)"""
+    url, cat, model, _ = demo
+    pretrained = next(m for m, info in cat.models.items() if info.is_pretrained and info.window == cat.get(model).window)
+    answers = []
+    page.on("response", lambda r: answers.append(r.status) if "_dash-update-component" in r.url
+            and "explore-placed-list" in (r.request.post_data or "") else None)
+    open_map(page, url, f"?model={pretrained}")
+    before = page.inner_text("#explore-summary-text")
+    page.fill("#explore-mcs", "8")
+    page.wait_for_function("t => document.getElementById('explore-summary-text').innerText !== t", arg=before)
+    page.wait_for_timeout(500)
+    assert answers and set(answers) == {204}, answers
+
+
 SKETCH_PNG_JS = """() => { const c = document.getElementById('explore-sketch-canvas'), o = document.createElement('canvas');
     o.width = c.width; o.height = c.height; const x = o.getContext('2d');
     x.fillStyle = 'white'; x.fillRect(0, 0, o.width, o.height); x.drawImage(c, 0, 0); return o.toDataURL('image/png'); }"""
