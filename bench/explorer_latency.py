@@ -204,7 +204,7 @@ def measure_reclusters(page, cat, repeats, model_id=PAPER_MODEL, settle_ms=300, 
         page.fill("#explore-mcs", str(mcs))
         times.append(page.evaluate("() => window.bsWait") / 1000)
         page.wait_for_timeout(settle_ms)
-        sizes.append(sum(len(r.body()) for r in sent))
+        sizes.append(sum(len(r.body()) for r in sent if r.status != 204))  # (204: no body)
         shown = target
     return times, sizes
 
