@@ -10,13 +10,13 @@ import pytest
 
 from backend.data import nfe
 from backend.data.demo import build_demo, demo_families
-from backend.data.tightbinding import TOL
+from backend.data.tightbinding import TOL, cell_vectors
 from backend.errors import ParameterError
 
 
 def crystal(family: str, depths, widths=(0.4, 0.4), a: float = 3.0) -> nfe.PlaneWaveCrystal:
     bravais, atoms = nfe.FAMILIES[family]
-    return nfe.PlaneWaveCrystal(nfe.lattice_vectors(bravais, a), atoms, depths[:len(atoms)], widths[:len(atoms)])
+    return nfe.PlaneWaveCrystal(cell_vectors(bravais, a), atoms, depths[:len(atoms)], widths[:len(atoms)])
 
 
 def test_free_electrons_are_parabolas_folded_into_the_zone():
@@ -41,7 +41,7 @@ def test_a_weak_potential_opens_twice_its_fourier_component_at_the_zone_boundary
 def test_the_honeycomb_has_a_dirac_point_at_k_unless_its_two_wells_differ():
     def splitting(depths):
         c = crystal("honeycomb", depths)
-        k = np.array([1 / 3, 2 / 3]) @ c.recip
+        k = np.array([1 / 3, 2 / 3]) @ c.reciprocal()
         e = np.sort(c.bands(k[None])[0][:3])
         return min(e[1] - e[0], e[2] - e[1])  # the doublet's splitting
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from backend.data.bands import BandData
-from backend.data.tightbinding import GRID, PER_SEGMENT, TOL, fermi_level
+from backend.data.tightbinding import TOL, cell_vectors, fermi_level, kpath, zone_grid
 from backend.errors import ParameterError
 
 #: ħ²/2m, eV·Å²
@@ -46,24 +46,9 @@ FAMILIES = {
     "honeycomb": ("hexagonal", ((1 / 3, 1 / 3), (-1 / 3, -1 / 3))),
     "checkerboard": ("square", ((0.0, 0.0), (0.5, 0.5))),
 }
-#: the high-symmetry path of each Bravais lattice, fractional in the reciprocal basis
-PATHS = {
-    "square": (("Γ", (0, 0)), ("X", (0.5, 0)), ("M", (0.5, 0.5)), ("Γ", (0, 0))),
-    "hexagonal": (("Γ", (0, 0)), ("M", (0, 0.5)), ("K", (1 / 3, 2 / 3)), ("Γ", (0, 0))),
-    "rectangular": (("Γ", (0, 0)), ("X", (0.5, 0)), ("S", (0.5, 0.5)), ("Y", (0, 0.5)), ("Γ", (0, 0))),
-}
 N_BANDS = 10
 #: plane waves: every G with |G| <= this many |b1|
 G_CUTOFF = 3.2
-
-
-def lattice_vectors(bravais: str, a: float, aspect: float = 1.0) -> np.ndarray:
-    """Rows a1, a2 (Å)."""
-    if bravais == "hexagonal":
-        return a * np.array([[1.0, 0.0], [0.5, np.sqrt(3) / 2]])
-    if bravais == "square":
-        return a * np.eye(2)
-    return a * np.array([[aspect, 0.0], [0.0, 1.0]])
 
 
 class PlaneWaveCrystal:
@@ -71,11 +56,11 @@ class PlaneWaveCrystal:
 
     def __init__(self, cell: np.ndarray, atoms, depths, widths):
         self.cell = cell
-        self.recip = 2 * np.pi * np.linalg.inv(cell).T            # rows b1, b2 (1/Å)
+        recip = self.reciprocal()
         reach = int(np.ceil(G_CUTOFF * 1.5)) + 1
         m = np.array([(i, j) for i in range(-reach, reach + 1) for j in range(-reach, reach + 1)])
-        g = m @ self.recip
-        keep = np.linalg.norm(g, axis=1) <= G_CUTOFF * np.linalg.norm(self.recip[0]) + 1e-9
+        g = m @ recip
+        keep = np.linalg.norm(g, axis=1) <= G_CUTOFF * np.linalg.norm(recip[0]) + 1e-9
         self.g = g[keep]
         dg = self.g[:, None, :] - self.g[None, :, :]                 # G - G'
         tau = np.asarray(atoms, float) @ cell                        # Cartesian atom positions
@@ -92,19 +77,10 @@ class PlaneWaveCrystal:
             out[i] = np.linalg.eigvalsh(h)[:N_BANDS]
         return out
 
-    def grid(self, n: int = GRID) -> np.ndarray:
-        u = np.arange(n) / n
-        return np.stack(np.meshgrid(u, u, indexing="ij"), -1).reshape(-1, 2) @ self.recip
-
-    def path(self, bravais: str, per_segment: int = PER_SEGMENT):
-        """k-points along the path, their path length (1/Å), the corners' indices and names."""
-        points = PATHS[bravais]
-        corners_k = [np.array(p) @ self.recip for _, p in points]
-        t = np.linspace(0, 1, per_segment)[:, None]
-        k = np.concatenate([a + t * (b - a) for a, b in zip(corners_k, corners_k[1:])])
-        dist = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(k, axis=0), axis=1))])
-        corners = np.array([0] + [(i + 1) * per_segment - 1 for i in range(len(points) - 1)])
-        return k, dist, corners, [name for name, _ in points]
+    def reciprocal(self) -> np.ndarray:
+        """Reciprocal lattice vectors as rows (1/Å), as the tight-binding cells' (so the demo's
+        k-path and zone grid apply)."""
+        return 2 * np.pi * np.linalg.inv(self.cell).T
 
 
 def make_material(index: int, *, family: str, seed: int) -> tuple[BandData, dict]:
@@ -114,7 +90,7 @@ def make_material(index: int, *, family: str, seed: int) -> tuple[BandData, dict
         raise ParameterError(f"family must be one of {tuple(FAMILIES)}, got {family!r}")
     rng = np.random.default_rng([seed, index, 77])
     bravais, atoms = FAMILIES[family]
-    cell = lattice_vectors(bravais, rng.uniform(2.6, 3.8), rng.uniform(1.25, 1.6))
+    cell = cell_vectors(bravais, rng.uniform(2.6, 3.8), rng.uniform(1.25, 1.6))
     depths = rng.uniform(0.3, 2.5) * np.ones(len(atoms))
     if family == "checkerboard":
         depths[1] *= rng.uniform(0.2, 0.7)
@@ -122,8 +98,8 @@ def make_material(index: int, *, family: str, seed: int) -> tuple[BandData, dict
         depths[1] *= rng.uniform(0.75, 0.95)                        # unequal wells: the cones gap
     widths = rng.uniform(0.25, 0.6) * np.ones(len(atoms))
     crystal = PlaneWaveCrystal(cell, atoms, depths, widths)
-    k, dist, corners, names = crystal.path("rectangular" if family == "rectangular" else bravais)
-    grid, path = crystal.bands(crystal.grid()), crystal.bands(k)
+    k, dist, corners, names = kpath(crystal, bravais)
+    grid, path = crystal.bands(zone_grid(crystal)), crystal.bands(k)
     electrons = _electron_count(rng, np.concatenate([grid, path]))
     ef, gapped = fermi_level(grid, path, electrons)
     both = np.concatenate([grid, path]) - ef
