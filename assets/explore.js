@@ -182,7 +182,12 @@
     function decodeAhead(urls) {
         const kept = st.decoded || (st.decoded = window.bandscapeDecoded = new Map());  // (the tests read it)
         for (const url of urls) {
-            if (kept.has(url)) { kept.set(url, kept.get(url)); continue; }
+            if (kept.has(url)) {  // used again: to the end of the Map's order (set alone keeps the place)
+                const img = kept.get(url);
+                kept.delete(url);
+                kept.set(url, img);
+                continue;
+            }
             if (!st.fetched.has(url)) { continue; }
             const img = new Image();
             img.src = url;
