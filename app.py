@@ -226,9 +226,12 @@ def warm_up(catalog) -> None:
 
     try:
         model_id = default_model(catalog)
-        elements_present(catalog.load(model_id).names)
+        names = catalog.load(model_id).names
+        elements_present(names)
         cluster_model(catalog, model_id, ClusterParams())
     except Exception:  # the page reports whatever is wrong with the data when it is opened
+        return
+    if len(names) > WARM_ALL_MAX:  # a large root: its other models are not read at start (each a full load)
         return
     others, t0 = [m for m in catalog.models if m != model_id], time.monotonic()
     done = warm_clusterings(catalog, others, ClusterParams(), max_materials=WARM_ALL_MAX,
