@@ -19,6 +19,7 @@ from backend.data.model_ids import parse_model_id
 #: metric column -> label, for the chart's metric choice (labelled metrics first)
 METRICS = {
     "probe_acc": "linear-probe accuracy (5-fold)",
+    "probe_nmi": "NMI of the probe's held-out predictions (what a clustering could reach)",
     "kmeans_nmi": "K-Means NMI (k = classes)",
     "kmeans_ari": "K-Means ARI",
     "kmeans_acc": "K-Means accuracy (Hungarian)",
@@ -28,11 +29,11 @@ METRICS = {
     "effective_dim": "effective dimension",
     "recon_loss": "held-out reconstruction loss",
 }
-LABELLED = ("probe_acc", "kmeans_nmi", "kmeans_ari", "kmeans_acc", "hdbscan_nmi", "knn_agreement")
+LABELLED = ("probe_acc", "probe_nmi", "kmeans_nmi", "kmeans_ari", "kmeans_acc", "hdbscan_nmi", "knn_agreement")
 #: columns of the page's table: column -> (header, decimals)
 TABLE_COLUMNS = {"feature_set": ("feature set", None), "kind": ("kind", None), "window": ("window (eV)", None),
                  "objective": ("objective", None), "dim": ("dim", 0), "probe_acc": ("probe", 3),
-                 "probe_std": ("± (folds)", 3), "kmeans_nmi": ("KM NMI", 3), "kmeans_ari": ("KM ARI", 3),
+                 "probe_std": ("± (folds)", 3), "probe_nmi": ("probe NMI", 3), "kmeans_nmi": ("KM NMI", 3), "kmeans_ari": ("KM ARI", 3),
                  "kmeans_acc": ("KM acc", 3), "hdbscan_nmi": ("HDBSCAN NMI", 3), "hdbscan_clusters": ("HDBSCAN k", 0),
                  "knn_agreement": ("kNN", 3), "trustworthiness": ("trust", 3), "effective_dim": ("eff. dim", 1),
                  "recon_loss": ("recon", 4)}

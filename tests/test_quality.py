@@ -34,6 +34,19 @@ def test_probe_equals_sklearn_cross_validation(blobs):
     assert mean == pytest.approx(ref.mean(), abs=1e-12) and std == pytest.approx(ref.std(), abs=1e-12)
 
 
+def test_probe_predictions_are_the_probes_and_their_nmi_reads_as_a_clustering(blobs):
+    X, y = blobs
+    folds = metrics.make_folds(y)
+    accs, pred = metrics.probe_predictions(X, y, folds)
+    assert np.mean(accs) == metrics.linear_probe(X, y, folds)[0]
+    assert (pred == y).mean() == pytest.approx(np.mean(accs), abs=0.01)  # equal folds: equal weights
+    assert metrics.heldout_nmi(y, pred) == pytest.approx(normalized_mutual_info_score(y, pred))
+    assert metrics.heldout_nmi(y, pred) > 0.9
+    shuffled = np.random.default_rng(0).permutation(y)
+    _, spred = metrics.probe_predictions(X, shuffled, metrics.make_folds(shuffled))
+    assert metrics.heldout_nmi(shuffled, spred) < 0.1
+
+
 def test_folds_are_stratified_and_fixed(blobs):
     _, y = blobs
     a, b = metrics.make_folds(y), metrics.make_folds(y)
@@ -115,8 +128,10 @@ def test_report_reads_every_model_against_its_baselines(demo_report):
     assert {"unencoded UMAP (2-D)", "pixels 64px (PCA-50)", "pixels 224px (PCA-50)", "untrained resnet18 latent3 64px",
             "majority class",
             "random class"} <= names
-    for col in ("probe_acc", "kmeans_nmi", "kmeans_acc", "knn_agreement"):
+    for col in ("probe_acc", "probe_nmi", "kmeans_nmi", "kmeans_acc", "knn_agreement"):
         assert t[col].dropna().between(0, 1).all()
+    assert t.probe_nmi[t.kind != "chance"].notna().all()
+    assert t.loc[t.feature_set == "majority class", "probe_nmi"].item() == 0
     assert (t.n[t.kind != "chance"] == 600).all()
     families = pd.read_csv(PROJECT / "labels.csv")["family"]  # as many materials in each
     assert t.loc[t.feature_set == "majority class", "probe_acc"].item() == pytest.approx(1 / families.nunique())
@@ -145,13 +160,13 @@ def test_every_feature_set_uses_the_same_folds(monkeypatch, tmp_path):
     from backend.quality import report as report_mod
 
     seen = []
-    real = metrics.linear_probe
+    real = metrics.probe_predictions
 
     def spy(X, y, folds, **kw):
         seen.append(tuple(np.asarray(folds)))
         return real(X, y, folds, **kw)
 
-    monkeypatch.setattr(report_mod, "linear_probe", spy)
+    monkeypatch.setattr(report_mod, "probe_predictions", spy)
     quality_report(Catalog(PROJECT), [demo_model(3)], QualitySpec(labels="family", ceiling=False), cache_dir=tmp_path)
     # model, unencoded map, pixels at 64 and 224 px, untrained network
     assert len(seen) == 5 and len(set(seen)) == 1

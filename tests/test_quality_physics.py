@@ -46,11 +46,15 @@ def test_ceiling_learns_what_a_weak_feature_cannot_and_is_at_chance_on_shuffled_
     assert ceiling["train_acc"] >= ceiling["probe_acc"] - 0.05
     assert ceiling["lr"] in (3e-3, 1e-2) and set(ceiling["lr_scores"]) == {"0.003", "0.01"}
     assert ceiling["epochs"] == 8 and ceiling["seconds"] > 0
+    # its held-out predictions group the two classes: accuracy > 0.9 of two balanced classes is
+    # an NMI of at least 1 - H(0.1) / 1 bit = 0.53
+    assert ceiling["probe_nmi"] > 0.5, ceiling
 
     shuffled = np.random.default_rng(1).permutation(y)
     sfolds = metrics.make_folds(shuffled)
     at_chance = supervised_ceiling(ink, shuffled, sfolds, epochs=8, size=32, lrs=(3e-3, 1e-2))
     assert abs(at_chance["probe_acc"] - 0.5) < 0.15, at_chance
+    assert at_chance["probe_nmi"] < 0.1, at_chance
 
 
 def test_ceiling_views_keep_the_fermi_level_within_a_few_pixels():

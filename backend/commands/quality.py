@@ -17,7 +17,8 @@ from backend.progress import TqdmProgress
 from backend.quality import QualitySpec, quality_report
 
 #: the printed table's columns: (column, header, format)
-LABELLED = (("probe_acc", "probe", "{:.3f}"), ("probe_std", "±", "{:.3f}"), ("train_acc", "train", "{:.3f}"),
+LABELLED = (("probe_acc", "probe", "{:.3f}"), ("probe_std", "±", "{:.3f}"), ("probe_nmi", "pr NMI", "{:.3f}"),
+            ("train_acc", "train", "{:.3f}"),
             ("kmeans_nmi", "KM NMI", "{:.3f}"),
             ("kmeans_ari", "KM ARI", "{:.3f}"), ("kmeans_acc", "KM acc", "{:.3f}"), ("hdbscan_nmi", "HDB NMI", "{:.3f}"),
             ("hdbscan_clusters", "HDB k", "{:.0f}"), ("knn_agreement", "kNN", "{:.3f}"))

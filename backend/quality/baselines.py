@@ -27,7 +27,7 @@ from backend.autoencoder.config import TrainConfig, check_arch
 from backend.autoencoder.device import autocast_dtype
 from backend.autoencoder.model import Encoder
 from backend.autoencoder.objectives import ViewSet, band_views
-from backend.quality.metrics import SEED, fold_splits, make_folds
+from backend.quality.metrics import SEED, fold_splits, heldout_nmi, make_folds
 
 PCA_COMPONENTS = 50
 #: px: the ceiling CNN's input size, the models' (TrainConfig's image_size)
@@ -118,7 +118,8 @@ def supervised_ceiling(ink, y, folds, *, epochs: int = CEILING_EPOCHS, size: int
     as the models are: ``epochs`` one-cycle epochs on :data:`CEILING_VIEWS` of the images at
     ``size`` px, the peak learning rate picked from ``lrs`` on an inner split of the first fold's
     training part (:func:`pick_lr`). Returns ``probe_acc`` / ``probe_std`` (held-out accuracy over
-    the folds), ``train_acc`` (accuracy on the training folds, clean images), ``lr``, ``epochs``,
+    the folds), ``probe_nmi`` (NMI of the held-out predictions against the labels: what a
+    clustering that grouped the images as well as a network trained with the labels would score), ``train_acc`` (accuracy on the training folds, clean images), ``lr``, ``epochs``,
     ``lr_scores`` (inner-split accuracy of each candidate) and ``seconds``."""
     t0 = time.perf_counter()
     y = np.asarray(y)
@@ -127,14 +128,16 @@ def supervised_ceiling(ink, y, folds, *, epochs: int = CEILING_EPOCHS, size: int
     x_all = _as_size(torch.as_tensor(np.asarray(ink)), size).float()
     splits = list(fold_splits(np.asarray(folds)))
     lr, lr_scores = pick_lr(x_all, target, splits[0][0], n_classes=len(classes), epochs=epochs, lrs=lrs, seed=seed)
-    accs, train_accs = [], []
+    accs, train_accs, pred = [], [], np.zeros(len(target), dtype=np.int64)
     for f, (train, test) in enumerate(splits):
         net = train_cnn(x_all, target, train, n_classes=len(classes), epochs=epochs, lr=lr, seed=seed + f)
-        accs.append(_accuracy(net, x_all, target, test))
+        pred[test] = _predict(net, x_all, test)
+        accs.append(float((pred[test] == target.numpy()[test]).mean()))
         train_accs.append(_accuracy(net, x_all, target, train))
         if progress:
             progress(f + 1, len(splits), stage="ceiling")
     return {"probe_acc": float(np.mean(accs)), "probe_std": float(np.std(accs)),
+            "probe_nmi": heldout_nmi(target.numpy(), pred),
             "train_acc": float(np.mean(train_accs)), "lr": float(lr), "epochs": int(epochs),
             "lr_scores": {f"{c:g}": s for c, s in lr_scores.items()}, "seconds": time.perf_counter() - t0}
 
@@ -182,9 +185,13 @@ def train_cnn(x_all, target, train, *, n_classes: int, epochs: int, lr: float, s
     return net.eval()
 
 
-def _accuracy(net, x_all, target, idx) -> float:
-    """Accuracy of ``net`` (eval mode) on the clean images ``x_all[idx]``."""
+def _predict(net, x_all, idx) -> np.ndarray:
+    """The class ``net`` (eval mode) gives each of the clean images ``x_all[idx]``."""
     idx = torch.as_tensor(np.asarray(idx))
     with torch.inference_mode():
-        pred = torch.cat([net(x_all[idx[s:s + 256]]).argmax(1) for s in range(0, len(idx), 256)])
-    return float((pred == target[idx]).float().mean())
+        return torch.cat([net(x_all[idx[s:s + 256]]).argmax(1) for s in range(0, len(idx), 256)]).numpy()
+
+
+def _accuracy(net, x_all, target, idx) -> float:
+    """Accuracy of ``net`` (eval mode) on the clean images ``x_all[idx]``."""
+    return float((_predict(net, x_all, idx) == np.asarray(target)[np.asarray(idx)]).mean())

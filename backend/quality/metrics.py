@@ -5,7 +5,9 @@ passed in, so all feature sets of a report are scored on exactly the same splits
 
 - :func:`linear_probe`: mean k-fold accuracy of a standardised multinomial logistic regression
   (the linear-probe protocol of representation learning; the crystal-classifier study compares
-  such a probe against a random and a majority-class classifier, :func:`chance_accuracy`).
+  such a probe against a random and a majority-class classifier, :func:`chance_accuracy`);
+  :func:`probe_predictions` gives its held-out predictions, whose NMI bounds what a clustering of
+  the same features can be expected to score.
 - clusterings are scored against labels by :func:`backend.cluster.validation.external_scores` (NMI, ARI,
   Hungarian accuracy), as the explorer and the evaluate page do.
 - :func:`knn_agreement`: share of each material's k nearest neighbours that carry its label.
@@ -73,20 +75,37 @@ def fold_splits(folds: np.ndarray):
 def linear_probe(X, y, folds, *, C: float = 1.0) -> tuple[float, float]:
     """(mean, std) held-out accuracy over the folds of a logistic regression on standardised
     features. Constant features are harmless (the scaler leaves them at zero)."""
+    accs, _ = probe_predictions(X, y, folds, C=C)
+    return float(np.mean(accs)), float(np.std(accs))
+
+
+def probe_predictions(X, y, folds, *, C: float = 1.0) -> tuple[list[float], np.ndarray]:
+    """The linear probe of :func:`linear_probe` fold by fold: (each fold's held-out accuracy, the
+    held-out prediction of every row). The predictions' NMI against ``y`` is what a clustering that
+    grouped the rows as well as a supervised reader of the features would score."""
     # sklearn: ~2 s to import; not in a web process
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     X, y, folds = _check_xy(X, y, folds)
-    accs = []
+    accs, pred = [], np.empty(len(y), dtype=y.dtype)
     for train, test in fold_splits(folds):
         probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence warnings on degenerate (collapsed) features
             probe.fit(X[train], y[train])
-        accs.append(float((probe.predict(X[test]) == y[test]).mean()))
-    return float(np.mean(accs)), float(np.std(accs))
+        pred[test] = probe.predict(X[test])
+        accs.append(float((pred[test] == y[test]).mean()))
+    return accs, pred
+
+
+def heldout_nmi(y, pred) -> float:
+    """NMI of held-out predictions ``pred`` against the labels ``y`` (sklearn's, arithmetic mean,
+    as :func:`backend.cluster.validation.external_scores`)."""
+    from sklearn.metrics import normalized_mutual_info_score  # sklearn: not in a web process
+
+    return float(normalized_mutual_info_score(np.asarray(y).astype(str), np.asarray(pred).astype(str)))
 
 
 def chance_accuracy(y, folds, strategy: str, *, seed: int = SEED) -> float:

@@ -21,7 +21,10 @@ Scores (columns of :attr:`QualityResult.table`):
 
 - with labels (materials without a label are left out, and a warning says how many):
   ``probe_acc`` / ``probe_std`` (5-fold stratified linear probe, one fold assignment per window
-  shared by every row), ``kmeans_*`` (K-Means with k = number of classes), ``hdbscan_*`` (HDBSCAN
+  shared by every row), ``probe_nmi`` (NMI of the probe's held-out predictions against the labels:
+  the clustering scores' yardstick, since no clustering of a feature set can be expected to group
+  the labels better than a classifier trained on them; the ceiling's row holds its CNN's),
+  ``kmeans_*`` (K-Means with k = number of classes), ``hdbscan_*`` (HDBSCAN
   at the cell the explorer opens with, :func:`explorer_cell`, noise as a cluster; ``_nmi``,
   ``_ari``, ``_acc``), ``knn_agreement``
   (share of the 10 nearest fingerprints with the same label);
@@ -70,15 +73,16 @@ from backend.quality.metrics import (
     chance_accuracy,
     kmeans_labels,
     knn_agreement,
-    linear_probe,
+    heldout_nmi,
     map_trustworthiness,
+    probe_predictions,
 )
 from backend.quality.physics import physics_frame, physics_window
 from backend.quality.rowcache import RowCache
 
 #: columns of the table, in order
 COLUMNS = ("feature_set", "kind", "window", "model_id", "objective", "dim", "n", "probe_acc", "probe_std",
-           "train_acc", "kmeans_nmi", "kmeans_ari", "kmeans_acc", "hdbscan_nmi", "hdbscan_ari", "hdbscan_acc",
+           "probe_nmi", "train_acc", "kmeans_nmi", "kmeans_ari", "kmeans_acc", "hdbscan_nmi", "hdbscan_ari", "hdbscan_acc",
            "hdbscan_clusters", "hdbscan_noise", "knn_agreement", "trustworthiness", "effective_dim",
            "distinct", "recon_loss")
 KINDS = ("model", "baseline", "ceiling", "chance")
@@ -175,7 +179,9 @@ def score_features(X, names, ctx: WindowInputs, *, spec: QualitySpec, xy=None, w
     y = np.array([ctx.labels[n] for n in nl])
     folds = np.array([ctx.folds[n] for n in nl])
     row["n"] = int(len(nl))
-    row["probe_acc"], row["probe_std"] = linear_probe(Xl, y, folds)
+    accs, pred = probe_predictions(Xl, y, folds)
+    row["probe_acc"], row["probe_std"] = float(np.mean(accs)), float(np.std(accs))
+    row["probe_nmi"] = heldout_nmi(y, pred)
     k = len(np.unique(y))
     km = external_scores(y, kmeans_labels(Xl, k, spec.seed))
     row.update(kmeans_nmi=km["nmi"], kmeans_ari=km["ari"], kmeans_acc=km["accuracy"])
@@ -201,7 +207,7 @@ def _chance_rows(ctx: WindowInputs, spec: QualitySpec) -> list[dict]:
                "probe_acc": chance_accuracy(y, folds, strategy, seed=spec.seed), "probe_std": 0.0}
         pred = np.zeros(len(y), int) if strategy == "majority" else rng.integers(0, k, len(y))
         sc = external_scores(y, pred)
-        row.update(kmeans_nmi=sc["nmi"], kmeans_ari=sc["ari"], kmeans_acc=sc["accuracy"])
+        row.update(kmeans_nmi=sc["nmi"], kmeans_ari=sc["ari"], kmeans_acc=sc["accuracy"], probe_nmi=sc["nmi"])
         if strategy == "random":
             # a material's neighbours share its label by chance with probability sum_c p_c^2
             p = np.unique(y, return_counts=True)[1] / len(y)
@@ -321,7 +327,7 @@ def _ceiling_row(window, group, ctx: WindowInputs, spec: QualitySpec, cache: Row
     meta["ceiling"][f"window {window} eV, {spec.labels}"] = {k: row[k] for k in ("epochs", "lr", "lr_scores", "seconds")}
     return {"feature_set": "supervised CNN (ceiling)", "kind": "ceiling", "window": window,
             "objective": f"trained with the labels ({row['epochs']} epochs, lr {row['lr']:g})",
-            **{k: row[k] for k in ("probe_acc", "probe_std", "train_acc", "n")}}
+            **{k: row[k] for k in ("probe_acc", "probe_std", "probe_nmi", "train_acc", "n")}}
 
 
 def _recon_loss(catalog, info) -> float | None:
