@@ -71,7 +71,7 @@ def model_feature_set(catalog, info) -> FeatureSet:
 
 
 def pixel_sizes(group) -> list[int]:
-    """The pixel baselines' sizes: every model's input size, training's default input size (64 px)
+    """The pixel baselines' sizes: every model's input size, training's default input size (128 px)
     and the study's 224 px."""
     return sorted({model_image_size(i) for i in group if not i.is_unencoded} | {TrainConfig.image_size, STUDY_SIZE})
 
@@ -146,7 +146,7 @@ def ceiling_epochs(group) -> int:
 
 def ceiling_scores(ctx, label, *, epochs: int, seed: int, cache) -> dict:
     """The supervised CNN ceiling of one label column (a :class:`backend.quality.inputs.Labelled`)
-    on a window's images at the models' input size, cached: ``probe_acc``, ``probe_std``,
+    on a window's images at CEILING_SIZE (64 px), cached: ``probe_acc``, ``probe_std``,
     ``train_acc``, ``n``, ``lr``, ``lr_scores``, ``epochs``, ``seconds`` (of the run that computed it)."""
     # torch (the ceiling trains a network): only where a report runs
     from backend.quality.baselines import CEILING_LRS, CEILING_SIZE, supervised_ceiling
