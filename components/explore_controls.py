@@ -45,13 +45,12 @@ def field_options(models, arch: str, name: str) -> list[dict]:
 def _fmt(value, name: str, models=()) -> str:
     if name == "latent":
         # the fingerprint is the encoder's (image side / DOWNSAMPLING)^2 x latent map: 7x7 at the
-        # study's 224 px, 2x2 at the default 64; shown where every model of that latent agrees
-        # (times the parts of a two-part fingerprint)
-        shapes = {(m.image_size // DOWNSAMPLING, m.parts) for m in models if m.latent == value and m.image_size}
-        if len(shapes) == 1:
-            s, parts = shapes.pop()
-            times = f"{parts}×" if parts > 1 else ""
-            return f"{value} ({times}{s}×{s}×{value} = {parts * s * s * value})"
+        # study's 224 px, 4x4 at the default 128 (times the parts of a two-part fingerprint); every
+        # shape the models of that latent have
+        shapes = sorted({(m.image_size // DOWNSAMPLING, m.parts) for m in models if m.latent == value and m.image_size})
+        if shapes:
+            return f"{value} (" + " or ".join(f"{f'{p}×' if p > 1 else ''}{s}×{s}×{value} = {p * s * s * value}"
+                                             for s, p in shapes) + ")"
     return str(value)
 
 

@@ -34,9 +34,10 @@ TOUR = (
 HELP_TEXT = """
 **bandscape** clusters band structures by their autoencoder *fingerprints*: a residual
 convolutional network turns each band-structure image into a small map of z = 1, 2 or 3 latent
-channels: 7×7×z numbers (49, 98, 147) for the study's 224×224 images, 2×2×z (4, 8, 12) for
-bandscape's default 64×64 training, whose fingerprints are trained to ignore where the Fermi
-level sits and the bandwidth (the *Latent channels* choice says which). The fingerprints are clustered here, live,
+channels: 7×7×z numbers (49, 98, 147) for the study's 224×224 images; bandscape's default
+128×128 training makes two such maps of 4×4×z (96 numbers for z = 3), one trained to keep the
+bands' shapes wherever the Fermi level sits, one to keep what lies at the Fermi level (the
+*Latent channels* choice says how many numbers). The fingerprints are clustered here, live,
 and drawn on their 2-D UMAP projection. **Hover** a point to see its band structure; **click** to pin
 it (pin two to compare them; × unpins). The **legend** above the map names what each colour means
 (clusters, label values, consensus clusters, stability), in the colours drawn; a yellow box warns

@@ -13,7 +13,7 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from backend.autoencoder.config import CLUSTER_LOSSES, OBJECTIVES, TrainConfig, loss_name
+from backend.autoencoder.config import CHANNELS, CLUSTER_LOSSES, OBJECTIVES, TrainConfig, loss_name
 from backend.discover.explorer_view import explorer_url
 from backend.jobs import format_duration, format_progress
 from components.explore_controls import ARCH_LABELS, labelled
@@ -55,7 +55,7 @@ def job_form(ids: dict, folders: list[dict], default_folder: str | None, default
                     options=[{"label": ARCH_LABELS[a], "value": a} for a in ("resnet18", "resnet50")]), 130),
                 labelled("Latent channels", dbc.Select(
                     id=ids["latent"], value=str(defaults.latent), size="sm",
-                    # the fingerprint is (size/32)^2 x z numbers: 7x7xz at 224 px, 2x2xz at 64
+                    # the fingerprint is (size/32)^2 x z numbers: 7x7xz at 224 px, 4x4xz at 128
                     options=[{"label": f"{z}", "value": str(z)} for z in (1, 2, 3)]), 120),
             ], className="d-flex gap-2"),
             html.Div([
@@ -69,6 +69,10 @@ def job_form(ids: dict, folders: list[dict], default_folder: str | None, default
                     options=[{"label": f"{s}" + (" (the study)" if s == 224 else " (default)"
                                                  if s == defaults.image_size else ""), "value": str(s)}
                              for s in IMAGE_SIZES]), 130),
+                labelled("Trunk width", dbc.Select(
+                    id=ids["channels"], value=str(defaults.channels), size="sm",
+                    options=[{"label": f"{c}" + (" (the study)" if c == 64 else " (default)" if c == defaults.channels
+                                                 else ""), "value": str(c)} for c in CHANNELS]), 120),
                 labelled("Seed", num("seed", defaults.seed, 0, 1, 80)),
             ], className="d-flex gap-2"),
             html.Div([

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 # ---- component ids -------------------------------------------------------------------------
 FORM = {"folder": "train-folder", "arch": "train-arch", "latent": "train-latent", "epochs": "train-epochs",
         "split": "train-split", "window": "train-window", "image_size": "train-image-size", "seed": "train-seed",
+        "channels": "train-channels",
         "objective": "train-objective", "cluster_loss": "train-cluster-loss", "clusters": "train-clusters",
         "submit": "train-submit", "estimate": "train-estimate"}
 IMPORT = {"upload": "train-import-upload", "fermi": "train-import-fermi", "plot_window": "train-import-plot-window",
@@ -60,8 +61,8 @@ SEEN = "train-seen"  # what the detail panel shows (job id + record time), to sk
 TABLE_SEEN = "train-table-seen"
 URL_SINK = "train-url-sink"
 
-FORM_FIELDS = ("arch", "latent", "epochs", "split", "window", "image_size", "seed", "objective", "cluster_loss",
-               "clusters")
+FORM_FIELDS = ("arch", "latent", "epochs", "split", "window", "image_size", "channels", "seed", "objective",
+               "cluster_loss", "clusters")
 GRID_FIELDS = ("arch", "latent", "epochs", "split")
 
 
@@ -169,20 +170,21 @@ def _folder(catalog, folder) -> Path:
 
 
 def form_config(arch, latent, epochs, split, window, image_size, seed, objective=None, cluster_loss=None,
-                clusters=None, **_) -> TrainConfig:
+                clusters=None, channels=None, **_) -> TrainConfig:
     """The form's values as a validated config (ParameterError names the field). An empty
-    objective or fine-tuning takes the default; k is read only when a fine-tuning needs it."""
+    objective, fine-tuning or width takes the default; k is read only when a fine-tuning needs it."""
     d = TrainConfig()
     cluster_loss = cluster_loss or d.cluster_loss
     return TrainConfig(arch=arch, latent=_as_int("latent", latent), epochs=_as_int("epochs", epochs),
                        split=_as_float("split", split), window=_as_float("window", window),
                        image_size=_as_int("image_size", image_size), seed=_as_int("seed", seed),
+                       channels=_as_int("channels", channels) if channels not in (None, "") else d.channels,
                        objective=objective or d.objective, cluster_loss=cluster_loss,
                        clusters=(_as_int("clusters (k)", clusters) if cluster_loss != "none" else None)).validate()
 
 
 def grid_configs(form: dict, grid: dict) -> list[TrainConfig]:
-    """The chosen sub-grid of the study's, with the form's window, image size, seed and recipe."""
+    """The chosen sub-grid of the study's, with the form's window, image size, width, seed and recipe."""
     base = form_config(**{**form, "arch": "resnet18", "latent": 1, "epochs": 1, "split": 0.0})
     restrict = {}
     for name, cast in (("arch", str), ("latent", lambda v: _as_int("latent", v)),
@@ -190,7 +192,8 @@ def grid_configs(form: dict, grid: dict) -> list[TrainConfig]:
         restrict[name] = [cast(v) for v in (grid.get(name) or [])]
     if not all(restrict.values()):
         return []
-    shared = dict(window=base.window, image_size=base.image_size, seed=base.seed, objective=base.objective,
+    shared = dict(window=base.window, image_size=base.image_size, channels=base.channels, seed=base.seed,
+                  objective=base.objective,
                   cluster_loss=base.cluster_loss, clusters=base.clusters)
     return [c.validate() for c in paper_grid(**shared, **restrict)]
 

@@ -87,7 +87,7 @@ def test_tiny_real_run_is_read_by_the_catalog(tiny_images, tmp_path):
     shutil.copytree(tiny_images, images)
     root = tmp_path / "root"
     result = train_model(cfg, images, root, progress=lambda d, t, **i: events.append((d, t, i)))
-    assert result.model_id == "resnet18_latent2_window1eV_steps2_split2.5_width1_size64_contrastive_physical"
+    assert result.model_id == "resnet18_latent2_window1eV_steps2_split2.5_width1_size64_contrastive_physical_ch32"
     assert [e[0] for e in events if e[2].get("stage") == "train"] == [1, 2]
     assert all(np.isfinite(e[2]["val_loss"]) for e in events if e[2].get("stage") == "train")
     info = Catalog(root).get(result.model_id)
@@ -166,5 +166,5 @@ def test_paper_grid_has_216_distinct_models():
     from backend.autoencoder.config import STUDY_RECIPE
 
     assert "resnet50_latent3_window1eV_steps90_split1.0_width1" in {c.model_id for c in paper_grid(**STUDY_RECIPE)}
-    assert all(c.model_id.endswith("_contrastive_physical") for c in grid)
+    assert all(c.model_id.endswith("_size128_contrastive_physical_ch32") for c in grid)
     assert len(paper_grid(window=1, arch="resnet50")) == 36

@@ -53,7 +53,7 @@ def test_tiny_demo_build(tmp_path):
     cat = Catalog(tmp_path)
     pretrained = [m for m in cat.models.values() if m.is_pretrained]
     assert set(cat.models) - {m.model_id for m in pretrained} == {
-        "unencoded_window1eV_width1", "resnet18_latent3_window1eV_steps1_split1.0_width1_size32_contrastive_physical"}
+        "unencoded_window1eV_width1", "resnet18_latent3_window1eV_steps1_split1.0_width1_size32_contrastive_physical_ch32"}
     # the shipped encoder's map of the window: what a clone without trained weights places materials on
     assert [m.window for m in pretrained] == [1] and report["models"][-1] == pretrained[0].model_id
     labels = pd.read_csv(tmp_path / "labels.csv")
@@ -78,7 +78,7 @@ def test_tiny_lattice_demo_build_keeps_its_views(tmp_path):
     """The first demo's generator stays buildable, its models trained with the views made for it."""
     report = build_demo(tmp_path, n=8, seed=3, windows=(1,), epochs=1, image_size=32, jobs=1, generator="lattice")
     assert report["models"][:2] == ["unencoded_window1eV_width1",
-                                    "resnet18_latent3_window1eV_steps1_split1.0_width1_size32_contrastive"]
+                                    "resnet18_latent3_window1eV_steps1_split1.0_width1_size32_contrastive_ch32"]
     labels = pd.read_csv(tmp_path / "labels.csv")
     assert list(labels.columns) == ["material", "family", "metal", "flat_band"]
     assert sorted(labels["family"].unique()) == sorted(FAMILIES)

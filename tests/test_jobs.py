@@ -280,12 +280,15 @@ runner.stop()
 def test_estimate_uses_the_measured_cpu_throughput():
     from backend.jobs import estimate_seconds, format_duration
 
-    r18 = TrainConfig(arch="resnet18", epochs=30, split=0.0, image_size=224)
+    r18 = TrainConfig(arch="resnet18", epochs=30, split=0.0, image_size=224, channels=64)  # the study's
     # 546 images x 30 epochs at 6.2 images/s, plus encoding and UMAP
     assert 546 * 30 / 6.2 < estimate_seconds(r18, 546) < 546 * 30 / 6.2 + 60
-    assert estimate_seconds(TrainConfig(arch="resnet50", epochs=30, split=0.0, image_size=224), 546) > 2 * estimate_seconds(r18, 546)
-    small = TrainConfig(arch="resnet18", epochs=30, split=0.0, image_size=112)
+    assert estimate_seconds(TrainConfig(arch="resnet50", epochs=30, split=0.0, image_size=224, channels=64),
+                            546) > 2 * estimate_seconds(r18, 546)
+    small = TrainConfig(arch="resnet18", epochs=30, split=0.0, image_size=112, channels=64)
     assert estimate_seconds(small, 546) < estimate_seconds(r18, 546) / 3.5  # a quarter of the pixels
+    narrow = TrainConfig(arch="resnet18", epochs=30, split=0.0, image_size=224, channels=32)
+    assert estimate_seconds(narrow, 546) < estimate_seconds(r18, 546) / 3.5  # a quarter of the width^2
     assert format_duration(3725) == "1 h 02 min" and format_duration(42) == "42 s"
 
 

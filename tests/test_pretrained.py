@@ -135,8 +135,8 @@ def test_train_init_from_pretrained_starts_from_the_shipped_weights(tmp_path):
 
 
 def test_channels_is_validated_and_named_in_the_id_only_when_not_64():
-    assert TrainConfig().model_id == "resnet18_latent3_window1eV_steps60_split1.0_width1_size64_contrastive_physical"
-    assert TrainConfig(channels=32).model_id.endswith("_size64_contrastive_physical_ch32")
+    assert TrainConfig().model_id == "resnet18_latent3_window1eV_steps60_split1.0_width1_size128_contrastive_physical_ch32"
+    assert TrainConfig(channels=64).model_id.endswith("_size128_contrastive_physical")
     assert TrainConfig(channels=16, init_from=PRETRAINED).model_id.endswith("_ch16_pretrained-tuned")
     for bad in (48, 0, True, "32", 32.0):
         with pytest.raises(ParameterError, match="channels must be one of"):

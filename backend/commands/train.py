@@ -14,6 +14,7 @@ import time
 
 from backend.autoencoder.config import (
     ARCH_NAMES,
+    CHANNELS,
     CLUSTER_LOSSES,
     DEVICES,
     LATENTS,
@@ -50,6 +51,8 @@ def add_train_args(p, grid: bool = False) -> None:
         p.add_argument("--window", type=float, default=None, help=WINDOW_HELP)
     p.add_argument("--image-size", type=int, default=d.image_size,
                    help=f"pixels, a multiple of 32 (the study used {STUDY_RECIPE['image_size']})")
+    p.add_argument("--channels", type=int, choices=CHANNELS, default=d.channels,
+                   help="the trunk's base width (torchvision's ResNets: 64; half of it costs a quarter)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (split, order, noise, weights)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per batch")
     p.add_argument("--line-width", type=float, default=d.line_width, help="line width of the images, pt (recorded)")
@@ -94,7 +97,7 @@ def images_windows(args, asked: list[float] | None) -> list[float]:
 
 
 def config_from_args(args, **override):
-    fields = dict(image_size=args.image_size, seed=args.seed, batch_size=args.batch_size,
+    fields = dict(image_size=args.image_size, channels=args.channels, seed=args.seed, batch_size=args.batch_size,
                   line_width=args.line_width, device=args.device, max_lr=args.max_lr, objective=args.objective,
                   temperature=args.temperature, views=args.views, cluster_loss=args.cluster_loss,
                   clusters=args.clusters,

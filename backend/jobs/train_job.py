@@ -29,7 +29,8 @@ from backend.progress import Cancelled
 MAX_BATCH_POINTS = 1000  # batch losses kept for the live curve (thinned beyond this)
 
 #: training throughput at 224 px on this project's CPU (x86_64, 2 cores, AVX2, no bf16), from
-#: ``bench/train_throughput.py``; scaled by (224 / image size)^2 for other sizes. Estimates only.
+#: ``bench/train_throughput.py``, at torchvision's width (64); scaled by (224 / image size)^2 for
+#: other sizes and (64 / channels)^2 for a narrower trunk. Estimates only.
 CPU_IMAGES_PER_S = {"resnet18": 6.2, "resnet50": 2.8}
 UMAP_S = 10.0            # encoding aside, UMAP of a few hundred points, roughly
 
@@ -70,7 +71,8 @@ def model_exists(root: str | os.PathLike, model_id: str) -> bool:
 
 def estimate_seconds(cfg: TrainConfig, n_images: int, images_per_s: float | None = None) -> float:
     """Rough wall time of one training run on this project's CPU (or at ``images_per_s``)."""
-    ips = images_per_s or CPU_IMAGES_PER_S.get(cfg.arch, CPU_IMAGES_PER_S["resnet50"]) * (224 / cfg.image_size) ** 2
+    ips = images_per_s or (CPU_IMAGES_PER_S.get(cfg.arch, CPU_IMAGES_PER_S["resnet50"])
+                           * (224 / cfg.image_size) ** 2 * (64 / cfg.channels) ** 2)
     n_val = int(round(cfg.split * n_images))
     n_train = n_images - n_val
     # a forward pass (validation, encoding) costs about a third of a training step

@@ -12,7 +12,7 @@ from backend.jobs import JobStore
 from tests.conftest import PROJECT, copy_demo_images
 from tests.e2e.browser import start_app, stop_app
 
-TINY = TrainConfig(arch="resnet18", latent=1, epochs=3, split=0.25, image_size=64)
+TINY = TrainConfig(arch="resnet18", latent=1, epochs=3, split=0.25, image_size=64, channels=16)
 
 
 @pytest.fixture()
@@ -63,6 +63,8 @@ def test_train_a_model_and_open_it_in_the_explorer(page, train_app):
     page.fill("#train-epochs", "3")
     page.fill("#train-split", "0.25")
     page.select_option("#train-image-size", "64")
+    assert page.input_value("#train-channels") == "32"  # the default trunk width, which the id names
+    page.select_option("#train-channels", "16")
     page.click("#train-submit")
     page.wait_for_selector("#train-submit-result", timeout=10_000)
     assert "Queued 1 job" in page.inner_text("#train-submit-result")
