@@ -48,9 +48,11 @@ def _fmt(value, name: str, models=()) -> str:
         # study's 224 px, 4x4 at the default 128 (times the parts of a two-part fingerprint); every
         # shape the models of that latent have
         shapes = sorted({(m.image_size // DOWNSAMPLING, m.parts) for m in models if m.latent == value and m.image_size})
-        if shapes:
-            return f"{value} (" + " or ".join(f"{f'{p}×' if p > 1 else ''}{s}×{s}×{value} = {p * s * s * value}"
-                                             for s, p in shapes) + ")"
+        if len(shapes) == 1:
+            (s, p), = shapes
+            return f"{value} ({f'{p}×' if p > 1 else ''}{s}×{s}×{value} = {p * s * s * value})"
+        if shapes:  # models of several input sizes: how many numbers each has, short enough for the select
+            return f"{value} (" + " or ".join(str(p * s * s * value) for s, p in shapes) + " numbers)"
     return str(value)
 
 
