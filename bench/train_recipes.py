@@ -1,6 +1,6 @@
 """Training time per recipe per epoch on this CPU, through the real training loop.
 
-    python bench/train_recipes.py [--images assets/images/train_3eV] [--image-size 64] [--epochs 2]
+    python bench/train_recipes.py [--images assets/images/train_3eV] [--image-size 128] [--channels 32] [--epochs 2]
 
 Each recipe (the study's reconstruction, contrastive, and the three clustering fine-tunings on
 top of a pre-training) runs ``--epochs`` epochs of its phase on the folder's images with
@@ -36,17 +36,18 @@ def main() -> None:
     root = Path(__file__).resolve().parents[1]
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", default=str(root / "assets" / "images" / "train_3eV"))
-    ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--epochs", type=int, default=2)
     from backend.autoencoder.config import TrainConfig
 
     defaults = TrainConfig()
+    ap.add_argument("--image-size", type=int, default=defaults.image_size, help="default: train's")
+    ap.add_argument("--channels", type=int, default=defaults.channels, help="the trunk's width; default: train's")
     ap.add_argument("--batch-size", type=int, default=defaults.batch_size, help="default: train's")
     args = ap.parse_args()
 
     import torch
 
-    from backend.autoencoder.device import keep_freed_memory, pick_device
+    from backend.autoencoder.device import cpu_has_bf16, keep_freed_memory, pick_device
     from backend.autoencoder.images import load_image_folder
     from backend.autoencoder.training import build_model, fit
 
@@ -57,7 +58,7 @@ def main() -> None:
     out = {}
     for name, recipe in RECIPES.items():
         fine = "cluster_loss" in recipe
-        cfg = TrainConfig(image_size=args.image_size, batch_size=args.batch_size, split=0.1, epochs=args.epochs,
+        cfg = TrainConfig(image_size=args.image_size, channels=args.channels, batch_size=args.batch_size, split=0.1, epochs=args.epochs,
                           cluster_epochs=args.epochs, clusters=4 if fine else None, **recipe).validate()
         torch.manual_seed(0)
         model = build_model(cfg, device)
@@ -70,17 +71,18 @@ def main() -> None:
         out[name] = {"s_per_epoch": round(per_epoch, 2), "images_per_s": round(statistics.median(
             h["images_per_s"] for h in rows), 1), "wall_s": round(wall, 1)}
     # the demo's models are trained with train's defaults
-    demo = {k: getattr(defaults, k) for k in ("objective", "image_size", "epochs", "batch_size", "max_lr", "split",
+    demo = {k: getattr(defaults, k) for k in ("objective", "image_size", "channels", "epochs", "batch_size", "max_lr", "split",
                                                "cluster_loss", "cluster_epochs")}
     pre = "contrastive" if demo["objective"] == "contrastive" else "reconstruction"
     demo_s = out[pre]["s_per_epoch"] * demo["epochs"]
     if demo.get("cluster_loss", "none") != "none":
         demo_s += out[f"{pre}+{demo['cluster_loss']}"]["s_per_epoch"] * demo["cluster_epochs"]
     print(json.dumps({
-        "bench": "train_recipes", "images": len(ink), "image_size": args.image_size, "batch_size": args.batch_size,
+        "bench": "train_recipes", "images": len(ink), "image_size": args.image_size, "channels": args.channels,
+        "batch_size": args.batch_size,
         "epochs_timed": args.epochs, "recipes": out, "demo_recipe": demo, "demo_model_training_s": round(demo_s, 1),
         "target_demo_model_s": 600, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "torch": torch.__version__,
+        "cpu_bf16": cpu_has_bf16(), "torch": torch.__version__,
     }))
 
 
