@@ -68,12 +68,12 @@ def job_form(ids: dict, folders: list[dict], default_folder: str | None, default
                     id=ids["image_size"], value=str(defaults.image_size), size="sm",
                     options=[{"label": f"{s}" + (" (the study)" if s == 224 else " (default)"
                                                  if s == defaults.image_size else ""), "value": str(s)}
-                             for s in IMAGE_SIZES]), 130),
+                             for s in IMAGE_SIZES]), 145),
                 labelled("Trunk width", dbc.Select(
                     id=ids["channels"], value=str(defaults.channels), size="sm",
                     options=[{"label": f"{c}" + (" (the study)" if c == 64 else " (default)" if c == defaults.channels
-                                                 else ""), "value": str(c)} for c in CHANNELS]), 120),
-                labelled("Seed", num("seed", defaults.seed, 0, 1, 80)),
+                                                 else ""), "value": str(c)} for c in CHANNELS]), 150),
+                labelled("Seed", num("seed", defaults.seed, 0, 1, 60)),
             ], className="d-flex gap-2"),
             html.Div([
                 labelled("Objective", dbc.Select(
