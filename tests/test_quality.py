@@ -125,7 +125,7 @@ def test_report_reads_every_model_against_its_baselines(demo_report):
     t = result.table
     assert set(t.kind) == {"model", "baseline", "chance"}
     names = set(t.feature_set)
-    assert {"unencoded UMAP (2-D)", "pixels 128px (PCA-50)", "pixels 224px (PCA-50)", "untrained resnet18 latent3 128px",
+    assert {"unencoded UMAP (2-D)", "pixels 128px (PCA-50)", "pixels 224px (PCA-50)", "untrained resnet18 latent3 128px ch32 2 parts",
             "majority class",
             "random class"} <= names
     for col in ("probe_acc", "probe_nmi", "kmeans_nmi", "kmeans_acc", "knn_agreement"):
@@ -137,6 +137,8 @@ def test_report_reads_every_model_against_its_baselines(demo_report):
     assert t.loc[t.feature_set == "majority class", "probe_acc"].item() == pytest.approx(1 / families.nunique())
     model = t[t.kind == "model"].iloc[0]
     assert model.dim == 2 * 4 * 4 * 3 and 0 < model.trustworthiness <= 1 and model.distinct == 1.0
+    # the untrained baseline is the model's own network: as many numbers, from as many parts
+    assert t.loc[t.feature_set == "untrained resnet18 latent3 128px ch32 2 parts", "dim"].item() == model.dim
     # the baselines read as they should: pixels carry more than chance, a 2-D map less than 50 PCs
     pixels = t[t.feature_set == "pixels 128px (PCA-50)"].iloc[0]
     assert pixels.probe_acc > 1 / families.nunique() + 0.1 and pixels.probe_acc > t.loc[t.feature_set == "random class", "probe_acc"].item()
@@ -208,3 +210,19 @@ def test_bad_label_columns_are_named(tmp_path):
     with pytest.raises(ParameterError, match="fewer than the 5 folds"):
         quality_report(Catalog(few), [demo_model(3)], QualitySpec(labels="family", baselines=False),
                        cache_dir=tmp_path)
+
+
+def test_untrained_baseline_is_the_models_network_part_by_part():
+    """A two-part fingerprint of random encoders at the model's width: part 1 is the one-part
+    network's (same seed), part 2 another draw; the width changes the features, not their number."""
+    from backend.quality.baselines import untrained_fingerprints
+
+    ink = (np.random.default_rng(0).random((6, 1, 64, 64)) < 0.05).astype(np.uint8)
+    one = untrained_fingerprints(ink, "resnet18", [1, 3], image_size=64, channels=16)
+    two = untrained_fingerprints(ink, "resnet18", [1, 3], image_size=64, channels=16, parts=2)
+    wide = untrained_fingerprints(ink, "resnet18", [3], image_size=64)
+    for z in (1, 3):
+        assert one[z].shape == (6, z * 2 * 2) and two[z].shape == (6, 2 * z * 2 * 2)
+        np.testing.assert_array_equal(two[z][:, :z * 4], one[z])
+        assert not np.allclose(two[z][:, z * 4:], one[z])
+    assert wide[3].shape == one[3].shape and not np.allclose(wide[3], one[3])

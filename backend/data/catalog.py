@@ -94,6 +94,17 @@ class ModelInfo:
         return 224
 
     @property
+    def channels(self) -> int:
+        """The trunk's base width: from the model's JSON, else the id's ``ch32`` suffix, else
+        torchvision's 64 (the study's, and every model's before the width was a choice)."""
+        if isinstance(self.extra.get("channels"), int):
+            return self.extra["channels"]
+        for part in self.tag.split("_"):
+            if part.startswith("ch") and part[2:].isdigit():
+                return int(part[2:])
+        return 64
+
+    @property
     def parts(self) -> int:
         """How many encoders the fingerprint joins (2 for the two-part ``physical`` views): from the
         model's JSON, else the id's ``contrastive_{views}`` suffix."""

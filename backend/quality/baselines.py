@@ -59,10 +59,13 @@ def pixel_pca(ink: np.ndarray, n_components: int = PCA_COMPONENTS, seed: int = S
     return PCA(n_components=c, random_state=seed, svd_solver="randomized").fit_transform(X).astype(np.float64)
 
 
-def untrained_fingerprints(ink, arch: str, latents, *, image_size: int, seed: int = SEED,
-                           batch_size: int = 32) -> dict[int, np.ndarray]:
-    """Fingerprints of ``ink`` (n, 1, S, S) from randomly initialised encoders of ``arch`` with
-    each of ``latents`` channels (seeded; eval mode: BatchNorm at its initial identity statistics).
+def untrained_fingerprints(ink, arch: str, latents, *, image_size: int, channels: int = 64, parts: int = 1,
+                           seed: int = SEED, batch_size: int = 32) -> dict[int, np.ndarray]:
+    """Fingerprints of ``ink`` (n, 1, S, S) from randomly initialised encoders of ``arch`` at trunk
+    width ``channels`` with each of ``latents`` channels (seeded; eval mode: BatchNorm at its
+    initial identity statistics): the model's own network before training. A fingerprint of
+    ``parts`` > 1 joins that many encoders (part i seeded ``seed + i``), part 1's numbers first, as
+    a trained two-part model's does.
 
     Seeded the same way, the encoders of different latents share their trunk (it is drawn before
     the last 1x1 convolution), so the trunk runs once and only that convolution per latent. On
@@ -70,22 +73,26 @@ def untrained_fingerprints(ink, arch: str, latents, *, image_size: int, seed: in
     there (2.5-3x faster for a ResNet-50 at 224 px; random features do not need fp32)."""
     amp = untrained_precision()
     latents = sorted(set(int(z) for z in latents))
-    encoders = {}
-    for z in latents:
-        check_arch(arch, z, image_size)
-        torch.manual_seed(seed)
-        encoders[z] = Encoder(arch, z).eval()
-    trunk = encoders[latents[0]]
     x_all = _as_size(torch.as_tensor(np.asarray(ink)), image_size)
     out = {z: [] for z in latents}
-    with torch.inference_mode():
-        for start in range(0, len(x_all), batch_size):
-            x = x_all[start:start + batch_size].float().contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cpu", dtype=amp or torch.bfloat16, enabled=amp is not None):
-                h = trunk.stages(trunk.stem(x))
-                for z in latents:
-                    out[z].append(encoders[z].to_latent(h).flatten(1).float())
-    return {z: torch.cat(v).numpy().astype(np.float64) for z, v in out.items()}
+    for part in range(parts):
+        encoders = {}
+        for z in latents:
+            check_arch(arch, z, image_size)
+            torch.manual_seed(seed + part)
+            encoders[z] = Encoder(arch, z, channels).eval()
+        trunk = encoders[latents[0]]
+        chunks = {z: [] for z in latents}
+        with torch.inference_mode():
+            for start in range(0, len(x_all), batch_size):
+                x = x_all[start:start + batch_size].float().contiguous(memory_format=torch.channels_last)
+                with torch.autocast("cpu", dtype=amp or torch.bfloat16, enabled=amp is not None):
+                    h = trunk.stages(trunk.stem(x))
+                    for z in latents:
+                        chunks[z].append(encoders[z].to_latent(h).flatten(1).float())
+        for z in latents:
+            out[z].append(torch.cat(chunks[z]))
+    return {z: torch.cat(v, dim=1).numpy().astype(np.float64) for z, v in out.items()}
 
 
 def untrained_precision():

@@ -15,11 +15,13 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from backend.autoencoder.config import TrainConfig
+from backend.autoencoder.config import STUDY_RECIPE, TrainConfig, view_parts
 from backend.fileio import file_sha256
 
 #: px: the pixel baselines' sizes besides the models' own: the study's input size
 STUDY_SIZE = 224
+#: the trunk's base width of torchvision's ResNets (the study's); narrower ones name it
+FULL_WIDTH = STUDY_RECIPE["channels"]
 
 
 @dataclass
@@ -99,31 +101,38 @@ def pixel_feature_sets(ctx, sizes, *, seed: int, unenc_info=None) -> list[Featur
 
 
 def untrained_feature_sets(ctx, group, *, seed: int) -> list[FeatureSet]:
-    """The models' architectures with random weights, one per (architecture, latent, size), on
-    the images at that size."""
+    """The models' networks with random weights, one per (architecture, latent, size, trunk width,
+    parts), on the images at that size."""
     # torch (untrained networks): only where a report runs
     from backend.quality.baselines import untrained_fingerprints, untrained_precision
 
-    archs = sorted({(i.arch, int(i.latent), model_image_size(i)) for i in group
-                    if not i.is_unencoded and i.arch in ("resnet18", "resnet50") and i.latent})
-    if not any(not i.is_unencoded for i in group):   # no models yet: the architecture training would make
-        archs = [(TrainConfig.arch, TrainConfig.latent, TrainConfig.image_size)]
-    features: dict = {}  # (arch, size) -> {latent: X}, computed once, when a row needs it
+    nets = sorted({(i.arch, int(i.latent), model_image_size(i), i.channels, i.parts) for i in group
+                   if not i.is_unencoded and i.arch in ("resnet18", "resnet50") and i.latent})
+    if not any(not i.is_unencoded for i in group):   # no models yet: the network training would make
+        cfg = TrainConfig()
+        nets = [(cfg.arch, cfg.latent, cfg.image_size, cfg.channels, len(view_parts(cfg.views, cfg.objective)))]
+    features: dict = {}  # (arch, size, width, parts) -> {latent: X}, computed once, when a row needs it
     amp = str(untrained_precision())
 
-    def load(arch, latent, size):
-        if (arch, size) not in features:
-            wanted = [z for a, z, s in archs if (a, s) == (arch, size)]
-            names, ink, _ = ctx.images(size)
-            features[(arch, size)] = untrained_fingerprints(ink, arch, wanted, image_size=size, seed=seed)
-        return ctx.images(size)[0], features[(arch, size)][latent]
+    def load(net, latent):
+        if net not in features:
+            arch, size, channels, parts = net
+            wanted = [z for a, z, s, c, p in nets if (a, s, c, p) == net]
+            features[net] = untrained_fingerprints(ctx.images(size)[1], arch, wanted, image_size=size,
+                                                   channels=channels, parts=parts, seed=seed)
+        return ctx.images(net[1])[0], features[net][latent]
 
     out = []
-    for arch, latent, size in archs:
+    for arch, latent, size, channels, parts in nets:
         key = {"baseline": "untrained", "arch": arch, "latent": latent, "size": size,
                "images": ctx.images(size)[2], "amp": amp}
-        out.append(FeatureSet(f"untrained {arch} latent{latent} {size}px", "baseline", "random weights", key,
-                              lambda a=arch, z=latent, s=size: load(a, z, s)))
+        name = f"untrained {arch} latent{latent} {size}px"
+        if channels != FULL_WIDTH:   # torchvision's width (the study's) keeps the name it always had
+            key["channels"], name = channels, f"{name} ch{channels}"
+        if parts > 1:
+            key["parts"], name = parts, f"{name} {parts} parts"
+        out.append(FeatureSet(name, "baseline", "random weights", key,
+                              lambda net=(arch, size, channels, parts), z=latent: load(net, z)))
     return out
 
 
