@@ -86,23 +86,22 @@ class ModelInfo:
         else the study's 224."""
         if self.arch not in ("resnet18", "resnet50"):
             return None
-        if isinstance(self.extra.get("image_size"), int):
-            return self.extra["image_size"]
-        for part in self.tag.split("_"):
-            if part.startswith("size") and part[4:].isdigit():
-                return int(part[4:])
-        return 224
+        return self._recorded("image_size", "size", 224)
 
     @property
     def channels(self) -> int:
         """The trunk's base width: from the model's JSON, else the id's ``ch32`` suffix, else
         torchvision's 64 (the study's, and every model's before the width was a choice)."""
-        if isinstance(self.extra.get("channels"), int):
-            return self.extra["channels"]
+        return self._recorded("channels", "ch", 64)
+
+    def _recorded(self, key: str, prefix: str, default: int) -> int:
+        """An integer setting from the model's JSON, else the id's ``{prefix}N`` suffix, else ``default``."""
+        if isinstance(self.extra.get(key), int):
+            return self.extra[key]
         for part in self.tag.split("_"):
-            if part.startswith("ch") and part[2:].isdigit():
-                return int(part[2:])
-        return 64
+            if part.startswith(prefix) and part[len(prefix):].isdigit():
+                return int(part[len(prefix):])
+        return default
 
     @property
     def parts(self) -> int:
