@@ -287,7 +287,7 @@ def quality_section(ids: dict, metric: str = "probe_acc", status: str = "") -> h
         ], className="d-flex align-items-center mt-3"),
         html.Div("Linear probe (5-fold), K-Means and HDBSCAN agreement and nearest-neighbour agreement with the "
                  "known labels; trustworthiness of the 2-D map and effective dimension without them. Every model "
-                 "reads against PCA of the raw pixels, the same architecture untrained, the unencoded map, chance "
+                 "reads against PCA of the raw pixels, its own network untrained (random weights), the unencoded map, chance "
                  "and (with labels) a CNN trained with the labels on the same folds.", className="small text-muted"),
         dbc.Progress(id=ids["progress"], value=0, striped=True, animated=True, className="mt-1", style={"height": "10px"}),
         html.Div(status, id=ids["status"], className="small text-muted mb-1"),
