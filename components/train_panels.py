@@ -13,7 +13,7 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from backend.autoencoder.config import CHANNELS, CLUSTER_LOSSES, OBJECTIVES, TrainConfig, loss_name
+from backend.autoencoder.config import CHANNELS, CLUSTER_LOSSES, OBJECTIVES, STUDY_RECIPE, TrainConfig, loss_name
 from backend.discover.explorer_view import explorer_url
 from backend.jobs import format_duration, format_progress
 from components.explore_controls import ARCH_LABELS, labelled
@@ -71,7 +71,7 @@ def job_form(ids: dict, folders: list[dict], default_folder: str | None, default
                              for s in IMAGE_SIZES]), 145),
                 labelled("Trunk width", dbc.Select(
                     id=ids["channels"], value=str(defaults.channels), size="sm",
-                    options=[{"label": f"{c}" + (" (the study)" if c == 64 else " (default)" if c == defaults.channels
+                    options=[{"label": f"{c}" + (" (the study)" if c == STUDY_RECIPE["channels"] else " (default)" if c == defaults.channels
                                                  else ""), "value": str(c)} for c in CHANNELS]), 150),
                 labelled("Seed", num("seed", defaults.seed, 0, 1, 60)),
             ], className="d-flex gap-2"),

@@ -24,6 +24,8 @@ PAPER_GRID = {
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: the trunk's base width (stage widths channels x 1, 2, 4, 8): torchvision's 64, or narrower
 CHANNELS = (16, 32, 64)
+#: torchvision's width, the study's and every model's before the width was a choice
+FULL_WIDTH = 64
 #: ``init_from`` naming the encoder shipped with bandscape (backend.autoencoder.pretrained)
 PRETRAINED = "pretrained"
 #: where it is shipped (band_encoder.pt and .json; read by backend.autoencoder.shipped, written by
@@ -56,7 +58,7 @@ OBJECTIVE_LOSSES = {"contrastive": "NT-Xent", "reconstruction": "BCE"}
 CLUSTER_TERMS = {"wcss": "WCSS", "dec": "KL", "idec": "KL"}
 #: the study's own settings, where train's defaults differ from them (``TrainConfig(**STUDY_RECIPE)``
 #: reproduces the paper's models; the grid's epochs and splits are the study's either way)
-STUDY_RECIPE = dict(objective="reconstruction", image_size=224, channels=64, max_lr=1e-3)
+STUDY_RECIPE = dict(objective="reconstruction", image_size=224, channels=FULL_WIDTH, max_lr=1e-3)
 
 
 def loss_name(objective: str, cluster_loss: str = "none", cluster_weight: float = 0.1) -> str:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from backend.autoencoder.config import PRETRAINED_TAG, VIEW_RECIPES, view_parts
+from backend.autoencoder.config import FULL_WIDTH, PRETRAINED_TAG, VIEW_RECIPES, view_parts
 from backend.cache import file_signature
 from backend.data.image_cache import display_png
 from backend.data.model_ids import parse_model_id, plain_number
@@ -92,7 +92,7 @@ class ModelInfo:
     def channels(self) -> int:
         """The trunk's base width: from the model's JSON, else the id's ``ch32`` suffix, else
         torchvision's 64 (the study's, and every model's before the width was a choice)."""
-        return self._recorded("channels", "ch", 64)
+        return self._recorded("channels", "ch", FULL_WIDTH)
 
     def _recorded(self, key: str, prefix: str, default: int) -> int:
         """An integer setting from the model's JSON, else the id's ``{prefix}N`` suffix, else ``default``."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from backend.autoencoder.config import TrainConfig
+from backend.autoencoder.config import FULL_WIDTH, TrainConfig
 from backend.data.image_window import check_window
 from backend.data.model_ids import model_paths, path_in_root, resolve_in_root
 from backend.errors import ParameterError
@@ -72,7 +72,7 @@ def model_exists(root: str | os.PathLike, model_id: str) -> bool:
 def estimate_seconds(cfg: TrainConfig, n_images: int, images_per_s: float | None = None) -> float:
     """Rough wall time of one training run on this project's CPU (or at ``images_per_s``)."""
     ips = images_per_s or (CPU_IMAGES_PER_S.get(cfg.arch, CPU_IMAGES_PER_S["resnet50"])
-                           * (224 / cfg.image_size) ** 2 * (64 / cfg.channels) ** 2)
+                           * (224 / cfg.image_size) ** 2 * (FULL_WIDTH / cfg.channels) ** 2)
     n_val = int(round(cfg.split * n_images))
     n_train = n_images - n_val
     # a forward pass (validation, encoding) costs about a third of a training step

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from sklearn.decomposition import PCA
 from torch import nn
 
-from backend.autoencoder.config import TrainConfig, check_arch
+from backend.autoencoder.config import FULL_WIDTH, TrainConfig, check_arch
 from backend.autoencoder.device import autocast_dtype
 from backend.autoencoder.model import Encoder
 from backend.autoencoder.objectives import ViewSet, band_views
@@ -59,7 +59,7 @@ def pixel_pca(ink: np.ndarray, n_components: int = PCA_COMPONENTS, seed: int = S
     return PCA(n_components=c, random_state=seed, svd_solver="randomized").fit_transform(X).astype(np.float64)
 
 
-def untrained_fingerprints(ink, arch: str, latents, *, image_size: int, channels: int = 64, parts: int = 1,
+def untrained_fingerprints(ink, arch: str, latents, *, image_size: int, channels: int = FULL_WIDTH, parts: int = 1,
                            seed: int = SEED, batch_size: int = 32) -> dict[int, np.ndarray]:
     """Fingerprints of ``ink`` (n, 1, S, S) from randomly initialised encoders of ``arch`` at trunk
     width ``channels`` with each of ``latents`` channels (seeded; eval mode: BatchNorm at its
@@ -73,12 +73,13 @@ def untrained_fingerprints(ink, arch: str, latents, *, image_size: int, channels
     there (2.5-3x faster for a ResNet-50 at 224 px; random features do not need fp32)."""
     amp = untrained_precision()
     latents = sorted(set(int(z) for z in latents))
+    for z in latents:
+        check_arch(arch, z, image_size)
     x_all = _as_size(torch.as_tensor(np.asarray(ink)), image_size)
     out = {z: [] for z in latents}
     for part in range(parts):
         encoders = {}
         for z in latents:
-            check_arch(arch, z, image_size)
             torch.manual_seed(seed + part)
             encoders[z] = Encoder(arch, z, channels).eval()
         trunk = encoders[latents[0]]

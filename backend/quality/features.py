@@ -15,13 +15,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from backend.autoencoder.config import STUDY_RECIPE, TrainConfig, view_parts
+from backend.autoencoder.config import FULL_WIDTH, TrainConfig
 from backend.fileio import file_sha256
 
 #: px: the pixel baselines' sizes besides the models' own: the study's input size
 STUDY_SIZE = 224
-#: the trunk's base width of torchvision's ResNets (the study's); narrower ones name it
-FULL_WIDTH = STUDY_RECIPE["channels"]
 
 
 @dataclass
@@ -110,7 +108,7 @@ def untrained_feature_sets(ctx, group, *, seed: int) -> list[FeatureSet]:
                    if not i.is_unencoded and i.arch in ("resnet18", "resnet50") and i.latent})
     if not any(not i.is_unencoded for i in group):   # no models yet: the network training would make
         cfg = TrainConfig()
-        nets = [(cfg.arch, cfg.latent, cfg.image_size, cfg.channels, len(view_parts(cfg.views, cfg.objective)))]
+        nets = [(cfg.arch, cfg.latent, cfg.image_size, cfg.channels, cfg.parts)]
     features: dict = {}  # (arch, size, width, parts) -> {latent: X}, computed once, when a row needs it
     amp = str(untrained_precision())
 
