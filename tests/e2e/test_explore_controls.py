@@ -37,6 +37,10 @@ def test_a_pinned_material_can_be_unpinned(page, demo):
         page.mouse.move(pt["x"], pt["y"])
         page.mouse.click(pt["x"], pt["y"])
         page.wait_for_selector(f"#explore-pin-panel [data-unpin='{pt['name']}']", timeout=20_000)
+        # the neighbours' panel and lines come from a second callback; the next point's pixel is
+        # read once the page has settled, not while that panel may still move the map
+        page.wait_for_function("n => document.getElementById('explore-neighbours').innerText.includes(n)",
+                               arg=pt["name"], timeout=20_000)
         names.append(pt["name"])
     page.wait_for_selector("#explore-neighbours .explore-neighbour", timeout=20_000)
     assert page.evaluate(NEIGHBOUR_LINES) > 0
