@@ -167,3 +167,18 @@ def test_the_corpus_draws_what_a_folder_of_training_images_loads(tmp_path):
     assert list(corpus.labels["family"][:5]) == ["triangular", "honeycomb", "kagome", "square", "lieb"]
     with pytest.raises(ParameterError, match="seed must be >= 1000"):
         build_corpus(10, seed=0)
+
+
+def test_pretrain_builds_its_corpus_at_the_requested_size(tmp_path):
+    """``pretrain --image-size``: the corpus is drawn at that size, the encoder takes it as input,
+    and the record's rebuild command repeats it."""
+    out = tmp_path / "weights"
+    assert main(["pretrain", "--out", str(out), "--n", "40", "--epochs", "1", "--image-size", "32",
+                 "--channels", "16", "--views", "fermi", "--jobs", "1"]) == 0
+    meta = json.loads((out / "band_encoder.json").read_text())
+    assert meta["config"]["image_size"] == 32 and meta["corpus"]["image_size"] == 32
+    assert "--image-size 32" in meta["rebuild"]
+    model, _ = load_pretrained_encoder(out)
+    _, ink = load_image_folder(demo_folder(tmp_path, 6), 32)
+    X = encode_images(model, ink, torch.device("cpu"))
+    assert X.shape == (6, 3) and np.isfinite(X).all()  # one part, a 1x1 grid of 3 latent channels at 32 px

@@ -102,7 +102,8 @@ def pretrain_encoder(out: str | os.PathLike, *, n: int = PRETRAIN_N, epochs: int
     out = Path(out)
     commit = git_commit()  # the code the run starts from (the tree may change while it runs)
     t0 = time.perf_counter()
-    corpus = build_corpus(n, seed=seed, jobs=jobs, progress=lambda i, total: progress(i, total, stage="corpus"))
+    corpus = build_corpus(n, seed=seed, jobs=jobs, size=cfg.image_size,
+                          progress=lambda i, total: progress(i, total, stage="corpus"))
     corpus_s = time.perf_counter() - t0
     device = pick_device(cfg.device)
     if device.type == "cpu":
@@ -142,8 +143,8 @@ def _record(cfg: TrainConfig, corpus, *, history, corpus_s, train_s, device, hos
                    "images_per_s_note": "training images (each two views) per second, validation included"},
         "device": str(device), "autocast": str(autocast_dtype(device)), "machine": host,
         "git_commit": commit,
-        "rebuild": f"{REBUILD_COMMAND} --n {n} --epochs {cfg.epochs} --channels {cfg.channels} --views {cfg.views} "
-                   f"--seed {seed}",
+        "rebuild": f"{REBUILD_COMMAND} --n {n} --epochs {cfg.epochs} --channels {cfg.channels} "
+                   f"--image-size {cfg.image_size} --views {cfg.views} --seed {seed}",
         "weights": WEIGHTS_NAME, "weights_dtype": "float16",
     }
 

@@ -27,6 +27,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=CORPUS_SEED, help="corpus seed (>= 1000: the demo is seed 0)")
     p.add_argument("--channels", type=int, choices=CHANNELS, default=None,
                    help="base width of the ResNet-18 trunk (default: the shipped recipe's, 16)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="pixels of the corpus's images and the encoder's input (default: the shipped recipe's)")
     p.add_argument("--views", choices=VIEWS, default=None,
                    help="contrastive views (default: the shipped recipe's, physical: train's two-part default; a "
                         "one-part set costs half the compute)")
@@ -53,7 +55,8 @@ class _Lines:
 def cmd_pretrain(args) -> int:
     from backend.autoencoder.pretrained import PRETRAIN_N, pretrain_encoder  # torch: in the handler
 
-    extra = {k: v for k, v in (("channels", args.channels), ("views", args.views)) if v is not None}
+    extra = {k: v for k, v in (("channels", args.channels), ("views", args.views),
+                                            ("image_size", args.image_size)) if v is not None}
     meta = pretrain_encoder(args.out, n=args.n or PRETRAIN_N, epochs=args.epochs, seed=args.seed, jobs=args.jobs,
                             progress=_Lines(), **extra)
     t = meta["timing"]
