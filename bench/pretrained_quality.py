@@ -1,16 +1,17 @@
 """What the shipped pretrained encoder's fingerprints know, without any training on the data.
 
-    python bench/pretrained_quality.py [--demo /work/exp/s3/demo] [--published ../shared/data/heuslerene]
-                                       [--images /tmp/pub]
+    python bench/pretrained_quality.py [--demo .] [--published ../shared/data/heuslerene] [--images /tmp/pub]
+                                       [--encoder DIR]
 
-1. On a DFT-like root (``--demo``: ``images/train_{1,3}eV`` and ``labels.csv`` with family,
-   metal, flat_band_at_ef, dirac_at_ef, filling): the 5-fold linear-probe accuracy
-   (:func:`backend.quality.metrics.linear_probe`, stratified folds of
-   :func:`~backend.quality.metrics.make_folds`) of each label from the pretrained fingerprints
-   and from pixel PCA-50 at 64 px, at 1 and 3 eV.
+1. On a DFT-like root (``--demo``, default the project's own demo: its 1 and 3 eV training images
+   and ``labels.csv`` with family, metal, flat_band_at_ef, dirac_at_ef, filling): the 5-fold
+   linear-probe accuracy (:func:`backend.quality.metrics.linear_probe`, stratified folds of
+   :func:`~backend.quality.metrics.make_folds`) of each label from the pretrained fingerprints,
+   from pixel PCA-50 at the encoder's input size and from the encoder's own network untrained.
 2. On the published 1 eV plots (``--published``): each plot descriptor's 5-fold 10-NN R^2 from
-   the pretrained fingerprints of the imported 64 px images, next to bench/physics_views.py's
-   baselines (pixel PCA-50 at 64 and 224 px, an untrained ResNet-18, the published models).
+   the pretrained fingerprints of the imported images, next to the encoder's own network
+   untrained (three seeds' mean) and bench/physics_views.py's baselines (pixel PCA-50 at 64 and
+   224 px, an untrained full-width ResNet-18, the published models).
 
 Prints one JSON line.
 """
@@ -30,6 +31,9 @@ PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "bench"))
 
+#: the encoder's folder (None: the shipped one); ``--encoder``
+ENCODER = None
+
 LABELS = ("family", "metal", "flat_band_at_ef", "dirac_at_ef", "filling")
 
 
@@ -40,9 +44,30 @@ def pretrained_fingerprints(images: Path) -> tuple[list[str], np.ndarray, np.nda
     from backend.autoencoder.images import load_image_folder
     from backend.autoencoder.shipped import load_pretrained_encoder
 
-    model, meta = load_pretrained_encoder()
+    model, meta = load_pretrained_encoder(ENCODER)
     names, ink = load_image_folder(images, meta["config"]["image_size"])
     return names, encode_images(model, ink, torch.device("cpu")), ink.numpy()
+
+
+def own_untrained(ink: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The shipped encoder's network with random weights: its architecture, input size, trunk
+    width and parts (:func:`backend.quality.baselines.untrained_fingerprints`)."""
+    from backend.autoencoder.config import view_parts
+    from backend.autoencoder.shipped import load_pretrained_encoder
+    from backend.quality.baselines import untrained_fingerprints
+
+    cfg = load_pretrained_encoder(ENCODER)[1]["config"]
+    return untrained_fingerprints(ink, cfg["arch"], [cfg["latent"]], image_size=cfg["image_size"],
+                                  channels=cfg["channels"], parts=len(view_parts(cfg["views"])), seed=seed)[cfg["latent"]]
+
+
+def demo_image_dir(root: Path, window: int) -> Path:
+    from backend.data.catalog import Catalog
+
+    folder = Catalog(root).train_image_dir(window)
+    if folder is None:
+        raise SystemExit(f"--demo {root}: no training images for {window} eV")
+    return folder
 
 
 def demo_probes(root: Path) -> dict:
@@ -52,8 +77,9 @@ def demo_probes(root: Path) -> dict:
     labels = pd.read_csv(root / "labels.csv").set_index("material")
     out = {}
     for window in (1, 3):
-        names, X, ink = pretrained_fingerprints(root / "images" / f"train_{window}eV")
-        features = {"pretrained": X, "pixels PCA-50 at 64 px": pixel_pca(ink)}
+        names, X, ink = pretrained_fingerprints(demo_image_dir(root, window))
+        features = {"pretrained": X, f"pixels PCA-50 at {ink.shape[-1]} px": pixel_pca(ink),
+                    "its own network untrained": own_untrained(ink)}
         rows = labels.reindex(names)
         for label in LABELS:
             y = rows[label].astype(str).to_numpy()
@@ -66,6 +92,7 @@ def published_r2(data: Path, images: Path) -> dict:
     from physics_views import baselines, score
 
     from backend.autoencoder.images import import_plots
+    from backend.quality.baselines import pixel_pca
     from backend.quality.descriptors import plot_descriptors
 
     plots = data / "images" / "bands_10width_1eV"
@@ -73,25 +100,33 @@ def published_r2(data: Path, images: Path) -> dict:
         import_plots(plots, images, size=224, window=1)
     descriptors = pd.DataFrame([{"material": p.stem, **plot_descriptors(p, window=1)}
                                 for p in sorted(plots.glob("*.png"))]).set_index("material")
-    names, X, _ = pretrained_fingerprints(images)
+    names, X, ink = pretrained_fingerprints(images)
+    seeds = [score(names, own_untrained(ink, seed), descriptors) for seed in (0, 1, 2)]
+    own = {k: round(float(np.mean([s[k] for s in seeds])), 3) for k in seeds[0]}
+    at_size = {} if ink.shape[-1] in (64, 224) else {
+        f"pixels PCA-50 at {ink.shape[-1]} px": score(names, pixel_pca(ink), descriptors)}
     return {"materials": len(names), "pretrained": score(names, X, descriptors),
-            **baselines(data, images, 1.0, descriptors)}
+            "its own network untrained (3 seeds' mean)": own, **at_size, **baselines(data, images, 1.0, descriptors)}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--demo", type=Path, default=Path("/work/exp/s3/demo"))
+    ap.add_argument("--demo", type=Path, default=PROJECT, help="a DFT-like root with labels (default: the project's demo)")
     ap.add_argument("--published", type=Path, default=PROJECT.parent / "shared" / "data" / "heuslerene")
     ap.add_argument("--images", type=Path, default=None,
                     help="the published 1 eV plots imported already (`import-plots ... --window 1`), else imported "
                          "into a temporary folder")
+    ap.add_argument("--encoder", type=Path, default=None,
+                    help="a folder with band_encoder.pt/.json (`pretrain --out DIR`; default: the shipped encoder)")
     args = ap.parse_args()
+    global ENCODER
+    ENCODER = args.encoder
     from backend.autoencoder.device import cpu_has_bf16
     from backend.autoencoder.shipped import shipped_summary
 
     images = args.images or Path(tempfile.mkdtemp(prefix="bandscape-pretrained-quality-")) / "train_1eV"
     report = {"bench": "pretrained_quality", "machine": f"2 cores, bf16={cpu_has_bf16()}",
-              "encoder_commit": shipped_summary().get("git_commit"),
+              "encoder_commit": shipped_summary(ENCODER).get("git_commit"),
               "demo_linear_probe": demo_probes(args.demo) if args.demo.is_dir() else None,
               "published_10nn_r2": published_r2(args.published, images) if args.published.is_dir() else None}
     print(json.dumps(report))

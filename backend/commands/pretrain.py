@@ -2,7 +2,7 @@
 
 ``python -m backend pretrain --out backend/autoencoder/weights`` builds the corpus of DFT-like band
 structures (:mod:`backend.data.corpus`) and trains the encoder on it
-(:mod:`backend.autoencoder.pretrained`); about 50 minutes on 2 CPU cores with the defaults.
+(:mod:`backend.autoencoder.pretrained`); about 15 minutes on 2 idle CPU cores with bf16, the defaults.
 Progress goes out as plain lines (the run is long and usually logged to a file).
 """
 
