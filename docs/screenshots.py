@@ -44,10 +44,7 @@ def main() -> None:
                 page = new_page(browser, width=1200, height=720)
                 # K-Means at the number of families, the map coloured by the known family
                 open_explorer(page, url + "/?algo=kmeans&k=5&color=family")
-                pt = page.evaluate(POINT_PIXEL_JS, [100])
-                hover(page, pt)
-                page.wait_for_function("n => document.getElementById('explore-hover-name').innerText === n",
-                                       arg=pt["name"], timeout=10_000)
+                hover_some_point(page)
                 page.wait_for_function("() => document.getElementById('explore-hover-img').complete",
                                        timeout=10_000)
                 page.screenshot(path=str(out / "demo.png"))
@@ -69,6 +66,23 @@ def main() -> None:
         finally:
             stop_app(proc)
     print(f"written demo.png, discover.png, evaluate.png and place.png to {out}")
+
+
+def hover_some_point(page, candidates=range(100, 600, 50)) -> None:
+    """Hover the first of ``candidates`` (material indices) whose point can be hovered on its own
+    (a pixel nearer to it than to any other point, and not under the map's overlays)."""
+    for i in candidates:
+        pt = page.evaluate(POINT_PIXEL_JS, [i])
+        if not pt:
+            continue
+        hover(page, pt)
+        try:
+            page.wait_for_function("n => document.getElementById('explore-hover-name').innerText === n",
+                                   arg=pt["name"], timeout=3_000)
+            return
+        except Exception:  # playwright's TimeoutError: another point, or an overlay, took the hover
+            continue
+    raise RuntimeError(f"none of the materials {list(candidates)} could be hovered")
 
 
 def place_shot(page, url: str, root: Path, out: Path) -> None:

@@ -24,7 +24,7 @@ from backend.data.labels import label_columns
 from backend.errors import BandscapeError
 from backend.evaluate.figures import cell_maxima_figure, model_grid_figure
 from backend.evaluate.grid import GridSpec
-from backend.evaluate.select import select_models
+from backend.evaluate.select import default_filter, select_models
 from backend.evaluate.spec import parse_range
 from backend.evaluate.tables import cell_label, external_table
 from backend.jobs import UnknownJobError
@@ -49,17 +49,6 @@ RESULTS, EMPTY = "evaluate-results", "evaluate-empty"
 QUALITY = {name: f"quality-{name}" for name in ("run", "cancel", "progress", "status", "warnings", "metric", "graph",
                                                 "table", "key", "result", "poll", "results", "empty")}
 SHOWN, HIDDEN = {}, {"display": "none"}
-
-def _default_filter(catalog) -> str:
-    """The paper's search (one window) when it compares at least two models, else every model."""
-    from backend.cluster.params import PAPER_MODEL
-
-    models = [m for m in catalog.models.values() if not m.is_unencoded]
-    paper = catalog.models.get(PAPER_MODEL)
-    window = paper.window if paper else (models[0].window if models else None)
-    if window is not None and sum(m.window == window for m in models) >= 2:
-        return f"window={window:g}"
-    return ""
 
 
 def _spec_from(ms, mcs, sel, metric, p) -> GridSpec:
@@ -100,7 +89,7 @@ def layout(**query):
         except BandscapeError as exc:
             notes.append(f"URL: {exc}; using {default[0]}:{default[1]}")
             ranges[key] = list(default)
-    values = {"models": query.get("models", _default_filter(catalog)), "ms": ranges["ms"], "mcs": ranges["mcs"],
+    values = {"models": query.get("models", default_filter(catalog)), "ms": ranges["ms"], "mcs": ranges["mcs"],
               "sel": query.get("sel", "leaf"), "metric": query.get("metric", "minkowski"),
               "p": query.get("p", 0.2), "label": query.get("label", "")}
     labels = label_columns(catalog)

@@ -14,7 +14,7 @@ from backend.data.catalog import Catalog
 from backend.data.model_ids import model_paths
 from backend.errors import ParameterError
 from backend.evaluate.grid import GridSpec, grid_search
-from backend.evaluate.select import select_models
+from backend.evaluate.select import default_filter, select_models
 from backend.evaluate.spec import parse_range
 from tests.conftest import PAPER_MODEL, PROJECT, copy_models, demo_model
 
@@ -61,6 +61,9 @@ def test_select_models_filters():
         select_models(cat, "window=7")
     with pytest.raises(ParameterError, match="not one of"):
         select_models(cat, "colour=red")
+    # the evaluate page opens on a comparison: the demo has one trained model a window (its
+    # shipped-encoder maps are not searched), so every window's
+    assert default_filter(cat) == "" and len(select_models(cat, default_filter(cat))) == 3
     assert parse_range("2:10") == tuple(range(2, 11)) and parse_range("3,5") == (3, 5)
     with pytest.raises(ParameterError, match="--ms"):
         parse_range("10:2", "--ms")
@@ -75,6 +78,7 @@ def test_select_models_filters_the_published_grid(shared_root):
     assert len(select_models(cat, "window=1,latent=2|3")) == 48
     assert select_models(cat, f"id={PAPER_MODEL}") == [PAPER_MODEL]
     assert len(select_models(cat, "arch=unencoded")) == 3
+    assert default_filter(cat) == "window=1"  # the paper's search
 
 
 def test_grid_end_to_end_and_cache(source, tmp_path):

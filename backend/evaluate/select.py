@@ -66,3 +66,17 @@ def select_models(catalog, filter_text: str | None = None) -> list[str]:
             f"model filter {filter_text!r} matches none of the {len(catalog.models)} models under "
             f"{catalog.root} (windows there: {windows}; keys: arch, latent, window, epochs, split, width, id)")
     return chosen
+
+
+def default_filter(catalog) -> str:
+    """The filter the evaluate page opens with: the paper's search (one window: the paper model's,
+    else the first model's) when that window holds at least two of the models a search selects
+    (no unencoded baselines, no maps of the shipped encoder), else every model ("")."""
+    from backend.cluster.params import PAPER_MODEL
+
+    models = [catalog.models[m] for m in select_models(catalog, "")]
+    paper = catalog.models.get(PAPER_MODEL)
+    window = paper.window if paper else (models[0].window if models else None)
+    if window is not None and sum(m.window == window for m in models) >= 2:
+        return f"window={window:g}"
+    return ""
