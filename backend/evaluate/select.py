@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 
+from backend.cluster.params import PAPER_MODEL
 from backend.errors import ParameterError
 
 #: model fields a filter may name, and the catalog attribute each reads
@@ -72,8 +73,6 @@ def default_filter(catalog) -> str:
     """The filter the evaluate page opens with: the paper's search (one window: the paper model's,
     else the first model's) when that window holds at least two of the models a search selects
     (no unencoded baselines, no maps of the shipped encoder), else every model ("")."""
-    from backend.cluster.params import PAPER_MODEL
-
     models = [catalog.models[m] for m in select_models(catalog, "")]
     paper = catalog.models.get(PAPER_MODEL)
     window = paper.window if paper else (models[0].window if models else None)
