@@ -19,6 +19,7 @@ Prints one JSON line.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import tempfile
@@ -37,28 +38,35 @@ ENCODER = None
 LABELS = ("family", "metal", "flat_band_at_ef", "dirac_at_ef", "filling")
 
 
+@functools.lru_cache(maxsize=None)
+def encoder(folder: Path | None = None):
+    """The encoder (the shipped one, or ``--encoder``'s) and its TrainConfig, loaded and checked
+    once a run."""
+    from backend.autoencoder.shipped import load_pretrained_encoder, pretrained_config
+
+    model, meta = load_pretrained_encoder(folder)
+    return model, pretrained_config(meta)
+
+
 def pretrained_fingerprints(images: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     import torch
 
     from backend.autoencoder.encoding import encode_images
     from backend.autoencoder.images import load_image_folder
-    from backend.autoencoder.shipped import load_pretrained_encoder
 
-    model, meta = load_pretrained_encoder(ENCODER)
-    names, ink = load_image_folder(images, meta["config"]["image_size"])
+    model, cfg = encoder(ENCODER)
+    names, ink = load_image_folder(images, cfg.image_size)
     return names, encode_images(model, ink, torch.device("cpu")), ink.numpy()
 
 
 def own_untrained(ink: np.ndarray, seed: int = 0) -> np.ndarray:
-    """The shipped encoder's network with random weights: its architecture, input size, trunk
-    width and parts (:func:`backend.quality.baselines.untrained_fingerprints`)."""
-    from backend.autoencoder.config import view_parts
-    from backend.autoencoder.shipped import load_pretrained_encoder
+    """The encoder's network with random weights: its architecture, input size, trunk width and
+    parts (:func:`backend.quality.baselines.untrained_fingerprints`)."""
     from backend.quality.baselines import untrained_fingerprints
 
-    cfg = load_pretrained_encoder(ENCODER)[1]["config"]
-    return untrained_fingerprints(ink, cfg["arch"], [cfg["latent"]], image_size=cfg["image_size"],
-                                  channels=cfg["channels"], parts=len(view_parts(cfg["views"])), seed=seed)[cfg["latent"]]
+    cfg = encoder(ENCODER)[1]
+    return untrained_fingerprints(ink, cfg.arch, [cfg.latent], image_size=cfg.image_size, channels=cfg.channels,
+                                  parts=cfg.parts, seed=seed)[cfg.latent]
 
 
 def demo_image_dir(root: Path, window: int) -> Path:

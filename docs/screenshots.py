@@ -71,6 +71,8 @@ def main() -> None:
 def hover_some_point(page, candidates=range(100, 600, 50)) -> None:
     """Hover the first of ``candidates`` (material indices) whose point can be hovered on its own
     (a pixel nearer to it than to any other point, and not under the map's overlays)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     for i in candidates:
         pt = page.evaluate(POINT_PIXEL_JS, [i])
         if not pt:
@@ -80,7 +82,7 @@ def hover_some_point(page, candidates=range(100, 600, 50)) -> None:
             page.wait_for_function("n => document.getElementById('explore-hover-name').innerText === n",
                                    arg=pt["name"], timeout=3_000)
             return
-        except Exception:  # playwright's TimeoutError: another point, or an overlay, took the hover
+        except PlaywrightTimeout:  # another point, or an overlay, took the hover
             continue
     raise RuntimeError(f"none of the materials {list(candidates)} could be hovered")
 
