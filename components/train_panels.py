@@ -13,7 +13,15 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from backend.autoencoder.config import CHANNELS, CLUSTER_LOSSES, OBJECTIVES, STUDY_RECIPE, TrainConfig, loss_name
+from backend.autoencoder.config import (
+    CHANNELS,
+    CLUSTER_LOSSES,
+    OBJECTIVES,
+    PRETRAINED,
+    STUDY_RECIPE,
+    TrainConfig,
+    loss_name,
+)
 from backend.discover.explorer_view import explorer_url
 from backend.jobs import format_duration, format_progress
 from components.explore_controls import ARCH_LABELS, labelled
@@ -204,7 +212,7 @@ def loss_figure(rec: dict | None) -> go.Figure:
     epochs = config.get("epochs") or 1
     finetune = (config.get("cluster_loss") or "none") != "none"
     total = epochs + ((config.get("cluster_epochs") or 0) if finetune else 0)
-    if finetune and not config.get("init_from"):
+    if finetune and config.get("init_from") in (None, "", PRETRAINED):  # its pre-training epochs come first
         fig.add_vline(x=epochs, line={"color": "#888", "dash": "dot", "width": 1},
                       annotation_text="fine-tuning", annotation_position="top right",
                       annotation_font={"size": 10, "color": "#666"})

@@ -17,7 +17,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from app_state import get_catalog, get_job_runner, in_place_worker
-from backend.autoencoder.config import PAPER_GRID, TrainConfig, paper_grid
+from backend.autoencoder.config import PAPER_GRID, PRETRAINED, TrainConfig, describe_trunk, paper_grid
 from backend.data.image_window import check_window
 from backend.data.importing import import_uploads
 from backend.errors import BandscapeError, ParameterError
@@ -178,7 +178,7 @@ def form_config(arch, latent, epochs, split, window, image_size, seed, objective
     return TrainConfig(arch=arch, latent=_as_int("latent", latent), epochs=_as_int("epochs", epochs),
                        split=_as_float("split", split), window=_as_float("window", window),
                        image_size=_as_int("image_size", image_size), seed=_as_int("seed", seed),
-                       channels=_as_int("channels", channels) if channels not in (None, "") else d.channels,
+                       channels=_as_int("channels", channels) if channels not in (None, "") else None,
                        objective=objective or d.objective, cluster_loss=cluster_loss,
                        clusters=(_as_int("clusters (k)", clusters) if cluster_loss != "none" else None)).validate()
 
@@ -253,7 +253,10 @@ def estimates(form, grid):
         cfg = form_config(**form)
         if images is not None:  # said here already; the server refuses it at submission
             check_window(images, cfg.window, shown=form["folder"])
-        one = f"≈ {format_duration(estimate_seconds(cfg, n))}" if n else "no training images to estimate from"
+        start = ("from the shipped encoder" if cfg.init_from == PRETRAINED else
+                 f"from scratch (the shipped encoder is {describe_trunk()})")
+        one = (f"≈ {format_duration(estimate_seconds(cfg, n))}, {start}" if n
+               else "no training images to estimate from")
     except ParameterError as exc:
         one = html.Span(str(exc), className="text-danger", id="train-form-problem")
     try:

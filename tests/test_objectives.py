@@ -121,7 +121,7 @@ def test_every_view_set_has_a_config_name():
     assert VIEW_RECIPES[TrainConfig().views] == ("shape", "fermi")
     with pytest.raises(ParameterError, match="views must be one of"):
         TrainConfig(views="sideways").validate()
-    assert TrainConfig(views="physical").model_id.endswith("_contrastive_physical_ch32")
+    assert TrainConfig(views="physical", init_from="").model_id.endswith("_contrastive_physical_ch32")
     assert TrainConfig(views="lattice").model_id.endswith("_contrastive_ch32")
     assert TrainConfig().parts == 2 and TrainConfig(views="lattice").parts == 1
     assert TrainConfig(objective="reconstruction").parts == 1
@@ -213,4 +213,4 @@ def test_objective_that_needs_k_is_refused_before_training():
     assert TrainConfig(image_size=64).model_id.endswith("_size64_contrastive_physical_ch32")
     assert TrainConfig(objective="reconstruction", image_size=224, channels=64, epochs=30).model_id == \
         "resnet18_latent3_window1eV_steps30_split1.0_width1"  # the study's id
-    assert TrainConfig(cluster_loss="idec", clusters=4).model_id.endswith("_contrastive_physical_idec4_ch32")
+    assert TrainConfig(cluster_loss="idec", clusters=4, init_from="").model_id.endswith("_contrastive_physical_idec4_ch32")

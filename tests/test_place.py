@@ -4,6 +4,7 @@ be placed."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from types import SimpleNamespace
 
@@ -16,6 +17,7 @@ from backend.data.bands import load_band_data
 from backend.data.catalog import Catalog
 from backend.discover.additions import keep_placements, placed_on, read_placed, remove_placed
 from backend.discover.place import (
+    encoder_available,
     place_fingerprints,
     place_materials,
     placed_at_cell,
@@ -98,8 +100,14 @@ def test_a_demo_material_placed_from_its_band_data_finds_its_own_point(pretraine
 
 
 def test_a_model_without_weights_says_how_to_get_them(tmp_path):
+    """The demo's models are trained from the shipped encoder (their records say so), but their
+    weights are their own: without them nothing is encoded with the shipped weights instead."""
     mid = demo_model(3)
     root = copy_models(PROJECT, tmp_path, [mid])
+    (root / "models").mkdir()
+    shutil.copy(PROJECT / "models" / f"{mid}.json", root / "models")
+    assert json.loads((root / "models" / f"{mid}.json").read_text())["pretrained"]
+    assert not encoder_available(root, mid)
     with pytest.raises(DataError, match=r"no weights.*\.pt is missing.*encode --pretrained"):
         place_materials(root, mid, [band_item(str(Catalog(root).load(mid).names[0]))])
 

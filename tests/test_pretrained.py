@@ -13,7 +13,16 @@ from PIL import Image
 
 from backend.__main__ import main
 from backend.autoencoder import shipped
-from backend.autoencoder.config import PRETRAINED, VIEWS, TrainConfig, view_parts
+from backend.autoencoder import config
+from backend.autoencoder.config import (
+    PRETRAINED,
+    SCRATCH_CHANNELS,
+    STUDY_RECIPE,
+    VIEWS,
+    TrainConfig,
+    trunk_mismatch,
+    view_parts,
+)
 from backend.autoencoder.encoding import encode_images, load_model
 from backend.autoencoder.images import load_image_folder
 from backend.autoencoder.model import Autoencoder
@@ -134,8 +143,44 @@ def test_train_init_from_pretrained_starts_from_the_shipped_weights(tmp_path):
     assert result.model_id in Catalog(root).models
 
 
+def test_train_starts_from_the_shipped_encoder_when_it_asks_for_its_trunk(monkeypatch, tmp_path):
+    shipped = load_pretrained_encoder()[1]["config"]
+    default = TrainConfig()
+    assert default.init_from == PRETRAINED and default.channels == shipped["channels"]
+    assert default.model_id == ("resnet18_latent3_window1eV_steps60_split1.0_width1_size128_contrastive_physical"
+                                f"_ch{shipped['channels']}_pretrained-tuned")
+    # the run's own fields (window, epochs, seed, fine-tuning) keep it; another trunk trains from scratch
+    assert TrainConfig(window=3, epochs=5, seed=2, cluster_loss="wcss", clusters=4).init_from == PRETRAINED
+    for other in (dict(image_size=64), dict(channels=32), dict(arch="resnet50"), dict(latent=1),
+                  dict(views="lattice"), dict(objective="reconstruction")):
+        cfg = TrainConfig(**other)
+        assert cfg.init_from == "" and cfg.model_id.endswith(f"_ch{cfg.channels}"), other
+    assert TrainConfig(image_size=64).channels == SCRATCH_CHANNELS
+    assert TrainConfig(init_from="").channels == SCRATCH_CHANNELS
+    assert TrainConfig(**STUDY_RECIPE).init_from == ""
+    assert TrainConfig.from_record({"arch": "resnet18", "latent": 3}).init_from == ""  # a record from before it
+    # a clone without the record trains from scratch rather than failing
+    monkeypatch.setattr(config, "PRETRAINED_DIR", tmp_path)
+    assert "missing" in trunk_mismatch({})[0] and TrainConfig().init_from == ""
+
+
+def test_train_cli_says_where_it_starts(tmp_path, capsys):
+    root = tmp_path / "root"
+    images = demo_folder(root, 12)
+    common = ["train", "--images", str(images), "--data", str(root), "--epochs", "1", "--split", "0",
+              "--batch-size", "6"]
+    assert main(common) == 0
+    out = capsys.readouterr()
+    assert "starting from the encoder shipped with bandscape" in out.err and "_ch16_pretrained-tuned:" in out.out
+    assert main(common + ["--image-size", "64"]) == 0
+    out = capsys.readouterr()
+    assert "training from scratch" in out.err and "image_size 64 (the shipped encoder's: 128)" in out.err
+    assert "_size64_contrastive_physical_ch32:" in out.out
+
+
 def test_channels_is_validated_and_named_in_the_id_only_when_not_64():
-    assert TrainConfig().model_id == "resnet18_latent3_window1eV_steps60_split1.0_width1_size128_contrastive_physical_ch32"
+    assert TrainConfig(init_from="").model_id == \
+        "resnet18_latent3_window1eV_steps60_split1.0_width1_size128_contrastive_physical_ch32"
     assert TrainConfig(channels=64).model_id.endswith("_size128_contrastive_physical")
     assert TrainConfig(channels=16, init_from=PRETRAINED).model_id.endswith("_ch16_pretrained-tuned")
     for bad in (48, 0, True, "32", 32.0):

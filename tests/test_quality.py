@@ -125,7 +125,7 @@ def test_report_reads_every_model_against_its_baselines(demo_report):
     t = result.table
     assert set(t.kind) == {"model", "baseline", "chance"}
     names = set(t.feature_set)
-    assert {"unencoded UMAP (2-D)", "pixels 128px (PCA-50)", "pixels 224px (PCA-50)", "untrained resnet18 latent3 128px ch32 2 parts",
+    assert {"unencoded UMAP (2-D)", "pixels 128px (PCA-50)", "pixels 224px (PCA-50)", "untrained resnet18 latent3 128px ch16 2 parts",
             "majority class",
             "random class"} <= names
     for col in ("probe_acc", "probe_nmi", "kmeans_nmi", "kmeans_acc", "knn_agreement"):
@@ -138,7 +138,7 @@ def test_report_reads_every_model_against_its_baselines(demo_report):
     model = t[t.kind == "model"].iloc[0]
     assert model.dim == 2 * 4 * 4 * 3 and 0 < model.trustworthiness <= 1 and model.distinct == 1.0
     # the untrained baseline is the model's own network: as many numbers, from as many parts
-    assert t.loc[t.feature_set == "untrained resnet18 latent3 128px ch32 2 parts", "dim"].item() == model.dim
+    assert t.loc[t.feature_set == "untrained resnet18 latent3 128px ch16 2 parts", "dim"].item() == model.dim
     # the baselines read as they should: pixels carry more than chance, a 2-D map less than 50 PCs
     pixels = t[t.feature_set == "pixels 128px (PCA-50)"].iloc[0]
     assert pixels.probe_acc > 1 / families.nunique() + 0.1 and pixels.probe_acc > t.loc[t.feature_set == "random class", "probe_acc"].item()

@@ -294,7 +294,7 @@ def test_a_root_without_models_gets_its_baselines_and_physics(dftlike, physics_r
                           "--cache", str(cache), "--no-ceiling"], capture_output=True, text=True, cwd=PROJECT,
                          timeout=600)
     assert out.returncode == 0, out.stderr
-    assert "no models under" in out.stderr and "untrained resnet18 latent3 128px ch32 2 parts" in out.stdout
+    assert "no models under" in out.stderr and "untrained resnet18 latent3 128px ch16 2 parts" in out.stdout
     assert out.stdout.count("pixels 224px (PCA-50)") == 3 and "descriptor R^2" in out.stdout
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -38,6 +38,10 @@ def D_mink(X):
 
 @pytest.mark.parametrize("mcs,ms", [(3, 2), (4, 3)])
 def test_dbcv_equals_hdbscan_validity_index_under_euclidean(X, mcs, ms):
+    # hdbscan's core distances skip zero distances, so materials with the same fingerprint (two
+    # pairs of the demo's 1 eV plots, one with no band in the window) count differently there:
+    # compared on the distinct rows
+    X = X[np.sort(np.unique(X, axis=0, return_index=True)[1])]
     labels = cluster_hdbscan(X, mcs, ms, selection="leaf", metric="euclidean")
     assert len(np.unique(labels[labels >= 0])) >= 2
     D = distance_matrix(X, "euclidean")

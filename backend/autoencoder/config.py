@@ -8,6 +8,8 @@ bounds and the study's grid live here, and :mod:`backend.autoencoder.training` r
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +30,19 @@ CHANNELS = (16, 32, 64)
 FULL_WIDTH = 64
 #: ``init_from`` naming the encoder shipped with bandscape (backend.autoencoder.pretrained)
 PRETRAINED = "pretrained"
+#: ``init_from``'s default: the shipped encoder when the run asks for its trunk (TRUNK_FIELDS), else
+#: from scratch; resolved when the config is made, so a config never holds it
+AUTO = "auto"
 #: where it is shipped (band_encoder.pt and .json; read by backend.autoencoder.shipped, written by
 #: ``python -m backend pretrain``)
 PRETRAINED_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_NAME, RECORD_NAME = "band_encoder.pt", "band_encoder.json"
+#: the fields a run fine-tuning the shipped encoder takes from it (its network and what it learnt);
+#: the others (window, epochs, split, lr, seed, fine-tuning...) are the run's own
+TRUNK_FIELDS = ("arch", "latent", "image_size", "channels", "line_width", "noise_prob", "objective", "temperature",
+                "views")
+#: the trunk width of a run from scratch that does not say it
+SCRATCH_CHANNELS = 32
 #: the tags of its models: encoded as shipped, or pre-trained further on a user's images
 PRETRAINED_TAG, PRETRAINED_TUNED = "pretrained", "pretrained-tuned"
 #: what the encoder is trained for (see backend.autoencoder.objectives)
@@ -59,6 +71,40 @@ CLUSTER_TERMS = {"wcss": "WCSS", "dec": "KL", "idec": "KL"}
 #: the study's own settings, where train's defaults differ from them (``TrainConfig(**STUDY_RECIPE)``
 #: reproduces the paper's models; the grid's epochs and splits are the study's either way)
 STUDY_RECIPE = dict(objective="reconstruction", image_size=224, channels=FULL_WIDTH, max_lr=1e-3)
+
+
+def shipped_trunk() -> tuple | None:
+    """The shipped encoder's TRUNK_FIELDS as recorded in its JSON (``(name, value)`` pairs), or
+    None when the record is missing or unreadable (read without torch: the web app checks forms)."""
+    return _read_trunk(PRETRAINED_DIR / RECORD_NAME)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_trunk(record: Path) -> tuple | None:
+    try:
+        config = json.loads(record.read_text())["config"]
+        return tuple((k, config[k]) for k in TRUNK_FIELDS)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def trunk_mismatch(fields: dict) -> list[str]:
+    """Why a run of these fields cannot start from the shipped encoder (empty: it can): each field
+    that differs from the encoder's, or its record missing. A field given as None is not asked."""
+    trunk = shipped_trunk()
+    if trunk is None:
+        return [f"its record {PRETRAINED_DIR / RECORD_NAME} is missing or unreadable"]
+    return [f"{k} {fields[k]!r} (the shipped encoder's: {v!r})" for k, v in trunk
+            if fields.get(k) is not None and fields[k] != v]
+
+
+def describe_trunk() -> str:
+    """The shipped encoder's trunk in words: 'resnet18, latent 3, 128 px, width 16, contrastive, physical views'."""
+    trunk = dict(shipped_trunk() or ())
+    if not trunk:
+        return "its record is missing"
+    return (f"{trunk['arch']}, latent {trunk['latent']}, {trunk['image_size']} px, width {trunk['channels']}, "
+            f"{trunk['objective']}, {trunk['views']} views")
 
 
 def loss_name(objective: str, cluster_loss: str = "none", cluster_weight: float = 0.1) -> str:
@@ -101,11 +147,17 @@ class TrainConfig:
     The defaults are the recipe that measured best on labelled DFT-like band structures, on
     lattices the demo does not contain and on the published plots' physics (docs/findings.md,
     *Fingerprint quality*): the contrastive objective on 128 px ink masks with the two-part
-    ``physical`` views (a band-shape part and a Fermi-level part), a trunk of half torchvision's
-    width (32: at 128 px it costs what the full width costs at 64 px, and the doubled resolution
-    keeps what sits within a pixel row of E_F), 60 epochs, one-cycle to lr 2e-3 — about 5 minutes
-    a model for 600 images on 2 CPU cores. Architecture, latent, split and batch are the study's;
-    :data:`STUDY_RECIPE` holds the rest of its settings."""
+    ``physical`` views (a band-shape part and a Fermi-level part), 60 epochs, one-cycle to lr
+    2e-3. Architecture, latent, split and batch are the study's; :data:`STUDY_RECIPE` holds the
+    rest of its settings.
+
+    By default (``init_from="auto"``) a run whose trunk is the shipped encoder's (TRUNK_FIELDS:
+    ResNet-18, latent 3, 128 px, width 16, the physical views) starts from it: 60 epochs on the
+    user's images fine-tune what the 20,000-structure corpus taught it, which keeps where E_F sits
+    on published DFT plots better than training from scratch (docs/findings.md, *Fine-tuning the
+    128 px shipped encoder*), in 2-4 minutes for 600 images on 2 CPU cores. Any other trunk
+    trains from scratch, at width 32 unless given (half torchvision's: at 128 px it costs what the
+    full width costs at 64 px)."""
 
     arch: str = "resnet18"
     latent: int = 3
@@ -121,8 +173,9 @@ class TrainConfig:
     line_width: float = 1
     device: str = "auto"
     tag: str = ""
-    # the trunk's base width: 64 as torchvision's ResNets; 32 (the default) or 16 for a lighter encoder
-    channels: int = 32
+    # the trunk's base width: 64 as torchvision's ResNets, 32 or 16 for a lighter encoder; None: the
+    # shipped encoder's (16) when the run starts from it, else SCRATCH_CHANNELS
+    channels: int | None = None
     # what the fingerprint is trained for: "contrastive" (views that differ by a Fermi-level
     # shift, a hopping-scale stretch, an energy inversion, line width and localized noise should
     # match) or "reconstruction" (the study's denoising autoencoder)
@@ -137,8 +190,26 @@ class TrainConfig:
     cluster_weight: float = 0.1
     # fine-tune a trained model of the same data root instead of pre-training from scratch (its
     # architecture, objective and epochs are taken over; only the fine-tuning runs); or
-    # "pretrained": pre-train ``epochs`` more from the encoder shipped with bandscape
-    init_from: str = ""
+    # "pretrained": pre-train ``epochs`` more from the encoder shipped with bandscape; "auto" (the
+    # default): "pretrained" when this run's trunk is the shipped encoder's, else "" (from scratch)
+    init_from: str = AUTO
+
+    def __post_init__(self):
+        if self.init_from == AUTO:
+            self.init_from = "" if trunk_mismatch(self.__dict__) else PRETRAINED
+        if self.channels is None:
+            shipped = dict(shipped_trunk() or ())
+            self.channels = shipped.get("channels", SCRATCH_CHANNELS) if self.init_from == PRETRAINED \
+                else SCRATCH_CHANNELS
+
+    @classmethod
+    def from_record(cls, config: dict) -> "TrainConfig":
+        """The config a model's JSON records (its fields this version knows; a record from before a
+        field existed gets that field's value of the time: full width, no init)."""
+        known = {k: v for k, v in config.items() if k in cls.__dataclass_fields__}
+        known.setdefault("channels", FULL_WIDTH)
+        known.setdefault("init_from", "")
+        return cls(**known)
 
     def validate(self) -> "TrainConfig":
         check_arch(self.arch, self.latent, self.image_size)
@@ -221,9 +292,10 @@ class TrainConfig:
 
 def paper_grid(**fixed) -> list[TrainConfig]:
     """The study's 216 configurations (or a sub-grid: fix or restrict any field, e.g.
-    ``window=(1,)``); other TrainConfig fields (image_size, seed...) pass through."""
+    ``window=(1,)``); other TrainConfig fields (image_size, seed...) pass through. Every model
+    trains from scratch unless ``init_from`` says otherwise: a grid compares like with like."""
     grid = dict(PAPER_GRID)
-    extra = {}
+    extra = {"init_from": ""}
     for key, value in fixed.items():
         if key in grid:
             grid[key] = tuple(value) if isinstance(value, (list, tuple)) else (value,)

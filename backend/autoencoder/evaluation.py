@@ -41,7 +41,7 @@ def heldout_reconstruction_loss(catalog, model_id: str) -> float | None:
         return None
     if model.decoder is None or not cfg_dict.get("split"):
         return None
-    cfg = TrainConfig(**{k: v for k, v in cfg_dict.items() if k in TrainConfig.__dataclass_fields__})
+    cfg = TrainConfig.from_record(cfg_dict)
     names, ink = load_image_folder(images, cfg.image_size)
     _, val_idx = split_indices(len(names), cfg.split, cfg.seed)
     if len(val_idx) == 0:

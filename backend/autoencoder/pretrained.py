@@ -54,7 +54,8 @@ from backend.progress import ProgressFn, null_progress
 #: views' E_F shift (0.03 eV = 0.0075 of a 2 eV plot's height, under a pixel at 128 px for every
 #: window), the corpus mixes 1, 2 and 3 eV
 PRETRAIN_RECIPE = dict(arch="resnet18", latent=3, image_size=128, channels=16, objective="contrastive",
-                       views="physical", window=2, epochs=10, split=0.02, batch_size=128, max_lr=2e-3, seed=0)
+                       views="physical", window=2, epochs=10, split=0.02, batch_size=128, max_lr=2e-3, seed=0,
+                       init_from="")
 PRETRAIN_N = 20000
 
 

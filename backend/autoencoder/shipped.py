@@ -16,12 +16,11 @@ from pathlib import Path
 
 import torch
 
-from backend.autoencoder.config import PRETRAINED_DIR, TrainConfig
+from backend.autoencoder.config import PRETRAINED_DIR, RECORD_NAME, WEIGHTS_NAME, TrainConfig
 from backend.autoencoder.model import model_from_config
 from backend.errors import DataError
 
 SHIPPED_DIR = PRETRAINED_DIR
-WEIGHTS_NAME, RECORD_NAME = "band_encoder.pt", "band_encoder.json"
 REBUILD_COMMAND = "python -m backend pretrain --out backend/autoencoder/weights"
 
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 # the config lives in a torch-free module (the web app validates jobs without importing torch)
-from backend.autoencoder.config import PRETRAINED, TrainConfig
+from backend.autoencoder.config import PRETRAINED, TRUNK_FIELDS, VIEW_RECIPES, TrainConfig
 from backend.autoencoder.device import autocast_dtype, keep_freed_memory, pick_device, set_seed, to_input
 from backend.autoencoder.encoding import (
     encode_images,
@@ -38,7 +38,6 @@ from backend.autoencoder.encoding import (
 from backend.autoencoder.images import folder_fingerprint, load_image_folder
 from backend.autoencoder.model import Autoencoder
 from backend.autoencoder.noise import localized_noise
-from backend.autoencoder.config import VIEW_RECIPES
 from backend.autoencoder.objectives import (
     VIEW_SETS,
     band_views,
@@ -337,8 +336,7 @@ def resolve_init(cfg: TrainConfig, root) -> TrainConfig:
     if cfg.init_from == PRETRAINED:
         # the shipped encoder's trunk, objective and views; this run's epochs, split, lr and window
         _, meta = load_pretrained_encoder()
-        own = ("window", "epochs", "split", "seed", "batch_size", "max_lr", "weight_decay", "device", "tag",
-               "cluster_loss", "clusters", "cluster_epochs", "cluster_weight", "init_from")
+        own = [f.name for f in dataclasses.fields(cfg) if f.name not in TRUNK_FIELDS]
         return pretrained_config(meta, **{k: getattr(cfg, k) for k in own})
     meta = model_paths(root, cfg.init_from)["metadata"]
     try:

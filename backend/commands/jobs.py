@@ -94,7 +94,7 @@ def _configs(args) -> list:
         restrict = {k: getattr(args, k) for k in ("arch", "latent", "epochs", "split") if getattr(args, k)}
         restrict["window"] = window
         # every other flag (objective, fine-tuning, learning rate...) holds for the whole grid
-        shared = {k: v for k, v in config_from_args(args, window=window[0]).as_dict().items()
+        shared = {k: v for k, v in config_from_args(args, grid=True, window=window[0]).as_dict().items()
                   if k not in ("arch", "latent", "window", "epochs", "split")}
         return [c.validate() for c in paper_grid(**shared, **restrict)]
     d = TrainConfig()

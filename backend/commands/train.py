@@ -14,15 +14,21 @@ import time
 
 from backend.autoencoder.config import (
     ARCH_NAMES,
+    AUTO,
     CHANNELS,
     CLUSTER_LOSSES,
     DEVICES,
     LATENTS,
     OBJECTIVES,
+    PRETRAINED,
+    SCRATCH_CHANNELS,
     STUDY_RECIPE,
+    TRUNK_FIELDS,
     VIEWS,
     TrainConfig,
+    describe_trunk,
     paper_grid,
+    trunk_mismatch,
 )
 from backend.commands import add_command, add_data_arg
 from backend.data.image_window import check_window, images_window
@@ -51,8 +57,9 @@ def add_train_args(p, grid: bool = False) -> None:
         p.add_argument("--window", type=float, default=None, help=WINDOW_HELP)
     p.add_argument("--image-size", type=int, default=d.image_size,
                    help=f"pixels, a multiple of 32 (the study used {STUDY_RECIPE['image_size']})")
-    p.add_argument("--channels", type=int, choices=CHANNELS, default=d.channels,
-                   help="the trunk's base width (torchvision's ResNets: 64; half of it costs a quarter)")
+    p.add_argument("--channels", type=int, choices=CHANNELS, default=None,
+                   help="the trunk's base width (torchvision's ResNets: 64; half of it costs a quarter) (default: "
+                        f"the shipped encoder's when the run starts from it, else {SCRATCH_CHANNELS})")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (split, order, noise, weights)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per batch")
     p.add_argument("--line-width", type=float, default=d.line_width, help="line width of the images, pt (recorded)")
@@ -74,10 +81,12 @@ def add_train_args(p, grid: bool = False) -> None:
     p.add_argument("--cluster-epochs", type=int, default=d.cluster_epochs, help="fine-tuning epochs")
     p.add_argument("--cluster-weight", type=float, default=d.cluster_weight,
                    help="weight of the clustering term next to the pre-training loss (wcss, idec)")
-    p.add_argument("--init-from", default="", metavar="MODEL_ID",
-                   help="fine-tune this trained model of the data root (with --cluster-loss) instead of pre-training; "
-                        "or 'pretrained': pre-train --epochs more from the encoder shipped with bandscape (its trunk, "
-                        "objective and views) (default: none)")
+    p.add_argument("--init-from", default=AUTO, metavar="MODEL_ID",
+                   help="'pretrained': train --epochs on the images from the encoder shipped with bandscape (its "
+                        f"trunk: {describe_trunk()}); 'none': from "
+                        "scratch; or a trained model of the data root to fine-tune with --cluster-loss. Default "
+                        "'auto': 'pretrained' when the other flags ask for its trunk, else 'none'"
+                        + (" (a grid: 'none', its models compare like with like)" if grid else ""))
     p.add_argument("--overwrite", action="store_true", help="replace an existing model of the same id")
 
 
@@ -96,13 +105,29 @@ def images_windows(args, asked: list[float] | None) -> list[float]:
     return asked
 
 
-def config_from_args(args, **override):
+def init_from_arg(args, grid: bool = False) -> str:
+    """``--init-from`` as a TrainConfig field: 'none' is '' (from scratch), and a grid's 'auto' too."""
+    value = getattr(args, "init_from", AUTO)
+    return "" if value == "none" or (grid and value == AUTO) else value
+
+
+def init_note(args, cfg: TrainConfig) -> str | None:
+    """What ``--init-from auto`` chose, for the user (None when the flag named a choice)."""
+    if getattr(args, "init_from", AUTO) != AUTO:
+        return None
+    if cfg.init_from == PRETRAINED:
+        return "starting from the encoder shipped with bandscape (--init-from none trains from scratch)"
+    why = trunk_mismatch({k: getattr(args, k, None) for k in TRUNK_FIELDS})
+    return f"training from scratch: the shipped encoder's trunk differs in {'; '.join(why)}"
+
+
+def config_from_args(args, grid: bool = False, **override):
     fields = dict(image_size=args.image_size, channels=args.channels, seed=args.seed, batch_size=args.batch_size,
                   line_width=args.line_width, device=args.device, max_lr=args.max_lr, objective=args.objective,
                   temperature=args.temperature, views=args.views, cluster_loss=args.cluster_loss,
                   clusters=args.clusters,
                   cluster_epochs=args.cluster_epochs, cluster_weight=args.cluster_weight,
-                  init_from=getattr(args, "init_from", ""))
+                  init_from=init_from_arg(args, grid))
     for name in ("arch", "latent", "epochs", "split", "window"):
         value = getattr(args, name, None)
         if value is not None and not isinstance(value, list):  # sweep's repeatable flags are its grid
@@ -152,6 +177,9 @@ def cmd_train(args) -> int:
 
     (window,) = images_windows(args, [args.window] if args.window is not None else None)
     cfg = config_from_args(args, window=window)
+    note = init_note(args, cfg)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     with _bar(cfg.model_id, "epoch") as bar:
         result = train_model(cfg, args.images, args.data, progress=bar, overwrite=args.overwrite)
     last = result.history[-1]
@@ -188,7 +216,7 @@ def cmd_sweep(args) -> int:
 
     args.window = images_windows(args, args.window)
     restrict = {k: getattr(args, k) for k in ("arch", "latent", "window", "epochs", "split") if getattr(args, k)}
-    base = config_from_args(args)
+    base = config_from_args(args, grid=True)
     shared = {k: v for k, v in base.as_dict().items() if k not in restrict and k not in ("window", "epochs", "arch",
                                                                                             "latent", "split")}
     configs = [c.validate() for c in paper_grid(**shared, **restrict)]

@@ -34,6 +34,7 @@ from types import SimpleNamespace
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from backend.autoencoder.config import PRETRAINED
 from backend.cluster.distances import check_metric, distances_to
 from backend.cluster.models import _data_key, cluster_model
 from backend.cluster.params import ClusterParams
@@ -165,7 +166,7 @@ def model_encoder(root: str | os.PathLike, model_id: str, device=None):
     if paths["weights"].is_file():
         return load_model(root, model_id, device)
     meta = _metadata(paths["metadata"])
-    if meta.get("pretrained"):
+    if is_shipped_map(meta):
         # torch: only where a material is encoded
         from backend.autoencoder.shipped import load_pretrained_encoder
 
@@ -341,7 +342,15 @@ def encoder_available(root: str | os.PathLike, model_id: str) -> bool:
     """Whether new materials can be encoded with a model here (its weights file, or the shipped
     encoder for a model made from it); no torch."""
     paths = model_paths(root, model_id)
-    return paths["weights"].is_file() or bool(_metadata(paths["metadata"]).get("pretrained"))
+    return paths["weights"].is_file() or is_shipped_map(_metadata(paths["metadata"]))
+
+
+def is_shipped_map(meta: dict) -> bool:
+    """Whether a model's record says it is the shipped encoder's map (``encode --pretrained``),
+    whose encoder is the shipped one. A model trained from it (``train``'s default) records the
+    encoder it started from too, but its weights are its own: without them it cannot encode."""
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    return bool(meta.get("pretrained")) and config.get("init_from") != PRETRAINED
 
 
 def placeable_alternative(catalog: Catalog, model_id: str) -> str | None:

@@ -228,7 +228,7 @@ def run_training(ctx: JobContext) -> dict:
     # torch: imported in the job's own process only, never in a web process
     from backend.autoencoder.training import train_model
 
-    result = train_model(TrainConfig(**rec["config"]), images, ctx.root, progress=progress,
+    result = train_model(TrainConfig.from_record(rec["config"]), images, ctx.root, progress=progress,
                          overwrite=rec.get("overwrite", False))
     ctx.log(f"done in {result.wall_time_s:.1f} s on {result.device}")
     return {"wall_time_s": round(result.wall_time_s, 2), "device": result.device}

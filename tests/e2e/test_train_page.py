@@ -59,12 +59,17 @@ def test_train_a_model_and_open_it_in_the_explorer(page, train_app):
     assert not list(JobStore(root).dir.glob("*.json"))
 
     # a tiny real job
-    page.select_option("#train-latent", "1")
     page.fill("#train-epochs", "3")
     page.fill("#train-split", "0.25")
+    page.select_option("#train-image-size", "128")
+    # the default trunk (the shipped encoder's width) starts from the shipped encoder; another trains from scratch
+    assert page.input_value("#train-channels") == "16"
+    page.wait_for_function("() => (document.getElementById('train-estimate')?.innerText || '')"
+                           ".includes('from the shipped encoder')", timeout=10_000)
+    page.select_option("#train-latent", "1")
     page.select_option("#train-image-size", "64")
-    assert page.input_value("#train-channels") == "32"  # the default trunk width, which the id names
-    page.select_option("#train-channels", "16")
+    page.wait_for_function("() => (document.getElementById('train-estimate')?.innerText || '')"
+                           ".includes('from scratch')", timeout=10_000)
     page.click("#train-submit")
     page.wait_for_selector("#train-submit-result", timeout=10_000)
     assert "Queued 1 job" in page.inner_text("#train-submit-result")
