@@ -83,7 +83,7 @@ def demo_model(window: float = 1) -> str:
     from backend.data.catalog import Catalog
 
     return next(m.model_id for m in Catalog(PROJECT).models.values()
-                if not m.is_unencoded and not m.is_pretrained and m.window == window)
+                if not m.is_unencoded and not m.is_pretrained and not m.is_part and m.window == window)
 
 
 @dataclass(frozen=True)

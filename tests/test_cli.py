@@ -17,7 +17,7 @@ from backend.autoencoder.config import TrainConfig
 from backend.data.roots import PROJECT_ROOT
 from tests.conftest import PROJECT, demo_model
 
-WORKFLOW = ["preprocess", "import-plots", "import", "train", "sweep", "encode", "pretrain", "models", "cluster", "neighbours", "place", "consensus",
+WORKFLOW = ["preprocess", "import-plots", "import", "train", "sweep", "encode", "part-maps", "pretrain", "models", "cluster", "neighbours", "place", "consensus",
             "subset", "evaluate", "quality", "jobs", "demo", "synth"]
 
 

@@ -13,13 +13,19 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from backend.autoencoder.config import view_parts
+from backend.autoencoder.config import VIEW_RECIPES, view_parts
 from backend.autoencoder.device import pick_device, to_input
 from backend.autoencoder.images import load_image_folder
 from backend.autoencoder.model import model_from_config
 from backend.autoencoder.noise import localized_noise
 from backend.autoencoder.objectives import VIEW_SETS, band_views
-from backend.data.model_ids import model_paths, path_in_root, resolve_in_root, unencoded_model_id
+from backend.data.model_ids import (
+    model_paths,
+    part_model_id,
+    path_in_root,
+    resolve_in_root,
+    unencoded_model_id,
+)
 from backend.errors import DataError
 from backend.fileio import atomic_path, write_bytes_atomic, write_csv_atomic, write_json_atomic
 
@@ -105,10 +111,21 @@ def write_embeddings(root, model_id: str, names, *, X: np.ndarray | None, xy: np
     write_csv_atomic(paths["embedding"], fingerprint_frame(names, xy), float_format="%.7g")
 
 
+def remove_part_maps(root, model_id: str) -> None:
+    """Remove the part maps of ``model_id`` (backend.autoencoder.parts) before its fingerprint is
+    rewritten, so none outlives the fingerprint it was cut from: each map's embedding first (it
+    hides the map from the catalog), then its other files."""
+    for part in {p for parts in VIEW_RECIPES.values() if len(parts) > 1 for p in parts}:
+        paths = model_paths(root, part_model_id(model_id, part))
+        for key in ("embedding", "fingerprints", "reducer", "metadata"):
+            paths[key].unlink(missing_ok=True)
+
+
 def write_model_outputs(root, model_id: str, model, *, meta: dict, names, X, xy, grid, reducer=None) -> None:
     """Weights, metadata, reconstruction grid, fingerprints, embedding; on failure remove what was
     written by this call, so no partial model stays behind."""
     paths = model_paths(root, model_id)
+    remove_part_maps(root, model_id)
     written = []
     try:
         with atomic_path(paths["weights"]) as tmp:
@@ -167,6 +184,7 @@ def encode_model(model_id: str, images_dir, out_root, *, progress=None, device: 
     if progress:
         progress(1, 2, stage="umap")
     xy, reducer = fit_umap(X)
+    remove_part_maps(out_root, model_id)
     write_embeddings(out_root, model_id, names, X=X, xy=xy, reducer=reducer)
     meta_path = model_paths(out_root, model_id)["metadata"]
     if meta_path.is_file():

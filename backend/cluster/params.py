@@ -45,11 +45,12 @@ KMEANS_FULL_MAX = 5_000
 
 def default_model(catalog) -> str:
     """The model a view opens with: the paper's when the root has it, else the last one trained on
-    the root's images (else the last encoded one, else the last model)."""
+    the root's images (else the last encoded one, else the last model); a whole fingerprint, not
+    the map of one of its parts."""
     models = catalog.models
     if PAPER_MODEL in models:
         return PAPER_MODEL
-    encoded = [m for m in models.values() if not m.is_unencoded]
+    encoded = [m for m in models.values() if not m.is_unencoded and not m.is_part]
     trained = [m for m in encoded if not m.is_pretrained]
     return (trained or encoded or list(models.values()))[-1].model_id
 

@@ -2,7 +2,7 @@
 
 :data:`MODULES` lists the modules in the order of a study, which is the order ``--help`` lists
 their commands in: data in (``preprocess``, ``import-plots``, ``import``) -> training (``train``,
-``sweep``, ``encode``, ``pretrain``) -> exploring (``models``, ``cluster``, ``neighbours``,
+``sweep``, ``encode``, ``part-maps``, ``pretrain``) -> exploring (``models``, ``cluster``, ``neighbours``,
 ``place``, ``consensus``, ``subset``) -> judging (``evaluate``, ``quality``) -> background jobs
 (``jobs``) -> made-up data (``demo``, ``synth``).
 

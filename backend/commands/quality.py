@@ -59,6 +59,16 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_quality)
 
 
+def fit_name(name, width: int) -> str:
+    """A feature set's name in ``width`` characters: a long model id keeps its start and its end
+    (the suffixes that tell models of one setting apart: ``..._pretrained-tuned_shape-part``)."""
+    name = str(name)
+    if len(name) <= width:
+        return name
+    tail = min(32, width // 2)
+    return name[:width - tail - 1] + "…" + name[-tail:]
+
+
 def format_table(table, labelled: bool) -> str:
     """The report as aligned text: one line per feature set, grouped by window."""
     cols = (LABELLED if labelled else ()) + UNLABELLED
@@ -75,7 +85,7 @@ def format_table(table, labelled: bool) -> str:
                 cells.append(f"{fmt.format(v):>8}" if v is not None and not (isinstance(v, float) and np.isnan(v))
                              else f"{'–':>8}")
             dim = "" if r["dim"] is None or np.isnan(r["dim"]) else f"{int(r['dim'])}"
-            lines.append(f"{str(r.feature_set)[:name_w]:<{name_w}}  {r.kind:<8} {dim:>4} " + " ".join(cells))
+            lines.append(f"{fit_name(r.feature_set, name_w):<{name_w}}  {r.kind:<8} {dim:>4} " + " ".join(cells))
     return "\n".join(lines[1:])
 
 
@@ -111,7 +121,7 @@ def format_physics(physics) -> str:
             lines += ["", f"window {window} eV: {title}", head, "-" * len(head)]
             for name, r in part.groupby("feature_set", sort=False):
                 by = r.set_index("target")
-                lines.append(f"{name[:name_w]:<{name_w}} " + _cells([by.value.get(t) for t in targets], cell_w))
+                lines.append(f"{fit_name(name, name_w):<{name_w}} " + _cells([by.value.get(t) for t in targets], cell_w))
                 if r.train_acc.notna().any():
                     lines.append(f"{'  its training accuracy':<{name_w}} " + _cells([by.train_acc.get(t) for t in targets], cell_w))
     return "\n".join(lines)

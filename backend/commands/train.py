@@ -167,6 +167,16 @@ def register(sub) -> None:
     p.add_argument("--device", choices=DEVICES, default="auto", help="where to encode")
     p.set_defaults(handler=cmd_encode)
 
+    p = add_command(sub, "part-maps", "a map of each part of a two-part fingerprint (band shapes; what sits at E_F)",
+                    description="Writes a model {ID}_shape-part and {ID}_fermi-part: the columns of one encoder of a "
+                                "two-part (physical views) model's fingerprint, with a UMAP of their own. The shape "
+                                "part groups band shapes whatever the filling, the fermi part what sits at E_F; the "
+                                "explorer, evaluate and quality read them like any model. Training or re-encoding "
+                                "the model removes them.")
+    p.add_argument("--model", required=True, help="model id of a two-part model (see `models`)")
+    add_data_arg(p, old_out=True, help="data root holding the model")
+    p.set_defaults(handler=cmd_part_maps)
+
 
 def _bar(desc, unit):
     return TqdmProgress(desc=desc, unit=unit)
@@ -197,6 +207,15 @@ def cmd_encode(args) -> int:
     with _bar(f"encode {args.model}", "step") as bar:
         n = encode_model(args.model, args.images, args.data, progress=bar, device=args.device)
     print(f"{args.model}: {n} materials encoded; fingerprints and embedding rewritten under {args.data}")
+    return 0
+
+
+def cmd_part_maps(args) -> int:
+    from backend.autoencoder.parts import write_part_maps  # umap: in the handler
+
+    with _bar(f"part maps of {args.model}", "part") as bar:
+        ids = write_part_maps(args.data, args.model, progress=bar)
+    print(f"written under {args.data}: {', '.join(ids)}")
     return 0
 
 

@@ -61,6 +61,16 @@ def parse_model_id(model_id: str) -> dict:
     return {}
 
 
+#: the end of the id of a map of one part of a two-part fingerprint (backend.autoencoder.parts)
+PART_SUFFIX = "-part"
+
+
+def part_model_id(model_id: str, part: str) -> str:
+    """The id of the map of one part (a view set, e.g. ``shape``) of a two-part model's
+    fingerprint: ``{model_id}_{part}-part``."""
+    return f"{model_id}_{part}{PART_SUFFIX}"
+
+
 def model_paths(root: str | os.PathLike, model_id: str) -> dict[str, Path]:
     """The files ``train`` writes for a model under a data root (ours layout); the embedding, written
     last, is what makes the model visible."""
