@@ -247,7 +247,8 @@ def test_cli_submit_list_cancel_wait(tmp_path, images):
 
 def test_web_process_never_imports_torch(tmp_path, images):
     """The app validates and queues jobs, and its runner starts their processes, without torch
-    (a CUDA context in the web server would not survive the job processes it starts)."""
+    (a CUDA context in the web server would not survive the job processes it starts). The job is
+    a long one: a short one may finish before the app stops, and the test is of the stop."""
     root = tmp_path / "root"
     shutil.copytree(images, root / "images" / "train_1eV")
     emb = root / "embeddings"
@@ -259,7 +260,7 @@ import sys, app, app_state
 from backend.autoencoder.config import TrainConfig
 app.create_app({str(root)!r})
 runner = app_state.get_job_runner()
-runner.submit([TrainConfig(**{TINY!r})], {str(root / 'images' / 'train_1eV')!r})
+runner.submit([TrainConfig(**{LONG!r})], {str(root / 'images' / 'train_1eV')!r})
 import time
 deadline = time.time() + 60
 while runner.jobs()[0]["state"] == "queued" and time.time() < deadline:
