@@ -20,6 +20,7 @@ from dash import ALL, ClientsideFunction, Input, Output, Patch, State, callback,
 
 from app_state import get_catalog, in_place_worker
 from backend.cluster.models import clustering_ready
+from backend.data.model_ids import part_parent
 from backend.discover.additions import placed_on, remove_placed
 from backend.discover.explorer_view import CLUSTER_FIELDS, ExplorerView, explorer_url
 from backend.discover.place import (
@@ -188,11 +189,15 @@ def placed_listing(catalog, v: ExplorerView, records: list[dict]) -> list:
     materials here, a note that says so and links to a model that can."""
     out = placed_list(records, model_window(catalog, v.model), ids.PLACE_REMOVE)
     if v.model in catalog and not catalog.get(v.model).is_unencoded and not encoder_available(catalog.root, v.model):
-        alt = placeable_alternative(catalog, v.model)
-        how = ("`python -m backend demo` rebuilds the demo's" if (catalog.root / "labels.csv").is_file()
+        parent = part_parent(v.model)
+        alt = parent if parent in catalog and encoder_available(catalog.root, parent) else \
+            placeable_alternative(catalog, v.model)
+        how = (f"a map of one part of {parent} has no encoder of its own" if parent else
+               "`python -m backend demo` rebuilds the demo's" if (catalog.root / "labels.csv").is_file()
                else "retrain it, or copy its models/*.pt")
         link = explorer_url(**dict(dataclasses.asdict(v), model=alt, selected=())) if alt else None
-        out.insert(0, cannot_place_note(v.model, alt, link, how))
+        said = {"alternative_is": "The whole fingerprint's map"} if alt is not None and alt == parent else {}
+        out.insert(0, cannot_place_note(v.model, alt, link, how, **said))
     return out
 
 

@@ -111,11 +111,12 @@ def placed_list(records: list[dict], window, remove_type: str, *, shown: int = 3
     return out
 
 
-def cannot_place_note(model_id: str, alternative: str | None, alternative_url: str | None, how: str) -> dbc.Alert:
+def cannot_place_note(model_id: str, alternative: str | None, alternative_url: str | None, how: str,
+                      alternative_is: str = "The pretrained encoder's map of the same window") -> dbc.Alert:
     """Said before any upload when the model on screen cannot encode new materials."""
     text = [f"Placing needs this model's encoder, and its weights are not here ({how}). "]
     if alternative_url:
-        text += ["The pretrained encoder's map of the same window can take your materials now: ",
+        text += [f"{alternative_is} can take your materials now: ",
                  html.A("open it", href=alternative_url, id="explore-place-alternative"), "."]
     return dbc.Alert(text, color="info", className="py-1 px-2 mb-1 small explore-place-note")
 

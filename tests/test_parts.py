@@ -21,6 +21,7 @@ from backend.autoencoder.training import train_model
 from backend.cluster.params import default_model
 from backend.data.catalog import Catalog
 from backend.data.model_ids import model_paths, part_model_id
+from backend.discover.explorer_view import ExplorerView
 from backend.errors import ParameterError
 from backend.quality.metrics import kmeans_labels
 from tests.conftest import DEMO_IMAGES, PROJECT, copy_models, demo_model
@@ -107,6 +108,12 @@ def test_a_one_part_model_is_refused_and_retraining_removes_stale_part_maps(tmp_
     with torch.no_grad():
         first = model.encoder(to_input(ink[:4], torch.device("cpu"))).float().flatten(1).numpy()
     np.testing.assert_allclose(Catalog(root).load(part_model_id(model_id, "shape")).X[:4], first, rtol=1e-4, atol=1e-5)
+    # placing on a part map points to the whole fingerprint's map, whose encoder is here
+    from components.explore_place import placed_listing  # the page's components: this test only
+
+    note = str(placed_listing(Catalog(root), ExplorerView(model=part_model_id(model_id, "shape")), [])[0])
+    assert "has no encoder of its own" in note and "The whole fingerprint's map" in note
+    assert f"model={model_id}&" in note
     train_model(cfg, images, root, overwrite=True)
     cat = Catalog(root)
     assert model_id in cat and not any(cat.get(m).is_part for m in cat.models)

@@ -71,6 +71,12 @@ def part_model_id(model_id: str, part: str) -> str:
     return f"{model_id}_{part}{PART_SUFFIX}"
 
 
+def part_parent(model_id: str) -> str | None:
+    """The model whose fingerprint a part map (``{model_id}_{part}-part``) was cut from, else None."""
+    parent, _, last = model_id.rpartition("_")
+    return parent if parent and last.endswith(PART_SUFFIX) else None
+
+
 def model_paths(root: str | os.PathLike, model_id: str) -> dict[str, Path]:
     """The files ``train`` writes for a model under a data root (ours layout); the embedding, written
     last, is what makes the model visible."""
