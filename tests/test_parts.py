@@ -21,6 +21,7 @@ from backend.autoencoder.training import train_model
 from backend.cluster.params import default_model
 from backend.data.catalog import Catalog
 from backend.data.model_ids import model_paths, part_model_id
+from backend.discover.consensus import consensus_models
 from backend.discover.explorer_view import ExplorerView
 from backend.errors import ParameterError
 from backend.quality.metrics import kmeans_labels
@@ -75,6 +76,14 @@ def test_the_shape_part_groups_the_demo_families_the_whole_fingerprint_mixes(dem
         y = labels.loc[list(data.names), "family"].to_numpy()
         scores[mid] = _nmi(y, kmeans_labels(data.X, 5))
     assert scores[shape] > scores[model] + 0.15 and scores[shape] > scores[fermi] + 0.15, scores
+
+
+def test_a_default_consensus_leaves_part_maps_out(demo_parts):
+    root, model, ids = demo_parts
+    cat = Catalog(root)
+    _, chosen = consensus_models(cat, window=3)
+    assert model in chosen and not set(ids) & set(chosen)
+    assert set(consensus_models(cat, "id=*part*")[1]) == set(ids)  # asked for by a filter, they are there
 
 
 def test_part_maps_are_refused_where_there_is_nothing_to_split(demo_parts, tmp_path):
