@@ -24,6 +24,7 @@ from backend.data.model_ids import model_paths, part_model_id
 from backend.discover.consensus import consensus_models
 from backend.discover.explorer_view import ExplorerView
 from backend.errors import ParameterError
+from backend.evaluate.select import select_models
 from backend.quality.metrics import kmeans_labels
 from tests.conftest import DEMO_IMAGES, PROJECT, copy_models, demo_model
 
@@ -78,12 +79,15 @@ def test_the_shape_part_groups_the_demo_families_the_whole_fingerprint_mixes(dem
     assert scores[shape] > scores[model] + 0.15 and scores[shape] > scores[fermi] + 0.15, scores
 
 
-def test_a_default_consensus_leaves_part_maps_out(demo_parts):
+def test_default_selections_leave_part_maps_out(demo_parts):
+    """Rankings, cross-model AMI and a consensus would count the part's encoder twice with its
+    whole model: a default selection has the whole only; a filter naming ids has the parts."""
     root, model, ids = demo_parts
     cat = Catalog(root)
-    _, chosen = consensus_models(cat, window=3)
-    assert model in chosen and not set(ids) & set(chosen)
-    assert set(consensus_models(cat, "id=*part*")[1]) == set(ids)  # asked for by a filter, they are there
+    assert select_models(cat, "") == [model] and select_models(cat, "window=3") == [model]
+    assert consensus_models(cat, window=3)[1] == [model]
+    assert set(select_models(cat, "id=*-part")) == set(ids)
+    assert set(consensus_models(cat, "id=*pretrained-tuned*")[1]) == {model, *ids}
 
 
 def test_part_maps_are_refused_where_there_is_nothing_to_split(demo_parts, tmp_path):

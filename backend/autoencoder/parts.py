@@ -6,7 +6,8 @@ filling), and the ``fermi`` part, trained with views that keep E_F (what sits at
 fingerprint groups fillings as much as lattices; to group by band shape alone, or by the Fermi
 level's physics alone, each part gets a map of its own: a model of the data root named
 ``{id}_{part}-part``, with that part's columns as its fingerprint and its own UMAP, which the
-explorer, the evaluate page and ``quality`` read like any model. It has no weights of its own
+explorer finds by id, and the evaluate page, ``quality`` and a consensus take where their filter
+names ids (:func:`backend.evaluate.select.select_models`). It has no weights of its own
 (placing materials uses the whole model's map), and training or re-encoding the whole model
 removes its part maps, so none outlives the fingerprint it was cut from.
 """

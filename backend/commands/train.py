@@ -170,9 +170,9 @@ def register(sub) -> None:
     p = add_command(sub, "part-maps", "a map of each part of a two-part fingerprint (band shapes; what sits at E_F)",
                     description="Writes a model {ID}_shape-part and {ID}_fermi-part: the columns of one encoder of a "
                                 "two-part (physical views) model's fingerprint, with a UMAP of their own. The shape "
-                                "part groups band shapes whatever the filling, the fermi part what sits at E_F; the "
-                                "explorer, evaluate and quality read them like any model. Training or re-encoding "
-                                "the model removes them.")
+                                "part groups band shapes whatever the filling, the fermi part what sits at E_F. The "
+                                "explorer finds them by id; evaluate and quality take them where --models names ids "
+                                "('id=*-part'). Training or re-encoding the model removes them.")
     p.add_argument("--model", required=True, help="model id of a two-part model (see `models`)")
     add_data_arg(p, old_out=True, help="data root holding the model")
     p.set_defaults(handler=cmd_part_maps)

@@ -170,24 +170,19 @@ def consensus_models(catalog, filter_text: str | None = None, window: float | No
     """The models a consensus combines, and the filter that chose them: those of ``filter_text``
     (as on the evaluate page) when given; else the autoencoders of ``window`` (the 72 one-eV
     models on the published data), or every autoencoder model (filter ``""``) where that window
-    has fewer than two (the demo has one per window) or no window is given. Without a filter the
-    maps of one part of a fingerprint (``part-maps``) are left out: they are not models of their
-    own, and with their whole model they would count one encoder twice."""
+    has fewer than two (the demo has one per window) or no window is given. (Maps of one part of a
+    fingerprint only where the filter names ids: :func:`backend.evaluate.select.select_models`.)"""
     if filter_text:
         return filter_text, select_models(catalog, filter_text)
-
-    def whole(ids):
-        return [m for m in ids if not catalog.get(m).is_part]
-
     if window is not None:
         flt = f"window={window:g}"
         try:
-            ids = whole(select_models(catalog, flt))
+            ids = select_models(catalog, flt)
         except ParameterError:  # only unencoded baselines at this window
             ids = []
         if len(ids) >= 2:
             return flt, ids
-    return "", whole(select_models(catalog, ""))
+    return "", select_models(catalog, "")
 
 
 def _cache_path(catalog, model_ids, params, cache_dir) -> Path:

@@ -51,13 +51,15 @@ def _matches(info, key: str, wanted: list[str]) -> bool:
 
 def select_models(catalog, filter_text: str | None = None) -> list[str]:
     """The ids of the catalog's models that match ``filter_text`` (see :func:`parse_filter`).
-    Unencoded baselines are left out unless the filter asks for ``arch=unencoded``, and maps of
-    the shipped pretrained encoder (not trained on the root) unless it names ids (``id=*pretrained``)."""
+    Unencoded baselines are left out unless the filter asks for ``arch=unencoded``; maps of the
+    shipped pretrained encoder (not trained on the root) and maps of one part of a fingerprint
+    (``part-maps``: with their whole model they would count one encoder twice) unless it names ids
+    (``id=*pretrained``, ``id=*-part``)."""
     terms = parse_filter(filter_text)
     wants_unencoded = "unencoded" in [w.lower() for w in terms.get("arch", [])]
     chosen = []
     for mid, info in catalog.models.items():
-        if (info.is_unencoded and not wants_unencoded) or (info.is_pretrained and "id" not in terms):
+        if (info.is_unencoded and not wants_unencoded) or ((info.is_pretrained or info.is_part) and "id" not in terms):
             continue
         if all(_matches(info, k, v) for k, v in terms.items()):
             chosen.append(mid)
