@@ -190,8 +190,7 @@ def placed_listing(catalog, v: ExplorerView, records: list[dict]) -> list:
     out = placed_list(records, model_window(catalog, v.model), ids.PLACE_REMOVE)
     if v.model in catalog and not catalog.get(v.model).is_unencoded and not encoder_available(catalog.root, v.model):
         parent = part_parent(v.model)
-        alt = parent if parent in catalog and encoder_available(catalog.root, parent) else \
-            placeable_alternative(catalog, v.model)
+        alt = placeable_alternative(catalog, v.model)
         how = (f"a map of one part of {parent} has no encoder of its own" if parent else
                "`python -m backend demo` rebuilds the demo's" if (catalog.root / "labels.csv").is_file()
                else "retrain it, or copy its models/*.pt")

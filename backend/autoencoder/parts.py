@@ -22,9 +22,10 @@ import numpy as np
 from backend.autoencoder.config import view_parts
 from backend.autoencoder.encoding import fit_umap, write_embeddings
 from backend.data.catalog import Catalog
-from backend.data.model_ids import model_paths, part_model_id
+from backend.data.model_ids import model_paths, part_model_id, part_parent
 from backend.errors import DataError, ParameterError
 from backend.fileio import write_json_atomic
+
 
 def _recorded(root: Path, model_id: str) -> dict:
     path = model_paths(root, model_id)["metadata"]
@@ -46,10 +47,10 @@ def write_part_maps(root, model_id: str, *, progress=None) -> list[str]:
     info = catalog.get(model_id)
     if info.is_unencoded:
         raise ParameterError(f"{model_id} is an unencoded map: it has no fingerprint to split")
+    if info.is_part:
+        raise ParameterError(f"{model_id} is already one part of {part_parent(model_id)}")
     meta = _recorded(root, model_id)
     config = meta["config"]
-    if meta.get("part_of"):
-        raise ParameterError(f"{model_id} is already one part of {meta['part_of']}")
     parts = view_parts(config.get("views"), config.get("objective", "reconstruction"))
     if len(parts) < 2:
         raise ParameterError(f"{model_id} has a one-part fingerprint (views {config.get('views')!r}, objective "

@@ -36,7 +36,7 @@ import pandas as pd
 from backend.autoencoder.config import FULL_WIDTH, PRETRAINED_TAG, VIEW_RECIPES, view_parts
 from backend.cache import file_signature
 from backend.data.image_cache import display_png
-from backend.data.model_ids import PART_SUFFIX, parse_model_id, plain_number
+from backend.data.model_ids import parse_model_id, part_parent, plain_number
 from backend.data.tables import ModelData, load_model_data
 from backend.errors import DataError, UnknownModelError
 
@@ -83,7 +83,7 @@ class ModelInfo:
     @property
     def is_part(self) -> bool:
         """The map of one part of a two-part model's fingerprint (``part-maps``: ``..._shape-part``)."""
-        return self.tag.split("_")[-1].endswith(PART_SUFFIX)
+        return part_parent(self.model_id) is not None
 
     @property
     def image_size(self) -> int | None:

@@ -41,7 +41,7 @@ from backend.cluster.params import ClusterParams
 from backend.data.bands import load_band_data, render_training_image
 from backend.data.catalog import Catalog
 from backend.data.importing import read_uploads
-from backend.data.model_ids import model_paths
+from backend.data.model_ids import model_paths, part_parent
 from backend.discover.additions import keep_placements
 from backend.discover.neighbours import check_k, distance_ranks
 from backend.errors import DataError, ParameterError
@@ -354,8 +354,12 @@ def is_shipped_map(meta: dict) -> bool:
 
 
 def placeable_alternative(catalog: Catalog, model_id: str) -> str | None:
-    """A model of the same window that can place materials when ``model_id`` cannot (the
-    shipped encoder's map first), else None."""
+    """A model that can place materials when ``model_id`` cannot: for the map of one part of a
+    fingerprint its whole model, else one of the same window (the shipped encoder's map first),
+    else None."""
+    parent = part_parent(model_id)
+    if parent in catalog and encoder_available(catalog.root, parent):
+        return parent
     window = catalog.get(model_id).window
     same = [m for m in catalog.models.values()
             if not m.is_unencoded and m.window == window and m.model_id != model_id]
