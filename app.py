@@ -218,23 +218,25 @@ WARM_ALL_MAX, WARM_ALL_SECONDS = 2_000, 900
 
 def warm_up(catalog) -> None:
     """What the first page needs, in this process's memory while it already listens: the default
-    model's data and clustering, and the element list (imports pymatgen); then the default
-    clustering of the other models (small roots)."""
+    model's data and the clustering the root opens with, and the element list (imports pymatgen);
+    then the same clustering of the other models (small roots)."""
     from backend.cluster.models import cluster_model, warm_clusterings
-    from backend.cluster.params import ClusterParams, default_model
+    from backend.cluster.params import default_model
     from backend.data.elements import elements_present
+    from backend.discover.explorer_view import opening_view
 
     try:
         model_id = default_model(catalog)
         names = catalog.load(model_id).names
         elements_present(names)
-        cluster_model(catalog, model_id, ClusterParams())
+        params = opening_view(catalog)[0].params()  # the cell the root opens with
+        cluster_model(catalog, model_id, params)
     except Exception:  # the page reports whatever is wrong with the data when it is opened
         return
     if len(names) > WARM_ALL_MAX:  # a large root: its other models are not read at start (each a full load)
         return
     others, t0 = [m for m in catalog.models if m != model_id], time.monotonic()
-    done = warm_clusterings(catalog, others, ClusterParams(), max_materials=WARM_ALL_MAX,
+    done = warm_clusterings(catalog, others, params, max_materials=WARM_ALL_MAX,
                             until=t0 + WARM_ALL_SECONDS)
     if done:
         log.info("default clustering of %d more models in memory (%.1f s)", done, time.monotonic() - t0)

@@ -23,8 +23,10 @@ from dash import Patch, html, no_update
 from backend.cluster.models import cluster_model, distinct_fingerprints, graph_cached
 from backend.cluster.params import BOUNDS, default_model, uses_graph
 from backend.data.elements import element_mask, elements_present
+from backend.autoencoder.config import PART_MEANINGS
 from backend.data.labels import label_columns
-from backend.discover.explorer_view import CONSENSUS_COLOURINGS, ExplorerView
+from backend.data.model_ids import part_name, part_parent
+from backend.discover.explorer_view import CONSENSUS_COLOURINGS, ExplorerView, opening_view
 from backend.errors import BandscapeError
 from components.discover_panels import metric_text
 from components.map_colouring import colouring, consensus_placeholder, point_labels
@@ -115,8 +117,12 @@ def view_from_url(catalog, query: dict) -> tuple[ExplorerView, list[str]]:
     """The view the URL's query asks for, and notes on what of it was not valid (invalid
     entries and an unknown model fall back to defaults). Choices the model's data cannot take
     (elements it lacks, unknown label columns) are dropped, so that the first figure is drawn
-    for exactly the values the controls show."""
-    view, notes = ExplorerView.from_query(query)
+    for exactly the values the controls show. An address that names no view opens the root's
+    opening view (:mod:`backend.data.opening`), if it declares one."""
+    if query:
+        view, notes = ExplorerView.from_query(query)
+    else:
+        view, notes = opening_view(catalog)
     if view.model is None:
         view = view.replace(model=default_model(catalog))
     elif view.model not in catalog:
@@ -190,7 +196,23 @@ def caveats(catalog, v: ExplorerView, result, n: int):
                                f"this clustering puts all {n - result.n_noise} non-noise materials together"
                                f"{f' ({result.n_noise} noise)' if result.n_noise else ''}, so it separates nothing."],
                               id="explore-one-cluster"))
-    return dbc.Alert(notes, color="warning", className="py-2 small", id="explore-caveats") if notes else None
+    if notes:
+        return dbc.Alert(notes, color="warning", className="py-2 small", id="explore-caveats")
+    return part_map_note(v.model)
+
+
+def part_map_note(model_id: str):
+    """What a part map shows (None for any other model): which part of whose fingerprint, what it
+    groups, and that the whole fingerprint's map is another model of the root."""
+    part = part_name(model_id)
+    if not part:
+        return None
+    meaning = PART_MEANINGS.get(part, f"what its '{part}' views keep")
+    suffix = model_id[len(part_parent(model_id)):]
+    return html.Div([html.B(f"The {part} part of a fingerprint: "),
+                     f"this map keeps one of the model's two encoders and groups {meaning}. The whole "
+                     f"fingerprint's map, the same id without {suffix}, holds both."],
+                    className="small text-muted mb-1", id="explore-part-map")
 
 
 def _summary(result, n: int) -> html.Span:

@@ -11,8 +11,9 @@ from dash import dcc, html
 TOUR = (
     ("The map", "Each point is a material, placed by the 2-D UMAP of its autoencoder *fingerprint*: "
                 "materials with similar band structures lie close. Colours are the clusters of the "
-                "**Clustering** panel (black: noise), named in the legend above the map. **Hover** a "
-                "point to see its band structure on the right; **click** to pin it."),
+                "**Clustering** panel (black: noise) or, where *Colour by* names one, a known label "
+                "(the demo opens on its lattice families), named in the legend above the map. "
+                "**Hover** a point to see its band structure on the right; **click** to pin it."),
     ("Cluster and colour", "Change the clustering live on the left: HDBSCAN's *min cluster size*, or "
                            "*K-Means* with a number of clusters. **Colour by → label** paints what is "
                            "known (on the demo: the lattice family, metal or not, a flat band at E_F) "

@@ -8,10 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from backend.cluster.params import default_model
 from backend.cluster.validation import clustering_accuracy, external_scores
 from backend.data.bands import load_band_data
 from backend.data.catalog import Catalog
 from backend.data.demo import build_demo, demo_families
+from backend.data.model_ids import part_parent
+from backend.data.opening import read_opening
 from backend.data.random_lattices import FAMILIES, GAMMA, K, M, bands_of, kpath, make_material
 
 DFT_FAMILIES = demo_families("dftlike", "demo")
@@ -52,10 +55,15 @@ def test_tiny_demo_build(tmp_path):
     assert report["materials"] == 12
     cat = Catalog(tmp_path)
     pretrained = [m for m in cat.models.values() if m.is_pretrained]
+    trained = "resnet18_latent3_window1eV_steps1_split1.0_width1_size32_contrastive_physical_ch32"
     assert set(cat.models) - {m.model_id for m in pretrained} == {
-        "unencoded_window1eV_width1", "resnet18_latent3_window1eV_steps1_split1.0_width1_size32_contrastive_physical_ch32"}
+        "unencoded_window1eV_width1", trained, f"{trained}_shape-part", f"{trained}_fermi-part"}
+    # it opens on the band-shape map of its widest window's model, coloured by the family
+    assert read_opening(tmp_path) == ({"default_model": f"{trained}_shape-part", "opening_view": {
+        "algo": "kmeans", "k": str(len(DFT_FAMILIES)), "color": "family"}}, None)
+    assert default_model(cat) == f"{trained}_shape-part"
     # the shipped encoder's map of the window: what a clone without trained weights places materials on
-    assert [m.window for m in pretrained] == [1] and report["models"][-1] == pretrained[0].model_id
+    assert [m.window for m in pretrained] == [1] and pretrained[0].model_id in report["models"]
     labels = pd.read_csv(tmp_path / "labels.csv")
     assert list(labels.columns) == ["material"] + DFT_LABELS
     assert sorted(labels["family"].unique()) == sorted(DFT_FAMILIES)
@@ -118,13 +126,17 @@ def test_committed_demo_is_the_apps_default_and_is_labelled():
     """The demo in the project root (built by `python -m backend demo`) opens in the catalog, and
     its labels line up with the materials of every model."""
     from backend.data.labels import label_columns, load_labels
-    from tests.conftest import PROJECT
+    from tests.conftest import PROJECT, demo_model
 
     cat = Catalog(PROJECT)
-    assert {m.window for m in cat.models.values()} == {1, 2, 3} and len(cat) == 9
+    assert {m.window for m in cat.models.values()} == {1, 2, 3} and len(cat) == 11
     # per window: the unencoded map, the model trained by `train` without flags, the shipped encoder's map
-    assert sorted((m.window, m.is_unencoded, m.is_pretrained) for m in cat.models.values()) == sorted(
+    assert sorted((m.window, m.is_unencoded, m.is_pretrained) for m in cat.models.values() if not m.is_part) == sorted(
         (w, u, p) for w in (1, 2, 3) for u, p in ((True, False), (False, False), (False, True)))
+    # and the two part maps of the 3 eV model, the band-shape one the map the demo opens on
+    parts = sorted(m.model_id for m in cat.models.values() if m.is_part)
+    assert parts == sorted(f"{demo_model(3)}_{p}-part" for p in ("fermi", "shape"))
+    assert default_model(cat) == f"{demo_model(3)}_shape-part"
     assert label_columns(cat) == DFT_LABELS
     for mid in cat.models:
         data = cat.load(mid)
@@ -142,7 +154,8 @@ def test_the_demo_models_are_what_train_makes_by_default():
     from tests.conftest import PROJECT
 
     defaults = TrainConfig().as_dict()
-    trained = sorted(p for p in (PROJECT / "models").glob("*.json") if not p.stem.endswith("_pretrained"))
+    trained = sorted(p for p in (PROJECT / "models").glob("*.json")
+                     if not p.stem.endswith("_pretrained") and not part_parent(p.stem))
     assert len(trained) == 3
     for path in trained:
         cfg = json.loads(path.read_text())["config"]

@@ -60,6 +60,11 @@ VIEW_RECIPES = {
     "narrow": ("narrow",),
 }
 VIEWS = tuple(VIEW_RECIPES)
+#: what the map of one part of a two-part fingerprint groups (backend.autoencoder.parts), in words
+PART_MEANINGS = {
+    "shape": "band shapes whatever the filling (it was trained with views that move E_F)",
+    "fermi": "what sits at E_F: the filling, gaps, flat bands and crossings there (trained with views that keep E_F)",
+}
 #: optional clustering-friendly fine-tuning after it
 CLUSTER_LOSSES = ("none", "wcss", "dec", "idec")
 #: the pre-training loss of each objective, as the literature names it (SimCLR's NT-Xent; the

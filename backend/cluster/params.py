@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.cluster.distances import check_metric
+from backend.data.opening import opening_model
 from backend.errors import ParameterError
 
 ALGORITHMS = ("hdbscan", "kmeans", "gmm")
@@ -44,10 +45,14 @@ KMEANS_FULL_MAX = 5_000
 
 
 def default_model(catalog) -> str:
-    """The model a view opens with: the paper's when the root has it, else the last one trained on
-    the root's images (else the last encoded one, else the last model); a whole fingerprint, not
-    the map of one of its parts."""
+    """The model a view opens with: the one the root's ``explorer.json`` names when it has it
+    (:mod:`backend.data.opening`), else the paper's when the root has it, else the last one trained
+    on the root's images (else the last encoded one, else the last model); a whole fingerprint,
+    not the map of one of its parts, unless the root names one."""
     models = catalog.models
+    declared = opening_model(catalog.root)
+    if declared in models:
+        return declared
     if PAPER_MODEL in models:
         return PAPER_MODEL
     encoded = [m for m in models.values() if not m.is_unencoded and not m.is_part]

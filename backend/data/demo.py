@@ -25,6 +25,8 @@ from PIL import Image
 from backend.data import dftlike, nfe, random_lattices
 from backend.data.bands import BandData, render_training_image, save_band_data
 from backend.data.image_window import write_images_meta
+from backend.data.model_ids import part_model_id
+from backend.data.opening import write_opening
 from backend.errors import ParameterError
 from backend.fileio import atomic_path, write_csv_atomic
 
@@ -108,7 +110,7 @@ def build_demo(out, *, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: i
     bar = (lambda i, total, stage: progress(i, steps, stage=stage)) if progress else None
     write_demo_materials(out, n=n, seed=seed, windows=windows, jobs=jobs, progress=bar, generator=generator,
                          families=families)
-    built = []
+    built, trained = [], {}
     # train's defaults are the recipe (a few minutes a model on 2 cores); only these two can be changed
     recipe = {k: v for k, v in (("epochs", epochs), ("image_size", image_size), ("views", GENERATOR_VIEWS[generator]))
               if v is not None}
@@ -120,9 +122,28 @@ def build_demo(out, *, n: int = 600, seed: int = 0, windows=(1, 2, 3), epochs: i
         if not models:
             continue
         cfg = TrainConfig(arch="resnet18", latent=3, window=w, seed=seed, **recipe)
-        built.append(train_model(cfg, images, out, overwrite=True).model_id)
+        trained[w] = train_model(cfg, images, out, overwrite=True).model_id
+        built.append(trained[w])
         # the map of the shipped encoder: its weights ship, so a fresh clone places new materials on it
         built.append(encode_pretrained(images, out, window=w))
         if progress:
             progress(n + 2 * j + 2, steps, stage=f"model {w} eV")
+    if trained and generator == "dftlike" and families == "demo":
+        built += open_on_families(out, trained[max(trained)])
     return {"materials": n, "models": built}
+
+
+#: how the DFT-like demo opens (:mod:`backend.data.opening`): its families, coloured by the label
+#: and K-Means with as many clusters, on the band-shape part of its widest window's model (the
+#: whole fingerprint groups fillings first: docs/findings.md)
+DEMO_OPENING_VIEW = f"algo=kmeans&k={len(dftlike.FAMILY_SETS['demo'])}&color=family"
+
+
+def open_on_families(out, model_id: str) -> list[str]:
+    """Make the demo open on the band-shape map of ``model_id`` (its widest window's trained
+    model): write its part maps and the root's ``explorer.json``; returns the part maps' ids."""
+    from backend.autoencoder.parts import write_part_maps  # needs umap (the fingerprints' map)
+
+    parts = write_part_maps(out, model_id)
+    write_opening(out, default_model=part_model_id(model_id, "shape"), opening_view=DEMO_OPENING_VIEW)
+    return parts

@@ -77,6 +77,11 @@ def part_parent(model_id: str) -> str | None:
     return parent if parent and last.endswith(PART_SUFFIX) else None
 
 
+def part_name(model_id: str) -> str | None:
+    """The part (view set, e.g. ``shape``) a part map's id names, else None."""
+    return model_id.rpartition("_")[2].removesuffix(PART_SUFFIX) if part_parent(model_id) else None
+
+
 def model_paths(root: str | os.PathLike, model_id: str) -> dict[str, Path]:
     """The files ``train`` writes for a model under a data root (ours layout); the embedding, written
     last, is what makes the model visible."""

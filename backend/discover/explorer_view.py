@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from backend.cluster.models import cluster_model, clustering_ready
 from backend.cluster.params import ClusterParams, default_model
+from backend.data.opening import OPENING_FILE, read_opening
 from backend.errors import ParameterError
 
 _D = ClusterParams()
@@ -121,6 +122,21 @@ class ExplorerView:
 
     def replace(self, **changes) -> "ExplorerView":
         return dataclasses.replace(self, **changes)
+
+
+def opening_view(catalog) -> tuple[ExplorerView, list[str]]:
+    """The view the root opens with when an address names none: its ``explorer.json``'s opening
+    view (:mod:`backend.data.opening`; the defaults without one), and notes naming the file for
+    what of it cannot be used (the model is left None: the root's default model)."""
+    opening, problem = read_opening(catalog.root)
+    view, invalid = ExplorerView.from_query(opening["opening_view"])
+    where = catalog.root / OPENING_FILE
+    notes = ([problem] if problem else []) + [f"{where}: {note}" for note in invalid]
+    declared = opening["default_model"]
+    if declared and declared not in catalog:
+        notes.append(f"{where} names the default model {declared!r}, which the root does not have; "
+                     f"showing {default_model(catalog)}")
+    return view, notes
 
 
 def _parse(kind: str, raw: str):

@@ -8,6 +8,8 @@ import pandas as pd
 
 from backend.cluster.models import cluster_model
 from backend.cluster.params import ClusterParams
+from backend.cluster.validation import external_scores
+from backend.data.labels import load_labels
 from components.scatter import NOISE_COLOUR, PALETTE
 from tests.conftest import PROJECT
 from tests.e2e.test_explore_hover import POINT_STYLES_JS, _rgb, open_map
@@ -115,4 +117,23 @@ def test_the_map_downloads_as_a_figure_with_axes_legend_and_caption(page, demo):
     assert info.value.suggested_filename == f"{model}_kmeans_k4_family.png"
     with open(info.value.path(), "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert not page.errors, page.errors
+
+
+def test_the_demo_opens_on_its_families_with_a_legend_and_says_which_map_it_is(page, demo):
+    """A new user's first screen (``/``, no view in the address): the demo's declared opening
+    (``explorer.json``): its lattice families in the legend's colours, K-Means with as many
+    clusters scored against them, and a line saying the map is the band-shape part."""
+    url, cat, model, data = demo
+    assert model.endswith("_shape-part")  # the root's declared default model
+    family = pd.read_csv(PROJECT / "labels.csv", dtype=str).set_index("material")["family"]
+    open_map(page, url, "")
+    legend = wait_legend(page, "label: family")
+    assert sorted(e["name"] for e in legend) == sorted(set(family))
+    assert page.inner_text("#explore-summary-text").startswith("5 clusters · 0 noise")
+    nmi = external_scores(load_labels(cat, "family", data.names),
+                          cluster_model(cat, model, ClusterParams(algo="kmeans", n_clusters=5)).labels)["nmi"]
+    assert f"NMI {nmi:.3f}" in page.inner_text("#explore-scores")
+    assert "band shapes whatever the filling" in page.inner_text("#explore-part-map")
+    assert "model=" in page.url and "color=family" in page.url  # the address now names the view
     assert not page.errors, page.errors

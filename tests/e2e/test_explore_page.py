@@ -45,7 +45,7 @@ def page(browser):
 
 
 def test_recluster_hover_and_share(page, data_app, dataset):
-    errors = open_explorer(page, data_app + "/")
+    errors = open_explorer(page, data_app + "/?algo=hdbscan")  # the study's cell (the demo opens on K-Means)
     cat = Catalog(dataset.root)
     model = default_model(cat)  # the paper's model on the published data, else the last trained one
     window = cat.get(model).window

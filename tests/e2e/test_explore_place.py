@@ -13,7 +13,7 @@ import pytest
 from backend.data.bands import load_band_data, render_display_png
 from backend.data.catalog import Catalog
 from backend.discover.additions import placed_on
-from tests.conftest import DEMO_BANDS, PROJECT
+from tests.conftest import DEMO_BANDS, PROJECT, demo_model
 from tests.e2e.browser import start_app, stop_app
 from tests.e2e.test_explore_hover import open_map
 
@@ -105,10 +105,11 @@ def test_a_model_without_weights_points_to_one_that_can_place(page, demo):
     any upload and links to the shipped encoder's map of the same window."""
     from backend.discover.place import encoder_available
 
-    url, cat, model, _ = demo
+    url, cat, _, _ = demo
+    model = demo_model(3)  # a whole fingerprint's map (the demo opens on its shape part)
     if encoder_available(cat.root, model):
         pytest.skip(f"this clone has {model}'s weights (rebuilt by `python -m backend demo`)")
-    open_map(page, url)
+    open_map(page, url, f"?model={model}")
     note = page.inner_text(".explore-place-note")
     assert "weights are not here" in note and "python -m backend demo" in note
     page.click("#explore-place-alternative")

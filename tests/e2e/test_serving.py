@@ -68,7 +68,7 @@ def test_a_callback_whose_connection_dies_is_sent_again(browser, data_app):
         else:
             route.continue_()
 
-    page.goto(data_app + "/")  # (the page comes with its layout: no callback yet)
+    page.goto(data_app + "/?algo=hdbscan")  # (the page comes with its layout: no callback yet)
     page.wait_for_selector("#explore-summary-text", timeout=120_000)
     before = page.inner_text("#explore-summary-text")
     page.route("**/_dash-update-component", drop_first)
