@@ -41,6 +41,10 @@ def test_a_pinned_material_can_be_unpinned(page, demo):
         # read once the page has settled, not while that panel may still move the map
         page.wait_for_function("n => document.getElementById('explore-neighbours').innerText.includes(n)",
                                arg=pt["name"], timeout=20_000)
+        # ... and once its lines are on the map (that redraw is what swallowed a click in CI), two
+        # frames later
+        page.wait_for_function(f"() => ({NEIGHBOUR_LINES})() > 0", timeout=20_000)
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         names.append(pt["name"])
     page.wait_for_selector("#explore-neighbours .explore-neighbour", timeout=20_000)
     assert page.evaluate(NEIGHBOUR_LINES) > 0
