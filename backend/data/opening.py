@@ -13,10 +13,12 @@ that its first screen shows what its labels are about; a lab writes its own with
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+from backend.cache import file_signature
 from backend.errors import ParameterError
 from backend.fileio import write_json_atomic
 
@@ -26,20 +28,28 @@ _KEYS = ("default_model", "opening_view")
 
 def read_opening(root) -> tuple[dict, str | None]:
     """The root's ``explorer.json`` as ``{"default_model": str | None, "opening_view": {key: value}}``
-    and a note naming the file when it cannot be used (then both are empty: the defaults)."""
+    and a note naming the file when it cannot be used (then both are empty: the defaults). Read
+    once per version of the file: every page load and :func:`default_model` asks."""
     path = Path(root) / OPENING_FILE
-    empty = {"default_model": None, "opening_view": {}}
+    try:
+        signature = file_signature(path)
+    except FileNotFoundError:
+        return {"default_model": None, "opening_view": {}}, None
+    model, query, problem = _parse_opening(signature)
+    return {"default_model": model, "opening_view": dict(query)}, problem
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_opening(signature: tuple) -> tuple[str | None, tuple, str | None]:
+    path = Path(signature[0])
     try:
         raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        return empty, None
     except (OSError, ValueError) as exc:
-        return empty, f"{path} is not readable JSON ({type(exc).__name__}: {exc}); opening on the defaults"
+        return None, (), f"{path} is not readable JSON ({type(exc).__name__}: {exc}); opening on the defaults"
     problem = _problem(raw)
     if problem:
-        return empty, f"{path}: {problem}; opening on the defaults"
-    return {"default_model": raw.get("default_model") or None,
-            "opening_view": dict(parse_qsl((raw.get("opening_view") or "").lstrip("?")))}, None
+        return None, (), f"{path}: {problem}; opening on the defaults"
+    return raw.get("default_model") or None, tuple(parse_qsl((raw.get("opening_view") or "").lstrip("?"))), None
 
 
 def _problem(raw) -> str | None:
